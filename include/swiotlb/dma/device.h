@@ -1,0 +1,109 @@
+// A Device: what the DMA API knows of a device that does DMA.
+//
+// Its masks and limits say which device addresses it can reach; its
+// min_align_mask, max_segment_size and segment boundary say what shape its
+// mappings must have; `coherent` says whether its view of memory needs cache
+// maintenance. A device bounces through the IoTlb it is attached to (the
+// kernel's dev->dma_io_tlb_mem), if any.
+//
+// Addresses: here a device sees CPU memory at the same address (the kernel's
+// phys_to_dma with no dma ranges). A device reaches an address when the
+// whole mapping fits under min(dma_mask, bus_dma_limit).
+//
+// Thread safety: all methods may be called from any thread. The
+// configuration is fixed at creation.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "swiotlb/core/address.h"
+#include "swiotlb/core/direction.h"
+#include "swiotlb/core/error.h"
+#include "swiotlb/dma/dma_debug.h"
+
+namespace swiotlb {
+
+class IoTlb;
+
+// Cache maintenance the kernel does for a non-coherent device:
+// arch_sync_dma_for_device before the device reads, arch_sync_dma_for_cpu
+// before the CPU reads what the device wrote.
+enum class CacheOp : std::uint8_t { for_device, for_cpu };
+using CacheHook = std::function<void(CacheOp op, PhysAddr addr, std::uint64_t size, Direction dir)>;
+
+struct DeviceConfig {
+  std::string name = "device";
+  std::uint64_t dma_mask = ~std::uint64_t{0};
+  std::uint64_t coherent_dma_mask = ~std::uint64_t{0};
+  std::uint64_t bus_dma_limit = 0;           // 0: no limit beyond the masks
+  std::uint64_t min_align_mask = 0;          // low address bits a bounce must keep
+  std::uint32_t max_segment_size = 65536;    // the kernel's default (64 KiB)
+  std::uint64_t seg_boundary_mask = ~std::uint64_t{0};  // of the form 2^n - 1
+  bool coherent = true;
+  CacheHook cache_hook;                      // called only when !coherent
+};
+
+struct DeviceStats {
+  std::uint64_t debug_errors = 0;     // misuse caught by the checks (see dma_debug.h)
+  std::uint64_t map_failures = 0;     // maps refused: full pool, unreachable
+  std::uint64_t cache_syncs = 0;      // cache maintenance calls made
+  std::uint64_t live_direct = 0;      // direct mappings live now
+  std::uint64_t live_bounced = 0;     // bounced mappings and coherent buffers live now
+};
+
+class Device {
+ public:
+  // Fails for a configuration no kernel would accept: a zero mask, a
+  // boundary mask not of the form 2^n - 1, a zero max_segment_size.
+  static Result<std::unique_ptr<Device>> create(DeviceConfig config, IoTlb* io_tlb);
+
+  // A device torn down with live mappings logs them; call close() first
+  // to get them as an error instead.
+  ~Device();
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+
+  // Checks that no mapping or coherent buffer of this device is live:
+  // Errc::busy naming how many, counted as a debug error, otherwise ok.
+  Status close();
+
+  const DeviceConfig& config() const { return config_; }
+  const std::string& name() const { return config_.name; }
+  std::uint32_t id() const { return id_; }
+  IoTlb* io_tlb() const { return io_tlb_; }
+
+  DmaAddr phys_to_dma(PhysAddr addr) const { return DmaAddr(addr.value()); }
+  PhysAddr dma_to_phys(DmaAddr addr) const { return PhysAddr(addr.value()); }
+
+  // The highest address the device can reach for streaming mappings:
+  // min_not_zero(dma_mask, bus_dma_limit).
+  std::uint64_t dma_limit() const;
+  // The same for coherent allocations (coherent_dma_mask).
+  std::uint64_t coherent_limit() const;
+  // The kernel's dma_capable(): the whole of [addr, addr + size) is reachable.
+  bool dma_capable(DmaAddr addr, std::uint64_t size) const;
+
+  DmaDebug& debug() { return debug_; }
+  DeviceStats stats() const;
+
+  // Used by the DMA API: count a refused map, run the cache hook.
+  void count_map_failure() { map_failures_.fetch_add(1, std::memory_order_relaxed); }
+  void cache_sync(CacheOp op, PhysAddr addr, std::uint64_t size, Direction dir);
+
+ private:
+  Device(DeviceConfig config, IoTlb* io_tlb, std::uint32_t id);
+  std::uint64_t live_bounced() const;
+
+  const DeviceConfig config_;
+  IoTlb* const io_tlb_;
+  const std::uint32_t id_;
+  DmaDebug debug_;
+  std::atomic<std::uint64_t> map_failures_{0};
+  std::atomic<std::uint64_t> cache_syncs_{0};
+};
+
+}  // namespace swiotlb

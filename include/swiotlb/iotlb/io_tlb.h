@@ -1,0 +1,146 @@
+// IoTlb: a software IO TLB. A SlotPool over a Region of memory, with the
+// bounce copies between original buffers and bounce slots, the kernel's
+// warnings and its statistics.
+//
+// This is the kernel's io_tlb_mem with its default pool. Devices hold a
+// pointer to the IoTlb they bounce through (the kernel's
+// dev->dma_io_tlb_mem); the DMA API in dma/ decides when to bounce.
+//
+// Copy rules (as the kernel's swiotlb_tbl_map_single and friends):
+//  - map always fills the bounce buffer from the original, whatever the
+//    direction, so a device that writes only part of a from_device buffer
+//    leaves the rest as it was;
+//  - unmap copies back for from_device and bidirectional unless
+//    skip_cpu_sync;
+//  - sync_for_cpu copies back (from_device, bidirectional);
+//    sync_for_device copies in (to_device, bidirectional); both accept a
+//    range inside the mapping.
+//
+// Thread safety: every method may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "swiotlb/core/config.h"
+#include "swiotlb/core/constants.h"
+#include "swiotlb/core/direction.h"
+#include "swiotlb/core/error.h"
+#include "swiotlb/core/log.h"
+#include "swiotlb/platform/region.h"
+#include "swiotlb/pool/slot_pool.h"
+
+namespace swiotlb {
+
+struct IoTlbOptions {
+  std::uint64_t nslabs = kDefaultSlotCount;  // a multiple of 128
+  std::uint32_t nareas = 1;                  // a power of two
+  bool force_bounce = false;                 // bounce every streaming mapping
+  std::string policy = "linux";              // a name make_slot_policy() knows
+  RegionPlacement placement = RegionPlacement::low;
+
+  // The options a parsed `swiotlb=` gives (noforce is refused: it means no
+  // pool at all).
+  static Result<IoTlbOptions> from_config(const SwiotlbConfig& config);
+};
+
+// What the caller asks of a bounce mapping, beyond the slot request.
+struct BounceRequest {
+  PhysAddr orig;
+  std::uint64_t size = 0;
+  std::uint64_t alloc_align_mask = 0;
+  std::uint64_t min_align_mask = 0;
+  std::uint64_t seg_boundary_mask = ~std::uint64_t{0};
+  DmaAddr pool_dma_start;  // where the device sees the pool
+  Direction dir = Direction::bidirectional;
+  Attrs attrs;
+  std::uint32_t owner = 0;
+  std::string_view owner_name;  // for messages
+};
+
+struct IoTlbStats {
+  PoolStats pool;
+  std::uint64_t coherent_allocations = 0;  // live alloc_coherent buffers
+};
+
+class IoTlb {
+ public:
+  static Result<std::unique_ptr<IoTlb>> create(const IoTlbOptions& options);
+  ~IoTlb();
+  IoTlb(const IoTlb&) = delete;
+  IoTlb& operator=(const IoTlb&) = delete;
+
+  // Reserves slots and fills them from the original buffer. On a full pool
+  // the kernel's "swiotlb buffer is full" warning is logged (rate-limited,
+  // unless attrs has no_warn) and Errc::pool_full returned.
+  Result<PhysAddr> map(const BounceRequest& request);
+
+  // Copies back as the direction asks (unless skip_cpu_sync) and frees the
+  // slots. The claim (size, direction, owner) must match the map; otherwise
+  // nothing happens and Errc::mapping_mismatch is returned.
+  Status unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask, const MappingClaim& claim,
+               Attrs attrs);
+
+  // unmap in two steps, for callers that act between the check and the
+  // copy (cache maintenance on a non-coherent device): begin_unmap checks
+  // the claim and marks the mapping as going; finish_unmap copies back and
+  // frees. REQUIRES for finish_unmap: `mapping` from begin_unmap, once.
+  Result<MappingInfo> begin_unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask,
+                                  const MappingClaim& claim);
+  void finish_unmap(const MappingInfo& mapping, Attrs attrs);
+
+  // Syncs [addr, addr + size), which must lie inside one live mapping of
+  // `owner` mapped with `dir`.
+  Status sync_for_cpu(PhysAddr addr, std::uint64_t size, Direction dir, std::uint32_t owner);
+  Status sync_for_device(PhysAddr addr, std::uint64_t size, Direction dir, std::uint32_t owner);
+
+  // The two steps of a sync: the check, then the copy the direction asks for.
+  Result<MappingInfo> find_for_sync(PhysAddr addr, std::uint64_t size, Direction dir,
+                                    std::uint32_t owner) const;
+  void copy_for_cpu(const MappingInfo& mapping, PhysAddr addr, std::uint64_t size);
+  void copy_for_device(const MappingInfo& mapping, PhysAddr addr, std::uint64_t size);
+
+  // A zeroed allocation of `size` bytes from the pool (the kernel's
+  // swiotlb_alloc), and its release.
+  Result<PhysAddr> alloc(std::uint64_t size, DmaAddr pool_dma_start, std::uint32_t owner);
+  Status free(PhysAddr addr, std::uint64_t size, std::uint32_t owner);
+
+  // The kernel's is_swiotlb_buffer().
+  bool contains(PhysAddr addr) const { return pool_->contains(addr); }
+  bool force_bounce() const { return force_bounce_; }
+  PhysAddr start() const { return pool_->start(); }
+  PhysAddr end() const { return pool_->end(); }
+  SlotPool& pool() { return *pool_; }
+  const SlotPool& pool() const { return *pool_; }
+
+  // CPU pointer to bounce address `addr`. REQUIRES: contains(addr).
+  std::byte* bounce_pointer(PhysAddr addr) const {
+    return region_->data() + (addr - region_->start());
+  }
+
+  IoTlbStats stats() const;
+  // The kernel's debugfs files, one "name: value" line each.
+  std::string debugfs_text() const;
+  nlohmann::json to_json() const;
+  // The kernel's boot line: "software IO TLB: mapped [mem 0x...-0x...] (64MB)",
+  // whose second address is the pool's end (one past its last byte).
+  std::string boot_line() const;
+
+ private:
+  IoTlb(std::unique_ptr<Region> region, std::unique_ptr<SlotPool> pool, bool force_bounce);
+
+  void copy_to_bounce(const MappingInfo& mapping, PhysAddr addr, std::uint64_t size);
+  void copy_from_bounce(const MappingInfo& mapping, PhysAddr addr, std::uint64_t size);
+  [[gnu::cold]] void warn_full(const BounceRequest& request, const Error& error);
+
+  std::unique_ptr<Region> region_;
+  std::unique_ptr<SlotPool> pool_;
+  const bool force_bounce_;
+  RateLimit full_warnings_;
+  std::atomic<std::uint64_t> coherent_allocations_{0};
+};
+
+}  // namespace swiotlb

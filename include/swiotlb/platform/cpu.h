@@ -1,0 +1,15 @@
+// Which CPU the calling thread runs on; areas and IOVA magazines are chosen
+// by it, as the kernel chooses them by raw_smp_processor_id().
+#pragma once
+
+namespace swiotlb {
+
+// The CPU the calling thread runs on now (sched_getcpu), or 0 when the
+// system cannot tell. The answer can be stale by the time it is used; callers
+// use it only as a hint for spreading load.
+unsigned current_cpu();
+
+// The number of CPUs that can run this process (sched_getaffinity), at least 1.
+unsigned cpu_count();
+
+}  // namespace swiotlb

@@ -1,0 +1,16 @@
+// The JSON forms of the replay and sizing reports, as `swiotlb replay --json`
+// and `swiotlb size --json` print them. The keys are a contract for scripts;
+// docs/trace-format.md lists them.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "swiotlb/sim/replay.h"
+#include "swiotlb/sim/sizing.h"
+
+namespace swiotlb::sim {
+
+nlohmann::json to_json(const ReplayReport& report);
+nlohmann::json to_json(const SizingReport& report);
+
+}  // namespace swiotlb::sim

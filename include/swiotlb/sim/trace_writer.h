@@ -1,0 +1,30 @@
+// Writing a Trace back out as trace v1 text (docs/trace-format.md).
+//
+// The output parses back to the same Trace (header, devices, events; comments
+// are written as `#` lines before the events, bad lines are not kept). Fields
+// a trace did not record are written as `-`; addresses and masks in hex,
+// sizes and counts in decimal, as the capture script writes them.
+#pragma once
+
+#include <string>
+
+#include "swiotlb/core/error.h"
+#include "swiotlb/sim/trace.h"
+
+namespace swiotlb::sim {
+
+// The `#` header lines: format, kernel, pool, devices, comments.
+std::string format_trace_header(const Trace& trace);
+
+// Appends one event line (with its newline) to `out`.
+// REQUIRES: event.device < trace.devices.size().
+void append_trace_event(std::string& out, const Trace& trace, const TraceEvent& event);
+
+// The whole trace as text.
+std::string format_trace(const Trace& trace);
+
+// Writes the whole trace to `path` ("-" for standard output). Fails with
+// Errc::system when the file cannot be written.
+Status write_trace(const Trace& trace, const std::string& path);
+
+}  // namespace swiotlb::sim

@@ -1,0 +1,106 @@
+// Device: configuration checks, reachability and teardown.
+#include "swiotlb/dma/device.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "swiotlb/core/log.h"
+#include "swiotlb/iotlb/io_tlb.h"
+
+namespace swiotlb {
+
+namespace {
+
+std::atomic<std::uint32_t> next_device_id{1};
+
+// The kernel's min_not_zero().
+std::uint64_t min_not_zero(std::uint64_t a, std::uint64_t b) {
+  if (a == 0) {
+    return b;
+  }
+  return b == 0 ? a : std::min(a, b);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Device>> Device::create(DeviceConfig config, IoTlb* io_tlb) {
+  if (config.dma_mask == 0 || config.coherent_dma_mask == 0) {
+    return make_error(Errc::invalid_argument, "device {}: a DMA mask of 0 reaches nothing",
+                      config.name);
+  }
+  const std::uint64_t boundary = config.seg_boundary_mask;
+  if ((boundary & (boundary + 1)) != 0) {
+    return make_error(Errc::invalid_argument,
+                      "device {}: segment boundary mask {:#x} is not of the form 2^n - 1",
+                      config.name, boundary);
+  }
+  if (config.max_segment_size == 0) {
+    return make_error(Errc::invalid_argument, "device {}: max_segment_size of 0", config.name);
+  }
+  const std::uint32_t id = next_device_id.fetch_add(1, std::memory_order_relaxed);
+  return std::unique_ptr<Device>(new Device(std::move(config), io_tlb, id));
+}
+
+Device::Device(DeviceConfig config, IoTlb* io_tlb, std::uint32_t id)
+    : config_(std::move(config)), io_tlb_(io_tlb), id_(id) {}
+
+Device::~Device() {
+  const std::uint64_t live = debug_.live_direct() + live_bounced();
+  if (live != 0) {
+    log_warning(fmt::format("device {} torn down with {} live mappings", config_.name, live));
+  }
+}
+
+std::uint64_t Device::live_bounced() const {
+  return io_tlb_ != nullptr ? io_tlb_->pool().count_owned(id_) : 0;
+}
+
+Status Device::close() {
+  const std::uint64_t direct = debug_.live_direct();
+  const std::uint64_t bounced = live_bounced();
+  if (direct + bounced != 0) {
+    return debug_.record(make_error(
+        Errc::busy, "device {} torn down with {} live mappings ({} direct, {} bounced)",
+        config_.name, direct + bounced, direct, bounced));
+  }
+  return {};
+}
+
+std::uint64_t Device::dma_limit() const {
+  return min_not_zero(config_.dma_mask, config_.bus_dma_limit);
+}
+
+std::uint64_t Device::coherent_limit() const {
+  return min_not_zero(config_.coherent_dma_mask, config_.bus_dma_limit);
+}
+
+bool Device::dma_capable(DmaAddr addr, std::uint64_t size) const {
+  if (addr.value() == kInvalidAddress || size == 0) {
+    return false;
+  }
+  const std::uint64_t last = addr.value() + (size - 1);
+  return last >= addr.value() && last <= dma_limit();
+}
+
+void Device::cache_sync(CacheOp op, PhysAddr addr, std::uint64_t size, Direction dir) {
+  if (config_.coherent) {
+    return;
+  }
+  cache_syncs_.fetch_add(1, std::memory_order_relaxed);
+  if (config_.cache_hook) {
+    config_.cache_hook(op, addr, size, dir);
+  }
+}
+
+DeviceStats Device::stats() const {
+  DeviceStats s;
+  s.debug_errors = debug_.errors();
+  s.map_failures = map_failures_.load(std::memory_order_relaxed);
+  s.cache_syncs = cache_syncs_.load(std::memory_order_relaxed);
+  s.live_direct = debug_.live_direct();
+  s.live_bounced = live_bounced();
+  return s;
+}
+
+}  // namespace swiotlb

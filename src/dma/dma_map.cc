@@ -1,0 +1,174 @@
+// Single mappings: the direct-or-bounce decision, unmap and sync.
+#include <fmt/format.h>
+
+#include "swiotlb/core/constants.h"
+#include "swiotlb/dma/dma_api.h"
+#include "swiotlb/iotlb/io_tlb.h"
+
+namespace swiotlb {
+
+namespace {
+
+// The highest address a user-space buffer can have (47-bit user space), the
+// analogue of the kernel's dma_get_required_mask(): a device whose limit is
+// below it is "addressing limited".
+constexpr std::uint64_t kRequiredMask = (std::uint64_t{1} << 47) - 1;
+
+Status check_request(const Device& dev, std::uint64_t size, Direction dir) {
+  if (dir == Direction::none) {
+    return make_error(Errc::invalid_argument, "device {}: a mapping needs a direction",
+                      dev.name());
+  }
+  if (size == 0) {
+    return make_error(Errc::invalid_argument, "device {}: a mapping of 0 bytes", dev.name());
+  }
+  return {};
+}
+
+[[gnu::cold]] Error unreachable_error(const Device& dev, DmaAddr addr, std::uint64_t size,
+                                      bool bounced) {
+  return make_error(Errc::unreachable,
+                    "device {}: {} {:#x}+{} is beyond its reach (mask {:#x}, bus limit {:#x}){}",
+                    dev.name(), bounced ? "bounce address" : "DMA address", addr.value(), size,
+                    dev.config().dma_mask, dev.config().bus_dma_limit,
+                    bounced ? "" : " and it has no pool to bounce through");
+}
+
+// The kernel's swiotlb_map(): bounce, then make sure the device reaches the
+// bounce buffer.
+Result<DmaAddr> bounce_map(Device& dev, IoTlb& io_tlb, PhysAddr phys, std::uint64_t size,
+                           Direction dir, Attrs attrs) {
+  BounceRequest request;
+  request.orig = phys;
+  request.size = size;
+  request.min_align_mask = dev.config().min_align_mask;
+  request.seg_boundary_mask = dev.config().seg_boundary_mask;
+  request.pool_dma_start = dev.phys_to_dma(io_tlb.start());
+  request.dir = dir;
+  request.attrs = attrs;
+  request.owner = dev.id();
+  request.owner_name = dev.name();
+  Result<PhysAddr> tlb = io_tlb.map(request);
+  if (!tlb) {
+    dev.count_map_failure();
+    return std::move(tlb).error();
+  }
+  const DmaAddr dma = dev.phys_to_dma(*tlb);
+  if (!dev.dma_capable(dma, size)) {
+    Status undone = io_tlb.unmap(*tlb, request.min_align_mask, {size, dir, dev.id()},
+                                 attrs | Attr::skip_cpu_sync);
+    (void)undone;  // it was mapped a moment ago by this very call
+    dev.count_map_failure();
+    return unreachable_error(dev, dma, size, true);
+  }
+  if (!attrs.has(Attr::skip_cpu_sync)) {
+    dev.cache_sync(CacheOp::for_device, *tlb, size, dir);
+  }
+  return dma;
+}
+
+}  // namespace
+
+Result<DmaAddr> map_page(Device& dev, PhysAddr phys, std::uint64_t size, Direction dir,
+                         Attrs attrs) {
+  if (Status ok = check_request(dev, size, dir); !ok) {
+    return dev.debug().record(ok.error());
+  }
+  IoTlb* io_tlb = dev.io_tlb();
+  const DmaAddr dma = dev.phys_to_dma(phys);
+  if (io_tlb != nullptr && (io_tlb->force_bounce() || !dev.dma_capable(dma, size))) {
+    return bounce_map(dev, *io_tlb, phys, size, dir, attrs);
+  }
+  if (!dev.dma_capable(dma, size)) {
+    dev.count_map_failure();
+    return unreachable_error(dev, dma, size, false);
+  }
+  dev.debug().add_direct({dma, size, dir});
+  if (!attrs.has(Attr::skip_cpu_sync)) {
+    dev.cache_sync(CacheOp::for_device, phys, size, dir);
+  }
+  return dma;
+}
+
+Result<DmaAddr> map_single(Device& dev, const void* cpu_addr, std::uint64_t size, Direction dir,
+                           Attrs attrs) {
+  return map_page(dev, PhysAddr::from_pointer(cpu_addr), size, dir, attrs);
+}
+
+Status unmap_page(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir, Attrs attrs) {
+  const PhysAddr phys = dev.dma_to_phys(addr);
+  IoTlb* io_tlb = dev.io_tlb();
+  if (io_tlb != nullptr && io_tlb->contains(phys)) {
+    Result<MappingInfo> mapping =
+        io_tlb->begin_unmap(phys, dev.config().min_align_mask, {size, dir, dev.id()});
+    if (!mapping) {
+      return dev.debug().record(std::move(mapping).error());
+    }
+    if (!attrs.has(Attr::skip_cpu_sync)) {
+      dev.cache_sync(CacheOp::for_cpu, phys, size, dir);
+    }
+    io_tlb->finish_unmap(*mapping, attrs);
+    return {};
+  }
+  if (Status removed = dev.debug().remove_direct(addr, size, dir); !removed) {
+    return dev.debug().record(removed.error());
+  }
+  if (!attrs.has(Attr::skip_cpu_sync)) {
+    dev.cache_sync(CacheOp::for_cpu, phys, size, dir);
+  }
+  return {};
+}
+
+Status unmap_single(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir, Attrs attrs) {
+  return unmap_page(dev, addr, size, dir, attrs);
+}
+
+Status sync_single_for_cpu(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir) {
+  const PhysAddr phys = dev.dma_to_phys(addr);
+  IoTlb* io_tlb = dev.io_tlb();
+  if (io_tlb != nullptr && io_tlb->contains(phys)) {
+    Result<MappingInfo> mapping = io_tlb->find_for_sync(phys, size, dir, dev.id());
+    if (!mapping) {
+      return dev.debug().record(std::move(mapping).error());
+    }
+    dev.cache_sync(CacheOp::for_cpu, phys, size, dir);
+    io_tlb->copy_for_cpu(*mapping, phys, size);
+    return {};
+  }
+  if (Result<DirectMapping> m = dev.debug().find_direct(addr, size, dir); !m) {
+    return dev.debug().record(std::move(m).error());
+  }
+  dev.cache_sync(CacheOp::for_cpu, phys, size, dir);
+  return {};
+}
+
+Status sync_single_for_device(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir) {
+  const PhysAddr phys = dev.dma_to_phys(addr);
+  IoTlb* io_tlb = dev.io_tlb();
+  if (io_tlb != nullptr && io_tlb->contains(phys)) {
+    Result<MappingInfo> mapping = io_tlb->find_for_sync(phys, size, dir, dev.id());
+    if (!mapping) {
+      return dev.debug().record(std::move(mapping).error());
+    }
+    io_tlb->copy_for_device(*mapping, phys, size);
+    dev.cache_sync(CacheOp::for_device, phys, size, dir);
+    return {};
+  }
+  if (Result<DirectMapping> m = dev.debug().find_direct(addr, size, dir); !m) {
+    return dev.debug().record(std::move(m).error());
+  }
+  dev.cache_sync(CacheOp::for_device, phys, size, dir);
+  return {};
+}
+
+std::uint64_t max_mapping_size(const Device& dev) {
+  const IoTlb* io_tlb = dev.io_tlb();
+  const bool limited = dev.dma_limit() < kRequiredMask;
+  if (io_tlb == nullptr || !(limited || io_tlb->force_bounce())) {
+    return ~std::uint64_t{0};
+  }
+  const std::uint64_t min_align = dev.config().min_align_mask;
+  return kSegmentBytes - (min_align != 0 ? kernel_align(min_align, kSlotSize) : 0);
+}
+
+}  // namespace swiotlb

@@ -1,0 +1,30 @@
+// Policy lookup by name, and the boundary test every policy shares.
+#include "swiotlb/pool/slot_policy.h"
+
+#include "swiotlb/core/constants.h"
+#include "swiotlb/pool/linux_policy.h"
+
+namespace swiotlb {
+
+bool AreaView::crosses_boundary(const SearchPlan& plan, std::uint64_t slot) {
+  // The kernel's iommu_is_span_boundary() with the pool's first slot number
+  // (in boundary terms) as the shift.
+  const std::uint64_t shift = nr_slots(plan.tbl_dma);
+  const std::uint64_t offset = (shift + slot) & (plan.max_slots - 1);
+  return offset + plan.nslots > plan.max_slots;
+}
+
+Result<std::shared_ptr<const SlotPolicy>> make_slot_policy(std::string_view name) {
+  if (name == "linux") {
+    return std::shared_ptr<const SlotPolicy>(std::make_shared<LinuxPolicy>());
+  }
+  if (name == "linux-6.1") {
+    return std::shared_ptr<const SlotPolicy>(std::make_shared<Linux61Policy>());
+  }
+  return make_error(Errc::invalid_argument, "unknown slot policy '{}' (known: {})", name,
+                    slot_policy_names());
+}
+
+std::string_view slot_policy_names() { return "linux, linux-6.1"; }
+
+}  // namespace swiotlb

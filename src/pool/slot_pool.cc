@@ -1,0 +1,397 @@
+// SlotPool: the slot bookkeeping of one pool, shared by every policy.
+//
+// The search itself is the policy's; everything around it is the kernel's
+// and the same for every policy: the order in which areas are tried, the
+// free-run counters (`list`: how many free slots follow, up to the end of
+// the segment), how a found run is taken and how a released run is merged
+// with its free neighbours.
+//
+// Synchronization: a slot belongs to the area that contains it, and all of
+// its fields are read and written only under that area's lock. A mapping
+// never spans two areas (areas hold whole segments and a mapping never
+// crosses a segment), so one lock covers a whole mapping.
+#include "swiotlb/pool/slot_pool.h"
+
+#include <algorithm>
+
+#include "swiotlb/core/config.h"
+#include "swiotlb/core/constants.h"
+
+namespace swiotlb {
+
+namespace {
+
+enum class SlotRole : std::uint8_t { free, pad, data };
+enum class MappingState : std::uint8_t { none, live, going };
+
+constexpr std::uint32_t segment_offset(std::uint64_t slot) {
+  return static_cast<std::uint32_t>(slot & (kSegmentSlots - 1));
+}
+
+}  // namespace
+
+struct alignas(64) SlotPool::Area {
+  mutable std::mutex lock;
+  std::uint32_t cursor = 0;       // where the next search starts (area-relative)
+  std::uint64_t used = 0;         // slots in use in this area
+  std::uint64_t maps = 0;         // successful searches here
+  std::uint64_t search_steps = 0; // candidates looked at here
+};
+
+// Fields beyond the free-run counter. orig_addr and alloc_size are the
+// kernel's; the rest describe the mapping on its first data slot, for checks.
+struct SlotPool::Slot {
+  std::uint64_t orig_addr = kInvalidAddress;
+  std::uint32_t alloc_size = 0;    // bytes from this slot to the reservation's end
+  std::uint32_t mapping_size = 0;  // first data slot: bytes mapped
+  std::uint32_t owner = 0;         // first data slot: who mapped it
+  std::uint16_t tlb_offset = 0;    // first data slot: offset of the data in it
+  std::uint8_t pad_slots = 0;      // first data slot: pad slots before it
+  std::uint8_t part = 0;           // data slot: its position in the mapping
+  SlotRole role = SlotRole::free;
+  MappingState state = MappingState::none;
+  Direction dir = Direction::none;
+};
+
+Result<std::unique_ptr<SlotPool>> SlotPool::create(const PoolGeometry& geometry,
+                                                   std::shared_ptr<const SlotPolicy> policy) {
+  if (!policy) {
+    return make_error(Errc::invalid_argument, "a pool needs a slot policy");
+  }
+  if (Status valid = validate_geometry(geometry.slot_count, geometry.area_count); !valid) {
+    return valid.error();
+  }
+  if (geometry.start.value() % kSlotSize != 0) {
+    return make_error(Errc::invalid_argument, "pool start {:#x} is not aligned to a {}-byte slot",
+                      geometry.start.value(), kSlotSize);
+  }
+  return std::unique_ptr<SlotPool>(new SlotPool(geometry, std::move(policy)));
+}
+
+SlotPool::SlotPool(const PoolGeometry& geometry, std::shared_ptr<const SlotPolicy> policy)
+    : start_(geometry.start),
+      slot_count_(geometry.slot_count),
+      area_count_(geometry.area_count),
+      area_slots_(static_cast<std::uint32_t>(geometry.slot_count / geometry.area_count)),
+      policy_(std::move(policy)),
+      areas_(new Area[geometry.area_count]),
+      list_(new std::uint16_t[geometry.slot_count]),
+      slots_(new Slot[geometry.slot_count]) {
+  for (std::uint64_t i = 0; i < slot_count_; ++i) {
+    list_[i] = static_cast<std::uint16_t>(kSegmentSlots - segment_offset(i));
+  }
+}
+
+SlotPool::~SlotPool() = default;
+
+SlotPool::Area& SlotPool::area_of(std::uint64_t slot) const { return areas_[slot / area_slots_]; }
+
+Result<SearchPlan> SlotPool::make_plan(const SlotRequest& request) const {
+  if (request.mapping_size == 0) {
+    return make_error(Errc::invalid_argument, "a mapping of 0 bytes needs no slots");
+  }
+  const std::uint64_t boundary = request.seg_boundary_mask;
+  if ((boundary & (boundary + 1)) != 0) {
+    return make_error(Errc::invalid_argument,
+                      "segment boundary mask {:#x} is not of the form 2^n - 1", boundary);
+  }
+  Result<SearchPlan> plan = policy_->plan(request);
+  if (plan) {
+    plan->tbl_dma = request.pool_dma_start.value() & boundary;
+    plan->max_slots = (boundary >> kSlotShift) + 1;
+  }
+  return plan;
+}
+
+Result<SlotMapping> SlotPool::map(const SlotRequest& request) {
+  Result<SearchPlan> plan = make_plan(request);
+  if (!plan) {
+    return std::move(plan).error();
+  }
+  SlotMapping mapping;
+  const std::uint32_t first_area = request.cpu & (area_count_ - 1);
+  for (std::uint32_t i = 0; i < area_count_; ++i) {
+    const std::uint32_t a = (first_area + i) & (area_count_ - 1);
+    Area& area = areas_[a];
+    std::unique_lock guard(area.lock);
+    if (plan->nslots > area_slots_ - area.used) {
+      continue;
+    }
+    const AreaView view{list_.get(), a * area_slots_, area_slots_, area.cursor};
+    const AreaSearch found = policy_->search_area(view, *plan);
+    area.search_steps += found.steps;
+    mapping.search_steps += found.steps;
+    if (found.outcome == AreaSearch::Outcome::found) {
+      commit_locked(area, a, found.index, *plan, request, mapping);
+      guard.unlock();
+      count_used(plan->nslots);
+      return mapping;
+    }
+    if (found.outcome == AreaSearch::Outcome::would_spin) {
+      return make_error(Errc::search_would_spin,
+                        "the {} search for {} slots in area {} (cursor {}, stride {}) never "
+                        "returns to its start: the kernel would spin here with the area locked",
+                        policy_->name(), plan->nslots, a, area.cursor, plan->stride);
+    }
+  }
+  failures_.fetch_add(1, std::memory_order_relaxed);
+  return full_error(*plan);
+}
+
+Error SlotPool::full_error(const SearchPlan& plan) const {
+  return make_error(Errc::pool_full,
+                    "swiotlb buffer is full (sz: {} bytes), total {} (slots), used {} (slots)",
+                    plan.reported_bytes, slot_count_, used());
+}
+
+void SlotPool::commit_locked(Area& area, std::uint32_t area_index, std::uint32_t found,
+                             const SearchPlan& plan, const SlotRequest& request,
+                             SlotMapping& mapping) {
+  const std::uint32_t first = area_index * area_slots_ + found;
+  for (std::uint32_t k = 0; k < plan.nslots; ++k) {
+    list_[first + k] = 0;
+    slots_[first + k].alloc_size = static_cast<std::uint32_t>(
+        plan.search_bytes - (plan.slot_alloc_offset + (std::uint64_t{k} << kSlotShift)));
+    slots_[first + k].role = k < plan.pad_slots ? SlotRole::pad : SlotRole::data;
+  }
+  // The free run before the new mapping now ends where it starts.
+  std::uint16_t count = 0;
+  for (std::uint64_t i = first; i-- > 0 && segment_offset(i) != kSegmentSlots - 1 && list_[i] != 0;) {
+    list_[i] = ++count;
+  }
+  area.cursor = wrap_area_index(std::uint64_t{found} + plan.nslots, area_slots_);
+  area.used += plan.nslots;
+  area.maps += 1;
+
+  const std::uint32_t head = first + plan.pad_slots;
+  for (std::uint32_t k = 0; head + k < first + plan.nslots; ++k) {
+    Slot& slot = slots_[head + k];
+    slot.part = static_cast<std::uint8_t>(k);
+    if (plan.orig != 0) {
+      slot.orig_addr = plan.orig + (std::uint64_t{k} << kSlotShift);
+    }
+  }
+  Slot& h = slots_[head];
+  h.pad_slots = static_cast<std::uint8_t>(plan.pad_slots);
+  h.state = MappingState::live;
+  h.mapping_size = static_cast<std::uint32_t>(request.mapping_size);
+  h.tlb_offset = static_cast<std::uint16_t>(plan.tlb_offset);
+  h.dir = request.dir;
+  h.owner = request.owner;
+
+  mapping.tlb_addr = start_ + (std::uint64_t{head} << kSlotShift) + plan.tlb_offset;
+  mapping.index = SlotIndex(first);
+  mapping.nslots = SlotCount(plan.nslots);
+  mapping.area = area_index;
+}
+
+void SlotPool::count_used(std::uint64_t nslots) {
+  const std::uint64_t now = used_.fetch_add(nslots, std::memory_order_relaxed) + nslots;
+  std::uint64_t high = hiwater_.load(std::memory_order_relaxed);
+  while (now > high && !hiwater_.compare_exchange_weak(high, now, std::memory_order_relaxed)) {
+  }
+}
+
+Result<std::uint32_t> SlotPool::head_of_locked(PhysAddr tlb_addr,
+                                               std::uint64_t min_align_mask) const {
+  const std::uint64_t offset = tlb_addr.value() & min_align_mask & (kSlotSize - 1);
+  const std::uint64_t head = (tlb_addr - offset - start_) >> kSlotShift;
+  const Slot& h = slots_[head];
+  if (h.role != SlotRole::data || h.part != 0 || h.state != MappingState::live ||
+      start_ + (head << kSlotShift) + h.tlb_offset != tlb_addr) {
+    return make_error(Errc::not_mapped, "no mapping was handed out at {:#x}{}", tlb_addr.value(),
+                      h.state == MappingState::going ? " (it is being unmapped)" : "");
+  }
+  return static_cast<std::uint32_t>(head);
+}
+
+MappingInfo SlotPool::info_locked(std::uint32_t head) const {
+  const Slot& h = slots_[head];
+  const std::uint32_t first = head - h.pad_slots;
+  MappingInfo info;
+  info.tlb_addr = start_ + (std::uint64_t{head} << kSlotShift) + h.tlb_offset;
+  info.orig = PhysAddr(h.orig_addr == kInvalidAddress ? 0 : h.orig_addr);
+  info.mapping_size = h.mapping_size;
+  info.dir = h.dir;
+  info.owner = h.owner;
+  info.index = SlotIndex(first);
+  // As the kernel counts them: the first slot's remaining size plus the offset.
+  info.nslots = SlotCount(nr_slots(slots_[first].alloc_size + (info.tlb_addr.value() & (kSlotSize - 1))));
+  return info;
+}
+
+Result<MappingInfo> SlotPool::begin_unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask,
+                                          const MappingClaim* claim) {
+  if (!contains(tlb_addr)) {
+    return make_error(Errc::not_mapped, "{:#x} is outside the pool [{:#x}, {:#x})",
+                      tlb_addr.value(), start_.value(), end().value());
+  }
+  const std::uint64_t offset = tlb_addr.value() & min_align_mask & (kSlotSize - 1);
+  Area& area = area_of((tlb_addr - offset - start_) >> kSlotShift);
+  std::lock_guard guard(area.lock);
+  Result<std::uint32_t> head = head_of_locked(tlb_addr, min_align_mask);
+  if (!head) {
+    return std::move(head).error();
+  }
+  MappingInfo info = info_locked(*head);
+  if (claim != nullptr) {
+    if (Status match = check_claim(info, *claim); !match) {
+      return match.error();
+    }
+  }
+  slots_[*head].state = MappingState::going;
+  return info;
+}
+
+void SlotPool::finish_unmap(const MappingInfo& mapping) {
+  const std::uint32_t first = mapping.index.value();
+  const auto nslots = static_cast<std::uint32_t>(mapping.nslots.value());
+  Area& area = area_of(first);
+  {
+    std::lock_guard guard(area.lock);
+    release_locked(area, first, nslots);
+  }
+  used_.fetch_sub(nslots, std::memory_order_relaxed);
+}
+
+Status SlotPool::check_claim(const MappingInfo& info, const MappingClaim& claim) {
+  if (claim.owner != info.owner) {
+    return make_error(Errc::mapping_mismatch,
+                      "unmap of {:#x} by owner {}, but owner {} mapped it", info.tlb_addr.value(),
+                      claim.owner, info.owner);
+  }
+  if (claim.mapping_size != info.mapping_size || claim.dir != info.dir) {
+    return make_error(Errc::mapping_mismatch,
+                      "unmap of {:#x} with {} bytes {}, but it was mapped with {} bytes {}",
+                      info.tlb_addr.value(), claim.mapping_size, to_string(claim.dir),
+                      info.mapping_size, to_string(info.dir));
+  }
+  return {};
+}
+
+Result<MappingInfo> SlotPool::unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask) {
+  Result<MappingInfo> info = begin_unmap(tlb_addr, min_align_mask);
+  if (info) {
+    finish_unmap(*info);
+  }
+  return info;
+}
+
+void SlotPool::release_locked(Area& area, std::uint32_t first, std::uint32_t nslots) {
+  const std::uint64_t end = std::uint64_t{first} + nslots;
+  // Merge with the free run that follows, if it is in the same segment.
+  std::uint16_t count =
+      end < kernel_align(std::uint64_t{first} + 1, kSegmentSlots) ? list_[end] : std::uint16_t{0};
+  for (std::uint64_t i = end; i-- > first;) {
+    list_[i] = ++count;
+    slots_[i] = Slot{};
+  }
+  // And with the free run before it.
+  for (std::uint64_t i = first; i-- > 0 && segment_offset(i) != kSegmentSlots - 1 && list_[i] != 0;) {
+    list_[i] = ++count;
+  }
+  area.used -= nslots;
+}
+
+Result<MappingInfo> SlotPool::find_mapping(PhysAddr addr, std::uint64_t size) const {
+  if (!contains(addr)) {
+    return make_error(Errc::not_mapped, "{:#x} is outside the pool [{:#x}, {:#x})", addr.value(),
+                      start_.value(), end().value());
+  }
+  const std::uint64_t slot = (addr - start_) >> kSlotShift;
+  Area& area = area_of(slot);
+  std::lock_guard guard(area.lock);
+  const Slot& s = slots_[slot];
+  const std::uint64_t head = slot - s.part;
+  if (s.role != SlotRole::data || slots_[head].state != MappingState::live) {
+    return make_error(Errc::not_mapped, "no live mapping holds {:#x}", addr.value());
+  }
+  MappingInfo info = info_locked(static_cast<std::uint32_t>(head));
+  const std::uint64_t from = addr - info.tlb_addr;
+  if (addr < info.tlb_addr || size > info.mapping_size || from > info.mapping_size - size) {
+    return make_error(Errc::out_of_range,
+                      "[{:#x}, +{}) reaches outside the mapping [{:#x}, +{})", addr.value(), size,
+                      info.tlb_addr.value(), info.mapping_size);
+  }
+  return info;
+}
+
+PhysAddr SlotPool::orig_of(const MappingInfo& mapping, PhysAddr addr) const {
+  return mapping.orig + (addr - mapping.tlb_addr);
+}
+
+PoolStats SlotPool::stats() const {
+  PoolStats s;
+  s.nslabs = slot_count_;
+  s.nareas = area_count_;
+  s.used = used();
+  s.hiwater = hiwater();
+  s.failures = failures_.load(std::memory_order_relaxed);
+  s.areas.reserve(area_count_);
+  for (std::uint32_t a = 0; a < area_count_; ++a) {
+    std::lock_guard guard(areas_[a].lock);
+    s.areas.push_back({areas_[a].used, areas_[a].cursor, areas_[a].maps, areas_[a].search_steps});
+    s.maps += areas_[a].maps;
+    s.search_steps += areas_[a].search_steps;
+  }
+  return s;
+}
+
+std::uint64_t SlotPool::count_owned(std::uint32_t owner) const {
+  std::uint64_t count = 0;
+  for (std::uint32_t a = 0; a < area_count_; ++a) {
+    std::lock_guard guard(areas_[a].lock);
+    const std::uint64_t base = std::uint64_t{a} * area_slots_;
+    for (std::uint64_t i = base; i < base + area_slots_; ++i) {
+      if (slots_[i].state != MappingState::none && slots_[i].owner == owner) {
+        ++count;
+      }
+    }
+  }
+  return count;
+}
+
+std::uint64_t SlotPool::largest_free_run() const {
+  std::uint64_t best = 0;
+  for (std::uint32_t a = 0; a < area_count_; ++a) {
+    std::lock_guard guard(areas_[a].lock);
+    const std::uint64_t base = std::uint64_t{a} * area_slots_;
+    for (std::uint64_t i = base; i < base + area_slots_; ++i) {
+      best = std::max<std::uint64_t>(best, list_[i]);
+    }
+  }
+  return best;
+}
+
+Status SlotPool::check_invariants() const {
+  std::uint64_t total = 0;
+  for (std::uint32_t a = 0; a < area_count_; ++a) {
+    std::lock_guard guard(areas_[a].lock);
+    const std::uint64_t base = std::uint64_t{a} * area_slots_;
+    std::uint64_t in_use = 0;
+    std::uint16_t expect = 0;
+    for (std::uint64_t i = base + area_slots_; i-- > base;) {
+      if (segment_offset(i) == kSegmentSlots - 1) {
+        expect = 0;
+      }
+      const bool busy = slots_[i].role != SlotRole::free;
+      expect = busy ? std::uint16_t{0} : static_cast<std::uint16_t>(expect + 1);
+      in_use += busy ? 1 : 0;
+      if (list_[i] != expect) {
+        return make_error(Errc::out_of_range, "slot {}: free-run counter {} but {} expected", i,
+                          list_[i], expect);
+      }
+    }
+    if (in_use != areas_[a].used) {
+      return make_error(Errc::out_of_range, "area {}: used {} but {} slots are in use", a,
+                        areas_[a].used, in_use);
+    }
+    total += in_use;
+  }
+  if (total != used()) {
+    return make_error(Errc::out_of_range, "pool used {} but {} slots are in use", used(), total);
+  }
+  return {};
+}
+
+}  // namespace swiotlb

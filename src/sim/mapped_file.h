@@ -1,0 +1,35 @@
+// A whole file's bytes in memory, for parsers that want one buffer: mapped
+// read-only when the file is a regular one, read in full otherwise (pipes,
+// terminals). Private to the sim layer.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "swiotlb/core/error.h"
+
+namespace swiotlb::sim {
+
+class MappedFile {
+ public:
+  // Fails with Errc::system (and the errno text) when the file cannot be
+  // opened, mapped or read.
+  static Result<std::unique_ptr<MappedFile>> open(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  std::string_view text() const { return {data_, size_}; }
+
+ private:
+  MappedFile() = default;
+
+  const char* data_ = nullptr;
+  std::size_t size_ = 0;
+  bool mapped_ = false;  // munmap on destruction, else data_ points into copy_
+  std::string copy_;
+};
+
+}  // namespace swiotlb::sim

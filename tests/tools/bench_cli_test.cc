@@ -1,0 +1,98 @@
+// Runs the built `swiotlb bench` as a script would and checks the shape of
+// what it prints: the JSON keys, a ratio that is a positive number, the
+// filter honoured. Never its speed: timings belong to benchmarks, not tests.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace {
+
+using ::testing::HasSubstr;
+
+struct CliRun {
+  std::string out;
+  int status = -1;
+};
+
+// Runs `swiotlb <args>`; `redirect` decides which stream ends up in `out`.
+CliRun run_cli(const std::string& args, const std::string& redirect) {
+  const std::string command = std::string("'") + SWIOTLB_CLI + "' " + args + " " + redirect;
+  CliRun run;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) {
+    return run;
+  }
+  std::array<char, 4096> buffer{};
+  std::size_t n = 0;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
+    run.out.append(buffer.data(), n);
+  }
+  const int raw = pclose(pipe);
+  run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return run;
+}
+
+TEST(BenchCommand, JsonListsFilteredCasesWithTheirBaseline) {
+  const CliRun run =
+      run_cli("bench --json --filter 'map_unmap.*4096' --min-time 0.01", "2>/dev/null");
+  ASSERT_EQ(run.status, 0) << run.out;
+  const nlohmann::json j = nlohmann::json::parse(run.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << run.out;
+  ASSERT_TRUE(j.is_array());
+  ASSERT_FALSE(j.empty());
+  for (const nlohmann::json& row : j) {
+    for (const char* key : {"name", "bytes", "threads", "policy", "ns_per_op",
+                            "baseline_ns_per_op", "ratio", "copy"}) {
+      EXPECT_TRUE(row.contains(key)) << key << " missing in " << row.dump();
+    }
+    EXPECT_THAT(row.at("name").get<std::string>(), HasSubstr("4096"));
+    EXPECT_EQ(row.at("bytes"), 4096);
+    EXPECT_EQ(row.at("copy"), true);
+    EXPECT_GE(row.at("threads").get<int>(), 1);
+    EXPECT_GT(row.at("ns_per_op").get<double>(), 0);
+    EXPECT_GT(row.at("baseline_ns_per_op").get<double>(), 0);
+    EXPECT_GT(row.at("ratio").get<double>(), 0);
+  }
+}
+
+TEST(BenchCommand, RunsEveryKernelPolicy) {
+  const CliRun run =
+      run_cli("bench --json --filter 'map_unmap.*/512$' --min-time 0.001", "2>/dev/null");
+  ASSERT_EQ(run.status, 0) << run.out;
+  const nlohmann::json j = nlohmann::json::parse(run.out, nullptr, false);
+  ASSERT_TRUE(j.is_array()) << run.out;
+  std::vector<std::string> policies;
+  for (const nlohmann::json& row : j) {
+    policies.push_back(row.at("policy").get<std::string>());
+  }
+  EXPECT_THAT(policies, ::testing::UnorderedElementsAre("linux", "linux-6.1"));
+}
+
+TEST(BenchCommand, TextIsATableWithAHeader) {
+  const CliRun run = run_cli("bench --filter 'map_unmap/linux/512' --min-time 0.001", "2>/dev/null");
+  ASSERT_EQ(run.status, 0) << run.out;
+  EXPECT_THAT(run.out, HasSubstr("baseline ns/op"));
+  EXPECT_THAT(run.out, HasSubstr("ratio"));
+  EXPECT_THAT(run.out, HasSubstr("map_unmap/linux/512"));
+}
+
+TEST(BenchCommand, FilterThatMatchesNothingNamesTheCases) {
+  const CliRun run = run_cli("bench --filter 'no-such-case'", "2>&1 >/dev/null");
+  EXPECT_EQ(run.status, 2);
+  EXPECT_THAT(run.out, HasSubstr("no-such-case"));
+  EXPECT_THAT(run.out, HasSubstr("map_unmap/linux/4096"));
+}
+
+TEST(BenchCommand, InvalidFilterIsAnError) {
+  const CliRun run = run_cli("bench --filter '(' --min-time 0.001", "2>&1 >/dev/null");
+  EXPECT_EQ(run.status, 2);
+  EXPECT_THAT(run.out, HasSubstr("not a valid regular expression"));
+}
+
+}  // namespace

@@ -1,0 +1,92 @@
+// Runs the built `swiotlb info` as a user would, through the shell, and
+// checks what it prints and the status it exits with.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace {
+
+using ::testing::HasSubstr;
+
+struct CliRun {
+  std::string out;
+  int status = -1;
+};
+
+// Runs `swiotlb <args>`; `redirect` decides which stream ends up in `out`.
+CliRun run_cli(const std::string& args, const std::string& redirect = "") {
+  const std::string command = std::string("'") + SWIOTLB_CLI + "' " + args + " " + redirect;
+  CliRun run;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) {
+    return run;
+  }
+  std::array<char, 4096> buffer{};
+  std::size_t n = 0;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
+    run.out.append(buffer.data(), n);
+  }
+  const int raw = pclose(pipe);
+  run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return run;
+}
+
+TEST(InfoCommand, JsonForForcedPool) {
+  const CliRun run = run_cli("info --cmdline 'swiotlb=65536,8,force' --json", "2>/dev/null");
+  ASSERT_EQ(run.status, 0) << run.out;
+  const nlohmann::json j = nlohmann::json::parse(run.out);
+  EXPECT_EQ(j.at("nslabs"), 65536);
+  EXPECT_EQ(j.at("nareas"), 8);
+  EXPECT_EQ(j.at("bytes"), 134217728);
+  EXPECT_EQ(j.at("force"), true);
+  EXPECT_EQ(j.at("force_mode"), "force");
+  EXPECT_EQ(j.at("start"), 0);
+  EXPECT_EQ(j.at("end"), 134217728);  // one past the last byte, as the kernel keeps it
+  EXPECT_TRUE(j.at("addr").is_null());
+  EXPECT_TRUE(j.at("warnings").empty());
+}
+
+TEST(InfoCommand, JsonCarriesAddrAndWarnings) {
+  const CliRun run =
+      run_cli("info --cmdline 'swiotlb=1000,addr=0x7e0000000000' --cpus 1 --json", "2>/dev/null");
+  ASSERT_EQ(run.status, 0) << run.out;
+  const nlohmann::json j = nlohmann::json::parse(run.out);
+  EXPECT_EQ(j.at("nslabs"), 1024);
+  EXPECT_EQ(j.at("addr"), 0x7e0000000000);
+  EXPECT_EQ(j.at("start"), 0x7e0000000000);
+  EXPECT_EQ(j.at("end"), 0x7e0000000000 + (1024 << 11));
+  EXPECT_EQ(j.at("force"), false);
+  EXPECT_EQ(j.at("force_mode"), "auto");
+  ASSERT_EQ(j.at("warnings").size(), 1u);
+}
+
+TEST(InfoCommand, TextMimicsBootLines) {
+  const CliRun run = run_cli("info --cmdline 'swiotlb=100000' --cpus 2", "2>/dev/null");
+  ASSERT_EQ(run.status, 0) << run.out;
+  EXPECT_THAT(run.out, HasSubstr("software IO TLB: area num 2.\n"));
+  EXPECT_THAT(run.out, HasSubstr("roundup to 256MB"));
+  EXPECT_THAT(
+      run.out,
+      HasSubstr("software IO TLB: mapped [mem 0x0000000000000000-0x0000000010000000] (256MB)"));
+  EXPECT_THAT(run.out, HasSubstr("131072"));
+}
+
+TEST(InfoCommand, WarningsGoToStderr) {
+  const CliRun run = run_cli("info --cmdline 'swiotlb=100000' --cpus 1", "2>&1 >/dev/null");
+  EXPECT_EQ(run.status, 0);
+  EXPECT_THAT(run.out, HasSubstr("swiotlb: warning: nslabs rounded up from 100000 to 100096"));
+}
+
+TEST(InfoCommand, MalformedCmdlineExitsTwoAndNamesTheToken) {
+  const CliRun run = run_cli("info --cmdline 'swiotlb=12x'", "2>&1 >/dev/null");
+  EXPECT_EQ(run.status, 2);
+  EXPECT_THAT(run.out, HasSubstr("swiotlb: error: "));
+  EXPECT_THAT(run.out, HasSubstr("12x"));
+}
+
+}  // namespace

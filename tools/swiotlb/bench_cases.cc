@@ -1,0 +1,164 @@
+// The table of `swiotlb bench` cases, and how one case is timed.
+//
+// Timing: each loop is first calibrated on its own, its iteration count
+// grown until one pass lasts at least min_seconds; the last calibration pass
+// doubles as the warm-up (caches, the pool's pages, its search cursor having
+// gone round). Then `rounds` rounds each time the run loop and then the
+// baseline loop with those counts, and the median round of each is kept. A
+// burst of noise on a shared machine spoils one round of one loop, which the
+// median drops, rather than one whole side of the ratio.
+#include "bench_cases.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+namespace swiotlb::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// How much a calibration pass may grow the iteration count at once, and the
+// margin it aims above min_seconds so that rounds do not fall short of it.
+constexpr double kMaxGrowth = 10.0;
+constexpr double kAimAbove = 1.2;
+
+struct Timed {
+  std::uint64_t iterations = 0;
+  double seconds = 0;
+  double ns_per_op() const { return seconds * 1e9 / static_cast<double>(iterations); }
+};
+
+Result<Timed> time_loop(const Loop& loop, std::uint64_t iterations) {
+  const Clock::time_point start = Clock::now();
+  if (Status ok = loop(iterations); !ok) {
+    return ok.error();
+  }
+  const std::chrono::duration<double> elapsed = Clock::now() - start;
+  return Timed{iterations, elapsed.count()};
+}
+
+// The iteration count that makes one pass of `loop` last min_seconds.
+Result<std::uint64_t> calibrate(const Loop& loop, double min_seconds) {
+  std::uint64_t iterations = 1;
+  for (;;) {
+    Result<Timed> pass = time_loop(loop, iterations);
+    if (!pass) {
+      return std::move(pass).error();
+    }
+    if (pass->seconds >= min_seconds) {
+      return iterations;
+    }
+    const double wanted = pass->seconds > 0 ? kAimAbove * min_seconds / pass->seconds : kMaxGrowth;
+    const double grown = std::ceil(static_cast<double>(iterations) * std::min(wanted, kMaxGrowth));
+    iterations = std::max(iterations + 1, static_cast<std::uint64_t>(grown));
+  }
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const std::size_t mid = values.size() / 2;
+  return values.size() % 2 != 0 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+}
+
+// A loop of one fixture operation. The fixture is shared by the run and
+// baseline loops, and lives as long as the longer-lived of them.
+template <class Op>
+Loop repeat(Op op) {
+  return [op](std::uint64_t iterations) -> Status {
+    for (std::uint64_t i = 0; i < iterations; ++i) {
+      if (Status ok = op(); !ok) {
+        return ok;
+      }
+    }
+    return {};
+  };
+}
+
+Result<CaseBody> prepare_map_unmap(const std::string& policy, std::uint64_t bytes) {
+  Result<std::unique_ptr<MapUnmapFixture>> made = MapUnmapFixture::create(policy, bytes);
+  if (!made) {
+    return std::move(made).error();
+  }
+  std::shared_ptr<MapUnmapFixture> fixture = std::move(*made);
+  CaseBody body;
+  body.run = repeat([fixture] { return fixture->map_unmap(); });
+  body.baseline = repeat([fixture] {
+    fixture->copy();
+    return Status::ok();
+  });
+  return body;
+}
+
+// map_single + unmap_single to_device on a forced-bounce pool, against a
+// memcpy of the same bytes from the same source.
+BenchCase map_unmap_case(std::string_view policy, std::uint64_t bytes) {
+  BenchCase c;
+  c.name = fmt::format("map_unmap/{}/{}", policy, bytes);
+  c.bytes = bytes;
+  c.policy = std::string(policy);
+  c.copy = true;
+  c.prepare = [policy = c.policy, bytes] { return prepare_map_unmap(policy, bytes); };
+  return c;
+}
+
+Result<CaseResult> time_case(const BenchCase& bench_case, const CaseBody& body,
+                             const TimingOptions& options) {
+  Result<std::uint64_t> run_iterations = calibrate(body.run, options.min_seconds);
+  if (!run_iterations) {
+    return std::move(run_iterations).error();
+  }
+  Result<std::uint64_t> baseline_iterations = calibrate(body.baseline, options.min_seconds);
+  if (!baseline_iterations) {
+    return std::move(baseline_iterations).error();
+  }
+  std::vector<double> run_ns;
+  std::vector<double> baseline_ns;
+  for (std::uint32_t round = 0; round < options.rounds; ++round) {
+    Result<Timed> run = time_loop(body.run, *run_iterations);
+    if (!run) {
+      return std::move(run).error();
+    }
+    Result<Timed> baseline = time_loop(body.baseline, *baseline_iterations);
+    if (!baseline) {
+      return std::move(baseline).error();
+    }
+    run_ns.push_back(run->ns_per_op());
+    baseline_ns.push_back(baseline->ns_per_op());
+  }
+  return CaseResult{bench_case.name, bench_case.bytes, bench_case.threads, bench_case.policy,
+                    bench_case.copy, median(run_ns), median(baseline_ns)};
+}
+
+}  // namespace
+
+std::vector<BenchCase> bench_cases() {
+  std::vector<BenchCase> cases;
+  for (std::string_view policy : kCopyPolicies) {
+    for (std::uint64_t bytes : kCopySizes) {
+      cases.push_back(map_unmap_case(policy, bytes));
+    }
+  }
+  return cases;
+}
+
+Result<CaseResult> run_case(const BenchCase& bench_case, const TimingOptions& options) {
+  if (options.rounds == 0 || !(options.min_seconds > 0)) {
+    return make_error(Errc::invalid_argument, "case {}: needs at least one round of some time",
+                      bench_case.name);
+  }
+  Result<CaseBody> body = bench_case.prepare();
+  if (!body) {
+    return make_error(body.error().code(), "case {}: {}", bench_case.name, body.error().message());
+  }
+  Result<CaseResult> result = time_case(bench_case, *body, options);
+  if (!result) {
+    return make_error(result.error().code(), "case {}: {}", bench_case.name,
+                      result.error().message());
+  }
+  return result;
+}
+
+}  // namespace swiotlb::bench

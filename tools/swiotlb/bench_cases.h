@@ -1,0 +1,192 @@
+// The cases `swiotlb bench` times, and the fixture the Google Benchmark
+// binary (bench/dma_bench.cc) shares with it.
+//
+// A case is a named pair of loops: `run`, the operation measured, and
+// `baseline`, the cheapest way to do the same work without this library
+// (a plain memcpy of the same bytes for a bounce). Both are timed in the
+// same process, interleaved round by round, so that whatever else the
+// machine is doing slows both alike and their ratio stays meaningful.
+// New cases (slot search alone, IOVA allocation, replay speed) are added
+// to the table in bench_cases.cc with a `prepare` function that builds their
+// fixture and hands back the two loops.
+//
+// The fixture below is defined in this header so that the benchmark binary,
+// which links only the library, uses the very same setup.
+//
+// Thread safety: a fixture and the loops of one case belong to one thread.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "swiotlb/core/config.h"
+#include "swiotlb/core/constants.h"
+#include "swiotlb/core/direction.h"
+#include "swiotlb/core/error.h"
+#include "swiotlb/dma/device.h"
+#include "swiotlb/dma/dma_api.h"
+#include "swiotlb/iotlb/io_tlb.h"
+#include "swiotlb/platform/cpu.h"
+
+namespace swiotlb::bench {
+
+// The transfer sizes of the copy cases: a small packet, a page, the default
+// max_segment_size and the largest mapping a pool allows (one segment).
+inline constexpr std::array<std::uint64_t, 4> kCopySizes{512, 4096, 64 * 1024, 256 * 1024};
+
+// The pools the copy cases run on: every policy that reproduces a kernel.
+inline constexpr std::array<std::string_view, 2> kCopyPolicies{"linux", "linux-6.1"};
+
+// Tells the compiler that memory may have been read, so that it neither
+// drops nor merges copies whose destination nobody reads afterwards.
+inline void clobber_memory() { asm volatile("" : : : "memory"); }
+
+// A page-aligned heap buffer whose pages are touched at creation, so that
+// no page fault lands inside a timed loop.
+class TouchedBuffer {
+ public:
+  explicit TouchedBuffer(std::uint64_t bytes)
+      : data_(static_cast<std::byte*>(std::aligned_alloc(kPageSize, kernel_align(bytes, kPageSize)))),
+        size_(bytes) {
+    if (data_ != nullptr) {
+      for (std::uint64_t i = 0; i < bytes; ++i) {
+        data_.get()[i] = static_cast<std::byte>(i * 131 + 7);
+      }
+    }
+  }
+  bool valid() const { return data_ != nullptr; }
+  std::byte* data() const { return data_.get(); }
+  std::uint64_t size() const { return size_; }
+
+ private:
+  struct Free {
+    void operator()(std::byte* p) const { std::free(p); }
+  };
+  std::unique_ptr<std::byte, Free> data_;
+  std::uint64_t size_;
+};
+
+// What a driver has for one streaming to_device transfer on a forced-bounce
+// system: the kernel's default pool (64 MiB, one area per CPU), a device
+// with a 64-bit mask, and its own page-aligned source buffer; plus a
+// destination of the same size for the memcpy baseline.
+class MapUnmapFixture {
+ public:
+  // Fails when the pool cannot be created (unknown policy, no memory) or a
+  // buffer cannot be allocated.
+  static Result<std::unique_ptr<MapUnmapFixture>> create(std::string_view policy,
+                                                         std::uint64_t bytes) {
+    Result<IoTlbOptions> options = IoTlbOptions::from_config(default_swiotlb_config(cpu_count()));
+    if (!options) {
+      return std::move(options).error();
+    }
+    options->force_bounce = true;
+    options->policy = std::string(policy);
+    Result<std::unique_ptr<IoTlb>> io_tlb = IoTlb::create(*options);
+    if (!io_tlb) {
+      return std::move(io_tlb).error();
+    }
+    DeviceConfig config;
+    config.name = "bench";
+    config.dma_mask = ~std::uint64_t{0};
+    Result<std::unique_ptr<Device>> device = Device::create(std::move(config), io_tlb->get());
+    if (!device) {
+      return std::move(device).error();
+    }
+    auto fixture = std::unique_ptr<MapUnmapFixture>(
+        new MapUnmapFixture(std::move(*io_tlb), std::move(*device), bytes));
+    if (!fixture->source_.valid() || !fixture->destination_.valid()) {
+      return make_error(Errc::system, "cannot allocate two buffers of {} bytes", bytes);
+    }
+    return fixture;
+  }
+
+  MapUnmapFixture(const MapUnmapFixture&) = delete;
+  MapUnmapFixture& operator=(const MapUnmapFixture&) = delete;
+
+  // One map (which fills the bounce buffer) and its unmap.
+  Status map_unmap() {
+    Result<DmaAddr> dma = map_single(*device_, source_.data(), bytes_, Direction::to_device);
+    if (!dma) {
+      return std::move(dma).error();
+    }
+    return unmap_single(*device_, *dma, bytes_, Direction::to_device);
+  }
+
+  // The copy alone, from the same source.
+  void copy() {
+    std::memcpy(destination_.data(), source_.data(), bytes_);
+    clobber_memory();
+  }
+
+  std::uint64_t bytes() const { return bytes_; }
+  const IoTlb& io_tlb() const { return *io_tlb_; }
+
+ private:
+  MapUnmapFixture(std::unique_ptr<IoTlb> io_tlb, std::unique_ptr<Device> device,
+                  std::uint64_t bytes)
+      : io_tlb_(std::move(io_tlb)),
+        device_(std::move(device)),
+        source_(bytes),
+        destination_(bytes),
+        bytes_(bytes) {}
+
+  std::unique_ptr<IoTlb> io_tlb_;
+  std::unique_ptr<Device> device_;  // after io_tlb_: a device checks its pool as it goes
+  TouchedBuffer source_;
+  TouchedBuffer destination_;
+  std::uint64_t bytes_;
+};
+
+// A loop of `iterations` operations; fails at the first operation that does.
+using Loop = std::function<Status(std::uint64_t iterations)>;
+
+// A case made ready to time. The loops own (share) the case's fixture.
+struct CaseBody {
+  Loop run;
+  Loop baseline;
+};
+
+struct BenchCase {
+  std::string name;           // what --filter matches, e.g. "map_unmap/linux/4096"
+  std::uint64_t bytes = 0;    // bytes one operation moves or maps
+  std::uint32_t threads = 1;  // threads that run the operation at once
+  std::string policy;         // the pool's slot policy
+  bool copy = false;          // whether an operation copies its bytes
+  // Builds the fixture; called only for the cases that are run.
+  std::function<Result<CaseBody>()> prepare;
+};
+
+// Every case, in the order they run and print.
+std::vector<BenchCase> bench_cases();
+
+struct TimingOptions {
+  double min_seconds = 0.05;  // the least time one round of one loop takes
+  std::uint32_t rounds = 5;   // rounds of run and baseline, interleaved
+};
+
+struct CaseResult {
+  std::string name;
+  std::uint64_t bytes = 0;
+  std::uint32_t threads = 1;
+  std::string policy;
+  bool copy = false;
+  double ns_per_op = 0;           // median over the rounds
+  double baseline_ns_per_op = 0;  // median over the rounds
+  double ratio() const { return baseline_ns_per_op > 0 ? ns_per_op / baseline_ns_per_op : 0; }
+};
+
+// Prepares and times one case. Fails when its fixture cannot be built or an
+// operation fails (a full pool, for example), with the case's name.
+Result<CaseResult> run_case(const BenchCase& bench_case, const TimingOptions& options);
+
+}  // namespace swiotlb::bench

@@ -1,0 +1,171 @@
+// `swiotlb replay`: runs a recorded trace through a pool of the trace's
+// geometry (or another) and reports what that pool would have done: maps
+// served and failed, peak use, fragmentation at the end, and how many maps
+// got the kernel's own slot. Accounting only; no data is copied.
+//
+// Exit status: 0 when the replay ran (failed maps are a result, not an
+// error), 1 when the trace cannot be read or the pool cannot be built,
+// 2 for an option that is not available.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "commands.h"
+#include "swiotlb/sim/progress.h"
+#include "swiotlb/sim/replay.h"
+#include "swiotlb/sim/report_json.h"
+#include "swiotlb/sim/trace_parser.h"
+
+namespace swiotlb::cli {
+namespace {
+
+struct ReplayCliOptions {
+  std::string path;
+  std::string policy;
+  std::uint64_t nslabs = 0;
+  std::uint32_t nareas = 0;
+  std::uint64_t start = 0;
+  bool skip_bad = false;
+  bool json = false;
+  bool dynamic = false;
+  // Set by CLI11 after parsing: which overrides were given.
+  CLI::Option* nslabs_option = nullptr;
+  CLI::Option* nareas_option = nullptr;
+  CLI::Option* start_option = nullptr;
+};
+
+void print_bad_lines(const sim::Trace& trace) {
+  if (trace.bad_line_count == 0) {
+    return;
+  }
+  fmt::print(stderr, "swiotlb: skipped {} line(s) that do not parse\n", trace.bad_line_count);
+  for (const sim::BadLine& bad : trace.bad_lines) {
+    fmt::print(stderr, "swiotlb:   {}\n", bad.message);
+  }
+}
+
+void print_failures(const sim::ReplayReport& r) {
+  fmt::print("failures:          {} (no room), {} would spin, {} rejected\n", r.failures,
+             r.would_spin, r.rejected);
+  for (const sim::FailedMap& failed : r.first_failures) {
+    fmt::print("  line {}: map of {} bytes: {}\n", failed.line, failed.size,
+               to_string(failed.reason));
+  }
+  if (r.kernel_failed_maps != 0) {
+    fmt::print("kernel failures:   {} maps; this pool failed {} of them\n", r.kernel_failed_maps,
+               r.kernel_failed_also_here);
+  }
+}
+
+void print_unmaps(const sim::ReplayReport& r) {
+  if (r.unmatched_unmaps != 0) {
+    fmt::print("unmatched unmaps:  {} (first at line{} {})\n", r.unmatched_unmaps,
+               r.first_unmatched_lines.size() > 1 ? "s" : "",
+               fmt::join(r.first_unmatched_lines, ", "));
+  }
+  if (r.unmaps_of_failed_maps != 0) {
+    fmt::print("unmaps of maps that failed here: {}\n", r.unmaps_of_failed_maps);
+  }
+  if (r.lost_unmaps != 0) {
+    fmt::print("lost unmaps:       {} (an address was mapped again while live here)\n",
+               r.lost_unmaps);
+  }
+}
+
+void print_agreement(const sim::ReplayReport& r) {
+  if (!r.slot_agreement) {
+    fmt::print("slot agreement:    not measured: {}\n", r.slot_agreement_unavailable);
+    return;
+  }
+  const sim::SlotAgreement& a = *r.slot_agreement;
+  if (a.first_mismatch_line) {
+    fmt::print("slot agreement:    {}/{} maps got the kernel's slot; first difference at line {}\n",
+               a.matched, a.compared, *a.first_mismatch_line);
+  } else {
+    fmt::print("slot agreement:    {}/{} maps got the kernel's slot\n", a.matched, a.compared);
+  }
+}
+
+void print_report(const std::string& path, const sim::ReplayReport& r) {
+  fmt::print("replay of {}\n", path);
+  fmt::print("pool:              policy {}, {} slots ({} KiB) in {} area(s) at {:#x}\n", r.policy,
+             r.nslabs, (r.nslabs << 11) >> 10, r.nareas, r.start);
+  fmt::print("events:            {} ({} maps, {} unmaps, {} syncs){}\n", r.events, r.maps,
+             r.unmaps, r.syncs, r.stopped_early ? ", stopped early" : "");
+  print_failures(r);
+  print_unmaps(r);
+  fmt::print("hiwater:           {} slots\n", r.hiwater_slots);
+  fmt::print("final used:        {} slots\n", r.final_used_slots);
+  fmt::print("largest free run:  {} slots\n", r.largest_free_run_slots);
+  print_agreement(r);
+}
+
+sim::ReplayOptions library_options(const ReplayCliOptions& o) {
+  sim::ReplayOptions options;
+  options.policy = o.policy;
+  if (o.nslabs_option->count() != 0) {
+    options.nslabs = o.nslabs;
+  }
+  if (o.nareas_option->count() != 0) {
+    options.nareas = o.nareas;
+  }
+  if (o.start_option->count() != 0) {
+    options.start = o.start;
+  }
+  return options;
+}
+
+int run_replay(const ReplayCliOptions& o) {
+  if (o.dynamic) {
+    fmt::print(stderr, "swiotlb: error: replay with dynamic growth (--dynamic) is not available yet\n");
+    return 2;
+  }
+  sim::ParseOptions parse;
+  parse.skip_bad = o.skip_bad;
+  Result<sim::Trace> trace = sim::load_trace(o.path, parse);
+  if (!trace) {
+    fmt::print(stderr, "swiotlb: error: {}\n", trace.error().message());
+    return 1;
+  }
+  print_bad_lines(*trace);
+  sim::ReplayOptions options = library_options(o);
+  sim::TerminalProgress progress("replay");
+  options.progress = progress.callback();
+  Result<sim::ReplayReport> report = sim::replay_trace(*trace, options);
+  progress.finish();
+  if (!report) {
+    fmt::print(stderr, "swiotlb: error: {}: {}\n", o.path, report.error().message());
+    return 1;
+  }
+  if (o.json) {
+    fmt::print("{}\n", sim::to_json(*report).dump(2));
+  } else {
+    print_report(o.path, *report);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_replay_command(CLI::App& app, int* exit_code) {
+  auto o = std::make_shared<ReplayCliOptions>();
+  CLI::App* cmd = app.add_subcommand("replay", "Replay a trace (trace v1) through a pool");
+  cmd->add_option("trace", o->path, "The trace file")->required();
+  cmd->add_option("--policy", o->policy,
+                  "Slot policy: linux-6.1 or linux (default: linux-6.1 for a 6.1 kernel's "
+                  "trace, else linux)")
+      ->check(CLI::IsMember({"linux", "linux-6.1"}));
+  o->nslabs_option = cmd->add_option("--nslabs", o->nslabs, "Pool size in slots (default: the trace's)");
+  o->nareas_option = cmd->add_option("--nareas", o->nareas, "Areas (default: the trace's)");
+  o->start_option = cmd->add_option("--start", o->start, "Pool start address (default: the trace's)");
+  cmd->add_flag("--skip-bad", o->skip_bad, "Skip lines that do not parse (counted and reported)");
+  cmd->add_flag("--json", o->json, "Print the report as JSON");
+  cmd->add_flag("--dynamic", o->dynamic, "Replay with dynamic pool growth (not available yet)");
+  cmd->callback([o, exit_code] { *exit_code = run_replay(*o); });
+}
+
+}  // namespace swiotlb::cli
