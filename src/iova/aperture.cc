@@ -10,8 +10,8 @@ Result<std::uint64_t> device_dma_limit(unsigned mask_bits, std::uint64_t bus_dma
     return make_error(Errc::invalid_argument, "a DMA mask of {} bits is outside [1, 64]",
                       mask_bits);
   }
-  const std::uint64_t mask = mask_bits == 64 ? ~std::uint64_t{0}
-                                             : (std::uint64_t{1} << mask_bits) - 1;
+  const std::uint64_t mask =
+      mask_bits == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << mask_bits) - 1;
   return bus_dma_limit == 0 ? mask : std::min(mask, bus_dma_limit);
 }
 
@@ -20,14 +20,14 @@ Result<std::vector<DmaWindow>> sort_inbound_windows(std::vector<DmaWindow> windo
                    [](const DmaWindow& a, const DmaWindow& b) { return a.start < b.start; });
   for (std::size_t i = 0; i < windows.size(); ++i) {
     if (windows[i].start > windows[i].end) {
-      return make_error(Errc::invalid_argument, "inbound window [{:#x}, {:#x}] ends below its start",
-                        windows[i].start, windows[i].end);
+      return make_error(Errc::invalid_argument,
+                        "inbound window [{:#x}, {:#x}] ends below its start", windows[i].start,
+                        windows[i].end);
     }
     if (i > 0 && windows[i].start <= windows[i - 1].end) {
       return make_error(Errc::invalid_argument,
                         "inbound windows [{:#x}, {:#x}] and [{:#x}, {:#x}] overlap",
-                        windows[i - 1].start, windows[i - 1].end, windows[i].start,
-                        windows[i].end);
+                        windows[i - 1].start, windows[i - 1].end, windows[i].start, windows[i].end);
     }
   }
   return windows;
@@ -43,6 +43,7 @@ std::vector<IovaRange> kernel_pci_window_reserves(const std::vector<DmaWindow>& 
                                                   const std::vector<DmaWindow>& inbound,
                                                   unsigned shift) {
   std::vector<IovaRange> out;
+  out.reserve(outbound.size() + inbound.size() + 1);
   for (const DmaWindow& window : outbound) {
     out.push_back({window.start >> shift, window.end >> shift});
   }

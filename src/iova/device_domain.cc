@@ -72,9 +72,8 @@ Result<std::unique_ptr<DeviceIovaDomain>> DeviceIovaDomain::create(const DeviceI
     return st.error();
   }
   const unsigned shift = static_cast<unsigned>(std::countr_zero(spec.granule));
-  Result<std::unique_ptr<IovaDomain>> domain =
-      IovaDomain::create(spec.granule, std::max<std::uint64_t>(1, spec.base >> shift),
-                         spec.cpu_count);
+  Result<std::unique_ptr<IovaDomain>> domain = IovaDomain::create(
+      spec.granule, std::max<std::uint64_t>(1, spec.base >> shift), spec.cpu_count);
   if (!domain) {
     return std::move(domain).error();
   }

@@ -48,13 +48,17 @@ Result<IovaRange> IovaDomain::alloc(std::uint64_t size, std::uint64_t limit_pfn,
 
 Status IovaDomain::free(std::uint64_t pfn) {
   std::optional<std::uint64_t> found;
-  if (!live_->take(pfn, [](std::uint64_t) { return true; }, found)) {
-    return make_error(Errc::not_mapped, "free of IOVA pfn {:#x}: no IOVA handed out starts there", pfn);
+  if (!live_->take(
+          pfn, [](std::uint64_t) { return true; }, found)) {
+    return make_error(Errc::not_mapped, "free of IOVA pfn {:#x}: no IOVA handed out starts there",
+                      pfn);
   }
   return tree_.free(pfn);
 }
 
-std::optional<IovaNode> IovaDomain::find(std::uint64_t pfn) const { return tree_.find(pfn); }
+std::optional<IovaNode> IovaDomain::find(std::uint64_t pfn) const {
+  return tree_.find(pfn);
+}
 
 Result<IovaRange> IovaDomain::reserve(std::uint64_t pfn_lo, std::uint64_t pfn_hi) {
   return tree_.reserve(pfn_lo, pfn_hi);
@@ -66,8 +70,7 @@ Result<std::uint64_t> IovaDomain::alloc_fast(unsigned cpu, std::uint64_t size,
     return st.error();
   }
   if (size == 0 || size > kMaxIovaSize) {
-    return make_error(Errc::invalid_argument, "IOVA size {} is outside [1, 2^63] granules",
-                      size);
+    return make_error(Errc::invalid_argument, "IOVA size {} is outside [1, 2^63] granules", size);
   }
   size = fast_alloc_size(size);
   // The kernel adds one to the limit on the way in; keep that from wrapping.
@@ -79,8 +82,7 @@ Result<std::uint64_t> IovaDomain::alloc_fast(unsigned cpu, std::uint64_t size,
   return alloc_fast_from_tree(size, limit_pfn, flush_rcache);
 }
 
-Result<std::uint64_t> IovaDomain::alloc_fast_from_tree(std::uint64_t size,
-                                                       std::uint64_t limit_pfn,
+Result<std::uint64_t> IovaDomain::alloc_fast_from_tree(std::uint64_t size, std::uint64_t limit_pfn,
                                                        bool flush_rcache) {
   Result<IovaRange> range = tree_.alloc(size, limit_pfn, true);
   if (!range && flush_rcache) {
@@ -88,10 +90,9 @@ Result<std::uint64_t> IovaDomain::alloc_fast_from_tree(std::uint64_t size,
     range = tree_.alloc(size, limit_pfn, true);
   }
   if (!range) {
-    return make_error(Errc::pool_full,
-                      "no room for {} granule(s) at or below pfn {:#x}{}: {} IOVA(s) live", size,
-                      limit_pfn, flush_rcache ? " even after flushing the magazines" : "",
-                      live_count());
+    return make_error(
+        Errc::pool_full, "no room for {} granule(s) at or below pfn {:#x}{}: {} IOVA(s) live", size,
+        limit_pfn, flush_rcache ? " even after flushing the magazines" : "", live_count());
   }
   live_->insert(range->pfn_lo, size);
   return range->pfn_lo;
@@ -102,8 +103,7 @@ Status IovaDomain::free_fast(unsigned cpu, std::uint64_t pfn, std::uint64_t size
     return st.error();
   }
   if (size == 0 || size > kMaxIovaSize) {
-    return make_error(Errc::invalid_argument, "IOVA size {} is outside [1, 2^63] granules",
-                      size);
+    return make_error(Errc::invalid_argument, "IOVA size {} is outside [1, 2^63] granules", size);
   }
   const std::uint64_t rounded = fast_alloc_size(size);
   std::optional<std::uint64_t> found;
@@ -112,8 +112,7 @@ Status IovaDomain::free_fast(unsigned cpu, std::uint64_t pfn, std::uint64_t size
     if (!found) {
       return make_error(Errc::not_mapped,
                         "free of IOVA pfn {:#x} ({} granule(s)): no IOVA handed out starts there",
-                        pfn,
-                        size);
+                        pfn, size);
     }
     return make_error(Errc::mapping_mismatch,
                       "free of IOVA pfn {:#x} with {} granule(s): it was allocated with {}", pfn,
@@ -122,15 +121,16 @@ Status IovaDomain::free_fast(unsigned cpu, std::uint64_t pfn, std::uint64_t size
   // Only a range of exactly its class's size and alignment may be parked:
   // the magazine will hand it to any request of that class. A range from
   // alloc() with an odd size or without alignment goes back to the tree.
-  const bool cacheable =
-      rounded == std::bit_ceil(size) && found == rounded && pfn % rounded == 0;
+  const bool cacheable = rounded == std::bit_ceil(size) && found == rounded && pfn % rounded == 0;
   if (cacheable && rcache_.insert(cpu, pfn, size, tree_)) {
     return Status::ok();
   }
   return tree_.free(pfn);
 }
 
-void IovaDomain::flush_rcaches() { rcache_.flush_all(tree_); }
+void IovaDomain::flush_rcaches() {
+  rcache_.flush_all(tree_);
+}
 
 Status IovaDomain::flush_cpu_rcache(unsigned cpu) {
   if (Status st = check_cpu(cpu); !st) {
@@ -140,7 +140,9 @@ Status IovaDomain::flush_cpu_rcache(unsigned cpu) {
   return Status::ok();
 }
 
-std::uint64_t IovaDomain::live_count() const { return live_->count(); }
+std::uint64_t IovaDomain::live_count() const {
+  return live_->count();
+}
 
 Status IovaDomain::check_invariants() const {
   if (Status st = tree_.check_invariants(); !st) {
@@ -192,8 +194,8 @@ Status IovaDomain::check_parked_pfns() const {
     }
   }
   if (allocated != owned.size()) {
-    return make_error(Errc::invalid_argument,
-                      "{} IOVA(s) are owned but the tree allocates {}", owned.size(), allocated);
+    return make_error(Errc::invalid_argument, "{} IOVA(s) are owned but the tree allocates {}",
+                      owned.size(), allocated);
   }
   return Status::ok();
 }

@@ -46,7 +46,7 @@ class IovaLiveSet {
 
   struct alignas(64) Shard {
     mutable std::mutex mutex;
-    std::pmr::unsynchronized_pool_resource pool;                      // guarded by mutex
+    std::pmr::unsynchronized_pool_resource pool;                       // guarded by mutex
     std::pmr::unordered_map<std::uint64_t, std::uint64_t> map{&pool};  // guarded by mutex
   };
 

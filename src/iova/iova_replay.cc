@@ -41,9 +41,12 @@ class Replayer {
   Status run(const IovaTraceOp& op) {
     DomainReplay& d = domains_.at(op.domain);
     switch (op.kind) {
-      case IovaOpKind::reserve: return reserve(d, op);
-      case IovaOpKind::alloc: return alloc(d, op);
-      case IovaOpKind::free: return free(d, op);
+      case IovaOpKind::reserve:
+        return reserve(d, op);
+      case IovaOpKind::alloc:
+        return alloc(d, op);
+      case IovaOpKind::free:
+        return free(d, op);
     }
     return Status::ok();
   }
@@ -194,9 +197,8 @@ nlohmann::json to_json(const IovaReplayReport& report) {
                        {"live_at_end", d.live_at_end},
                        {"cached_at_end", d.cached_at_end}});
   }
-  return {{"allocs", report.allocs},   {"frees", report.frees},
-          {"reserves", report.reserves}, {"cpus", report.cpus},
-          {"agreement", agreement},    {"domains", domains}};
+  return {{"allocs", report.allocs}, {"frees", report.frees},  {"reserves", report.reserves},
+          {"cpus", report.cpus},     {"agreement", agreement}, {"domains", domains}};
 }
 
 std::string format_replay_report(const IovaReplayReport& report) {
@@ -207,8 +209,8 @@ std::string format_replay_report(const IovaReplayReport& report) {
     const auto pfn = [](std::optional<std::uint64_t> p) {
       return p ? fmt::format("{:#x}", *p) : std::string("fail");
     };
-    out += fmt::format("  first mismatch on line {}: kernel {}, ours {}", m->line,
-                       pfn(m->expected), pfn(m->got));
+    out += fmt::format("  first mismatch on line {}: kernel {}, ours {}", m->line, pfn(m->expected),
+                       pfn(m->got));
   }
   out += "\n";
   for (const IovaReplayDomainReport& d : report.domains) {

@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <bit>
 #include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <sstream>
+#include <system_error>
 
 #include "swiotlb/iova/dma_window.h"
 
@@ -72,13 +72,13 @@ class LineParser {
 };
 
 // Unwraps a Result into `out` or returns its error from the caller.
-#define SWIOTLB_TRY_ASSIGN(out, expr)        \
-  do {                                       \
-    auto result_ = (expr);                   \
-    if (!result_) {                          \
-      return std::move(result_).error();     \
-    }                                        \
-    (out) = *result_;                        \
+#define SWIOTLB_TRY_ASSIGN(out, expr)    \
+  do {                                   \
+    auto result_ = (expr);               \
+    if (!result_) {                      \
+      return std::move(result_).error(); \
+    }                                    \
+    (out) = *result_;                    \
   } while (false)
 
 Result<IovaTraceDomain> parse_domain(const LineParser& p) {
@@ -91,8 +91,7 @@ Result<IovaTraceDomain> parse_domain(const LineParser& p) {
   SWIOTLB_TRY_ASSIGN(domain.id, p.small(2, "domain id"));
   const auto value_of = [&](std::size_t index, std::string_view key) -> Result<std::uint64_t> {
     const std::string_view text = p.field(index);
-    if (text.substr(0, key.size()) != key || text.size() <= key.size() ||
-        text[key.size()] != '=') {
+    if (text.substr(0, key.size()) != key || text.size() <= key.size() || text[key.size()] != '=') {
       return make_error(Errc::parse, "line {}: expected {}=<value>, found '{}'", p.line(), key,
                         text);
     }
@@ -166,10 +165,10 @@ Result<IovaTraceOp> parse_op(const LineParser& p) {
   const std::string_view verb = p.field(0);
   Result<IovaTraceOp> op = verb == "reserve" ? parse_reserve(p)
                            : verb == "alloc" ? parse_alloc(p)
-                           : verb == "free"  ? parse_free(p)
-                                             : Result<IovaTraceOp>(make_error(
-                                                   Errc::parse, "line {}: unknown op '{}'",
-                                                   p.line(), verb));
+                           : verb == "free"
+                               ? parse_free(p)
+                               : Result<IovaTraceOp>(make_error(
+                                     Errc::parse, "line {}: unknown op '{}'", p.line(), verb));
   if (op) {
     op->line = p.line();
   }
@@ -191,8 +190,8 @@ Status parse_line(std::size_t line_no, std::string_view line, IovaTrace& trace) 
       return domain.error();
     }
     if (const IovaTraceDomain* seen = trace.find_domain(domain->id)) {
-      return make_error(Errc::parse, "line {}: domain {} was already declared on line {}",
-                        line_no, domain->id, seen->line);
+      return make_error(Errc::parse, "line {}: domain {} was already declared on line {}", line_no,
+                        domain->id, seen->line);
     }
     trace.domains.push_back(*domain);
     return Status::ok();
@@ -202,8 +201,8 @@ Status parse_line(std::size_t line_no, std::string_view line, IovaTrace& trace) 
     return op.error();
   }
   if (trace.find_domain(op->domain) == nullptr) {
-    return make_error(Errc::parse, "line {}: domain {} is used before any '# domain' line",
-                      line_no, op->domain);
+    return make_error(Errc::parse, "line {}: domain {} is used before any '# domain' line", line_no,
+                      op->domain);
   }
   trace.ops.push_back(*op);
   return Status::ok();
@@ -260,7 +259,7 @@ Result<IovaTrace> read_iova_trace(const std::filesystem::path& path) {
   if (!in) {
     const int err = errno;
     return make_error(Errc::system, "cannot open IOVA trace {}: {}", path.string(),
-                      std::strerror(err));
+                      std::generic_category().message(err));
   }
   std::ostringstream text;
   text << in.rdbuf();
@@ -282,8 +281,8 @@ std::string format_iova_trace(const IovaTrace& trace) {
         out += fmt::format("reserve {} {:#x} {:#x}\n", op.domain, op.pfn, op.pfn_hi);
         break;
       case IovaOpKind::alloc:
-        out += fmt::format("alloc {} {} {} {:#x} {} {}\n", op.cpu, op.domain, op.size,
-                           op.limit_pfn, op.flush ? 1 : 0,
+        out += fmt::format("alloc {} {} {} {:#x} {} {}\n", op.cpu, op.domain, op.size, op.limit_pfn,
+                           op.flush ? 1 : 0,
                            op.result ? fmt::format("{:#x}", *op.result) : std::string("fail"));
         break;
       case IovaOpKind::free:

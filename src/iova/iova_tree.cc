@@ -11,7 +11,9 @@ namespace swiotlb::iova {
 namespace {
 
 // The kernel's fls_long: 1-based index of the highest set bit, 0 for 0.
-unsigned fls(std::uint64_t x) { return static_cast<unsigned>(std::bit_width(x)); }
+unsigned fls(std::uint64_t x) {
+  return static_cast<unsigned>(std::bit_width(x));
+}
 
 }  // namespace
 
@@ -34,7 +36,7 @@ IovaTree::IovaTree(std::uint64_t granule, std::uint64_t start_pfn)
     : granule_(granule),
       shift_(static_cast<unsigned>(std::countr_zero(granule))),
       start_pfn_(start_pfn),
-      dma_32bit_pfn_(std::uint64_t{1} << (32 - shift_)),
+      dma_32bit_pfn_(std::uint64_t{1} << (32 - std::min(shift_, 32u))),
       max_pfn_(~std::uint64_t{0} >> shift_),
       map_(&node_pool_),
       max32_alloc_size_(dma_32bit_pfn_) {
@@ -43,11 +45,9 @@ IovaTree::IovaTree(std::uint64_t granule, std::uint64_t start_pfn)
   cached32_node_ = cached_node_;
 }
 
-Result<IovaRange> IovaTree::alloc(std::uint64_t size, std::uint64_t limit_pfn,
-                                  bool size_aligned) {
+Result<IovaRange> IovaTree::alloc(std::uint64_t size, std::uint64_t limit_pfn, bool size_aligned) {
   if (size == 0 || size > kMaxIovaSize) {
-    return make_error(Errc::invalid_argument, "IOVA size {} is outside [1, 2^63] granules",
-                      size);
+    return make_error(Errc::invalid_argument, "IOVA size {} is outside [1, 2^63] granules", size);
   }
   // The kernel works with an exclusive end (limit_pfn + 1); keep it from
   // wrapping to 0.
@@ -73,8 +73,8 @@ Result<IovaRange> IovaTree::alloc(std::uint64_t size, std::uint64_t limit_pfn,
 // limit, which the first pass never saw.
 std::optional<IovaRange> IovaTree::alloc_locked(std::uint64_t size, std::uint64_t limit_end,
                                                 bool size_aligned) {
-  const std::uint64_t align_mask = size_aligned ? ~std::uint64_t{0} << fls(size - 1)
-                                                : ~std::uint64_t{0};
+  const std::uint64_t align_mask =
+      size_aligned ? ~std::uint64_t{0} << fls(size - 1) : ~std::uint64_t{0};
   const bool below_4g = limit_end <= dma_32bit_pfn_;
   if (below_4g && size >= max32_alloc_size_) {
     return std::nullopt;  // a 32-bit search at least this big failed already
@@ -99,7 +99,8 @@ std::optional<IovaRange> IovaTree::alloc_locked(std::uint64_t size, std::uint64_
     }
     if (high_pfn >= size && new_pfn >= low_pfn) {
       const IovaRange range{new_pfn, new_pfn + size - 1};
-      const Iter it = map_.emplace_hint(prev, range.pfn_hi, Entry{range.pfn_lo, IovaKind::allocated});
+      const Iter it =
+          map_.emplace_hint(prev, range.pfn_hi, Entry{range.pfn_lo, IovaKind::allocated});
       (range.pfn_hi < dma_32bit_pfn_ ? cached32_node_ : cached_node_) = it;
       return range;
     }

@@ -12,7 +12,9 @@ namespace {
 constexpr std::array<std::string_view, 5> kTypeNames = {"direct", "direct-relaxable", "reserved",
                                                         "msi", "msi"};
 
-std::string hex16(std::uint64_t value) { return fmt::format("{:#018x}", value); }
+std::string hex16(std::uint64_t value) {
+  return fmt::format("{:#018x}", value);
+}
 
 // Splits on runs of spaces and tabs.
 std::vector<std::string_view> fields_of(std::string_view line) {
@@ -71,7 +73,8 @@ std::vector<ReservedRegion> merge_reserved_regions(std::vector<ReservedRegion> r
 std::string format_reserved_regions(const std::vector<ReservedRegion>& regions) {
   std::string out;
   for (const ReservedRegion& region : regions) {
-    out += fmt::format("{} {} {}\n", hex16(region.start), hex16(region.end), to_string(region.type));
+    out +=
+        fmt::format("{} {} {}\n", hex16(region.start), hex16(region.end), to_string(region.type));
   }
   return out;
 }

@@ -35,9 +35,13 @@ void TerminalProgress::update(const ReplayProgress& progress) {
   if (now - started_ < kQuietFor || (drawn_ && now - last_draw_ < kRedrawEvery)) {
     return;
   }
-  const std::uint64_t total = progress.events_total == 0 ? 1 : progress.events_total;
-  fmt::print(stderr, "\r{}: {:3}% ({}/{} events)\x1b[K", what_,
-             progress.events_done * 100 / total, progress.events_done, progress.events_total);
+  const auto percent = static_cast<unsigned>(progress.fraction * 100);
+  if (progress.events_total != 0) {
+    fmt::print(stderr, "\r{}: {:3}% ({}/{} events)\x1b[K", what_, percent, progress.events_done,
+               progress.events_total);
+  } else {
+    fmt::print(stderr, "\r{}: {:3}% ({} events)\x1b[K", what_, percent, progress.events_done);
+  }
   std::fflush(stderr);
   drawn_ = true;
   last_draw_ = now;

@@ -3,31 +3,40 @@
 // The Replayer keeps one table from the trace's name for a mapping (the
 // kernel's bounce address, or the map's orig when that was not recorded) to
 // what this pool did with it: our bounce address, or "failed here". Unmaps
-// find their mapping there. The table is sized from the pool, since a pool
-// cannot hold more mappings than slots, so the loop does not allocate unless
-// the trace keeps far more failed maps alive than the pool has slots.
+// find their mapping there. The table grows with the live set (a few times
+// in a whole replay); no event allocates otherwise.
+//
+// The same Replayer serves a parsed Trace (events in one array) and the
+// streaming forms (events in blocks from an EventPipeline, devices arriving
+// with the blocks).
 #include "swiotlb/sim/replay.h"
 
 #include <algorithm>
 #include <memory>
 
 #include "address_table.h"
+#include "event_pipeline.h"
+#include "mapped_file.h"
 #include "swiotlb/core/address.h"
 #include "swiotlb/pool/slot_pool.h"
+#include "trace_reader.h"
 
 namespace swiotlb::sim {
 namespace {
 
 // Events between two progress callbacks.
 constexpr std::uint64_t kProgressEvery = std::uint64_t{1} << 16;
-// The table is sized for the pool, up to this many mappings; beyond, it grows.
-constexpr std::uint64_t kTableReserveLimit = std::uint64_t{1} << 16;
+// The table starts with room for this many live mappings and doubles as
+// needed: sized for the live set rather than the pool, it stays in cache.
+constexpr std::size_t kTableInitialMappings = 1024;
+// Below this size a text is parsed first and replayed after: a second
+// thread would cost more than it saves.
+constexpr std::size_t kStreamingThreshold = std::size_t{1} << 20;
 
-// What the pool did with one of the trace's mappings.
-struct LiveMapping {
-  std::uint64_t our_tlb = 0;
-  bool failed_here = false;
-};
+// What the pool did with one of the trace's mappings: our bounce address,
+// or kFailedHere (never a bounce address: it is the kernel's error value).
+using LiveMapping = std::uint64_t;
+constexpr LiveMapping kFailedHere = kInvalidAddress;
 
 // The two device fields every map and unmap needs, copied out of the trace's
 // devices so that the loop reads two words, not a TraceDevice.
@@ -45,44 +54,18 @@ std::uint64_t mapping_key(const TraceEvent& e) { return e.has(recorded::kTlb) ? 
 
 class Replayer {
  public:
-  Replayer(const Trace& trace, const ReplayOptions& options, SlotPool& pool, bool compare)
-      : trace_(trace),
-        options_(options),
+  Replayer(const ReplayOptions& options, SlotPool& pool, bool same_geometry)
+      : options_(options),
         pool_(pool),
-        table_(static_cast<std::size_t>(std::min(pool.slot_count(), kTableReserveLimit))) {
-    masks_.reserve(trace.devices.size());
-    for (const TraceDevice& device : trace.devices) {
-      masks_.push_back({device.min_align_mask, device.seg_boundary_mask});
-    }
-    if (compare) {
-      report_.slot_agreement = SlotAgreement{};
-    }
+        table_(kTableInitialMappings),
+        same_geometry_(same_geometry) {}
+
+  void add_device(const TraceDevice& device) {
+    masks_.push_back({device.min_align_mask, device.seg_boundary_mask});
   }
 
-  ReplayReport run();
-
- private:
-  void map(const TraceEvent& e);
-  void unmap(const TraceEvent& e);
-  SlotRequest request_for(const TraceEvent& e) const;
-  void forget_lost_mapping(std::uint64_t key, std::uint16_t device);
-  void map_failed(const TraceEvent& e, Errc code);
-  void compare(const TraceEvent& e, bool same);
-  void note_unmatched(const TraceEvent& e);
-  void report_progress(std::uint64_t done) const;
-
-  const Trace& trace_;
-  const ReplayOptions& options_;
-  SlotPool& pool_;
-  std::vector<DeviceMasks> masks_;
-  AddressTable<LiveMapping> table_;
-  ReplayReport report_;
-  bool stop_ = false;
-};
-
-ReplayReport Replayer::run() {
-  const std::uint64_t total = trace_.events.size();
-  for (const TraceEvent& e : trace_.events) {
+  // Replays one event; false once the replay should stop.
+  bool replay(const TraceEvent& e) {
     switch (e.op) {
       case TraceOp::map:
         map(e);
@@ -96,26 +79,47 @@ ReplayReport Replayer::run() {
         break;
     }
     ++report_.events;
-    if (stop_) {
-      report_.stopped_early = report_.events < total;
-      break;
-    }
-    if (options_.progress && report_.events % kProgressEvery == 0) {
-      report_progress(report_.events);
-    }
+    return !stop_;
   }
-  report_progress(report_.events);
+
+  std::uint64_t events() const { return report_.events; }
+  bool stopped() const { return stop_; }
+
+  // The report, with the pool's state at the end. REQUIRES: called once.
+  ReplayReport finish();
+
+ private:
+  void map(const TraceEvent& e);
+  void unmap(const TraceEvent& e);
+  SlotRequest request_for(const TraceEvent& e) const;
+  void forget_lost_mapping(std::uint64_t key, std::uint16_t device);
+  void map_failed(const TraceEvent& e, Errc code);
+  void compare(const TraceEvent& e, bool same);
+  void note_unmatched(const TraceEvent& e);
+
+  const ReplayOptions& options_;
+  SlotPool& pool_;
+  std::vector<DeviceMasks> masks_;
+  AddressTable<LiveMapping> table_;
+  ReplayReport report_;
+  SlotAgreement agreement_;
+  bool same_geometry_;
+  bool stop_ = false;
+};
+
+ReplayReport Replayer::finish() {
   report_.hiwater_slots = pool_.hiwater();
   report_.final_used_slots = pool_.used();
   report_.largest_free_run_slots = pool_.largest_free_run();
-  report_.bad_lines = trace_.bad_line_count;
-  return std::move(report_);
-}
-
-void Replayer::report_progress(std::uint64_t done) const {
-  if (options_.progress) {
-    options_.progress({done, trace_.events.size()});
+  if (!same_geometry_) {
+    report_.slot_agreement_unavailable =
+        "the pool's geometry differs from the trace's (start, nslabs, nareas)";
+  } else if (agreement_.compared == 0) {
+    report_.slot_agreement_unavailable = "the trace does not record the kernel's bounce addresses";
+  } else {
+    report_.slot_agreement = agreement_;
   }
+  return std::move(report_);
 }
 
 SlotRequest Replayer::request_for(const TraceEvent& e) const {
@@ -142,15 +146,13 @@ void Replayer::map(const TraceEvent& e) {
     forget_lost_mapping(key, e.device);
   }
   Result<SlotMapping> mapping = pool_.map(request_for(e));
-  if (kernel_failed) {
-    ++report_.kernel_failed_maps;
-  }
+  report_.kernel_failed_maps += kernel_failed ? 1 : 0;
   if (!mapping) {
     map_failed(e, mapping.error().code());
     if (kernel_failed) {
       ++report_.kernel_failed_also_here;
     } else {
-      table_.insert(key, {0, true});
+      table_.insert(key, kFailedHere);
     }
     compare(e, kernel_failed);
     return;
@@ -160,7 +162,7 @@ void Replayer::map(const TraceEvent& e) {
     // The kernel's caller saw an error and will never unmap: give it back.
     (void)pool_.unmap(mapping->tlb_addr, masks_[e.device].min_align_mask);
   } else {
-    table_.insert(key, {ours, false});
+    table_.insert(key, ours);
   }
   compare(e, !kernel_failed && ours == e.tlb);
 }
@@ -175,8 +177,8 @@ void Replayer::forget_lost_mapping(std::uint64_t key, std::uint16_t device) {
   const LiveMapping lost = table_.at(position);
   table_.erase(position);
   ++report_.lost_unmaps;
-  if (!lost.failed_here) {
-    (void)pool_.unmap(PhysAddr(lost.our_tlb), masks_[device].min_align_mask);
+  if (lost != kFailedHere) {
+    (void)pool_.unmap(PhysAddr(lost), masks_[device].min_align_mask);
   }
 }
 
@@ -201,15 +203,14 @@ void Replayer::map_failed(const TraceEvent& e, Errc code) {
 }
 
 void Replayer::compare(const TraceEvent& e, bool same) {
-  if (!report_.slot_agreement || !e.has(recorded::kTlb)) {
+  if (!same_geometry_ || !e.has(recorded::kTlb)) {
     return;
   }
-  SlotAgreement& agreement = *report_.slot_agreement;
-  ++agreement.compared;
+  ++agreement_.compared;
   if (same) {
-    ++agreement.matched;
-  } else if (!agreement.first_mismatch_line) {
-    agreement.first_mismatch_line = e.line;
+    ++agreement_.matched;
+  } else if (!agreement_.first_mismatch_line) {
+    agreement_.first_mismatch_line = e.line;
   }
 }
 
@@ -222,12 +223,12 @@ void Replayer::unmap(const TraceEvent& e) {
   }
   const LiveMapping live = table_.at(position);
   table_.erase(position);
-  if (live.failed_here) {
+  if (live == kFailedHere) {
     ++report_.unmaps_of_failed_maps;
     return;
   }
   // The device of the unmap locates the first slot, as in the kernel.
-  if (!pool_.unmap(PhysAddr(live.our_tlb), masks_[e.device].min_align_mask)) {
+  if (!pool_.unmap(PhysAddr(live), masks_[e.device].min_align_mask)) {
     note_unmatched(e);
   }
 }
@@ -239,61 +240,149 @@ void Replayer::note_unmatched(const TraceEvent& e) {
   }
 }
 
-struct Geometry {
-  PoolGeometry pool;
+// The pool a replay runs on, built from the trace's header and the options.
+struct Session {
+  std::string policy;
+  PoolGeometry geometry{};
   bool same_as_trace = false;
+  std::unique_ptr<SlotPool> pool;
 };
 
-Result<Geometry> resolve_geometry(const Trace& trace, const ReplayOptions& options) {
-  const std::optional<TracePool>& p = trace.pool;
+Result<Session> open_session(const Trace& header, const ReplayOptions& options) {
+  Session s;
+  s.policy = options.policy.empty() ? std::string(default_policy_for(header)) : options.policy;
+  Result<std::shared_ptr<const SlotPolicy>> policy = make_slot_policy(s.policy);
+  if (!policy) {
+    return std::move(policy).error();
+  }
+  const std::optional<TracePool>& p = header.pool;
   if (!options.nslabs && !p) {
     return make_error(Errc::invalid_argument,
                       "the trace has no '# pool' line: give the pool's size (--nslabs)");
   }
-  Geometry g;
-  g.pool.slot_count = options.nslabs.value_or(p ? p->nslabs : 0);
-  g.pool.area_count = options.nareas.value_or(p ? p->nareas : 1);
-  g.pool.start = PhysAddr(options.start.value_or(p ? p->start : 0));
-  g.same_as_trace = p && g.pool.slot_count == p->nslabs && g.pool.area_count == p->nareas &&
-                    g.pool.start.value() == p->start;
-  return g;
+  s.geometry.slot_count = options.nslabs.value_or(p ? p->nslabs : 0);
+  s.geometry.area_count = options.nareas.value_or(p ? p->nareas : 1);
+  s.geometry.start = PhysAddr(options.start.value_or(p ? p->start : 0));
+  s.same_as_trace = p && s.geometry.slot_count == p->nslabs &&
+                    s.geometry.area_count == p->nareas && s.geometry.start.value() == p->start;
+  Result<std::unique_ptr<SlotPool>> pool = SlotPool::create(s.geometry, *policy);
+  if (!pool) {
+    return std::move(pool).error();
+  }
+  s.pool = std::move(*pool);
+  return s;
 }
 
-std::string agreement_unavailable(const Trace& trace, const Geometry& geometry) {
-  if (!trace.has_kernel_addresses()) {
-    return "the trace does not record the kernel's bounce addresses";
+ReplayReport finish_report(Replayer& replayer, const Session& session, const Trace& header) {
+  ReplayReport report = replayer.finish();
+  report.policy = session.policy;
+  report.nslabs = session.geometry.slot_count;
+  report.nareas = session.geometry.area_count;
+  report.start = session.geometry.start.value();
+  report.bad_lines = header.bad_line_count;
+  report.first_bad_lines = header.bad_lines;
+  return report;
+}
+
+void report_progress(const ReplayOptions& options, std::uint64_t done, std::uint64_t total,
+                     double fraction) {
+  if (options.progress) {
+    options.progress({done, total, fraction});
   }
-  if (!geometry.same_as_trace) {
-    return "the pool's geometry differs from the trace's (start, nslabs, nareas)";
+}
+
+// Replays the pipeline's blocks as they come.
+Status replay_blocks(EventPipeline& pipeline, Replayer& replayer, const TraceReader& reader,
+                     const ReplayOptions& options) {
+  std::uint64_t next_progress = kProgressEvery;
+  bool going = true;
+  while (going) {
+    const EventBlock* block = pipeline.next();
+    if (block == nullptr) {
+      break;
+    }
+    for (const TraceDevice& device : block->new_devices) {
+      replayer.add_device(device);
+    }
+    for (const TraceEvent& e : block->events) {
+      if (!(going = replayer.replay(e))) {
+        break;
+      }
+    }
+    if (replayer.events() >= next_progress) {
+      next_progress = replayer.events() + kProgressEvery;
+      report_progress(options, replayer.events(), 0,
+                      static_cast<double>(block->bytes_read) /
+                          static_cast<double>(std::max<std::size_t>(reader.bytes_total(), 1)));
+    }
+    pipeline.release(block);
   }
-  return {};
+  return pipeline.finish();
 }
 
 }  // namespace
 
 Result<ReplayReport> replay_trace(const Trace& trace, const ReplayOptions& options) {
-  const std::string policy_name =
-      options.policy.empty() ? std::string(default_policy_for(trace)) : options.policy;
-  Result<std::shared_ptr<const SlotPolicy>> policy = make_slot_policy(policy_name);
-  if (!policy) {
-    return std::move(policy).error();
+  Result<Session> session = open_session(trace, options);
+  if (!session) {
+    return std::move(session).error();
   }
-  Result<Geometry> geometry = resolve_geometry(trace, options);
-  if (!geometry) {
-    return std::move(geometry).error();
+  Replayer replayer(options, *session->pool, session->same_as_trace);
+  for (const TraceDevice& device : trace.devices) {
+    replayer.add_device(device);
   }
-  Result<std::unique_ptr<SlotPool>> pool = SlotPool::create(geometry->pool, *policy);
-  if (!pool) {
-    return std::move(pool).error();
+  const std::uint64_t total = trace.events.size();
+  for (const TraceEvent& e : trace.events) {
+    if (!replayer.replay(e)) {
+      break;
+    }
+    if (replayer.events() % kProgressEvery == 0) {
+      report_progress(options, replayer.events(), total,
+                      static_cast<double>(replayer.events()) / static_cast<double>(total));
+    }
   }
-  const std::string unavailable = agreement_unavailable(trace, *geometry);
-  Replayer replayer(trace, options, **pool, unavailable.empty());
-  ReplayReport report = replayer.run();
-  report.policy = policy_name;
-  report.nslabs = geometry->pool.slot_count;
-  report.nareas = geometry->pool.area_count;
-  report.start = geometry->pool.start.value();
-  report.slot_agreement_unavailable = unavailable;
+  ReplayReport report = finish_report(replayer, *session, trace);
+  report.stopped_early = replayer.stopped() && report.events < total;
+  return report;
+}
+
+Result<ReplayReport> replay_trace_text(std::string_view text, const ParseOptions& parse,
+                                       const ReplayOptions& options) {
+  if (text.size() < kStreamingThreshold) {
+    Result<Trace> trace = parse_trace(text, parse);
+    if (!trace) {
+      return std::move(trace).error();
+    }
+    return replay_trace(*trace, options);
+  }
+  TraceReader reader(text, parse);
+  if (Status ok = reader.read_header(); !ok) {
+    return ok.error();
+  }
+  Result<Session> session = open_session(reader.header(), options);
+  if (!session) {
+    return std::move(session).error();
+  }
+  Replayer replayer(options, *session->pool, session->same_as_trace);
+  EventPipeline pipeline(reader);
+  if (Status ok = replay_blocks(pipeline, replayer, reader, options); !ok) {
+    return ok.error();
+  }
+  ReplayReport report = finish_report(replayer, *session, reader.header());
+  report.stopped_early = replayer.stopped();
+  return report;
+}
+
+Result<ReplayReport> replay_trace_file(const std::string& path, const ParseOptions& parse,
+                                       const ReplayOptions& options) {
+  Result<std::unique_ptr<MappedFile>> file = MappedFile::open(path);
+  if (!file) {
+    return std::move(file).error();
+  }
+  Result<ReplayReport> report = replay_trace_text((*file)->text(), parse, options);
+  if (!report && report.error().code() == Errc::parse) {
+    return make_error(Errc::parse, "{}: {}", path, report.error().message());
+  }
   return report;
 }
 

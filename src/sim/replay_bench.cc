@@ -4,9 +4,7 @@
 #include <chrono>
 
 #include "swiotlb/sim/replay.h"
-#include "swiotlb/sim/trace_parser.h"
 #include "swiotlb/sim/trace_writer.h"
-#include "swiotlb/sim/workload.h"
 
 namespace swiotlb::sim {
 namespace {
@@ -18,9 +16,9 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }  // namespace
 
 Result<ReplaySpeed> measure_replay_speed(std::uint64_t events, std::uint64_t seed,
-                                         const std::string& policy) {
+                                         const std::string& policy, WorkloadProfile profile) {
   WorkloadOptions workload;
-  workload.profile = WorkloadProfile::mixed;
+  workload.profile = profile;
   workload.events = events;
   workload.seed = seed;
   workload.cpus = 4;
@@ -32,21 +30,16 @@ Result<ReplaySpeed> measure_replay_speed(std::uint64_t events, std::uint64_t see
 
   ReplaySpeed speed;
   speed.bytes = text.size();
-  const auto parse_start = std::chrono::steady_clock::now();
-  Result<Trace> parsed = parse_trace(text);
-  speed.parse_seconds = seconds_since(parse_start);
-  if (!parsed) {
-    return std::move(parsed).error();
-  }
   ReplayOptions options;
   options.policy = policy;
-  const auto replay_start = std::chrono::steady_clock::now();
-  Result<ReplayReport> report = replay_trace(*parsed, options);
-  speed.replay_seconds = seconds_since(replay_start);
+  const auto start = std::chrono::steady_clock::now();
+  Result<ReplayReport> report = replay_trace_text(text, ParseOptions{}, options);
+  speed.seconds = seconds_since(start);
   if (!report) {
     return std::move(report).error();
   }
   speed.events = report->events;
+  speed.failures = report->failures + report->would_spin;
   return speed;
 }
 

@@ -54,7 +54,8 @@ struct DeviceModel {
   std::string_view id;
   std::string_view name;
   std::uint64_t min_align_mask;
-  std::uint32_t queue_depth;  // per CPU
+  std::uint32_t queue_depth;  // per CPU, when the device runs alone
+  std::uint32_t mixed_depth;  // per CPU, in the `mixed` profile
   bool in_order;              // completes in submission order (a ring)
   std::span<const SizeWeight> sizes;
   std::uint32_t read_percent;  // requests that move data to memory
@@ -77,13 +78,13 @@ constexpr std::array<SizeWeight, 1> kRxBuffer = {{{1536, 1}}};
 // Transmit: ACKs, full frames, the odd mid-size packet, and TSO bursts.
 constexpr std::array<SizeWeight, 4> kTxSizes = {{{66, 40}, {1514, 50}, {576, 5}, {65226, 5}}};
 
-constexpr DeviceModel kNvme{RequestKind::block_nvme, "0000:00:04.0", "nvme", 0xfff, 32, false,
+constexpr DeviceModel kNvme{RequestKind::block_nvme, "0000:00:04.0", "nvme", 0xfff, 32, 8, false,
                             kBlockSizes, 70, 40, 2000};
-constexpr DeviceModel kVirtioBlk{RequestKind::block_virtio, "0000:00:05.0", "virtio-blk", 0, 64,
+constexpr DeviceModel kVirtioBlk{RequestKind::block_virtio, "0000:00:05.0", "virtio-blk", 0, 64, 8,
                                  false, kBlockSizes, 70, 20, 3000};
-constexpr DeviceModel kNetRx{RequestKind::net_rx, "0000:00:03.0", "virtio-net", 0, 256, true,
+constexpr DeviceModel kNetRx{RequestKind::net_rx, "0000:00:03.0", "virtio-net", 0, 256, 256, true,
                              kRxBuffer, 100, 25, 500};
-constexpr DeviceModel kNetTx{RequestKind::net_tx, "0000:00:03.0", "virtio-net", 0, 256, true,
+constexpr DeviceModel kNetTx{RequestKind::net_tx, "0000:00:03.0", "virtio-net", 0, 256, 64, true,
                              kTxSizes, 0, 15, 500};
 
 // The largest single mapping of a device: a segment, less the part of a
@@ -122,6 +123,7 @@ struct Stream {
   const DeviceModel* model;
   std::uint16_t device;
   std::uint32_t cpu;
+  std::uint32_t depth;
   std::vector<Request> in_flight;
 };
 
@@ -164,8 +166,9 @@ Generator::Generator(const WorkloadOptions& options, std::span<const DeviceModel
       d.name = std::string(model->name);
       trace_.devices.push_back(std::move(d));
     }
+    const bool mixed = options.profile == WorkloadProfile::mixed;
     for (std::uint32_t cpu = 0; cpu < options.cpus; ++cpu) {
-      streams_.push_back({model, *device, cpu, {}});
+      streams_.push_back({model, *device, cpu, mixed ? model->mixed_depth : model->queue_depth, {}});
     }
     total_weight_ += model->weight;
   }
@@ -196,7 +199,7 @@ Stream& Generator::pick_stream() {
 
 void Generator::step() {
   Stream& stream = pick_stream();
-  if (stream.in_flight.size() >= stream.model->queue_depth) {
+  if (stream.in_flight.size() >= stream.depth) {
     const std::size_t n = stream.in_flight.size();
     complete(stream, stream.model->in_order ? 0 : static_cast<std::size_t>(random_.below(n)));
   }

@@ -20,8 +20,8 @@ const std::vector<DmaWindow> kIproc = {
 TEST(ApertureTest, DmaLimit) {
   EXPECT_EQ(*device_dma_limit(32, 0), 0xffffffffu);
   EXPECT_EQ(*device_dma_limit(64, 0), ~std::uint64_t{0});
-  EXPECT_EQ(*device_dma_limit(48, 0xfffffffff), 0xfffffffffu);   // the bus is tighter
-  EXPECT_EQ(*device_dma_limit(32, 0xfffffffff), 0xffffffffu);    // the mask is tighter
+  EXPECT_EQ(*device_dma_limit(48, 0xfffffffff), 0xfffffffffu);  // the bus is tighter
+  EXPECT_EQ(*device_dma_limit(32, 0xfffffffff), 0xffffffffu);   // the mask is tighter
   EXPECT_FALSE(device_dma_limit(0, 0));
   EXPECT_FALSE(device_dma_limit(65, 0));
 }
@@ -59,10 +59,8 @@ TEST(ApertureTest, OverlappingInboundWindowsAreAnErrorWithTheNumbers) {
 // window's first address inclusive, and the last runs to 2^64 - 1.
 TEST(ApertureTest, KernelReservesForIproc) {
   const std::vector<IovaRange> got = kernel_pci_window_reserves({}, kIproc, 12);
-  const std::vector<IovaRange> want = {{0x0, 0x80000},
-                                       {0x100000, 0x800000},
-                                       {0x1000000, 0x8000000},
-                                       {0xc000000, 0xfffffffffffff}};
+  const std::vector<IovaRange> want = {
+      {0x0, 0x80000}, {0x100000, 0x800000}, {0x1000000, 0x8000000}, {0xc000000, 0xfffffffffffff}};
   EXPECT_EQ(got, want);
 }
 
@@ -81,11 +79,10 @@ TEST(ApertureTest, KernelReservesEdgeCases) {
 
 TEST(ApertureTest, UserHolesForIproc) {
   const std::uint64_t top = (std::uint64_t{1} << 48) - 1;
-  const std::vector<ReservedRegion> want = {
-      {0, 2 * kGiB - 1, ReservedType::reserved},
-      {4 * kGiB, 32 * kGiB - 1, ReservedType::reserved},
-      {64 * kGiB, 512 * kGiB - 1, ReservedType::reserved},
-      {768 * kGiB, top, ReservedType::reserved}};
+  const std::vector<ReservedRegion> want = {{0, 2 * kGiB - 1, ReservedType::reserved},
+                                            {4 * kGiB, 32 * kGiB - 1, ReservedType::reserved},
+                                            {64 * kGiB, 512 * kGiB - 1, ReservedType::reserved},
+                                            {768 * kGiB, top, ReservedType::reserved}};
   EXPECT_EQ(inbound_window_holes(kIproc, top), want);
   // A 36-bit device sees only the first two windows.
   const std::vector<ReservedRegion> narrow = inbound_window_holes(kIproc, 64 * kGiB - 1);
@@ -129,7 +126,7 @@ TEST(ReservedRegionsTest, MergesLikeTheKernel) {
       {0x1000, 0x1fff, ReservedType::direct},    // same start, lower type first
       {0x8000, 0x8fff, ReservedType::msi},
       {0x8800, 0x9fff, ReservedType::msi},
-      {0x8000, 0x8fff, ReservedType::sw_msi},    // its own type, printed "msi"
+      {0x8000, 0x8fff, ReservedType::sw_msi},  // its own type, printed "msi"
   });
   const std::vector<ReservedRegion> want = {{0x1000, 0x1fff, ReservedType::direct},
                                             {0x1000, 0x3fff, ReservedType::reserved},
@@ -147,7 +144,8 @@ TEST(ReservedRegionsTest, ParseRoundTrip) {
   Result<std::vector<ReservedRegion>> regions = parse_reserved_regions(text);
   ASSERT_TRUE(regions) << regions.error().message();
   EXPECT_EQ(format_reserved_regions(*regions), text);
-  Result<std::vector<ReservedRegion>> bad = parse_reserved_regions("0x0 0x10 reserved\n0x0 0x10 odd\n");
+  Result<std::vector<ReservedRegion>> bad =
+      parse_reserved_regions("0x0 0x10 reserved\n0x0 0x10 odd\n");
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message().find("line 2: bad type"), std::string::npos)
       << bad.error().message();
@@ -157,12 +155,10 @@ TEST(ReservedRegionsTest, ParseRoundTrip) {
 
 // VFIO keeps direct-relaxable regions mappable (the ISA floppy range here).
 TEST(ReservedRegionsTest, ValidRangesSkipDirectRelaxable) {
-  const std::vector<ReservedRegion> regions = {
-      {0, 0xffffff, ReservedType::direct_relaxable},
-      {0xfee00000, 0xfeefffff, ReservedType::msi},
-      {0x1000, 0x1fff, ReservedType::direct}};
-  const std::vector<DmaWindow> want = {
-      {0, 0xfff}, {0x2000, 0xfedfffff}, {0xfef00000, 0xffffffff}};
+  const std::vector<ReservedRegion> regions = {{0, 0xffffff, ReservedType::direct_relaxable},
+                                               {0xfee00000, 0xfeefffff, ReservedType::msi},
+                                               {0x1000, 0x1fff, ReservedType::direct}};
+  const std::vector<DmaWindow> want = {{0, 0xfff}, {0x2000, 0xfedfffff}, {0xfef00000, 0xffffffff}};
   EXPECT_EQ(valid_iova_ranges({0, 0xffffffff}, regions), want);
   EXPECT_TRUE(valid_iova_ranges({0x1000, 0x1fff}, regions).empty());
 }

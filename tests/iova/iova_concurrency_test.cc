@@ -44,7 +44,7 @@ class Ownership {
 
 struct Held {
   std::uint64_t pfn;
-  std::uint64_t size;   // what the tree holds
+  std::uint64_t size;  // what the tree holds
   std::uint64_t asked;
   bool fast;
 };
@@ -113,9 +113,13 @@ void run(unsigned threads, unsigned cpus) {
   EXPECT_EQ(domain->tree().nodes().size(), 1u);  // only the reserve is left
 }
 
-TEST(IovaConcurrencyTest, OneThreadPerCpu) { run(4, 4); }
+TEST(IovaConcurrencyTest, OneThreadPerCpu) {
+  run(4, 4);
+}
 
-TEST(IovaConcurrencyTest, ThreadsShareCpus) { run(4, 2); }
+TEST(IovaConcurrencyTest, ThreadsShareCpus) {
+  run(4, 2);
+}
 
 }  // namespace
 }  // namespace swiotlb::iova

@@ -43,13 +43,27 @@ class Model {
     const std::uint64_t size = b % 40 + 1;
     const std::uint64_t limit = base_ + c % 600;
     switch (kind) {
-      case 0: alloc_fast(cpu, size, limit, (a / 7) % 2 == 0); break;
-      case 1: free_some(cpu, a, true); break;
-      case 2: alloc_tree(size, limit, (a / 7) % 2 == 0); break;
-      case 3: free_some(cpu, a, false); break;
-      case 4: bogus_free(cpu, base_ + c % 600); break;
-      case 5: wrong_size_free(cpu, a); break;
-      default: domain_->flush_rcaches(); break;
+      case 0:
+        alloc_fast(cpu, size, limit, (a / 7) % 2 == 0);
+        break;
+      case 1:
+        free_some(cpu, a, true);
+        break;
+      case 2:
+        alloc_tree(size, limit, (a / 7) % 2 == 0);
+        break;
+      case 3:
+        free_some(cpu, a, false);
+        break;
+      case 4:
+        bogus_free(cpu, base_ + c % 600);
+        break;
+      case 5:
+        wrong_size_free(cpu, a);
+        break;
+      default:
+        domain_->flush_rcaches();
+        break;
     }
     check();
   }
@@ -129,8 +143,8 @@ class Model {
       return;
     }
     auto it = std::next(held_.begin(), static_cast<std::ptrdiff_t>(pick % held_.size()));
-    const Status st = fast ? domain_->free_fast(cpu, it->first, it->second.asked)
-                           : domain_->free(it->first);
+    const Status st =
+        fast ? domain_->free_fast(cpu, it->first, it->second.asked) : domain_->free(it->first);
     RC_ASSERT(st.has_value());
     held_.erase(it);
   }
@@ -178,8 +192,8 @@ class Model {
   std::uint64_t start_pfn_;
   unsigned cpus_;
   std::unique_ptr<IovaDomain> domain_;
-  std::map<std::uint64_t, Held> held_;        // pfn -> what the caller holds
-  std::map<std::uint64_t, bool> reserved_;     // reserved pfns
+  std::map<std::uint64_t, Held> held_;      // pfn -> what the caller holds
+  std::map<std::uint64_t, bool> reserved_;  // reserved pfns
   int no_room_checks_ = 0;
 };
 
@@ -190,21 +204,23 @@ void run_model(std::uint64_t base) {
   const unsigned cpus = *rc::gen::inRange(1u, 4u);
   Model model(base, start, cpus);
   const auto reserves = *rc::gen::container<std::vector<std::pair<std::uint64_t, std::uint64_t>>>(
-      *rc::gen::inRange(0, 4),
-      rc::gen::pair(rc::gen::inRange<std::uint64_t>(0, 560), rc::gen::inRange<std::uint64_t>(0, 40)));
+      *rc::gen::inRange(0, 4), rc::gen::pair(rc::gen::inRange<std::uint64_t>(0, 560),
+                                             rc::gen::inRange<std::uint64_t>(0, 40)));
   for (const auto& [lo, len] : reserves) {
     model.reserve(lo, lo + len);
   }
-  const auto ops = *rc::gen::container<std::vector<Op>>(rc::gen::tuple(
-      rc::gen::inRange(0, 7), rc::gen::arbitrary<std::uint64_t>(),
-      rc::gen::arbitrary<std::uint64_t>(), rc::gen::arbitrary<std::uint64_t>()));
+  const auto ops = *rc::gen::container<std::vector<Op>>(
+      rc::gen::tuple(rc::gen::inRange(0, 7), rc::gen::arbitrary<std::uint64_t>(),
+                     rc::gen::arbitrary<std::uint64_t>(), rc::gen::arbitrary<std::uint64_t>()));
   for (const auto& [kind, a, b, c] : ops) {
     model.step(kind, a, b, c);
   }
   RC_CLASSIFY(model.no_room_checks() > 0, "a failed allocation was checked for room");
 }
 
-RC_GTEST_PROP(IovaModelTest, LowPfnsAgreeWithTheModel, ()) { run_model(0); }
+RC_GTEST_PROP(IovaModelTest, LowPfnsAgreeWithTheModel, ()) {
+  run_model(0);
+}
 
 // Straddling 4 GiB: limits on both sides of dma_32bit_pfn, so both cached
 // nodes, the hint and the anchor-started retry all come into play.

@@ -20,8 +20,8 @@ std::unique_ptr<IovaDomain> make_domain(unsigned cpus, std::uint64_t start_pfn =
   return std::move(*d);
 }
 
-std::uint64_t alloc(IovaDomain& d, unsigned cpu, std::uint64_t size,
-                    std::uint64_t limit = kLimit32, bool flush = true) {
+std::uint64_t alloc(IovaDomain& d, unsigned cpu, std::uint64_t size, std::uint64_t limit = kLimit32,
+                    bool flush = true) {
   Result<std::uint64_t> pfn = d.alloc_fast(cpu, size, limit, flush);
   EXPECT_TRUE(pfn) << pfn.error().message();
   return pfn ? *pfn : 0;
@@ -122,7 +122,7 @@ TEST(IovaRcacheTest, LoadedMissDoesNotLookAtPrev) {
 // depot (32 per class), then return whole magazines to the tree.
 TEST(IovaRcacheTest, DepotFillsThenSpillsToTheTree) {
   auto d = make_domain(1);
-  constexpr std::uint64_t kCount = 2 * 127 + 32 * 127 + 5;  // 4323
+  constexpr std::uint64_t kCount = 2 * 127 + 32 * 127 + 5;           // 4323
   const auto pfn_of = [](std::uint64_t k) { return 0x100000 - k; };  // the k-th, from 1
   for (std::uint64_t k = 1; k <= kCount; ++k) {
     ASSERT_EQ(alloc(*d, 0, 1), pfn_of(k));

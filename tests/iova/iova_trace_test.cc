@@ -87,7 +87,8 @@ INSTANTIATE_TEST_SUITE_P(
                       BadLine{"reserve 1 0x10 0x20", "line 3: domain 1 is used before"},
                       BadLine{"map 0 0 1", "line 3: unknown op 'map'"},
                       BadLine{"alloc 99999999999 0 1 0xfffff 0 fail", "line 3: cpu"},
-                      BadLine{"# domain 0 granule=4096 start_pfn=0x1", "already declared on line 2"},
+                      BadLine{"# domain 0 granule=4096 start_pfn=0x1",
+                              "already declared on line 2"},
                       BadLine{"# domain 1 granule=3000 start_pfn=0x1", "granule 3000"},
                       BadLine{"# domain 1 granule=4096 start=0x1", "expected start_pfn="},
                       BadLine{"reserve 0 0x10 0x1000000000000000000", "pfn_hi"}));

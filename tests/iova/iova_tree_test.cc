@@ -166,7 +166,7 @@ TEST(IovaTreeTest, NeverHandsOutPfnZeroOrBelowStart) {
   IovaTree tree(4096, 1);
   EXPECT_FALSE(tree.alloc(2, 1, false));  // would need pfn 0
   EXPECT_EQ(alloc_pfn(tree, 1, 1), 1u);
-  EXPECT_FALSE(tree.alloc(1, 1, true));   // the retry pass finds nothing either
+  EXPECT_FALSE(tree.alloc(1, 1, true));  // the retry pass finds nothing either
   IovaTree high(4096, 0x100);
   EXPECT_EQ(alloc_pfn(high, 0x100, 0x1ff), 0x100u);
   EXPECT_FALSE(high.alloc(1, 0xff, true));
@@ -185,8 +185,7 @@ TEST(IovaTreeTest, FindAndFreeErrors) {
   Status inside = tree.free(a + 1);
   ASSERT_FALSE(inside);
   EXPECT_EQ(inside.error().code(), Errc::not_mapped);
-  EXPECT_NE(inside.error().message().find("allocated range [0xffffc, 0xfffff]"),
-            std::string::npos)
+  EXPECT_NE(inside.error().message().find("allocated range [0xffffc, 0xfffff]"), std::string::npos)
       << inside.error().message();
   Status reserved = tree.free(0x10);
   ASSERT_FALSE(reserved);
@@ -203,8 +202,8 @@ TEST(IovaTreeTest, FindAndFreeErrors) {
 TEST(IovaTreeTest, ReserveMergesAsTheKernelDoes) {
   IovaTree tree(4096, 1);
   EXPECT_EQ(*tree.reserve(10, 20), (IovaRange{10, 20}));
-  EXPECT_EQ(*tree.reserve(5, 12), (IovaRange{5, 20}));    // stretched down
-  EXPECT_EQ(*tree.reserve(12, 18), (IovaRange{5, 20}));   // inside: nothing new
+  EXPECT_EQ(*tree.reserve(5, 12), (IovaRange{5, 20}));   // stretched down
+  EXPECT_EQ(*tree.reserve(12, 18), (IovaRange{5, 20}));  // inside: nothing new
   EXPECT_EQ(*tree.reserve(30, 40), (IovaRange{30, 40}));
   EXPECT_EQ(*tree.reserve(15, 35), (IovaRange{21, 40}));  // second node stretched to 21
   EXPECT_EQ(*tree.reserve(0, 50), (IovaRange{41, 50}));   // only the top is new

@@ -37,9 +37,8 @@ DeviceIovaSpec seed003_spec(unsigned mask_bits) {
 }
 
 bool inside_one_of(const std::vector<DmaWindow>& ranges, std::uint64_t start, std::uint64_t end) {
-  return std::any_of(ranges.begin(), ranges.end(), [&](const DmaWindow& r) {
-    return r.start <= start && end <= r.end;
-  });
+  return std::any_of(ranges.begin(), ranges.end(),
+                     [&](const DmaWindow& r) { return r.start <= start && end <= r.end; });
 }
 
 std::uint64_t granules_in(const std::vector<DmaWindow>& ranges) {
@@ -52,8 +51,8 @@ std::uint64_t granules_in(const std::vector<DmaWindow>& ranges) {
 
 // Allocates `bytes` until the domain says no, checking every IOVA against
 // the valid ranges. Returns how many it got.
-std::uint64_t sweep(DeviceIovaDomain& dev, const std::vector<DmaWindow>& valid,
-                    std::uint64_t bytes, std::vector<std::uint64_t>* taken) {
+std::uint64_t sweep(DeviceIovaDomain& dev, const std::vector<DmaWindow>& valid, std::uint64_t bytes,
+                    std::vector<std::uint64_t>* taken) {
   std::uint64_t count = 0;
   while (true) {
     Result<DmaAddr> iova = dev.alloc(static_cast<unsigned>(count % 2), bytes);

@@ -47,8 +47,8 @@ TEST(BenchCommand, JsonListsFilteredCasesWithTheirBaseline) {
   ASSERT_TRUE(j.is_array());
   ASSERT_FALSE(j.empty());
   for (const nlohmann::json& row : j) {
-    for (const char* key : {"name", "bytes", "threads", "policy", "ns_per_op",
-                            "baseline_ns_per_op", "ratio", "copy"}) {
+    for (const char* key : {"name", "bytes", "threads", "policy", "ns_per_op", "baseline_ns_per_op",
+                            "ratio", "copy"}) {
       EXPECT_TRUE(row.contains(key)) << key << " missing in " << row.dump();
     }
     EXPECT_THAT(row.at("name").get<std::string>(), HasSubstr("4096"));
@@ -75,7 +75,8 @@ TEST(BenchCommand, RunsEveryKernelPolicy) {
 }
 
 TEST(BenchCommand, TextIsATableWithAHeader) {
-  const CliRun run = run_cli("bench --filter 'map_unmap/linux/512' --min-time 0.001", "2>/dev/null");
+  const CliRun run =
+      run_cli("bench --filter 'map_unmap/linux/512' --min-time 0.001", "2>/dev/null");
   ASSERT_EQ(run.status, 0) << run.out;
   EXPECT_THAT(run.out, HasSubstr("baseline ns/op"));
   EXPECT_THAT(run.out, HasSubstr("ratio"));

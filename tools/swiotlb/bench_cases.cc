@@ -128,8 +128,11 @@ Result<CaseResult> time_case(const BenchCase& bench_case, const CaseBody& body,
     run_ns.push_back(run->ns_per_op());
     baseline_ns.push_back(baseline->ns_per_op());
   }
-  return CaseResult{bench_case.name, bench_case.bytes, bench_case.threads, bench_case.policy,
-                    bench_case.copy, median(run_ns), median(baseline_ns)};
+  CaseResult result{bench_case.name, bench_case.bytes, bench_case.threads, bench_case.policy,
+                    bench_case.copy};
+  result.ns_per_op = median(run_ns);
+  result.baseline_ns_per_op = median(baseline_ns);
+  return result;
 }
 
 }  // namespace

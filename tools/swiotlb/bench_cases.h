@@ -48,19 +48,18 @@ inline constexpr std::array<std::string_view, 2> kCopyPolicies{"linux", "linux-6
 
 // Tells the compiler that memory may have been read, so that it neither
 // drops nor merges copies whose destination nobody reads afterwards.
-inline void clobber_memory() { asm volatile("" : : : "memory"); }
+inline void clobber_memory() {
+  asm volatile("" : : : "memory");
+}
 
 // A page-aligned heap buffer whose pages are touched at creation, so that
 // no page fault lands inside a timed loop.
 class TouchedBuffer {
  public:
-  explicit TouchedBuffer(std::uint64_t bytes)
-      : data_(static_cast<std::byte*>(std::aligned_alloc(kPageSize, kernel_align(bytes, kPageSize)))),
-        size_(bytes) {
-    if (data_ != nullptr) {
-      for (std::uint64_t i = 0; i < bytes; ++i) {
-        data_.get()[i] = static_cast<std::byte>(i * 131 + 7);
-      }
+  explicit TouchedBuffer(std::uint64_t bytes) : data_(allocate(bytes)), size_(bytes) {
+    // A pattern rather than zeros, so that no page stays the shared zero page.
+    for (std::uint64_t i = 0; data_ != nullptr && i < bytes; ++i) {
+      data_.get()[i] = static_cast<std::byte>(i * 131 + 7);
     }
   }
   bool valid() const { return data_ != nullptr; }
@@ -71,6 +70,9 @@ class TouchedBuffer {
   struct Free {
     void operator()(std::byte* p) const { std::free(p); }
   };
+  static std::byte* allocate(std::uint64_t bytes) {
+    return static_cast<std::byte*>(std::aligned_alloc(kPageSize, kernel_align(bytes, kPageSize)));
+  }
   std::unique_ptr<std::byte, Free> data_;
   std::uint64_t size_;
 };

@@ -56,15 +56,12 @@ Result<std::vector<bench::BenchCase>> select_cases(const std::string& filter) {
   return chosen;
 }
 
-nlohmann::json to_json(const bench::CaseResult& r) {
-  return {{"name", r.name},
-          {"bytes", r.bytes},
-          {"threads", r.threads},
-          {"policy", r.policy},
-          {"ns_per_op", r.ns_per_op},
-          {"baseline_ns_per_op", r.baseline_ns_per_op},
-          {"ratio", r.ratio()},
-          {"copy", r.copy}};
+// Keys in the order a reader scans them: what was measured, then the numbers.
+nlohmann::ordered_json to_json(const bench::CaseResult& r) {
+  return {{"name", r.name},           {"bytes", r.bytes},
+          {"threads", r.threads},     {"policy", r.policy},
+          {"ns_per_op", r.ns_per_op}, {"baseline_ns_per_op", r.baseline_ns_per_op},
+          {"ratio", r.ratio()},       {"copy", r.copy}};
 }
 
 // The text table's layout: the name and policy columns as wide as the
@@ -103,7 +100,7 @@ int run_bench(const BenchOptions& options) {
   if (!options.json) {
     table.print_header();
   }
-  nlohmann::json out = nlohmann::json::array();
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (const bench::BenchCase& c : *cases) {
     Result<bench::CaseResult> result = bench::run_case(c, timing);
     if (!result) {
@@ -132,8 +129,9 @@ void add_bench_command(CLI::App& app, int* exit_code) {
   bench->add_flag("--json", options->json, "Print a JSON list instead of a table");
   bench->add_option("--filter", options->filter,
                     "Run only the cases whose name this regular expression matches");
-  bench->add_option("--min-time", options->min_time,
-                    "Seconds that one round of one case (and of its baseline) lasts at least")
+  bench
+      ->add_option("--min-time", options->min_time,
+                   "Seconds that one round of one case (and of its baseline) lasts at least")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   bench->callback([options, exit_code] { *exit_code = run_bench(*options); });

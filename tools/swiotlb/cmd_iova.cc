@@ -68,7 +68,9 @@ Result<DeviceIovaSpec> spec_from(const RegionsArgs& args) {
   if (!inbound || !outbound || !msi) {
     const Error& e = !inbound ? inbound.error() : !outbound ? outbound.error() : msi.error();
     return make_error(e.code(), "{} ({})", e.message(),
-                      !inbound ? "--dma-ranges" : !outbound ? "--mmio" : "--msi");
+                      !inbound    ? "--dma-ranges"
+                      : !outbound ? "--mmio"
+                                  : "--msi");
   }
   spec.inbound = std::move(*inbound);
   spec.outbound = std::move(*outbound);
@@ -137,8 +139,8 @@ int run_replay(const ReplayArgs& args) {
 void add_iova_command(CLI::App& app, int* exit_code) {
   auto regions = std::make_shared<RegionsArgs>();
   auto replay_args = std::make_shared<ReplayArgs>();
-  CLI::App* iova = app.add_subcommand(
-      "iova", "List a device's reserved IOVA regions and valid IOVA ranges");
+  CLI::App* iova =
+      app.add_subcommand("iova", "List a device's reserved IOVA regions and valid IOVA ranges");
   iova->add_option("--dma-ranges", regions->dma_ranges,
                    "Host bridge inbound windows: START-END[,START-END...], inclusive");
   iova->add_option("--mask-bits", regions->mask_bits, "The device's DMA mask width (default 64)");
@@ -150,7 +152,8 @@ void add_iova_command(CLI::App& app, int* exit_code) {
 
   CLI::App* replay = iova->add_subcommand("replay", "Replay an IOVA trace on kernel-exact domains");
   replay->add_option("trace", replay_args->trace, "IOVA trace file (format v1)")->required();
-  replay->add_option("--cpus", replay_args->cpus, "CPUs per domain (default: highest in trace + 1)");
+  replay->add_option("--cpus", replay_args->cpus,
+                     "CPUs per domain (default: highest in trace + 1)");
   replay->add_flag("--json", replay_args->json, "Print JSON");
   replay->callback([replay_args, exit_code] { *exit_code = run_replay(*replay_args); });
 

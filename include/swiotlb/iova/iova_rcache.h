@@ -36,7 +36,7 @@ namespace swiotlb::iova {
 inline constexpr unsigned kIovaRangeCacheMaxSize = 6;
 // The largest cached size, in granules.
 inline constexpr std::uint64_t kIovaRcacheMaxGranules = std::uint64_t{1}
-                                                       << (kIovaRangeCacheMaxSize - 1);
+                                                        << (kIovaRangeCacheMaxSize - 1);
 // pfns per magazine: 127 so that the kernel's magazine is 1 KiB.
 inline constexpr std::size_t kIovaMagazineSize = 127;
 // Full magazines the depot keeps per size class.
@@ -121,7 +121,7 @@ class IovaRcache {
 
   struct SizeClass {
     mutable std::mutex depot_mutex;
-    std::size_t depot_size = 0;  // guarded by depot_mutex
+    std::size_t depot_size = 0;                                        // guarded by depot_mutex
     std::array<std::unique_ptr<Magazine>, kMaxGlobalMagazines> depot;  // guarded by depot_mutex
     std::unique_ptr<CpuCache[]> cpus;  // one per CPU; the array itself is immutable
   };

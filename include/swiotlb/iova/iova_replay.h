@@ -19,11 +19,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "swiotlb/core/error.h"
 #include "swiotlb/iova/iova_trace.h"
@@ -49,12 +48,12 @@ struct IovaReplayDomainReport {
   std::uint64_t allocs = 0;
   std::uint64_t alloc_failures = 0;  // ours
   std::uint64_t frees = 0;
-  std::uint64_t frees_skipped = 0;   // of IOVAs we had failed to allocate
+  std::uint64_t frees_skipped = 0;  // of IOVAs we had failed to allocate
   std::uint64_t matched = 0;
   std::uint64_t compared = 0;
-  std::uint64_t peak_live = 0;       // IOVAs handed out at once, at most
+  std::uint64_t peak_live = 0;  // IOVAs handed out at once, at most
   std::uint64_t live_at_end = 0;
-  std::uint64_t cached_at_end = 0;   // pfns parked in magazines at the end
+  std::uint64_t cached_at_end = 0;  // pfns parked in magazines at the end
 };
 
 struct IovaReplayReport {

@@ -43,13 +43,13 @@ enum class IovaOpKind : std::uint8_t { reserve, alloc, free };
 struct IovaTraceOp {
   IovaOpKind kind = IovaOpKind::alloc;
   std::size_t line = 0;
-  std::uint32_t cpu = 0;     // alloc, free
+  std::uint32_t cpu = 0;  // alloc, free
   std::uint32_t domain = 0;
-  std::uint64_t pfn = 0;     // reserve: pfn_lo; free: the pfn freed
-  std::uint64_t pfn_hi = 0;  // reserve
-  std::uint64_t size = 0;    // alloc, free: granules as the caller asked
-  std::uint64_t limit_pfn = 0;  // alloc: inclusive
-  bool flush = false;           // alloc: flush_rcache
+  std::uint64_t pfn = 0;                // reserve: pfn_lo; free: the pfn freed
+  std::uint64_t pfn_hi = 0;             // reserve
+  std::uint64_t size = 0;               // alloc, free: granules as the caller asked
+  std::uint64_t limit_pfn = 0;          // alloc: inclusive
+  bool flush = false;                   // alloc: flush_rcache
   std::optional<std::uint64_t> result;  // alloc: the kernel's pfn, or nothing for "fail"
   bool operator==(const IovaTraceOp&) const = default;
 };

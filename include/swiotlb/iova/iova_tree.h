@@ -85,8 +85,8 @@ struct IovaNode {
 // The allocator state that decides where the next search starts, for tests
 // and for explaining a replay.
 struct IovaSearchState {
-  IovaRange cached_node;          // start of searches with a limit above 4 GiB
-  IovaRange cached32_node;        // start of searches with a limit at or below 4 GiB
+  IovaRange cached_node;           // start of searches with a limit above 4 GiB
+  IovaRange cached32_node;         // start of searches with a limit at or below 4 GiB
   std::uint64_t max32_alloc_size;  // a 32-bit search this big fails at once
   std::uint64_t node_count;        // nodes, the anchor excluded
 };
@@ -175,10 +175,10 @@ class IovaTree {
   // Recycles map nodes, so that steady alloc/free traffic does not reach the
   // heap. Guarded by mutex_ like the map that uses it.
   std::pmr::unsynchronized_pool_resource node_pool_;
-  Map map_;                              // guarded by mutex_
-  Iter cached_node_;                     // guarded by mutex_
-  Iter cached32_node_;                   // guarded by mutex_
-  std::uint64_t max32_alloc_size_;       // guarded by mutex_
+  Map map_;                         // guarded by mutex_
+  Iter cached_node_;                // guarded by mutex_
+  Iter cached32_node_;              // guarded by mutex_
+  std::uint64_t max32_alloc_size_;  // guarded by mutex_
 };
 
 }  // namespace swiotlb::iova

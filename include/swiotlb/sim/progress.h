@@ -2,7 +2,7 @@
 //
 // TerminalProgress is a ProgressFn (replay.h) that stays silent unless
 // standard error is a terminal and the work has already taken more than a
-// second; then it redraws one line ("replay: 42% (420000/1000000 events)")
+// second; then it redraws one line ("replay:  42% (420000 events)")
 // at most a few times a second. finish() clears the line. Short runs and
 // runs whose standard error goes to a file or pipe print nothing, so scripts
 // see no noise.

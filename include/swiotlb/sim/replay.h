@@ -28,17 +28,25 @@
 //
 // Failure modes: replay_trace fails only when no pool can be built (no
 // `# pool` line and no geometry in the options, an impossible geometry, an
-// unknown policy name). Failed maps are results, not errors.
+// unknown policy name). Failed maps are results, not errors. The text and
+// file forms also fail as parse_trace does (trace_parser.h).
+//
+// Speed: replay_trace_text and replay_trace_file parse on a second thread,
+// a few thousand events ahead of the replay, so that a large trace costs
+// about the longer of its parse and its replay, not their sum, and is never
+// held in memory as a whole.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "swiotlb/core/error.h"
 #include "swiotlb/sim/trace.h"
+#include "swiotlb/sim/trace_parser.h"
 
 namespace swiotlb::sim {
 
@@ -46,7 +54,8 @@ namespace swiotlb::sim {
 // events), from the replaying thread.
 struct ReplayProgress {
   std::uint64_t events_done = 0;
-  std::uint64_t events_total = 0;
+  std::uint64_t events_total = 0;  // 0 when not known yet (streaming replay)
+  double fraction = 0;             // of the work done, 0 to 1
 };
 using ProgressFn = std::function<void(const ReplayProgress&)>;
 
@@ -110,9 +119,18 @@ struct ReplayReport {
   std::optional<SlotAgreement> slot_agreement;
   std::string slot_agreement_unavailable;
 
-  std::uint64_t bad_lines = 0;  // copied from the trace: lines the parse skipped
+  std::uint64_t bad_lines = 0;  // lines the parse skipped (ParseOptions::skip_bad)
+  std::vector<BadLine> first_bad_lines;
 };
 
 Result<ReplayReport> replay_trace(const Trace& trace, const ReplayOptions& options);
+
+// Parses `text` (trace v1) and replays it; see "Speed" above.
+Result<ReplayReport> replay_trace_text(std::string_view text, const ParseOptions& parse,
+                                       const ReplayOptions& options);
+
+// Reads the file at `path` (mapped, not copied) and replays it.
+Result<ReplayReport> replay_trace_file(const std::string& path, const ParseOptions& parse,
+                                       const ReplayOptions& options);
 
 }  // namespace swiotlb::sim

@@ -1,30 +1,33 @@
 // How fast a trace replays, end to end, for `swiotlb bench` and the
 // benchmarks: a synthetic trace is generated and written out as text (not
-// timed), then parsed and replayed (timed), the way `swiotlb replay` spends
-// its time on a file already in memory.
+// timed), then parsed and replayed by replay_trace_text (timed), the way
+// `swiotlb replay` spends its time on a file already in the page cache.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
 #include "swiotlb/core/error.h"
+#include "swiotlb/sim/workload.h"
 
 namespace swiotlb::sim {
 
 struct ReplaySpeed {
-  std::uint64_t events = 0;      // events parsed and replayed
-  std::uint64_t bytes = 0;       // size of the trace text
-  double parse_seconds = 0;
-  double replay_seconds = 0;
+  std::uint64_t events = 0;    // events parsed and replayed
+  std::uint64_t bytes = 0;     // size of the trace text
+  std::uint64_t failures = 0;  // maps the replayed pool could not serve
+  double seconds = 0;          // parse and replay, overlapped as replay_trace_text does
 
-  double seconds() const { return parse_seconds + replay_seconds; }
-  double events_per_second() const { return seconds() > 0 ? static_cast<double>(events) / seconds() : 0; }
+  double events_per_second() const {
+    return seconds > 0 ? static_cast<double>(events) / seconds : 0;
+  }
 };
 
-// Generates a `mixed` workload of about `events` events with `seed` on a
-// 4-CPU pool, then times its parse and its replay under `policy`.
+// Generates a workload of `profile` with about `events` events and `seed`
+// on a 4-CPU pool, then times its parse and its replay under `policy`.
 // Fails when the workload cannot be generated or the replay cannot start.
 Result<ReplaySpeed> measure_replay_speed(std::uint64_t events, std::uint64_t seed,
-                                         const std::string& policy = "linux");
+                                         const std::string& policy = "linux",
+                                         WorkloadProfile profile = WorkloadProfile::mixed);
 
 }  // namespace swiotlb::sim

@@ -1,0 +1,44 @@
+// AddressTable (private to the sim layer) against std::unordered_map, under
+// random inserts and erases: every key that should be there is, and no other.
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include <unordered_map>
+#include <vector>
+
+#include "../../src/sim/address_table.h"
+
+namespace swiotlb::sim {
+namespace {
+
+RC_GTEST_PROP(AddressTable, BehavesLikeAMap, (const std::vector<std::uint8_t>& ops)) {
+  AddressTable<std::uint64_t> table(4);
+  std::unordered_map<std::uint64_t, std::uint64_t> model;
+  std::uint64_t next_value = 1;
+  for (std::uint8_t op : ops) {
+    // Few distinct keys, with 0 and all ones among them, so that probe
+    // chains collide and wrap.
+    const std::uint64_t key = op % 5 == 0 ? ~std::uint64_t{0} : (op >> 1) * 0x800ull;
+    const std::size_t at = table.find(key);
+    RC_ASSERT((at != table.kNone) == (model.count(key) != 0));
+    if (at == table.kNone) {
+      table.insert(key, next_value);
+      model[key] = next_value++;
+    } else {
+      RC_ASSERT(table.at(at) == model[key]);
+      if (op & 1) {
+        table.erase(at);
+        model.erase(key);
+      }
+    }
+    RC_ASSERT(table.size() == model.size());
+  }
+  for (const auto& [key, value] : model) {
+    const std::size_t at = table.find(key);
+    RC_ASSERT(at != table.kNone);
+    RC_ASSERT(table.at(at) == value);
+  }
+}
+
+}  // namespace
+}  // namespace swiotlb::sim
