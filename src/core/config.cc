@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <limits>
 
+#include "high_pool_config.h"
 #include "swiotlb/core/constants.h"
 
 namespace swiotlb {
@@ -529,7 +530,13 @@ Result<SwiotlbConfig> parse_swiotlb_config(std::string_view text, unsigned cpu_c
   if (!status) {
     return status.error();
   }
-  return resolve(reader, cpu_count);
+  Result<SwiotlbConfig> config = resolve(reader, cpu_count);
+  if (config) {
+    if (Status high = apply_high_pool(text, *config); !high) {
+      return high.error();
+    }
+  }
+  return config;
 }
 
 Status validate_geometry(std::uint64_t nslabs, std::uint32_t nareas) {

@@ -43,7 +43,66 @@ Result<std::unique_ptr<Device>> Device::create(DeviceConfig config, IoTlb* io_tl
 }
 
 Device::Device(DeviceConfig config, IoTlb* io_tlb, std::uint32_t id)
-    : config_(std::move(config)), io_tlb_(io_tlb), id_(id) {}
+    : config_(std::move(config)), io_tlb_(io_tlb), id_(id) {
+  streaming_pools_ = choose_pools(dma_limit());
+  coherent_pools_ = choose_pools(coherent_limit());
+}
+
+std::vector<PoolChoice> Device::choose_pools(std::uint64_t limit) const {
+  std::vector<PoolChoice> order;
+  if (io_tlb_ == nullptr) {
+    return order;
+  }
+  // Highest pool first: a device that reaches the high pool leaves the low
+  // one to the devices that reach nothing else.
+  for (std::uint32_t i = io_tlb_->pool_count(); i-- > 0;) {
+    const PoolInfo info = io_tlb_->pool_info(i);
+    const std::uint64_t bytes = info.end - info.start;
+    const DmaAddr first = phys_to_dma(info.start, bytes);
+    if (first.value() == kInvalidAddress || first.value() + (bytes - 1) > limit) {
+      continue;
+    }
+    if (!order.empty() && !io_tlb_->high_overflows_to_low()) {
+      break;
+    }
+    order.push_back({i, first});
+  }
+  return order;
+}
+
+DmaAddr Device::phys_to_dma(PhysAddr addr, std::uint64_t size) const {
+  std::uint64_t machine = addr.value();
+  if (config_.translator) {
+    if (!config_.translator->contiguous(addr, size)) {
+      return DmaAddr(kInvalidAddress);
+    }
+    machine = config_.translator->to_machine(addr);
+  }
+  return config_.dma_ranges.to_dma(PhysAddr(machine), size);
+}
+
+PhysAddr Device::dma_to_phys(DmaAddr addr, std::uint64_t size) const {
+  const PhysAddr machine = config_.dma_ranges.to_phys(addr, size);
+  if (!config_.translator || machine.value() == kInvalidAddress) {
+    return machine;
+  }
+  return config_.translator->to_pseudo(machine.value());
+}
+
+bool Device::dma_supported(std::uint64_t mask) const {
+  if (io_tlb_ == nullptr) {
+    return true;
+  }
+  for (std::uint32_t i = 0; i < io_tlb_->pool_count(); ++i) {
+    const PoolInfo info = io_tlb_->pool_info(i);
+    const std::uint64_t bytes = info.end - info.start;
+    const DmaAddr first = phys_to_dma(info.start, bytes);
+    if (first.value() != kInvalidAddress && first.value() + (bytes - 1) <= mask) {
+      return true;
+    }
+  }
+  return false;
+}
 
 Device::~Device() {
   const std::uint64_t live = debug_.live_direct() + live_bounced();

@@ -15,12 +15,20 @@ Result<CoherentBuffer> alloc_coherent(Device& dev, std::uint64_t size) {
     return make_error(Errc::invalid_argument,
                       "device {}: no pool to allocate coherent memory from", dev.name());
   }
-  Result<PhysAddr> phys = io_tlb->alloc(size, dev.phys_to_dma(io_tlb->start()), dev.id());
+  Result<PhysAddr> phys = make_error(Errc::unreachable,
+                                     "device {}: no pool lies below its coherent mask {:#x}",
+                                     dev.name(), dev.coherent_limit());
+  for (const PoolChoice& choice : dev.coherent_pools()) {
+    phys = io_tlb->alloc(choice.pool, size, choice.dma_start, dev.id());
+    if (phys || phys.error().code() != Errc::pool_full) {
+      break;
+    }
+  }
   if (!phys) {
     dev.count_map_failure();
     return std::move(phys).error();
   }
-  CoherentBuffer buffer{io_tlb->bounce_pointer(*phys), dev.phys_to_dma(*phys),
+  CoherentBuffer buffer{io_tlb->bounce_pointer(*phys), dev.phys_to_dma(*phys, size),
                         kernel_align(size, kPageSize)};
   const std::uint64_t last = buffer.dma_handle.value() + buffer.size - 1;
   if (last > dev.coherent_limit()) {

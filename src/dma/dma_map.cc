@@ -1,6 +1,9 @@
 // Single mappings: the direct-or-bounce decision, unmap and sync.
 #include <fmt/format.h>
 
+#include <string>
+#include <vector>
+
 #include "swiotlb/core/constants.h"
 #include "swiotlb/dma/dma_api.h"
 #include "swiotlb/iotlb/io_tlb.h"
@@ -34,26 +37,52 @@ Status check_request(const Device& dev, std::uint64_t size, Direction dir) {
                     bounced ? "" : " and it has no pool to bounce through");
 }
 
-// The kernel's swiotlb_map(): bounce, then make sure the device reaches the
-// bounce buffer.
+[[gnu::cold]] Error no_pool_error(const Device& dev, const IoTlb& io_tlb) {
+  std::string pools;
+  for (std::uint32_t i = 0; i < io_tlb.pool_count(); ++i) {
+    const PoolInfo info = io_tlb.pool_info(i);
+    pools += fmt::format("{}{} [{:#x}, {:#x})", i == 0 ? "" : ", ", info.name,
+                         info.start.value(), info.end.value());
+  }
+  return make_error(Errc::unreachable,
+                    "device {} (mask {:#x}, bus limit {:#x}) reaches none of its pools: {}",
+                    dev.name(), dev.config().dma_mask, dev.config().bus_dma_limit, pools);
+}
+
+// The kernel's swiotlb_map(): bounce into the first of the device's pools
+// that has room, then make sure the device reaches the bounce buffer.
 Result<DmaAddr> bounce_map(Device& dev, IoTlb& io_tlb, PhysAddr phys, std::uint64_t size,
                            Direction dir, Attrs attrs) {
+  const std::vector<PoolChoice>& pools = dev.streaming_pools();
+  if (pools.empty()) {
+    dev.count_map_failure();
+    return dev.debug().record(no_pool_error(dev, io_tlb));
+  }
   BounceRequest request;
   request.orig = phys;
   request.size = size;
   request.min_align_mask = dev.config().min_align_mask;
   request.seg_boundary_mask = dev.config().seg_boundary_mask;
-  request.pool_dma_start = dev.phys_to_dma(io_tlb.start());
   request.dir = dir;
-  request.attrs = attrs;
   request.owner = dev.id();
   request.owner_name = dev.name();
-  Result<PhysAddr> tlb = io_tlb.map(request);
+  Result<PhysAddr> tlb = make_error(Errc::pool_full, "no pool tried");
+  for (std::size_t i = 0; i < pools.size(); ++i) {
+    const bool last = i + 1 == pools.size();
+    request.pool = pools[i].pool;
+    request.pool_dma_start = pools[i].dma_start;
+    // Only the last pool tried speaks of a full pool.
+    request.attrs = last ? attrs : attrs | Attr::no_warn;
+    tlb = io_tlb.map(request);
+    if (tlb || tlb.error().code() != Errc::pool_full) {
+      break;
+    }
+  }
   if (!tlb) {
     dev.count_map_failure();
     return std::move(tlb).error();
   }
-  const DmaAddr dma = dev.phys_to_dma(*tlb);
+  const DmaAddr dma = dev.phys_to_dma(*tlb, size);
   if (!dev.dma_capable(dma, size)) {
     Status undone = io_tlb.unmap(*tlb, request.min_align_mask, {size, dir, dev.id()},
                                  attrs | Attr::skip_cpu_sync);
@@ -75,7 +104,7 @@ Result<DmaAddr> map_page(Device& dev, PhysAddr phys, std::uint64_t size, Directi
     return dev.debug().record(ok.error());
   }
   IoTlb* io_tlb = dev.io_tlb();
-  const DmaAddr dma = dev.phys_to_dma(phys);
+  const DmaAddr dma = dev.phys_to_dma(phys, size);
   if (io_tlb != nullptr && (io_tlb->force_bounce() || !dev.dma_capable(dma, size))) {
     return bounce_map(dev, *io_tlb, phys, size, dir, attrs);
   }
@@ -99,7 +128,7 @@ Status unmap_page(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir, 
   const PhysAddr phys = dev.dma_to_phys(addr);
   IoTlb* io_tlb = dev.io_tlb();
   if (io_tlb != nullptr && io_tlb->contains(phys)) {
-    Result<MappingInfo> mapping =
+    Result<BounceMapping> mapping =
         io_tlb->begin_unmap(phys, dev.config().min_align_mask, {size, dir, dev.id()});
     if (!mapping) {
       return dev.debug().record(std::move(mapping).error());
@@ -127,7 +156,7 @@ Status sync_single_for_cpu(Device& dev, DmaAddr addr, std::uint64_t size, Direct
   const PhysAddr phys = dev.dma_to_phys(addr);
   IoTlb* io_tlb = dev.io_tlb();
   if (io_tlb != nullptr && io_tlb->contains(phys)) {
-    Result<MappingInfo> mapping = io_tlb->find_for_sync(phys, size, dir, dev.id());
+    Result<BounceMapping> mapping = io_tlb->find_for_sync(phys, size, dir, dev.id());
     if (!mapping) {
       return dev.debug().record(std::move(mapping).error());
     }
@@ -146,7 +175,7 @@ Status sync_single_for_device(Device& dev, DmaAddr addr, std::uint64_t size, Dir
   const PhysAddr phys = dev.dma_to_phys(addr);
   IoTlb* io_tlb = dev.io_tlb();
   if (io_tlb != nullptr && io_tlb->contains(phys)) {
-    Result<MappingInfo> mapping = io_tlb->find_for_sync(phys, size, dir, dev.id());
+    Result<BounceMapping> mapping = io_tlb->find_for_sync(phys, size, dir, dev.id());
     if (!mapping) {
       return dev.debug().record(std::move(mapping).error());
     }

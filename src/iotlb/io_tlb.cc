@@ -34,36 +34,77 @@ Result<IoTlbOptions> IoTlbOptions::from_config(const SwiotlbConfig& config) {
   options.nslabs = config.nslabs;
   options.nareas = config.nareas;
   options.force_bounce = config.force == ForceMode::force;
+  options.high_nslabs = config.high_nslabs.value_or(0);
+  options.high_nareas = config.high_nareas;
   return options;
 }
 
-Result<std::unique_ptr<IoTlb>> IoTlb::create(const IoTlbOptions& options) {
-  if (Status valid = validate_geometry(options.nslabs, options.nareas); !valid) {
-    return valid.error();
+Result<IoTlb::Pool> IoTlb::make_pool(std::string name, std::uint64_t nslabs,
+                                     std::uint32_t nareas, RegionPlacement placement,
+                                     const std::shared_ptr<const SlotPolicy>& policy) {
+  if (Status valid = validate_geometry(nslabs, nareas); !valid) {
+    return make_error(Errc::invalid_argument, "{} pool: {}", name, valid.error().message());
   }
+  auto region = Region::anonymous(nslabs << kSlotShift, placement);
+  if (!region) {
+    return std::move(region).error();
+  }
+  auto slots = SlotPool::create({(*region)->start(), nslabs, nareas}, policy);
+  if (!slots) {
+    return std::move(slots).error();
+  }
+  return Pool{std::move(name), std::move(*region), std::move(*slots)};
+}
+
+Result<std::unique_ptr<IoTlb>> IoTlb::create(const IoTlbOptions& options) {
   auto policy = make_slot_policy(options.policy);
   if (!policy) {
     return std::move(policy).error();
   }
-  auto region = Region::anonymous(options.nslabs << kSlotShift, options.placement);
-  if (!region) {
-    return std::move(region).error();
+  std::vector<Pool> pools;
+  auto low = make_pool("low", options.nslabs, options.nareas, options.placement, *policy);
+  if (!low) {
+    return std::move(low).error();
   }
-  auto pool = SlotPool::create({(*region)->start(), options.nslabs, options.nareas}, *policy);
-  if (!pool) {
-    return std::move(pool).error();
+  pools.push_back(std::move(*low));
+  if (options.high_nslabs != 0) {
+    auto high = make_pool("high", options.high_nslabs, options.high_nareas,
+                          RegionPlacement::anywhere, *policy);
+    if (!high) {
+      return std::move(high).error();
+    }
+    pools.push_back(std::move(*high));
   }
-  return std::unique_ptr<IoTlb>(
-      new IoTlb(std::move(*region), std::move(*pool), options.force_bounce));
+  return std::unique_ptr<IoTlb>(new IoTlb(std::move(pools), options));
 }
 
-IoTlb::IoTlb(std::unique_ptr<Region> region, std::unique_ptr<SlotPool> pool, bool force_bounce)
-    : region_(std::move(region)),
-      pool_(std::move(pool)),
-      force_bounce_(force_bounce),
+IoTlb::IoTlb(std::vector<Pool> pools, const IoTlbOptions& options)
+    : pools_(std::move(pools)),
+      force_bounce_(options.force_bounce || options.restricted),
+      restricted_(options.restricted),
+      high_overflows_to_low_(options.high_overflows_to_low),
       full_warnings_(kWarnInterval, kWarnBurst) {}
 
 IoTlb::~IoTlb() = default;
+
+int IoTlb::pool_of(PhysAddr addr) const {
+  for (std::size_t i = 0; i < pools_.size(); ++i) {
+    if (pools_[i].slots->contains(addr)) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+PoolInfo IoTlb::pool_info(std::uint32_t pool) const {
+  const Pool& p = pools_[pool];
+  return {p.name, p.slots->start(), p.slots->end()};
+}
+
+std::byte* IoTlb::bounce_pointer(PhysAddr addr) const {
+  const Region& region = *pools_[static_cast<std::size_t>(pool_of(addr))].region;
+  return region.data() + (addr - region.start());
+}
 
 Result<PhysAddr> IoTlb::map(const BounceRequest& request) {
   SlotRequest slots;
@@ -76,7 +117,11 @@ Result<PhysAddr> IoTlb::map(const BounceRequest& request) {
   slots.cpu = current_cpu();
   slots.dir = request.dir;
   slots.owner = request.owner;
-  Result<SlotMapping> mapping = pool_->map(slots);
+  if (request.pool >= pools_.size()) {
+    return make_error(Errc::invalid_argument, "pool {} does not exist ({} pools)", request.pool,
+                      pools_.size());
+  }
+  Result<SlotMapping> mapping = pools_[request.pool].slots->map(slots);
   if (!mapping) {
     if (mapping.error().code() == Errc::pool_full && !request.attrs.has(Attr::no_warn)) {
       warn_full(request, mapping.error());
@@ -97,24 +142,35 @@ void IoTlb::warn_full(const BounceRequest& request, const Error& error) {
   if (suppressed != 0) {
     log_warning(fmt::format("{} warnings about a full pool suppressed", suppressed));
   }
-  log_warning(fmt::format("{}: {}", request.owner_name, error.message()));
+  log_warning(fmt::format("{}: {}{}", request.owner_name, error.message(),
+                          pools_.size() > 1 ? fmt::format(" in the {} pool", pools_[request.pool].name)
+                                            : std::string()));
 }
 
-Result<MappingInfo> IoTlb::begin_unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask,
-                                       const MappingClaim& claim) {
-  return pool_->begin_unmap(tlb_addr, min_align_mask, &claim);
-}
-
-void IoTlb::finish_unmap(const MappingInfo& mapping, Attrs attrs) {
-  if (!attrs.has(Attr::skip_cpu_sync) && copies_from_device(mapping.dir)) {
-    copy_from_bounce(mapping, mapping.tlb_addr, mapping.mapping_size);
+Result<BounceMapping> IoTlb::begin_unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask,
+                                         const MappingClaim& claim) {
+  const int pool = pool_of(tlb_addr);
+  if (pool < 0) {
+    return make_error(Errc::not_mapped, "{:#x} is in no pool", tlb_addr.value());
   }
-  pool_->finish_unmap(mapping);
+  Result<MappingInfo> info =
+      pools_[static_cast<std::size_t>(pool)].slots->begin_unmap(tlb_addr, min_align_mask, &claim);
+  if (!info) {
+    return std::move(info).error();
+  }
+  return BounceMapping{*info, static_cast<std::uint32_t>(pool)};
+}
+
+void IoTlb::finish_unmap(const BounceMapping& mapping, Attrs attrs) {
+  if (!attrs.has(Attr::skip_cpu_sync) && copies_from_device(mapping.info.dir)) {
+    copy_from_bounce(mapping, mapping.info.tlb_addr, mapping.info.mapping_size);
+  }
+  pools_[mapping.pool].slots->finish_unmap(mapping.info);
 }
 
 Status IoTlb::unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask, const MappingClaim& claim,
                     Attrs attrs) {
-  Result<MappingInfo> mapping = begin_unmap(tlb_addr, min_align_mask, claim);
+  Result<BounceMapping> mapping = begin_unmap(tlb_addr, min_align_mask, claim);
   if (!mapping) {
     return std::move(mapping).error();
   }
@@ -122,26 +178,30 @@ Status IoTlb::unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask, const Mappi
   return {};
 }
 
-Result<MappingInfo> IoTlb::find_for_sync(PhysAddr addr, std::uint64_t size, Direction dir,
-                                         std::uint32_t owner) const {
-  Result<MappingInfo> mapping = pool_->find_mapping(addr, size);
-  if (!mapping) {
-    return mapping;
+Result<BounceMapping> IoTlb::find_for_sync(PhysAddr addr, std::uint64_t size, Direction dir,
+                                           std::uint32_t owner) const {
+  const int pool = pool_of(addr);
+  if (pool < 0) {
+    return make_error(Errc::not_mapped, "{:#x} is in no pool", addr.value());
   }
-  if (mapping->owner != owner) {
+  Result<MappingInfo> info = pools_[static_cast<std::size_t>(pool)].slots->find_mapping(addr, size);
+  if (!info) {
+    return std::move(info).error();
+  }
+  if (info->owner != owner) {
     return make_error(Errc::mapping_mismatch, "sync of {:#x} by owner {}, but owner {} mapped it",
-                      addr.value(), owner, mapping->owner);
+                      addr.value(), owner, info->owner);
   }
-  if (mapping->dir != dir || dir == Direction::none) {
+  if (info->dir != dir || dir == Direction::none) {
     return make_error(Errc::mapping_mismatch, "sync of {:#x} {}, but it was mapped {}",
-                      addr.value(), to_string(dir), to_string(mapping->dir));
+                      addr.value(), to_string(dir), to_string(info->dir));
   }
-  return mapping;
+  return BounceMapping{*info, static_cast<std::uint32_t>(pool)};
 }
 
 Status IoTlb::sync_for_cpu(PhysAddr addr, std::uint64_t size, Direction dir,
                            std::uint32_t owner) {
-  Result<MappingInfo> mapping = find_for_sync(addr, size, dir, owner);
+  Result<BounceMapping> mapping = find_for_sync(addr, size, dir, owner);
   if (!mapping) {
     return std::move(mapping).error();
   }
@@ -151,7 +211,7 @@ Status IoTlb::sync_for_cpu(PhysAddr addr, std::uint64_t size, Direction dir,
 
 Status IoTlb::sync_for_device(PhysAddr addr, std::uint64_t size, Direction dir,
                               std::uint32_t owner) {
-  Result<MappingInfo> mapping = find_for_sync(addr, size, dir, owner);
+  Result<BounceMapping> mapping = find_for_sync(addr, size, dir, owner);
   if (!mapping) {
     return std::move(mapping).error();
   }
@@ -159,34 +219,42 @@ Status IoTlb::sync_for_device(PhysAddr addr, std::uint64_t size, Direction dir,
   return {};
 }
 
-void IoTlb::copy_for_cpu(const MappingInfo& mapping, PhysAddr addr, std::uint64_t size) {
-  if (copies_from_device(mapping.dir)) {
+void IoTlb::copy_for_cpu(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size) {
+  if (copies_from_device(mapping.info.dir)) {
     copy_from_bounce(mapping, addr, size);
   }
 }
 
-void IoTlb::copy_for_device(const MappingInfo& mapping, PhysAddr addr, std::uint64_t size) {
-  if (copies_to_device(mapping.dir)) {
+void IoTlb::copy_for_device(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size) {
+  if (copies_to_device(mapping.info.dir)) {
     copy_to_bounce(mapping, addr, size);
   }
 }
 
-void IoTlb::copy_to_bounce(const MappingInfo& mapping, PhysAddr addr, std::uint64_t size) {
-  std::memcpy(bounce_pointer(addr), pool_->orig_of(mapping, addr).to_pointer(), size);
+void IoTlb::copy_to_bounce(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size) {
+  const SlotPool& pool = *pools_[mapping.pool].slots;
+  std::memcpy(bounce_pointer(addr), pool.orig_of(mapping.info, addr).to_pointer(), size);
 }
 
-void IoTlb::copy_from_bounce(const MappingInfo& mapping, PhysAddr addr, std::uint64_t size) {
-  std::memcpy(pool_->orig_of(mapping, addr).to_pointer(), bounce_pointer(addr), size);
+void IoTlb::copy_from_bounce(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size) {
+  const SlotPool& pool = *pools_[mapping.pool].slots;
+  std::memcpy(pool.orig_of(mapping.info, addr).to_pointer(), bounce_pointer(addr), size);
 }
 
-Result<PhysAddr> IoTlb::alloc(std::uint64_t size, DmaAddr pool_dma_start, std::uint32_t owner) {
+Result<PhysAddr> IoTlb::alloc(std::uint32_t pool, std::uint64_t size, DmaAddr pool_dma_start,
+                              std::uint32_t owner) {
+  if (pool >= pools_.size()) {
+    return make_error(Errc::invalid_argument, "pool {} does not exist ({} pools)", pool,
+                      pools_.size());
+  }
+  SlotPool& slots_pool = *pools_[pool].slots;
   SlotRequest slots;
   slots.mapping_size = kernel_align(size, kPageSize);
-  slots.alloc_align_mask = pool_->policy().coherent_align_mask(slots.mapping_size);
+  slots.alloc_align_mask = slots_pool.policy().coherent_align_mask(slots.mapping_size);
   slots.pool_dma_start = pool_dma_start;
   slots.cpu = current_cpu();
   slots.owner = owner;
-  Result<SlotMapping> mapping = pool_->map(slots);
+  Result<SlotMapping> mapping = slots_pool.map(slots);
   if (!mapping) {
     return std::move(mapping).error();
   }
@@ -197,53 +265,85 @@ Result<PhysAddr> IoTlb::alloc(std::uint64_t size, DmaAddr pool_dma_start, std::u
 
 Status IoTlb::free(PhysAddr addr, std::uint64_t size, std::uint32_t owner) {
   const MappingClaim claim{kernel_align(size, kPageSize), Direction::bidirectional, owner};
-  Result<MappingInfo> mapping = pool_->begin_unmap(addr, 0, &claim);
+  Result<BounceMapping> mapping = begin_unmap(addr, 0, claim);
   if (!mapping) {
     return std::move(mapping).error();
   }
-  pool_->finish_unmap(*mapping);
+  pools_[mapping->pool].slots->finish_unmap(mapping->info);
   coherent_allocations_.fetch_sub(1, std::memory_order_relaxed);
   return {};
 }
 
 IoTlbStats IoTlb::stats() const {
   IoTlbStats s;
-  s.pool = pool_->stats();
+  for (const Pool& p : pools_) {
+    s.pools.push_back(p.slots->stats());
+  }
   s.coherent_allocations = coherent_allocations_.load(std::memory_order_relaxed);
   return s;
 }
 
 std::string IoTlb::debugfs_text() const {
-  return fmt::format("io_tlb_nslabs: {}\nio_tlb_used: {}\nio_tlb_used_hiwater: {}\n",
-                     pool_->slot_count(), pool_->used(), pool_->hiwater());
+  std::string text;
+  for (std::size_t i = 0; i < pools_.size(); ++i) {
+    const SlotPool& p = *pools_[i].slots;
+    const std::string suffix = i == 0 ? "" : "_" + pools_[i].name;
+    text += fmt::format("io_tlb_nslabs{0}: {1}\nio_tlb_used{0}: {2}\nio_tlb_used_hiwater{0}: {3}\n",
+                        suffix, p.slot_count(), p.used(), p.hiwater());
+  }
+  return text;
 }
 
-nlohmann::json IoTlb::to_json() const {
-  const IoTlbStats s = stats();
+namespace {
+
+nlohmann::json pool_json(std::string_view name, const SlotPool& pool, const PoolStats& s) {
   nlohmann::json areas = nlohmann::json::array();
-  for (const AreaStats& a : s.pool.areas) {
+  for (const AreaStats& a : s.areas) {
     areas.push_back({{"used", a.used}, {"cursor", a.cursor}, {"maps", a.maps},
                      {"search_steps", a.search_steps}});
   }
-  return {{"policy", pool_->policy().name()},
-          {"start", start().value()},
-          {"end", end().value()},
-          {"force", force_bounce_},
-          {"nslabs", s.pool.nslabs},
-          {"nareas", s.pool.nareas},
-          {"used", s.pool.used},
-          {"hiwater", s.pool.hiwater},
-          {"maps", s.pool.maps},
-          {"failures", s.pool.failures},
-          {"search_steps", s.pool.search_steps},
-          {"coherent_allocations", s.coherent_allocations},
+  return {{"name", name},
+          {"start", pool.start().value()},
+          {"end", pool.end().value()},
+          {"nslabs", s.nslabs},
+          {"nareas", s.nareas},
+          {"used", s.used},
+          {"hiwater", s.hiwater},
+          {"maps", s.maps},
+          {"failures", s.failures},
+          {"search_steps", s.search_steps},
           {"areas", areas}};
 }
 
+}  // namespace
+
+nlohmann::json IoTlb::to_json() const {
+  const IoTlbStats s = stats();
+  nlohmann::json pools = nlohmann::json::array();
+  for (std::size_t i = 0; i < pools_.size(); ++i) {
+    pools.push_back(pool_json(pools_[i].name, *pools_[i].slots, s.pools[i]));
+  }
+  // The default pool's figures at the top, as the kernel's debugfs has them.
+  nlohmann::json out = pools[0];
+  out.erase("name");
+  out["policy"] = pools_[0].slots->policy().name();
+  out["force"] = force_bounce_;
+  out["restricted"] = restricted_;
+  out["coherent_allocations"] = s.coherent_allocations;
+  out["pools"] = pools;
+  return out;
+}
+
 std::string IoTlb::boot_line() const {
-  // The kernel prints its pool's end, one past the last byte.
-  return fmt::format("software IO TLB: mapped [mem {:#018x}-{:#018x}] ({}MB)", start().value(),
-                     end().value(), (end() - start()) >> 20);
+  std::string lines;
+  for (const Pool& p : pools_) {
+    // The kernel prints its pool's end, one past the last byte.
+    lines += fmt::format("{}software IO TLB: mapped [mem {:#018x}-{:#018x}] ({}MB){}",
+                         lines.empty() ? "" : "\n", p.slots->start().value(),
+                         p.slots->end().value(), (p.slots->end() - p.slots->start()) >> 20,
+                         pools_.size() > 1 ? fmt::format(" {} pool", p.name) : std::string());
+  }
+  return lines;
 }
 
 }  // namespace swiotlb

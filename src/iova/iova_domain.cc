@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <bit>
 #include <map>
-#include <set>
 
 #include "iova_live_set.h"
 
@@ -48,8 +47,8 @@ Result<IovaRange> IovaDomain::alloc(std::uint64_t size, std::uint64_t limit_pfn,
 
 Status IovaDomain::free(std::uint64_t pfn) {
   std::optional<std::uint64_t> found;
-  if (!live_->take(
-          pfn, [](std::uint64_t) { return true; }, found)) {
+  const auto any_size = [](std::uint64_t) { return true; };
+  if (!live_->take(pfn, any_size, found)) {
     return make_error(Errc::not_mapped, "free of IOVA pfn {:#x}: no IOVA handed out starts there",
                       pfn);
   }
@@ -64,6 +63,9 @@ Result<IovaRange> IovaDomain::reserve(std::uint64_t pfn_lo, std::uint64_t pfn_hi
   return tree_.reserve(pfn_lo, pfn_hi);
 }
 
+// The ladder (see the header): round the size, try this CPU's magazines,
+// then the tree; if that fails and flushing is allowed, empty every
+// magazine into the tree and try the tree once more; then fail.
 Result<std::uint64_t> IovaDomain::alloc_fast(unsigned cpu, std::uint64_t size,
                                              std::uint64_t limit_pfn, bool flush_rcache) {
   if (Status st = check_cpu(cpu); !st) {
@@ -105,27 +107,38 @@ Status IovaDomain::free_fast(unsigned cpu, std::uint64_t pfn, std::uint64_t size
   if (size == 0 || size > kMaxIovaSize) {
     return make_error(Errc::invalid_argument, "IOVA size {} is outside [1, 2^63] granules", size);
   }
-  const std::uint64_t rounded = fast_alloc_size(size);
-  std::optional<std::uint64_t> found;
-  const auto matches = [&](std::uint64_t held) { return held == size || held == rounded; };
-  if (!live_->take(pfn, matches, found)) {
-    if (!found) {
-      return make_error(Errc::not_mapped,
-                        "free of IOVA pfn {:#x} ({} granule(s)): no IOVA handed out starts there",
-                        pfn, size);
-    }
-    return make_error(Errc::mapping_mismatch,
-                      "free of IOVA pfn {:#x} with {} granule(s): it was allocated with {}", pfn,
-                      size, *found);
+  Result<std::uint64_t> held = take_live(pfn, size);
+  if (!held) {
+    return std::move(held).error();
   }
   // Only a range of exactly its class's size and alignment may be parked:
   // the magazine will hand it to any request of that class. A range from
   // alloc() with an odd size or without alignment goes back to the tree.
-  const bool cacheable = rounded == std::bit_ceil(size) && found == rounded && pfn % rounded == 0;
+  const std::uint64_t rounded = fast_alloc_size(size);
+  const bool cacheable = rounded == std::bit_ceil(size) && *held == rounded && pfn % rounded == 0;
   if (cacheable && rcache_.insert(cpu, pfn, size, tree_)) {
     return Status::ok();
   }
   return tree_.free(pfn);
+}
+
+// The caller may give the size it asked alloc_fast for or the rounded size
+// it got; anything else is a different IOVA than the one recorded.
+Result<std::uint64_t> IovaDomain::take_live(std::uint64_t pfn, std::uint64_t size) {
+  const std::uint64_t rounded = fast_alloc_size(size);
+  std::optional<std::uint64_t> found;
+  const auto matches = [&](std::uint64_t held) { return held == size || held == rounded; };
+  if (live_->take(pfn, matches, found)) {
+    return *found;
+  }
+  if (!found) {
+    return make_error(Errc::not_mapped,
+                      "free of IOVA pfn {:#x} ({} granule(s)): no IOVA handed out starts there",
+                      pfn, size);
+  }
+  return make_error(Errc::mapping_mismatch,
+                    "free of IOVA pfn {:#x} with {} granule(s): it was allocated with {}", pfn,
+                    size, *found);
 }
 
 void IovaDomain::flush_rcaches() {

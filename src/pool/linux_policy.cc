@@ -15,7 +15,9 @@ Result<SearchPlan> LinuxPolicy::plan(const SlotRequest& request) const {
   // The kept low bits of orig may reach above one slot when the caller asks
   // for a coarser alignment; those whole slots become leading pad slots.
   const std::uint64_t offset = orig & min_align & (align | (kSlotSize - 1));
-  SearchPlan plan;
+  // Filled where it is returned (see SlotPool::make_plan).
+  Result<SearchPlan> result{SearchPlan{}};
+  SearchPlan& plan = *result;
   plan.orig = orig;
   plan.search_bytes = kernel_align(request.mapping_size + offset, align + 1);
   plan.nslots = static_cast<std::uint32_t>(nr_slots(plan.search_bytes));
@@ -35,7 +37,7 @@ Result<SearchPlan> LinuxPolicy::plan(const SlotRequest& request) const {
   plan.alloc_align_mask = align;
   plan.iotlb_align_mask = keep;
   plan.stride = static_cast<std::uint32_t>((std::max(align, keep) >> kSlotShift) + 1);
-  return plan;
+  return result;
 }
 
 AreaSearch LinuxPolicy::search_area(const AreaView& area, const SearchPlan& plan) const {

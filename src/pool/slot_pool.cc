@@ -6,8 +6,12 @@
 // the segment), how a found run is taken and how a released run is merged
 // with its free neighbours.
 //
+// A policy may keep an index of its own per area (an AreaState); the pool
+// tells it of every run taken and released, right after updating `list`.
+//
 // Synchronization: a slot belongs to the area that contains it, and all of
-// its fields are read and written only under that area's lock. A mapping
+// its fields, and the area's policy state, are read and written only under
+// that area's lock. A mapping
 // never spans two areas (areas hold whole segments and a mapping never
 // crosses a segment), so one lock covers a whole mapping.
 #include "swiotlb/pool/slot_pool.h"
@@ -33,9 +37,18 @@ constexpr std::uint32_t segment_offset(std::uint64_t slot) {
 struct alignas(64) SlotPool::Area {
   mutable std::mutex lock;
   std::uint32_t cursor = 0;       // where the next search starts (area-relative)
-  std::uint64_t used = 0;         // slots in use in this area
+  // Slots in use in this area: written under `lock`, read by anyone (the
+  // pool's used() is their sum).
+  std::atomic<std::uint64_t> used{0};
+  // While the area's used stays within its gate, its maps need not look at
+  // the other areas (see raise_hiwater). Guarded by `lock`; written only
+  // with hiwater_lock_ held as well.
+  std::uint64_t gate = 0;
   std::uint64_t maps = 0;         // successful searches here
   std::uint64_t search_steps = 0; // candidates looked at here
+  // The policy's own index of the area, kept in step with `list` (null for
+  // the kernel policies, which search the counters alone).
+  std::unique_ptr<AreaState> state;
 };
 
 // Fields beyond the free-run counter. orig_addr and alloc_size are the
@@ -80,27 +93,36 @@ SlotPool::SlotPool(const PoolGeometry& geometry, std::shared_ptr<const SlotPolic
   for (std::uint64_t i = 0; i < slot_count_; ++i) {
     list_[i] = static_cast<std::uint16_t>(kSegmentSlots - segment_offset(i));
   }
+  for (std::uint32_t a = 0; a < area_count_; ++a) {
+    areas_[a].state = policy_->make_area_state(area_slots_);
+  }
 }
 
 SlotPool::~SlotPool() = default;
 
 SlotPool::Area& SlotPool::area_of(std::uint64_t slot) const { return areas_[slot / area_slots_]; }
 
+// One named result and one return, so that the plan is built where the
+// caller wants it rather than copied there: a copy reads, 16 bytes at a
+// time, fields the policy has just written 4 bytes at a time, and stalls.
 Result<SearchPlan> SlotPool::make_plan(const SlotRequest& request) const {
-  if (request.mapping_size == 0) {
-    return make_error(Errc::invalid_argument, "a mapping of 0 bytes needs no slots");
-  }
   const std::uint64_t boundary = request.seg_boundary_mask;
-  if ((boundary & (boundary + 1)) != 0) {
-    return make_error(Errc::invalid_argument,
-                      "segment boundary mask {:#x} is not of the form 2^n - 1", boundary);
-  }
-  Result<SearchPlan> plan = policy_->plan(request);
+  const bool valid = request.mapping_size != 0 && (boundary & (boundary + 1)) == 0;
+  Result<SearchPlan> plan = valid ? policy_->plan(request) : invalid_request(request);
   if (plan) {
     plan->tbl_dma = request.pool_dma_start.value() & boundary;
     plan->max_slots = (boundary >> kSlotShift) + 1;
   }
   return plan;
+}
+
+Error SlotPool::invalid_request(const SlotRequest& request) {
+  if (request.mapping_size == 0) {
+    return make_error(Errc::invalid_argument, "a mapping of 0 bytes needs no slots");
+  }
+  return make_error(Errc::invalid_argument,
+                    "segment boundary mask {:#x} is not of the form 2^n - 1",
+                    request.seg_boundary_mask);
 }
 
 Result<SlotMapping> SlotPool::map(const SlotRequest& request) {
@@ -114,17 +136,20 @@ Result<SlotMapping> SlotPool::map(const SlotRequest& request) {
     const std::uint32_t a = (first_area + i) & (area_count_ - 1);
     Area& area = areas_[a];
     std::unique_lock guard(area.lock);
-    if (plan->nslots > area_slots_ - area.used) {
+    if (plan->nslots > area_slots_ - area.used.load(std::memory_order_relaxed)) {
       continue;
     }
-    const AreaView view{list_.get(), a * area_slots_, area_slots_, area.cursor};
+    const AreaView view{list_.get(), a * area_slots_, area_slots_, area.cursor, area.state.get()};
     const AreaSearch found = policy_->search_area(view, *plan);
     area.search_steps += found.steps;
     mapping.search_steps += found.steps;
     if (found.outcome == AreaSearch::Outcome::found) {
       commit_locked(area, a, found.index, *plan, request, mapping);
+      const bool past_gate = area.used.load(std::memory_order_relaxed) > area.gate;
       guard.unlock();
-      count_used(plan->nslots);
+      if (past_gate) {
+        raise_hiwater();
+      }
       return mapping;
     }
     if (found.outcome == AreaSearch::Outcome::would_spin) {
@@ -159,8 +184,12 @@ void SlotPool::commit_locked(Area& area, std::uint32_t area_index, std::uint32_t
   for (std::uint64_t i = first; i-- > 0 && segment_offset(i) != kSegmentSlots - 1 && list_[i] != 0;) {
     list_[i] = ++count;
   }
+  if (area.state) {
+    area.state->on_take(found, plan.nslots);
+  }
   area.cursor = wrap_area_index(std::uint64_t{found} + plan.nslots, area_slots_);
-  area.used += plan.nslots;
+  area.used.store(area.used.load(std::memory_order_relaxed) + plan.nslots,
+                  std::memory_order_relaxed);
   area.maps += 1;
 
   const std::uint32_t head = first + plan.pad_slots;
@@ -185,11 +214,76 @@ void SlotPool::commit_locked(Area& area, std::uint32_t area_index, std::uint32_t
   mapping.area = area_index;
 }
 
-void SlotPool::count_used(std::uint64_t nslots) {
-  const std::uint64_t now = used_.fetch_add(nslots, std::memory_order_relaxed) + nslots;
-  std::uint64_t high = hiwater_.load(std::memory_order_relaxed);
-  while (now > high && !hiwater_.compare_exchange_weak(high, now, std::memory_order_relaxed)) {
+std::uint64_t SlotPool::used() const {
+  std::uint64_t total = 0;
+  for (std::uint32_t a = 0; a < area_count_; ++a) {
+    total += areas_[a].used.load(std::memory_order_relaxed);
   }
+  return total;
+}
+
+// The kernel keeps total_used in one atomic that every map and unmap
+// updates, and raises used_hiwater to it; that one cache line, written by
+// every CPU, is what stops a pool from scaling with its areas. Here each
+// area counts its own slots, and the high-water mark H stays exact through
+// gates, one per area, with two rules: an area whose used is past its gate
+// has a map on its way here, and the gates add up to at most H. So the
+// total cannot pass H unnoticed, and a map that stays within its area's
+// gate (the steady state of a pool under load) touches nothing outside its
+// area. A map that passes it comes here, after dropping its area's lock:
+//  1. under each area's lock in turn, add up the slots in use and lift
+//     every gate that is below its area's use to that use;
+//  2. raise H to the total when it is higher;
+//  3. while the gates add up to more than H, lower the gates of areas that
+//     hold headroom (from an earlier peak) towards their use; the total
+//     always leaves room for that. Should areas have grown meanwhile, H
+//     takes their gates' sum, a total like the one of step 1.
+// Areas keep the headroom they were given until another area needs it, so
+// in a steady load the gates settle at each area's peak and nobody comes
+// back here.
+//
+// With one thread at a time this is exactly the kernel's high-water mark.
+// Under concurrency the total is summed area by area, as the kernel's
+// mem_used() does, and a peak of maps still in flight may be missed (the
+// kernel, too, updates total_used after dropping the area lock); once no
+// map is in flight, hiwater() >= used(). Lock order: hiwater_lock_, then
+// one area lock at a time; a map never holds an area lock while it waits
+// for hiwater_lock_.
+void SlotPool::raise_hiwater() {
+  std::lock_guard guard(hiwater_lock_);
+  std::uint64_t total = 0;
+  for (std::uint32_t a = 0; a < area_count_; ++a) {
+    Area& area = areas_[a];
+    std::lock_guard area_guard(area.lock);
+    const std::uint64_t use = area.used.load(std::memory_order_relaxed);
+    if (use > area.gate) {
+      gated_ += use - area.gate;
+      area.gate = use;
+    }
+    total += use;
+  }
+  std::uint64_t high = std::max(hiwater_.load(std::memory_order_relaxed), total);
+  for (std::uint32_t a = 0; a < area_count_ && gated_ > high; ++a) {
+    Area& area = areas_[a];
+    std::lock_guard area_guard(area.lock);
+    const std::uint64_t use = area.used.load(std::memory_order_relaxed);
+    if (area.gate > use) {
+      const std::uint64_t give_back = std::min(area.gate - use, gated_ - high);
+      area.gate -= give_back;
+      gated_ -= give_back;
+    }
+  }
+  hiwater_.store(std::max(high, gated_), std::memory_order_relaxed);
+}
+
+void SlotPool::reset_hiwater() {
+  std::lock_guard guard(hiwater_lock_);
+  for (std::uint32_t a = 0; a < area_count_; ++a) {
+    std::lock_guard area_guard(areas_[a].lock);
+    areas_[a].gate = 0;
+  }
+  gated_ = 0;
+  hiwater_.store(0, std::memory_order_relaxed);
 }
 
 Result<std::uint32_t> SlotPool::head_of_locked(PhysAddr tlb_addr,
@@ -222,6 +316,13 @@ MappingInfo SlotPool::info_locked(std::uint32_t head) const {
 
 Result<MappingInfo> SlotPool::begin_unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask,
                                           const MappingClaim* claim) {
+  return take_mapping(tlb_addr, min_align_mask, claim, /*release=*/false);
+}
+
+// begin_unmap, and with `release` finish_unmap as well, under one hold of
+// the area's lock.
+Result<MappingInfo> SlotPool::take_mapping(PhysAddr tlb_addr, std::uint64_t min_align_mask,
+                                           const MappingClaim* claim, bool release) {
   if (!contains(tlb_addr)) {
     return make_error(Errc::not_mapped, "{:#x} is outside the pool [{:#x}, {:#x})",
                       tlb_addr.value(), start_.value(), end().value());
@@ -239,7 +340,11 @@ Result<MappingInfo> SlotPool::begin_unmap(PhysAddr tlb_addr, std::uint64_t min_a
       return match.error();
     }
   }
-  slots_[*head].state = MappingState::going;
+  if (release) {
+    release_locked(area, info.index.value(), static_cast<std::uint32_t>(info.nslots.value()));
+  } else {
+    slots_[*head].state = MappingState::going;
+  }
   return info;
 }
 
@@ -247,11 +352,8 @@ void SlotPool::finish_unmap(const MappingInfo& mapping) {
   const std::uint32_t first = mapping.index.value();
   const auto nslots = static_cast<std::uint32_t>(mapping.nslots.value());
   Area& area = area_of(first);
-  {
-    std::lock_guard guard(area.lock);
-    release_locked(area, first, nslots);
-  }
-  used_.fetch_sub(nslots, std::memory_order_relaxed);
+  std::lock_guard guard(area.lock);
+  release_locked(area, first, nslots);
 }
 
 Status SlotPool::check_claim(const MappingInfo& info, const MappingClaim& claim) {
@@ -270,11 +372,7 @@ Status SlotPool::check_claim(const MappingInfo& info, const MappingClaim& claim)
 }
 
 Result<MappingInfo> SlotPool::unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask) {
-  Result<MappingInfo> info = begin_unmap(tlb_addr, min_align_mask);
-  if (info) {
-    finish_unmap(*info);
-  }
-  return info;
+  return take_mapping(tlb_addr, min_align_mask, nullptr, /*release=*/true);
 }
 
 void SlotPool::release_locked(Area& area, std::uint32_t first, std::uint32_t nslots) {
@@ -290,7 +388,10 @@ void SlotPool::release_locked(Area& area, std::uint32_t first, std::uint32_t nsl
   for (std::uint64_t i = first; i-- > 0 && segment_offset(i) != kSegmentSlots - 1 && list_[i] != 0;) {
     list_[i] = ++count;
   }
-  area.used -= nslots;
+  if (area.state) {
+    area.state->on_release(first % area_slots_, nslots);
+  }
+  area.used.store(area.used.load(std::memory_order_relaxed) - nslots, std::memory_order_relaxed);
 }
 
 Result<MappingInfo> SlotPool::find_mapping(PhysAddr addr, std::uint64_t size) const {
@@ -330,7 +431,8 @@ PoolStats SlotPool::stats() const {
   s.areas.reserve(area_count_);
   for (std::uint32_t a = 0; a < area_count_; ++a) {
     std::lock_guard guard(areas_[a].lock);
-    s.areas.push_back({areas_[a].used, areas_[a].cursor, areas_[a].maps, areas_[a].search_steps});
+    s.areas.push_back({areas_[a].used.load(std::memory_order_relaxed), areas_[a].cursor,
+                       areas_[a].maps, areas_[a].search_steps});
     s.maps += areas_[a].maps;
     s.search_steps += areas_[a].search_steps;
   }
@@ -364,9 +466,12 @@ std::uint64_t SlotPool::largest_free_run() const {
 }
 
 Status SlotPool::check_invariants() const {
+  std::lock_guard hiwater_guard(hiwater_lock_);
   std::uint64_t total = 0;
+  std::uint64_t gates = 0;
   for (std::uint32_t a = 0; a < area_count_; ++a) {
     std::lock_guard guard(areas_[a].lock);
+    gates += areas_[a].gate;
     const std::uint64_t base = std::uint64_t{a} * area_slots_;
     std::uint64_t in_use = 0;
     std::uint16_t expect = 0;
@@ -382,14 +487,26 @@ Status SlotPool::check_invariants() const {
                           list_[i], expect);
       }
     }
-    if (in_use != areas_[a].used) {
-      return make_error(Errc::out_of_range, "area {}: used {} but {} slots are in use", a,
-                        areas_[a].used, in_use);
+    const std::uint64_t counted = areas_[a].used.load(std::memory_order_relaxed);
+    if (in_use != counted) {
+      return make_error(Errc::out_of_range, "area {}: used {} but {} slots are in use", a, counted,
+                        in_use);
+    }
+    if (AreaState* state = areas_[a].state.get(); state != nullptr) {
+      const AreaView view{list_.get(), a * area_slots_, area_slots_, areas_[a].cursor, state};
+      if (Status ok = state->check(view); !ok) {
+        return make_error(Errc::out_of_range, "area {}: {}", a, ok.error().message());
+      }
     }
     total += in_use;
   }
   if (total != used()) {
     return make_error(Errc::out_of_range, "pool used {} but {} slots are in use", used(), total);
+  }
+  if (gates != gated_ || gates > hiwater()) {
+    return make_error(Errc::out_of_range,
+                      "the areas' gates add up to {}, recorded as {}, against a high-water mark of {}",
+                      gates, gated_, hiwater());
   }
   return {};
 }

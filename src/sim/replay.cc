@@ -317,6 +317,7 @@ Status replay_blocks(EventPipeline& pipeline, Replayer& replayer, const TraceRea
     }
     pipeline.release(block);
   }
+  report_progress(options, replayer.events(), replayer.events(), 1.0);
   return pipeline.finish();
 }
 
@@ -341,6 +342,7 @@ Result<ReplayReport> replay_trace(const Trace& trace, const ReplayOptions& optio
                       static_cast<double>(replayer.events()) / static_cast<double>(total));
     }
   }
+  report_progress(options, replayer.events(), total, 1.0);
   ReplayReport report = finish_report(replayer, *session, trace);
   report.stopped_early = replayer.stopped() && report.events < total;
   return report;

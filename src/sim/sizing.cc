@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
+#include <thread>
 
 #include "address_table.h"
 #include "swiotlb/core/address.h"
@@ -106,7 +108,7 @@ struct SearchContext {
   const Trace& trace;
   std::uint32_t nareas;
   std::uint64_t start;
-  const ProgressFn& progress;
+  ProgressFn progress;
 };
 
 // Replays `size.nslabs / 2`, the step below the answer, to show it fails.
@@ -222,12 +224,25 @@ Result<SizingReport> size_pool(const Trace& trace, const SizingOptions& options)
                               options.progress};
   SizingReport report;
   report.nareas = nareas;
-  for (const std::string& policy : policies) {
-    Result<PolicySize> size = size_for_policy(context, policy);
-    if (!size) {
-      return std::move(size).error();
+  // Each policy's search is independent (its own pools, the trace only
+  // read): all but the first run on threads of their own, the first here,
+  // with the progress callback, which is not meant for several threads.
+  std::vector<std::optional<Result<PolicySize>>> sizes(policies.size());
+  const SearchContext quiet{trace, nareas, context.start, ProgressFn{}};
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < policies.size(); ++i) {
+    threads.emplace_back([&, i] { sizes[i] = size_for_policy(quiet, policies[i]); });
+  }
+  sizes[0] = size_for_policy(context, policies[0]);
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  for (std::optional<Result<PolicySize>>& size : sizes) {
+    Result<PolicySize>& result = *size;
+    if (!result) {
+      return std::move(result).error();
     }
-    report.sizes.push_back(std::move(*size));
+    report.sizes.push_back(std::move(result).value());
   }
   // The trace's own kernel's policy, when it was sized.
   report.recommended_policy = std::string(default_policy_for(trace));

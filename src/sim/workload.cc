@@ -1,4 +1,4 @@
-// The workload generator: device models (docs/workloads.md) driven by a
+// The workload generator: device models (docs/trace-format.md, "Synthetic workloads") driven by a
 // seeded random source into a Trace.
 //
 // Each device has one queue per CPU (a Stream) holding up to its queue depth

@@ -134,8 +134,11 @@ TEST(Replay, HandMadeTraceGolden) {
 }
 
 TEST(Replay, FirstMismatchLineIsReported) {
+  // The kernel put line 10's mapping one slot further on (its unmap says so too).
   std::string text = kHandMade;
-  text.replace(text.find("0x102200\n"), 8, "0x102a00");
+  for (std::size_t at; (at = text.find("0x102200")) != std::string::npos;) {
+    text.replace(at, 8, "0x102a00");
+  }
   const ReplayReport r = replay_or_die(parse_or_die(text));
   ASSERT_TRUE(r.slot_agreement);
   EXPECT_EQ(r.slot_agreement->matched, 3u);
@@ -221,7 +224,7 @@ TEST(Replay, ImpossibleGeometryAndUnknownPolicyAreErrors) {
   options.nslabs = 100;
   EXPECT_FALSE(replay_trace(trace, options));
   options = {};
-  options.policy = "fast";
+  options.policy = "no-such-policy";
   EXPECT_FALSE(replay_trace(trace, options));
 }
 

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -58,10 +59,16 @@ Result<std::vector<bench::BenchCase>> select_cases(const std::string& filter) {
 
 // Keys in the order a reader scans them: what was measured, then the numbers.
 nlohmann::ordered_json to_json(const bench::CaseResult& r) {
-  return {{"name", r.name},           {"bytes", r.bytes},
-          {"threads", r.threads},     {"policy", r.policy},
-          {"ns_per_op", r.ns_per_op}, {"baseline_ns_per_op", r.baseline_ns_per_op},
-          {"ratio", r.ratio()},       {"copy", r.copy}};
+  nlohmann::ordered_json out;
+  out["name"] = r.name;
+  out["bytes"] = r.bytes;
+  out["threads"] = r.threads;
+  out["policy"] = r.policy;
+  out["ns_per_op"] = r.ns_per_op;
+  out["baseline_ns_per_op"] = r.baseline_ns_per_op;
+  out["ratio"] = r.ratio();
+  out["copy"] = r.copy;
+  return out;
 }
 
 // The text table's layout: the name and policy columns as wide as the
@@ -89,29 +96,43 @@ struct Table {
   }
 };
 
+// Times the cases in order and hands each result on as it comes; stops at
+// the first case that fails.
+Status run_cases(const std::vector<bench::BenchCase>& cases, const bench::TimingOptions& timing,
+                 const std::function<void(const bench::CaseResult&)>& done) {
+  for (const bench::BenchCase& c : cases) {
+    Result<bench::CaseResult> result = bench::run_case(c, timing);
+    if (!result) {
+      return result.error();
+    }
+    done(*result);
+  }
+  return {};
+}
+
 int run_bench(const BenchOptions& options) {
   Result<std::vector<bench::BenchCase>> cases = select_cases(options.filter);
   if (!cases) {
     fmt::print(stderr, "swiotlb: error: {}\n", cases.error().message());
     return 2;
   }
-  const bench::TimingOptions timing{options.min_time, bench::TimingOptions{}.rounds};
+  bench::TimingOptions timing;
+  timing.min_seconds = options.min_time;
   const Table table(*cases);
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
   if (!options.json) {
     table.print_header();
   }
-  nlohmann::ordered_json out = nlohmann::ordered_json::array();
-  for (const bench::BenchCase& c : *cases) {
-    Result<bench::CaseResult> result = bench::run_case(c, timing);
-    if (!result) {
-      fmt::print(stderr, "swiotlb: error: {}\n", result.error().message());
-      return 1;
-    }
+  Status ran = run_cases(*cases, timing, [&](const bench::CaseResult& r) {
     if (options.json) {
-      out.push_back(to_json(*result));
+      out.push_back(to_json(r));
     } else {
-      table.print_row(*result);
+      table.print_row(r);
     }
+  });
+  if (!ran) {
+    fmt::print(stderr, "swiotlb: error: {}\n", ran.error().message());
+    return 1;
   }
   if (options.json) {
     fmt::print("{}\n", out.dump(2));

@@ -87,8 +87,8 @@ void print_policy(const sim::PolicySize& s) {
   fmt::print("  {:<10} {:>8} slots ({:>8})  {:<18} peak demand {} slots, {} replay(s)\n", s.policy,
              s.nslabs, mib(s.bytes()), s.swiotlb_param(), s.peak_demand_slots, s.replays);
   if (s.first_failure_below) {
-    fmt::print("  {:<10} {} slots fail: line {} (map of {} bytes)\n", "", s.below_nslabs,
-               s.first_failure_below->line, s.first_failure_below->size);
+    fmt::print("  {:<10} one step below, {} slots, fails at line {} (a map of {} bytes)\n", "",
+               s.below_nslabs, s.first_failure_below->line, s.first_failure_below->size);
   }
 }
 
@@ -165,8 +165,8 @@ void add_size_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--ram", o->ram,
                   "The guest's RAM (bytes, or with K/M/G/T), to compare with a confidential "
                   "guest's default pool");
-  cmd->add_option("--policy", o->policies, "Size for this policy only (repeatable)")
-      ->check(CLI::IsMember({"linux", "linux-6.1"}));
+  cmd->add_option("--policy", o->policies,
+                  "Size for this policy only (repeatable; default: linux and linux-6.1)");
   o->nareas_option = cmd->add_option("--nareas", o->nareas, "Areas (default: the trace's)");
   cmd->add_flag("--skip-bad", o->skip_bad, "Skip lines that do not parse");
   cmd->add_flag("--json", o->json, "Print the report as JSON");

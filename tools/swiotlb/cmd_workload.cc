@@ -1,5 +1,5 @@
 // `swiotlb workload`: writes a synthetic trace (trace v1) from one of the
-// device models of docs/workloads.md, for replay and sizing when no kernel
+// device models of docs/trace-format.md, for replay and sizing when no kernel
 // trace is at hand. The same options give the same file.
 //
 // Exit status: 0 when the trace was written, 1 when it could not be, 2 for a

@@ -10,6 +10,9 @@
 // Without `,<nareas>` the number of CPUs takes its place, as at boot.
 // `addr=<phys>` asks for the pool at a fixed address (seed 000).
 //
+// A word of our own, `swiotlb_high=<nslabs>[,<nareas>]`, adds a high pool
+// (above 4 GiB) beside the default low one; see IoTlbOptions.
+//
 // Where the kernel silently ignores or adjusts something, the parse accepts it
 // the same way and adds a warning that says what happened. Input the kernel
 // would misread (garbage, overflow, an unknown word, an empty value) is an
@@ -39,6 +42,11 @@ struct SwiotlbConfig {
   std::uint32_t nareas = 1;  // areas, a power of two
   ForceMode force = ForceMode::automatic;
   std::optional<std::uint64_t> addr;  // fixed pool address, if asked for
+
+  // A second pool for devices that reach above 4 GiB, from our own
+  // `swiotlb_high=<nslabs>[,<nareas>]` word (rounded as swiotlb= is).
+  std::optional<std::uint64_t> high_nslabs;
+  std::uint32_t high_nareas = 1;
 
   // What the text asked for before rounding (for messages and `info`).
   std::optional<std::uint64_t> requested_nslabs;

@@ -6,9 +6,17 @@
 // maintenance. A device bounces through the IoTlb it is attached to (the
 // kernel's dev->dma_io_tlb_mem), if any.
 //
-// Addresses: here a device sees CPU memory at the same address (the kernel's
-// phys_to_dma with no dma ranges). A device reaches an address when the
-// whole mapping fits under min(dma_mask, bus_dma_limit).
+// Addresses: a CPU address becomes a device address through an optional
+// frame translator (Xen-like foreign frames) and then the device's dma
+// ranges (the kernel's dma_range_map); with neither, a device sees CPU
+// memory at the same address. A device reaches a buffer when the whole of
+// it translates to one run of device addresses that fits under
+// min(dma_mask, bus_dma_limit).
+//
+// Pools: at creation the device works out which pools of its IoTlb it can
+// reach, and in which order it uses them (the high pool first when it
+// reaches it; the low pool after it only if the IoTlb lets the high pool
+// overflow), so that no map has to work it out again.
 //
 // Thread safety: all methods may be called from any thread. The
 // configuration is fixed at creation.
@@ -19,11 +27,14 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "swiotlb/core/address.h"
 #include "swiotlb/core/direction.h"
 #include "swiotlb/core/error.h"
 #include "swiotlb/dma/dma_debug.h"
+#include "swiotlb/dma/dma_range_map.h"
+#include "swiotlb/dma/frame_translator.h"
 
 namespace swiotlb {
 
@@ -45,6 +56,14 @@ struct DeviceConfig {
   std::uint64_t seg_boundary_mask = ~std::uint64_t{0};  // of the form 2^n - 1
   bool coherent = true;
   CacheHook cache_hook;                      // called only when !coherent
+  DmaRangeMap dma_ranges;                    // empty: the identity
+  std::shared_ptr<const FrameTranslator> translator;  // null: none
+};
+
+// A pool the device can use, and where it sees the pool's first byte.
+struct PoolChoice {
+  std::uint32_t pool = 0;
+  DmaAddr dma_start;
 };
 
 struct DeviceStats {
@@ -76,8 +95,11 @@ class Device {
   std::uint32_t id() const { return id_; }
   IoTlb* io_tlb() const { return io_tlb_; }
 
-  DmaAddr phys_to_dma(PhysAddr addr) const { return DmaAddr(addr.value()); }
-  PhysAddr dma_to_phys(DmaAddr addr) const { return PhysAddr(addr.value()); }
+  // The device address of [addr, addr + size), or kInvalidAddress when the
+  // device cannot see the whole range as one run.
+  DmaAddr phys_to_dma(PhysAddr addr, std::uint64_t size = 1) const;
+  // The CPU address of a device address, or kInvalidAddress.
+  PhysAddr dma_to_phys(DmaAddr addr, std::uint64_t size = 1) const;
 
   // The highest address the device can reach for streaming mappings:
   // min_not_zero(dma_mask, bus_dma_limit).
@@ -86,6 +108,16 @@ class Device {
   std::uint64_t coherent_limit() const;
   // The kernel's dma_capable(): the whole of [addr, addr + size) is reachable.
   bool dma_capable(DmaAddr addr, std::uint64_t size) const;
+
+  // The pools this device bounces through, in the order it tries them, for
+  // streaming mappings and for coherent allocations. Empty when it has no
+  // IoTlb or reaches none of its pools.
+  const std::vector<PoolChoice>& streaming_pools() const { return streaming_pools_; }
+  const std::vector<PoolChoice>& coherent_pools() const { return coherent_pools_; }
+
+  // The kernel's dma_supported() for a device that bounces: some pool it
+  // would use lies wholly below `mask` as the device sees it.
+  bool dma_supported(std::uint64_t mask) const;
 
   DmaDebug& debug() { return debug_; }
   DeviceStats stats() const;
@@ -97,10 +129,13 @@ class Device {
  private:
   Device(DeviceConfig config, IoTlb* io_tlb, std::uint32_t id);
   std::uint64_t live_bounced() const;
+  std::vector<PoolChoice> choose_pools(std::uint64_t limit) const;
 
   const DeviceConfig config_;
   IoTlb* const io_tlb_;
   const std::uint32_t id_;
+  std::vector<PoolChoice> streaming_pools_;  // fixed after creation
+  std::vector<PoolChoice> coherent_pools_;   // fixed after creation
   DmaDebug debug_;
   std::atomic<std::uint64_t> map_failures_{0};
   std::atomic<std::uint64_t> cache_syncs_{0};

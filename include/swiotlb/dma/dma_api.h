@@ -73,6 +73,12 @@ Status unmap_sg(Device& dev, std::span<ScatterEntry> sg, Direction dir, Attrs at
 Status sync_sg_for_cpu(Device& dev, std::span<ScatterEntry> sg, Direction dir);
 Status sync_sg_for_device(Device& dev, std::span<ScatterEntry> sg, Direction dir);
 
+// The kernel's dma_supported(): whether the device can work with `mask`
+// (for a device that bounces, whether a pool lies below it).
+inline bool dma_supported(const Device& dev, std::uint64_t mask) {
+  return dev.dma_supported(mask);
+}
+
 // Memory both the CPU and the device may use at any time, zeroed, from the
 // device's pool (the kernel's swiotlb_alloc for a device with a restricted
 // pool). Its size is rounded up to whole pages.

@@ -1,10 +1,17 @@
-// IoTlb: a software IO TLB. A SlotPool over a Region of memory, with the
-// bounce copies between original buffers and bounce slots, the kernel's
-// warnings and its statistics.
+// IoTlb: a software IO TLB. One or more SlotPools, each over a Region of
+// memory, with the bounce copies between original buffers and bounce slots,
+// the kernel's warnings and its statistics.
 //
-// This is the kernel's io_tlb_mem with its default pool. Devices hold a
-// pointer to the IoTlb they bounce through (the kernel's
-// dev->dma_io_tlb_mem); the DMA API in dma/ decides when to bounce.
+// This is the kernel's io_tlb_mem. Devices hold a pointer to the IoTlb they
+// bounce through (the kernel's dev->dma_io_tlb_mem); the DMA API in dma/
+// decides when to bounce and which pool a device can use.
+//
+// Pools: pool 0 is the default pool, placed low (below 4 GiB where the
+// system allows) so that 32-bit devices reach it. An optional high pool
+// (pool 1) serves devices that reach it, so that the low pool stays free for
+// those that cannot. A restricted IoTlb (the kernel's restricted-dma-pool)
+// belongs to the devices bound to it: all their mappings bounce there and
+// their coherent memory comes from it.
 //
 // Copy rules (as the kernel's swiotlb_tbl_map_single and friends):
 //  - map always fills the bounce buffer from the original, whatever the
@@ -22,6 +29,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -42,19 +50,43 @@ struct IoTlbOptions {
   std::string policy = "linux";              // a name make_slot_policy() knows
   RegionPlacement placement = RegionPlacement::low;
 
+  // The high pool: 0 slots for none. Placed anywhere.
+  std::uint64_t high_nslabs = 0;
+  std::uint32_t high_nareas = 1;
+  // Whether a device that prefers the high pool may fall back to the low
+  // one when the high pool is full (off: the low pool is kept for devices
+  // that can reach nothing else).
+  bool high_overflows_to_low = false;
+
+  // A restricted pool: force_bounce is implied.
+  bool restricted = false;
+
   // The options a parsed `swiotlb=` gives (noforce is refused: it means no
   // pool at all).
   static Result<IoTlbOptions> from_config(const SwiotlbConfig& config);
 };
 
+struct PoolInfo {
+  std::string_view name;  // "low" for the default pool, "high"
+  PhysAddr start;
+  PhysAddr end;
+};
+
+// A live bounce mapping and the pool that holds it.
+struct BounceMapping {
+  MappingInfo info;
+  std::uint32_t pool = 0;
+};
+
 // What the caller asks of a bounce mapping, beyond the slot request.
 struct BounceRequest {
+  std::uint32_t pool = 0;  // which pool (see pool_count())
   PhysAddr orig;
   std::uint64_t size = 0;
   std::uint64_t alloc_align_mask = 0;
   std::uint64_t min_align_mask = 0;
   std::uint64_t seg_boundary_mask = ~std::uint64_t{0};
-  DmaAddr pool_dma_start;  // where the device sees the pool
+  DmaAddr pool_dma_start;  // where the device sees that pool
   Direction dir = Direction::bidirectional;
   Attrs attrs;
   std::uint32_t owner = 0;
@@ -62,8 +94,8 @@ struct BounceRequest {
 };
 
 struct IoTlbStats {
-  PoolStats pool;
-  std::uint64_t coherent_allocations = 0;  // live alloc_coherent buffers
+  std::vector<PoolStats> pools;             // by pool index
+  std::uint64_t coherent_allocations = 0;   // live alloc_coherent buffers
 };
 
 class IoTlb {
@@ -73,9 +105,9 @@ class IoTlb {
   IoTlb(const IoTlb&) = delete;
   IoTlb& operator=(const IoTlb&) = delete;
 
-  // Reserves slots and fills them from the original buffer. On a full pool
-  // the kernel's "swiotlb buffer is full" warning is logged (rate-limited,
-  // unless attrs has no_warn) and Errc::pool_full returned.
+  // Reserves slots in request.pool and fills them from the original buffer.
+  // On a full pool the kernel's "swiotlb buffer is full" warning is logged
+  // (rate-limited, unless attrs has no_warn) and Errc::pool_full returned.
   Result<PhysAddr> map(const BounceRequest& request);
 
   // Copies back as the direction asks (unless skip_cpu_sync) and frees the
@@ -88,9 +120,9 @@ class IoTlb {
   // copy (cache maintenance on a non-coherent device): begin_unmap checks
   // the claim and marks the mapping as going; finish_unmap copies back and
   // frees. REQUIRES for finish_unmap: `mapping` from begin_unmap, once.
-  Result<MappingInfo> begin_unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask,
-                                  const MappingClaim& claim);
-  void finish_unmap(const MappingInfo& mapping, Attrs attrs);
+  Result<BounceMapping> begin_unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask,
+                                    const MappingClaim& claim);
+  void finish_unmap(const BounceMapping& mapping, Attrs attrs);
 
   // Syncs [addr, addr + size), which must lie inside one live mapping of
   // `owner` mapped with `dir`.
@@ -98,47 +130,66 @@ class IoTlb {
   Status sync_for_device(PhysAddr addr, std::uint64_t size, Direction dir, std::uint32_t owner);
 
   // The two steps of a sync: the check, then the copy the direction asks for.
-  Result<MappingInfo> find_for_sync(PhysAddr addr, std::uint64_t size, Direction dir,
-                                    std::uint32_t owner) const;
-  void copy_for_cpu(const MappingInfo& mapping, PhysAddr addr, std::uint64_t size);
-  void copy_for_device(const MappingInfo& mapping, PhysAddr addr, std::uint64_t size);
+  Result<BounceMapping> find_for_sync(PhysAddr addr, std::uint64_t size, Direction dir,
+                                      std::uint32_t owner) const;
+  void copy_for_cpu(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size);
+  void copy_for_device(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size);
 
-  // A zeroed allocation of `size` bytes from the pool (the kernel's
+  // A zeroed allocation of `size` bytes from pool `pool` (the kernel's
   // swiotlb_alloc), and its release.
-  Result<PhysAddr> alloc(std::uint64_t size, DmaAddr pool_dma_start, std::uint32_t owner);
+  Result<PhysAddr> alloc(std::uint32_t pool, std::uint64_t size, DmaAddr pool_dma_start,
+                         std::uint32_t owner);
   Status free(PhysAddr addr, std::uint64_t size, std::uint32_t owner);
 
   // The kernel's is_swiotlb_buffer().
-  bool contains(PhysAddr addr) const { return pool_->contains(addr); }
+  bool contains(PhysAddr addr) const { return pool_of(addr) >= 0; }
+  // The pool that holds `addr`, or -1.
+  int pool_of(PhysAddr addr) const;
   bool force_bounce() const { return force_bounce_; }
-  PhysAddr start() const { return pool_->start(); }
-  PhysAddr end() const { return pool_->end(); }
-  SlotPool& pool() { return *pool_; }
-  const SlotPool& pool() const { return *pool_; }
+  bool restricted() const { return restricted_; }
+  bool high_overflows_to_low() const { return high_overflows_to_low_; }
+
+  std::uint32_t pool_count() const { return static_cast<std::uint32_t>(pools_.size()); }
+  PoolInfo pool_info(std::uint32_t pool) const;
+  // The default (low) pool's extent.
+  PhysAddr start() const { return pools_[0].slots->start(); }
+  PhysAddr end() const { return pools_[0].slots->end(); }
+  SlotPool& pool(std::uint32_t index = 0) { return *pools_[index].slots; }
+  const SlotPool& pool(std::uint32_t index = 0) const { return *pools_[index].slots; }
 
   // CPU pointer to bounce address `addr`. REQUIRES: contains(addr).
-  std::byte* bounce_pointer(PhysAddr addr) const {
-    return region_->data() + (addr - region_->start());
-  }
+  std::byte* bounce_pointer(PhysAddr addr) const;
 
   IoTlbStats stats() const;
-  // The kernel's debugfs files, one "name: value" line each.
+  // The kernel's debugfs files, one "name: value" line each; the high
+  // pool's names end in "_high".
   std::string debugfs_text() const;
   nlohmann::json to_json() const;
   // The kernel's boot line: "software IO TLB: mapped [mem 0x...-0x...] (64MB)",
-  // whose second address is the pool's end (one past its last byte).
+  // whose second address is the pool's end (one past its last byte); one
+  // line per pool.
   std::string boot_line() const;
 
  private:
-  IoTlb(std::unique_ptr<Region> region, std::unique_ptr<SlotPool> pool, bool force_bounce);
+  struct Pool {
+    std::string name;
+    std::unique_ptr<Region> region;
+    std::unique_ptr<SlotPool> slots;
+  };
 
-  void copy_to_bounce(const MappingInfo& mapping, PhysAddr addr, std::uint64_t size);
-  void copy_from_bounce(const MappingInfo& mapping, PhysAddr addr, std::uint64_t size);
+  IoTlb(std::vector<Pool> pools, const IoTlbOptions& options);
+  static Result<Pool> make_pool(std::string name, std::uint64_t nslabs, std::uint32_t nareas,
+                                RegionPlacement placement,
+                                const std::shared_ptr<const SlotPolicy>& policy);
+
+  void copy_to_bounce(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size);
+  void copy_from_bounce(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size);
   [[gnu::cold]] void warn_full(const BounceRequest& request, const Error& error);
 
-  std::unique_ptr<Region> region_;
-  std::unique_ptr<SlotPool> pool_;
+  std::vector<Pool> pools_;  // fixed after creation
   const bool force_bounce_;
+  const bool restricted_;
+  const bool high_overflows_to_low_;
   RateLimit full_warnings_;
   std::atomic<std::uint64_t> coherent_allocations_{0};
 };

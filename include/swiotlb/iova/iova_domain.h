@@ -99,8 +99,10 @@ class IovaDomain {
                                    bool flush_rcache);
 
   // free_iova_fast: gives back the IOVA at pfn. `size` is what the caller
-  // asked alloc_fast for (or the rounded size). Sizes up to 32 granules are
-  // parked in this CPU's magazines; larger ones go straight to the tree.
+  // asked alloc_fast for (or the rounded size). IOVAs of up to 32 granules
+  // are parked in this CPU's magazines; larger ones, and ones from alloc()
+  // whose size or alignment is not what alloc_fast would have given, go
+  // straight to the tree.
   // Fails (invalid_argument) for cpu >= cpu_count(), (not_mapped) when no
   // handed-out IOVA starts at pfn, (mapping_mismatch) when it has another
   // size; nothing changes.
@@ -127,6 +129,8 @@ class IovaDomain {
   IovaDomain(std::uint64_t granule, std::uint64_t start_pfn, unsigned cpu_count);
 
   Status check_cpu(unsigned cpu) const;
+  // Removes pfn from the record of handed-out IOVAs and returns its size.
+  Result<std::uint64_t> take_live(std::uint64_t pfn, std::uint64_t size);
   [[gnu::cold]] Result<std::uint64_t> alloc_fast_from_tree(std::uint64_t size,
                                                            std::uint64_t limit_pfn,
                                                            bool flush_rcache);

@@ -2,9 +2,16 @@
 // slots, the areas and their locks; a policy only reads them and names an
 // index. Two policies reproduce the kernel exactly (same requests, same
 // geometry, same CPU -> same slots): `linux` (mainline) and `linux-6.1`.
+// The third, `fast` (fast_policy.h), keeps the kernel's rules but not its
+// choices, and searches indexes of its own.
 //
-// A policy is stateless and shared by all threads; search_area() is called
-// with the area's lock held.
+// A policy object is stateless and shared by all threads. A policy that
+// searches with more than the free-run counters keeps that in an AreaState,
+// one per area, which the pool creates, owns and guards with the area's
+// lock: it tells the state of every run taken and released, and passes it
+// to search_area(). The kernel policies keep none, and the pool then skips
+// the calls. search_area() and the AreaState hooks run with the area's lock
+// held.
 #pragma once
 
 #include <cstdint>
@@ -38,12 +45,17 @@ constexpr std::uint32_t wrap_area_index(std::uint64_t index, std::uint32_t nslab
   return index >= nslabs ? 0 : static_cast<std::uint32_t>(index);
 }
 
-// One area as a policy sees it (read-only; the caller holds the area lock).
+class AreaState;
+
+// One area as a policy sees it: the counters read-only, the policy's own
+// state (which a search may tighten) writable. The caller holds the area
+// lock.
 struct AreaView {
   const std::uint16_t* list = nullptr;  // free-run counters of the whole pool
   std::uint32_t base = 0;               // first global slot of the area
   std::uint32_t nslabs = 0;             // slots in the area
   std::uint32_t cursor = 0;             // where the last search left off (area-relative)
+  AreaState* state = nullptr;           // the policy's own state for the area, if any
 
   std::uint32_t wrap(std::uint64_t index) const { return wrap_area_index(index, nslabs); }
   // True when nslots slots from global slot `slot` would cross the boundary.
@@ -55,6 +67,23 @@ struct AreaSearch {
   Outcome outcome = Outcome::not_found;
   std::uint32_t index = 0;  // area-relative start of the run, when found
   std::uint64_t steps = 0;  // candidates looked at
+};
+
+// What a policy keeps about one area beside the free-run counters, kept in
+// step with them by the pool. Every call is made with the area's lock held.
+class AreaState {
+ public:
+  virtual ~AreaState() = default;
+
+  // Slots [first, first + nslots) of the area (area-relative, within one
+  // segment) were taken or given back. The pool calls these after it has
+  // updated the free-run counters.
+  virtual void on_take(std::uint32_t first, std::uint32_t nslots) = 0;
+  virtual void on_release(std::uint32_t first, std::uint32_t nslots) = 0;
+
+  // Checks the state against the area's free-run counters (the truth) and
+  // its own internal consistency; returns the first disagreement.
+  virtual Status check(const AreaView& area) const = 0;
 };
 
 class SlotPolicy {
@@ -75,9 +104,13 @@ class SlotPolicy {
   // kernel's swiotlb_alloc): mainline aligns to the allocation's page order,
   // 6.1 asks for none and relies on the page stride.
   virtual std::uint64_t coherent_align_mask(std::uint64_t bytes) const = 0;
+
+  // The state this policy searches an area of `nslabs` slots with (a whole
+  // number of segments, all free), or null when it needs none.
+  virtual std::unique_ptr<AreaState> make_area_state(std::uint32_t nslabs) const;
 };
 
-// The policies by name: "linux" (mainline) and "linux-6.1".
+// The policies by name: "linux" (mainline), "linux-6.1" and "fast".
 Result<std::shared_ptr<const SlotPolicy>> make_slot_policy(std::string_view name);
 
 // The names make_slot_policy() accepts.

@@ -17,8 +17,10 @@
 // the address handed out, the mapping size, the direction and the owner.
 //
 // Thread safety: every public method may be called from any thread. A slot's
-// fields are guarded by the lock of the area that holds the slot; `used` and
-// `hiwater` are atomics read without locks.
+// fields are guarded by the lock of the area that holds the slot. Each area
+// counts its slots in use; used() adds them up and hiwater() is kept
+// without a pool-wide counter (see raise_hiwater in slot_pool.cc), so maps
+// and unmaps in different areas write no shared cache line.
 #pragma once
 
 #include <atomic>
@@ -105,10 +107,13 @@ class SlotPool {
   std::uint32_t area_slot_count() const { return area_slots_; }
   const SlotPolicy& policy() const { return *policy_; }
 
-  std::uint64_t used() const { return used_.load(std::memory_order_relaxed); }
+  // Slots in use: the sum of the areas' counts (exact when no map or unmap
+  // is in flight). O(areas).
+  std::uint64_t used() const;
   std::uint64_t hiwater() const { return hiwater_.load(std::memory_order_relaxed); }
-  // The kernel lets debugfs write 0 to io_tlb_used_hiwater and nothing else.
-  void reset_hiwater() { hiwater_.store(0, std::memory_order_relaxed); }
+  // The kernel lets debugfs write 0 to io_tlb_used_hiwater and nothing else;
+  // the next map sets it to the slots then in use.
+  void reset_hiwater();
   PoolStats stats() const;
 
   // Live mappings whose owner is `owner` (a scan of every slot: for
@@ -120,7 +125,10 @@ class SlotPool {
 
   // Walks every slot and area and checks the pool's invariants: free-run
   // counters consistent with the slots in use, used counts equal to the
-  // slots in use. Returns the first violation. Takes every area lock.
+  // slots in use, the policy's per-area state (if it keeps one)
+  // consistent with the free-run counters, and the high-water gates
+  // within the high-water mark. Returns the first violation. Takes every
+  // area lock.
   Status check_invariants() const;
 
  private:
@@ -130,14 +138,17 @@ class SlotPool {
   SlotPool(const PoolGeometry& geometry, std::shared_ptr<const SlotPolicy> policy);
 
   Result<SearchPlan> make_plan(const SlotRequest& request) const;
+  [[gnu::cold]] static Error invalid_request(const SlotRequest& request);
   void commit_locked(Area& area, std::uint32_t area_index, std::uint32_t found,
                      const SearchPlan& plan, const SlotRequest& request, SlotMapping& mapping);
+  Result<MappingInfo> take_mapping(PhysAddr tlb_addr, std::uint64_t min_align_mask,
+                                   const MappingClaim* claim, bool release);
   Result<std::uint32_t> head_of_locked(PhysAddr tlb_addr, std::uint64_t min_align_mask) const;
   MappingInfo info_locked(std::uint32_t head) const;
   static Status check_claim(const MappingInfo& info, const MappingClaim& claim);
   void release_locked(Area& area, std::uint32_t first, std::uint32_t nslots);
   Area& area_of(std::uint64_t slot) const;
-  void count_used(std::uint64_t nslots);
+  [[gnu::cold]] void raise_hiwater();
   [[gnu::cold]] Error full_error(const SearchPlan& plan) const;
 
   const PhysAddr start_;
@@ -152,10 +163,12 @@ class SlotPool {
   std::unique_ptr<std::uint16_t[]> list_;
   std::unique_ptr<Slot[]> slots_;  // guarded by the area locks
 
-  // The kernel's total_used and used_hiwater: pool-wide, updated after the
-  // area lock is dropped, so they may lag the areas by a request in flight.
-  std::atomic<std::uint64_t> used_{0};
-  std::atomic<std::uint64_t> hiwater_{0};
+  // The kernel's used_hiwater, on a cache line away from the read-mostly
+  // fields above: only maps that pass their area's gate write it. Written
+  // with hiwater_lock_ held; read without locks.
+  alignas(64) std::atomic<std::uint64_t> hiwater_{0};
+  mutable std::mutex hiwater_lock_;  // taken before any area lock, never after one
+  std::uint64_t gated_ = 0;  // the sum of the areas' gates; guarded by hiwater_lock_
   std::atomic<std::uint64_t> failures_{0};
 };
 

@@ -1,8 +1,8 @@
 // Synthetic workloads: traces from documented models of real devices, for
 // trying policies and sizes when no kernel trace is at hand.
 //
-// Each profile models one kind of device (docs/workloads.md has the numbers
-// and where they come from): its min_align_mask and segment boundary, the
+// Each profile models one kind of device (docs/trace-format.md, "Synthetic
+// workloads", has the numbers and the reasons for them): its min_align_mask and segment boundary, the
 // sizes it maps and how often, how many requests it keeps in flight (its
 // queue depth) and in which order they complete. A map is unmapped after
 // about a queue depth's worth of other events. Requests are spread over
