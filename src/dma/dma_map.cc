@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "dma_iommu.h"
 #include "swiotlb/core/constants.h"
 #include "swiotlb/dma/dma_api.h"
 #include "swiotlb/iotlb/io_tlb.h"
@@ -103,6 +104,9 @@ Result<DmaAddr> map_page(Device& dev, PhysAddr phys, std::uint64_t size, Directi
   if (Status ok = check_request(dev, size, dir); !ok) {
     return dev.debug().record(ok.error());
   }
+  if (dev.config().iommu) {
+    return iommu_map_page(dev, phys, size, dir, attrs);
+  }
   IoTlb* io_tlb = dev.io_tlb();
   const DmaAddr dma = dev.phys_to_dma(phys, size);
   if (io_tlb != nullptr && (io_tlb->force_bounce() || !dev.dma_capable(dma, size))) {
@@ -125,6 +129,9 @@ Result<DmaAddr> map_single(Device& dev, const void* cpu_addr, std::uint64_t size
 }
 
 Status unmap_page(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir, Attrs attrs) {
+  if (dev.config().iommu) {
+    return iommu_unmap_page(dev, addr, size, dir, attrs);
+  }
   const PhysAddr phys = dev.dma_to_phys(addr);
   IoTlb* io_tlb = dev.io_tlb();
   if (io_tlb != nullptr && io_tlb->contains(phys)) {
@@ -153,6 +160,9 @@ Status unmap_single(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir
 }
 
 Status sync_single_for_cpu(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir) {
+  if (dev.config().iommu) {
+    return iommu_sync(dev, addr, size, dir, CacheOp::for_cpu);
+  }
   const PhysAddr phys = dev.dma_to_phys(addr);
   IoTlb* io_tlb = dev.io_tlb();
   if (io_tlb != nullptr && io_tlb->contains(phys)) {
@@ -172,6 +182,9 @@ Status sync_single_for_cpu(Device& dev, DmaAddr addr, std::uint64_t size, Direct
 }
 
 Status sync_single_for_device(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir) {
+  if (dev.config().iommu) {
+    return iommu_sync(dev, addr, size, dir, CacheOp::for_device);
+  }
   const PhysAddr phys = dev.dma_to_phys(addr);
   IoTlb* io_tlb = dev.io_tlb();
   if (io_tlb != nullptr && io_tlb->contains(phys)) {
@@ -193,7 +206,10 @@ Status sync_single_for_device(Device& dev, DmaAddr addr, std::uint64_t size, Dir
 std::uint64_t max_mapping_size(const Device& dev) {
   const IoTlb* io_tlb = dev.io_tlb();
   const bool limited = dev.dma_limit() < kRequiredMask;
-  if (io_tlb == nullptr || !(limited || io_tlb->force_bounce())) {
+  // Behind an IOMMU only an untrusted device bounces.
+  const bool bounces = dev.config().iommu ? dev.config().untrusted
+                                          : limited || (io_tlb != nullptr && io_tlb->force_bounce());
+  if (io_tlb == nullptr || !bounces) {
     return ~std::uint64_t{0};
   }
   const std::uint64_t min_align = dev.config().min_align_mask;

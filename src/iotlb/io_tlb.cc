@@ -36,16 +36,22 @@ Result<IoTlbOptions> IoTlbOptions::from_config(const SwiotlbConfig& config) {
   options.force_bounce = config.force == ForceMode::force;
   options.high_nslabs = config.high_nslabs.value_or(0);
   options.high_nareas = config.high_nareas;
+  if (config.addr) {
+    RegionSpec spec;
+    spec.fixed_address = PhysAddr(*config.addr);
+    options.region = spec;
+  }
   return options;
 }
 
 Result<IoTlb::Pool> IoTlb::make_pool(std::string name, std::uint64_t nslabs,
-                                     std::uint32_t nareas, RegionPlacement placement,
+                                     std::uint32_t nareas, RegionSpec spec,
                                      const std::shared_ptr<const SlotPolicy>& policy) {
   if (Status valid = validate_geometry(nslabs, nareas); !valid) {
     return make_error(Errc::invalid_argument, "{} pool: {}", name, valid.error().message());
   }
-  auto region = Region::anonymous(nslabs << kSlotShift, placement);
+  spec.bytes = nslabs << kSlotShift;
+  auto region = Region::create(spec);
   if (!region) {
     return std::move(region).error();
   }
@@ -62,14 +68,18 @@ Result<std::unique_ptr<IoTlb>> IoTlb::create(const IoTlbOptions& options) {
     return std::move(policy).error();
   }
   std::vector<Pool> pools;
-  auto low = make_pool("low", options.nslabs, options.nareas, options.placement, *policy);
+  RegionSpec low_spec = options.region.value_or(RegionSpec{});
+  if (!options.region) {
+    low_spec.placement = options.placement;
+  }
+  auto low = make_pool("low", options.nslabs, options.nareas, low_spec, *policy);
   if (!low) {
     return std::move(low).error();
   }
   pools.push_back(std::move(*low));
   if (options.high_nslabs != 0) {
-    auto high = make_pool("high", options.high_nslabs, options.high_nareas,
-                          RegionPlacement::anywhere, *policy);
+    auto high = make_pool("high", options.high_nslabs, options.high_nareas, RegionSpec{},
+                          *policy);
     if (!high) {
       return std::move(high).error();
     }

@@ -7,14 +7,13 @@
 // _locked and is called with mutex_ held.
 #include "swiotlb/platform/machine_model.h"
 
+#include <fmt/format.h>
 #include <sys/mman.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "host_page.h"
 #include "swiotlb/core/constants.h"
@@ -143,7 +142,9 @@ MachineModel::MachineModel(std::vector<MemoryBank> banks, std::vector<std::byte*
   }
 }
 
-MachineModel::~MachineModel() { unmap_all(hosts_, banks_); }
+MachineModel::~MachineModel() {
+  unmap_all(hosts_, banks_);
+}
 
 std::uint64_t MachineModel::ram_bytes() const {
   std::uint64_t total = 0;

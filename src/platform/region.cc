@@ -8,13 +8,12 @@
 // arbitrates the address space.
 #include "swiotlb/platform/region.h"
 
+#include <fmt/format.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <limits>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "region_backing.h"
 #include "region_mapping.h"
@@ -44,7 +43,9 @@ class RegionBuilder {
 
 namespace {
 
-bool has_file(RegionKind kind) { return kind == RegionKind::file || kind == RegionKind::hugetlbfs; }
+bool has_file(RegionKind kind) {
+  return kind == RegionKind::file || kind == RegionKind::hugetlbfs;
+}
 
 Status check_not_null(const std::optional<PhysAddr>& fixed) {
   if (fixed && fixed->value() == 0) {
@@ -81,8 +82,7 @@ Result<Backing> open_backing(const RegionSpec& spec) {
     case RegionKind::hugetlbfs:
       return open_file(spec.path, spec.kind, spec.create);
   }
-  return make_error(Errc::invalid_argument, "unknown region kind {}",
-                    static_cast<int>(spec.kind));
+  return make_error(Errc::invalid_argument, "unknown region kind {}", static_cast<int>(spec.kind));
 }
 
 // `bytes` rounded up to whole pages of the backing, unless that overflows.
@@ -155,6 +155,18 @@ Status prepare(const Backing& backing, const RegionSpec& spec, std::size_t size)
   return Status::ok();
 }
 
+// Everything between opening the backing and mapping it, in the order the
+// file header gives.
+Status make_ready(const Backing& backing, const RegionSpec& spec, std::size_t size) {
+  if (Status ok = check_alignment(backing, spec.offset, spec.fixed_address); !ok) {
+    return ok;
+  }
+  if (Status ok = check_in_machine(spec, size); !ok) {
+    return ok;
+  }
+  return prepare(backing, spec, size);
+}
+
 MapRequest map_request(const Backing& backing, std::uint64_t offset, std::size_t size) {
   MapRequest request;
   request.size = size;
@@ -178,10 +190,11 @@ Result<std::byte*> place(const RegionSpec& spec, const MapRequest& request) {
   }
   Result<std::byte*> elsewhere = map_anywhere(request, spec.placement);
   if (elsewhere) {
-    log_warning(fmt::format("could not place {} ({} bytes) at {:#x}, allocating elsewhere: at {} "
-                            "({})",
-                            request.what, request.size, spec.fixed_address->value(),
-                            static_cast<void*>(*elsewhere), fixed.error().message()));
+    log_warning(
+        fmt::format("could not place {} ({} bytes) at {:#x}, allocating elsewhere: at {} "
+                    "({})",
+                    request.what, request.size, spec.fixed_address->value(),
+                    static_cast<void*>(*elsewhere), fixed.error().message()));
   }
   return elsewhere;
 }
@@ -202,8 +215,7 @@ std::string_view to_string(RegionKind kind) {
   return "unknown";
 }
 
-Result<std::unique_ptr<Region>> Region::anonymous(std::size_t bytes,
-                                                  RegionPlacement placement) {
+Result<std::unique_ptr<Region>> Region::anonymous(std::size_t bytes, RegionPlacement placement) {
   return create({.kind = RegionKind::anonymous, .bytes = bytes, .placement = placement});
 }
 
@@ -219,14 +231,7 @@ Result<std::unique_ptr<Region>> Region::create(const RegionSpec& spec) {
   if (!size) {
     return std::move(size).error();
   }
-  Status ready = check_alignment(*backing, spec.offset, spec.fixed_address);
-  if (ready) {
-    ready = check_in_machine(spec, *size);
-  }
-  if (ready) {
-    ready = prepare(*backing, spec, *size);
-  }
-  if (!ready) {
+  if (Status ready = make_ready(*backing, spec, *size); !ready) {
     return ready.error();
   }
   Result<std::byte*> base = place(spec, map_request(*backing, spec.offset, *size));
@@ -257,12 +262,11 @@ Result<std::unique_ptr<Region>> Region::attach(const AttachSpec& spec) {
   if (!size) {
     return std::move(size).error();
   }
-  Status ready = check_alignment(*backing, spec.offset, spec.fixed_address);
-  if (ready) {
-    ready = fit_file(*backing, spec.offset, *size, false);
+  if (Status ok = check_alignment(*backing, spec.offset, spec.fixed_address); !ok) {
+    return ok.error();
   }
-  if (!ready) {
-    return ready.error();
+  if (Status ok = fit_file(*backing, spec.offset, *size, false); !ok) {
+    return ok.error();
   }
   const MapRequest request = map_request(*backing, spec.offset, *size);
   Result<std::byte*> base = spec.fixed_address ? map_fixed(request, *spec.fixed_address)

@@ -4,6 +4,7 @@
 #include "region_backing.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <linux/magic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -15,8 +16,6 @@
 #include <cstring>
 #include <limits>
 
-#include <fmt/format.h>
-
 namespace swiotlb {
 
 namespace {
@@ -24,7 +23,9 @@ namespace {
 constexpr const char* kMemfdName = "swiotlb-region";
 constexpr std::string_view kMemfdLinkPrefix = "/memfd:";
 
-const char* last_error() { return std::strerror(errno); }
+const char* last_error() {
+  return std::strerror(errno);
+}
 
 // Where the file system keeps the file, as a page size and whether it is
 // hugetlbfs (whose f_bsize is the huge page size every mapping must follow).
@@ -40,8 +41,7 @@ Result<FileSystemInfo> file_system_of(int fd, const std::string& name) {
   }
   const bool huge = static_cast<std::uint64_t>(fs.f_type) == HUGETLBFS_MAGIC;
   if (huge && fs.f_bsize <= 0) {
-    return make_error(Errc::system, "hugetlbfs of {} reports a page size of {}", name,
-                      fs.f_bsize);
+    return make_error(Errc::system, "hugetlbfs of {} reports a page size of {}", name, fs.f_bsize);
   }
   return FileSystemInfo{huge, huge ? static_cast<std::size_t>(fs.f_bsize) : host_page_size()};
 }
@@ -89,8 +89,8 @@ bool is_memfd(int fd) {
   const std::string link = fmt::format("/proc/self/fd/{}", fd);
   std::array<char, 64> target{};
   const ssize_t n = readlink(link.c_str(), target.data(), target.size() - 1);
-  return n > 0 && std::string_view(target.data(), static_cast<std::size_t>(n))
-                      .starts_with(kMemfdLinkPrefix);
+  return n > 0 &&
+         std::string_view(target.data(), static_cast<std::size_t>(n)).starts_with(kMemfdLinkPrefix);
 }
 
 }  // namespace
@@ -185,8 +185,8 @@ Status fit_file(const Backing& backing, std::uint64_t offset, std::uint64_t size
                       backing.name, have, offset, size, end);
   }
   if (ftruncate(backing.fd.get(), static_cast<off_t>(end)) != 0) {
-    return make_error(Errc::system, "growing {} from {} to {} bytes failed: {}", backing.name,
-                      have, end, last_error());
+    return make_error(Errc::system, "growing {} from {} to {} bytes failed: {}", backing.name, have,
+                      end, last_error());
   }
   return Status::ok();
 }

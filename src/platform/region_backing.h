@@ -12,9 +12,9 @@
 #include <string>
 #include <string_view>
 
+#include "host_page.h"
 #include "swiotlb/core/error.h"
 #include "swiotlb/platform/region_spec.h"
-#include "host_page.h"
 #include "unique_fd.h"
 
 namespace swiotlb {

@@ -4,6 +4,7 @@
 // always compared with the one asked for.
 #include "region_mapping.h"
 
+#include <fmt/format.h>
 #include <sys/mman.h>
 
 #include <cerrno>
@@ -11,8 +12,6 @@
 #include <cstring>
 #include <fstream>
 #include <string>
-
-#include <fmt/format.h>
 
 namespace swiotlb {
 
@@ -89,8 +88,8 @@ Error taken_error(const MapRequest& request, PhysAddr addr) {
   return make_error(Errc::system,
                     "address {:#x} is taken: [{:#x}, {:#x}) for {} overlaps an existing mapping "
                     "({}); mmap with MAP_FIXED_NOREPLACE: {}",
-                    addr.value(), addr.value(), end, request.what,
-                    occupant_of(addr.value(), end), std::strerror(EEXIST));
+                    addr.value(), addr.value(), end, request.what, occupant_of(addr.value(), end),
+                    std::strerror(EEXIST));
 }
 
 // What to do about a refusal, where there is something to say.
@@ -98,9 +97,10 @@ std::string advice(const MapRequest& request, int err) {
   if (!request.reserve || err != ENOMEM || request.page_size == 0) {
     return {};
   }
-  return fmt::format(" (it needs {} free huge pages of {} bytes: see HugePages_Free in "
-                     "/proc/meminfo and vm.nr_hugepages)",
-                     request.size / request.page_size, request.page_size);
+  return fmt::format(
+      " (it needs {} free huge pages of {} bytes: see HugePages_Free in "
+      "/proc/meminfo and vm.nr_hugepages)",
+      request.size / request.page_size, request.page_size);
 }
 
 }  // namespace
@@ -135,9 +135,8 @@ Result<std::byte*> map_fixed(const MapRequest& request, PhysAddr addr) {
     if (err == EEXIST) {
       return taken_error(request, addr);
     }
-    return make_error(Errc::system, "mmap of {} bytes of {} at {:#x} failed: {}{}",
-                      request.size, request.what, addr.value(), std::strerror(err),
-                      advice(request, err));
+    return make_error(Errc::system, "mmap of {} bytes of {} at {:#x} failed: {}{}", request.size,
+                      request.what, addr.value(), std::strerror(err), advice(request, err));
   }
   if (p != want) {
     munmap(p, request.size);

@@ -24,7 +24,7 @@ struct MapRequest {
   // error now rather than SIGBUS at the first touch.
   bool reserve = false;
   std::size_t page_size = 0;  // the backing's, for messages
-  std::string_view what;  // the backing's name, for messages
+  std::string_view what;      // the backing's name, for messages
 };
 
 // Maps where the system chooses, low first when `placement` asks for it.

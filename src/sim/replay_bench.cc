@@ -2,6 +2,7 @@
 #include "swiotlb/sim/replay_bench.h"
 
 #include <chrono>
+#include <ctime>
 
 #include "swiotlb/sim/replay.h"
 #include "swiotlb/sim/trace_writer.h"
@@ -32,9 +33,11 @@ Result<ReplaySpeed> measure_replay_speed(std::uint64_t events, std::uint64_t see
   speed.bytes = text.size();
   ReplayOptions options;
   options.policy = policy;
+  const std::clock_t cpu_start = std::clock();
   const auto start = std::chrono::steady_clock::now();
   Result<ReplayReport> report = replay_trace_text(text, ParseOptions{}, options);
   speed.seconds = seconds_since(start);
+  speed.cpu_seconds = static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
   if (!report) {
     return std::move(report).error();
   }

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <array>
+#include <deque>
 #include <span>
 #include <vector>
 
@@ -124,7 +125,7 @@ struct Stream {
   std::uint16_t device;
   std::uint32_t cpu;
   std::uint32_t depth;
-  std::vector<Request> in_flight;
+  std::deque<Request> in_flight;  // oldest first
 };
 
 class Generator {
@@ -271,8 +272,8 @@ void Generator::submit(Stream& stream) {
 
 void Generator::complete(Stream& stream, std::size_t which) {
   const Request request = stream.in_flight[which];
-  if (stream.model->in_order) {
-    stream.in_flight.erase(stream.in_flight.begin() + static_cast<std::ptrdiff_t>(which));
+  if (which == 0) {
+    stream.in_flight.pop_front();
   } else {
     stream.in_flight[which] = stream.in_flight.back();
     stream.in_flight.pop_back();

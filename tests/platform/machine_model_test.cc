@@ -77,8 +77,8 @@ TEST(MachineModel, BanksAreSortedByAddress) {
 }
 
 TEST(MachineModel, OverlappingBanksAreRefusedNamingBoth) {
-  const std::string message = create_error(
-      {{PhysAddr(2 * kGiB), 2 * kGiB}, {PhysAddr(3 * kGiB), 2 * kGiB}});
+  const std::string message =
+      create_error({{PhysAddr(2 * kGiB), 2 * kGiB}, {PhysAddr(3 * kGiB), 2 * kGiB}});
   EXPECT_THAT(message, HasSubstr("RAM banks [0x80000000, 0x100000000) and "
                                  "[0xc0000000, 0x140000000) overlap"));
   EXPECT_THAT(create_error({{PhysAddr(kGiB), kMiB}, {PhysAddr(kGiB), 2 * kMiB}}),
@@ -278,10 +278,8 @@ TEST(MachineModel, BadAllocationRequestsAreRefused) {
   EXPECT_THAT(machine->allocate(4, kMiB, 4096).error().message(),
               HasSubstr("RAM bank 4 does not exist"));
   EXPECT_THAT(machine->allocate(0, 0, 4096).error().message(), HasSubstr("at least one byte"));
-  EXPECT_THAT(machine->allocate(0, kMiB, 3).error().message(),
-              HasSubstr("not a power of two"));
-  EXPECT_THAT(machine->allocate(0, kMiB, 0).error().message(),
-              HasSubstr("not a power of two"));
+  EXPECT_THAT(machine->allocate(0, kMiB, 3).error().message(), HasSubstr("not a power of two"));
+  EXPECT_THAT(machine->allocate(0, kMiB, 0).error().message(), HasSubstr("not a power of two"));
 }
 
 TEST(MachineModel, ConcurrentAllocationsNeverOverlap) {

@@ -3,11 +3,10 @@
 // region again at the address its creator used, in this process and in a
 // forked child.
 #include <fcntl.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <string>
@@ -19,32 +18,32 @@
 namespace swiotlb {
 namespace {
 
+using test::TempDir;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
-using test::TempDir;
 
 constexpr std::size_t kPage = 4096;
 constexpr std::size_t kBytes = 64 * kPage;
 
 // A free, page-aligned address for a test region, or a skip when the
 // system will not give one.
-#define FREE_ADDRESS_OR_SKIP(name, bytes)                                  \
-  const std::optional<PhysAddr> name##_probe = test::free_address(bytes); \
-  if (!name##_probe) {                                                     \
+#define FREE_ADDRESS_OR_SKIP(name, bytes)                                                     \
+  const std::optional<PhysAddr> name##_probe = test::free_address(bytes);                     \
+  if (!name##_probe) {                                                                        \
     GTEST_SKIP() << "the system refuses to reserve " << (bytes) << " bytes of address space"; \
-  }                                                                        \
+  }                                                                                           \
   const PhysAddr name = *name##_probe
 
 // Creates the region, or skips the test when the system refuses a fixed
 // mapping at an address it had just reported free (a seccomp filter, a
 // sanitizer runtime that owns that range).
-#define CREATE_OR_SKIP(region, spec)                                                  \
-  Result<std::unique_ptr<Region>> region##_result = Region::create(spec);             \
-  if (!region##_result && region##_result.error().code() == Errc::system &&          \
-      region##_result.error().message().find("taken") == std::string::npos) {         \
-    GTEST_SKIP() << "fixed mapping refused: " << region##_result.error().message();   \
-  }                                                                                   \
-  ASSERT_TRUE(region##_result.has_value()) << region##_result.error().message();      \
+#define CREATE_OR_SKIP(region, spec)                                                \
+  Result<std::unique_ptr<Region>> region##_result = Region::create(spec);           \
+  if (!region##_result && region##_result.error().code() == Errc::system &&         \
+      region##_result.error().message().find("taken") == std::string::npos) {       \
+    GTEST_SKIP() << "fixed mapping refused: " << region##_result.error().message(); \
+  }                                                                                 \
+  ASSERT_TRUE(region##_result.has_value()) << region##_result.error().message();    \
   std::unique_ptr<Region> region = std::move(*region##_result)
 
 std::string create_error(const RegionSpec& spec) {
@@ -63,7 +62,9 @@ void write_text(const Region& region, const char* text) {
   std::memcpy(region.data(), text, std::strlen(text) + 1);
 }
 
-std::string read_text(const std::byte* p) { return reinterpret_cast<const char*>(p); }
+std::string read_text(const std::byte* p) {
+  return reinterpret_cast<const char*>(p);
+}
 
 // --- Placement at a fixed address -------------------------------------------
 
@@ -89,21 +90,20 @@ TEST(FixedAddress, EachKindLandsExactlyThere) {
 
 TEST(FixedAddress, DeviceAddressCanBeGivenSeparately) {
   FREE_ADDRESS_OR_SKIP(addr, kBytes);
-  CREATE_OR_SKIP(region, (RegionSpec{.bytes = kBytes,
-                                     .fixed_address = addr,
-                                     .dma_base = DmaAddr(0xf000'0000)}));
+  CREATE_OR_SKIP(
+      region,
+      (RegionSpec{.bytes = kBytes, .fixed_address = addr, .dma_base = DmaAddr(0xf000'0000)}));
   EXPECT_EQ(region->start(), addr);
   EXPECT_EQ(region->dma_base(), DmaAddr(0xf000'0000));
 }
 
 TEST(FixedAddress, TakenAddressIsRefusedNamingWhatHoldsIt) {
   FREE_ADDRESS_OR_SKIP(addr, kBytes);
-  CREATE_OR_SKIP(first, (RegionSpec{.kind = RegionKind::memfd, .bytes = kBytes,
-                                    .fixed_address = addr}));
+  CREATE_OR_SKIP(first,
+                 (RegionSpec{.kind = RegionKind::memfd, .bytes = kBytes, .fixed_address = addr}));
   // Overlapping the first region's tail, not just its start.
   const PhysAddr inside = addr + kBytes / 2;
-  const std::string message =
-      create_error({.bytes = kBytes, .fixed_address = inside});
+  const std::string message = create_error({.bytes = kBytes, .fixed_address = inside});
   EXPECT_THAT(message, HasSubstr(fmt::format("address {:#x} is taken", inside.value())));
   EXPECT_THAT(message, HasSubstr("memfd:swiotlb-region"));
   EXPECT_THAT(message, HasSubstr(std::strerror(EEXIST)));
@@ -114,14 +114,15 @@ TEST(FixedAddress, FallbackPlacesElsewhereAndLogsWhy) {
   FREE_ADDRESS_OR_SKIP(addr, kBytes);
   CREATE_OR_SKIP(first, (RegionSpec{.bytes = kBytes, .fixed_address = addr}));
   test::LogCapture log;
-  Result<std::unique_ptr<Region>> second = Region::create(
-      {.kind = RegionKind::memfd, .bytes = kBytes, .fixed_address = addr, .fallback_anywhere = true});
+  Result<std::unique_ptr<Region>> second = Region::create({.kind = RegionKind::memfd,
+                                                           .bytes = kBytes,
+                                                           .fixed_address = addr,
+                                                           .fallback_anywhere = true});
   ASSERT_TRUE(second.has_value()) << second.error().message();
   EXPECT_NE((*second)->start(), addr);
   EXPECT_EQ((*second)->dma_base().value(), (*second)->start().value());
   ASSERT_THAT(log.messages(), SizeIs(1));
-  EXPECT_THAT(log.messages()[0],
-              HasSubstr(fmt::format("could not place memfd")));
+  EXPECT_THAT(log.messages()[0], HasSubstr(fmt::format("could not place memfd")));
   EXPECT_THAT(log.messages()[0],
               HasSubstr(fmt::format("at {:#x}, allocating elsewhere", addr.value())));
   EXPECT_THAT(log.messages()[0], HasSubstr("is taken"));
@@ -140,7 +141,8 @@ TEST(FixedAddress, MisalignedAddressIsRefusedEvenWithFallback) {
   const PhysAddr odd = addr + 0x800;
   const std::string message =
       create_error({.bytes = kBytes, .fixed_address = odd, .fallback_anywhere = true});
-  EXPECT_THAT(message, HasSubstr(fmt::format("fixed address {:#x} is not a multiple", odd.value())));
+  EXPECT_THAT(message,
+              HasSubstr(fmt::format("fixed address {:#x} is not a multiple", odd.value())));
   EXPECT_THAT(message, HasSubstr("page size (4096 bytes)"));
 }
 
@@ -173,9 +175,8 @@ TEST(FixedAddress, BankTooSmallForTheSizeIsRefused) {
   auto machine = MachineModel::iproc_stingray();
   ASSERT_TRUE(machine.has_value()) << machine.error().message();
   // 1 MiB before the end of the 2 GiB @ 2 GiB bank, asking for 2 MiB.
-  const std::string message = create_error({.bytes = 2 << 20,
-                                            .fixed_address = PhysAddr(0xfff0'0000),
-                                            .machine = machine->get()});
+  const std::string message = create_error(
+      {.bytes = 2 << 20, .fixed_address = PhysAddr(0xfff0'0000), .machine = machine->get()});
   EXPECT_THAT(message, HasSubstr("RAM bank 0 [0x80000000, 0x100000000) is too small"));
   EXPECT_THAT(message, HasSubstr("1048576 bytes from fixed address 0xfff00000"));
   EXPECT_THAT(message, HasSubstr("needs 2097152"));
@@ -185,8 +186,8 @@ TEST(FixedAddress, BankTooSmallForTheSizeIsRefused) {
 
 TEST(Attach, MemfdAtTheSameAddressAfterTheFirstIsUnmapped) {
   FREE_ADDRESS_OR_SKIP(addr, kBytes);
-  CREATE_OR_SKIP(first, (RegionSpec{.kind = RegionKind::memfd, .bytes = kBytes,
-                                    .fixed_address = addr}));
+  CREATE_OR_SKIP(first,
+                 (RegionSpec{.kind = RegionKind::memfd, .bytes = kBytes, .fixed_address = addr}));
   write_text(*first, "pool header");
   const int keep = dup(first->fd());
   ASSERT_GE(keep, 0);
@@ -226,8 +227,8 @@ TEST(Attach, FileByPathAtTheSameAddress) {
 
 TEST(Attach, WhileTheFirstIsMappedTheAddressIsTaken) {
   FREE_ADDRESS_OR_SKIP(addr, kBytes);
-  CREATE_OR_SKIP(first, (RegionSpec{.kind = RegionKind::memfd, .bytes = kBytes,
-                                    .fixed_address = addr}));
+  CREATE_OR_SKIP(first,
+                 (RegionSpec{.kind = RegionKind::memfd, .bytes = kBytes, .fixed_address = addr}));
   const std::string message =
       attach_error({.fd = first->fd(), .bytes = kBytes, .fixed_address = addr});
   EXPECT_THAT(message, HasSubstr(fmt::format("address {:#x} is taken", addr.value())));
@@ -235,8 +236,8 @@ TEST(Attach, WhileTheFirstIsMappedTheAddressIsTaken) {
 
 TEST(Attach, ForkedChildAttachesAtTheSameAddress) {
   FREE_ADDRESS_OR_SKIP(addr, kBytes);
-  CREATE_OR_SKIP(region, (RegionSpec{.kind = RegionKind::memfd, .bytes = kBytes,
-                                     .fixed_address = addr}));
+  CREATE_OR_SKIP(region,
+                 (RegionSpec{.kind = RegionKind::memfd, .bytes = kBytes, .fixed_address = addr}));
   write_text(*region, "from the parent");
   const int fd = region->fd();
   const int code = test::run_in_child([fd, addr] {

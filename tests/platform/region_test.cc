@@ -4,13 +4,12 @@
 #include "swiotlb/platform/region.h"
 
 #include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -23,8 +22,8 @@
 namespace swiotlb {
 namespace {
 
-using ::testing::HasSubstr;
 using test::TempDir;
+using ::testing::HasSubstr;
 
 constexpr std::size_t kPage = 4096;
 
@@ -135,8 +134,7 @@ TEST(MemfdRegion, SecondMappingOfTheFdSeesTheSameBytes) {
   EXPECT_EQ(file_size(region->fd()), region->size());
   fill(*region, 'a');
 
-  void* second =
-      mmap(nullptr, region->size(), PROT_READ | PROT_WRITE, MAP_SHARED, region->fd(), 0);
+  void* second = mmap(nullptr, region->size(), PROT_READ | PROT_WRITE, MAP_SHARED, region->fd(), 0);
   ASSERT_NE(second, MAP_FAILED) << std::strerror(errno);
   auto* bytes = static_cast<std::byte*>(second);
   EXPECT_NE(bytes, region->data());

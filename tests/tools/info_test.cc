@@ -90,3 +90,18 @@ TEST(InfoCommand, MalformedCmdlineExitsTwoAndNamesTheToken) {
 }
 
 }  // namespace
+
+namespace swiotlb {
+namespace {
+
+TEST(InfoCommand, PoolThatCannotBePlacedIsAnError) {
+  // The kernel's half of the address space: no process may map there.
+  const CliRun run =
+      run_cli("info --cmdline 'swiotlb=1024,addr=0xffff800000000000' --cpus 1", "2>&1");
+  EXPECT_EQ(run.status, 2) << run.out;
+  EXPECT_NE(run.out.find("cannot place the pool at 0xffff800000000000"), std::string::npos)
+      << run.out;
+}
+
+}  // namespace
+}  // namespace swiotlb

@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "swiotlb/core/config.h"
 #include "swiotlb/core/constants.h"
+#include "swiotlb/iotlb/io_tlb.h"
 #include "swiotlb/platform/cpu.h"
 
 namespace swiotlb::cli {
@@ -48,6 +49,8 @@ nlohmann::json to_json(const SwiotlbConfig& config) {
   out["start"] = extent.start;
   out["end"] = extent.end;
   out["addr"] = config.addr ? nlohmann::json(*config.addr) : nlohmann::json(nullptr);
+  out["high_nslabs"] = config.high_nslabs.value_or(0);
+  out["high_nareas"] = config.high_nslabs ? config.high_nareas : 0;
   out["warnings"] = config.warnings;
   return out;
 }
@@ -69,6 +72,28 @@ void print_boot_lines(const SwiotlbConfig& config) {
   }
   fmt::print("swiotlb: nslabs {}, nareas {} ({} slots each), force mode {}\n", config.nslabs,
              config.nareas, config.nslabs / config.nareas, to_string(config.force));
+  if (config.high_nslabs) {
+    fmt::print("swiotlb: high pool: nslabs {}, nareas {} ({}MB, placed at run time)\n",
+               *config.high_nslabs, config.high_nareas, (*config.high_nslabs << kSlotShift) >> 20);
+  }
+}
+
+// With addr=, the pool is really placed there (and then let go), so that
+// an address that is taken, misaligned or too small is found now.
+Status place_fixed_pool(const SwiotlbConfig& config) {
+  Result<IoTlbOptions> options = IoTlbOptions::from_config(config);
+  if (!options) {
+    return options.error();
+  }
+  Result<std::unique_ptr<IoTlb>> pool = IoTlb::create(*options);
+  if (!pool) {
+    return pool.error();
+  }
+  if ((*pool)->start().value() != *config.addr) {
+    return make_error(Errc::system, "the pool landed at {:#x}, not at {:#x}",
+                      (*pool)->start().value(), *config.addr);
+  }
+  return {};
 }
 
 int run_info(const InfoOptions& options) {
@@ -76,6 +101,13 @@ int run_info(const InfoOptions& options) {
   if (!config) {
     fmt::print(stderr, "swiotlb: error: {}\n", config.error().message());
     return 2;
+  }
+  if (config->addr && config->force != ForceMode::noforce) {
+    if (Status placed = place_fixed_pool(*config); !placed) {
+      fmt::print(stderr, "swiotlb: error: cannot place the pool at {:#x}: {}\n", *config->addr,
+                 placed.error().message());
+      return 2;
+    }
   }
   for (const std::string& warning : config->warnings) {
     fmt::print(stderr, "swiotlb: warning: {}\n", warning);

@@ -55,7 +55,7 @@ void print_failures(const sim::ReplayReport& r) {
                to_string(failed.reason));
   }
   if (r.kernel_failed_maps != 0) {
-    fmt::print("kernel failures:   {} maps; this pool failed {} of them\n", r.kernel_failed_maps,
+    fmt::print("kernel failed:     {} map(s); this pool failed {} of them\n", r.kernel_failed_maps,
                r.kernel_failed_also_here);
   }
 }

@@ -35,6 +35,7 @@
 #include "swiotlb/dma/dma_debug.h"
 #include "swiotlb/dma/dma_range_map.h"
 #include "swiotlb/dma/frame_translator.h"
+#include "swiotlb/dma/iommu_domain.h"
 
 namespace swiotlb {
 
@@ -58,6 +59,12 @@ struct DeviceConfig {
   CacheHook cache_hook;                      // called only when !coherent
   DmaRangeMap dma_ranges;                    // empty: the identity
   std::shared_ptr<const FrameTranslator> translator;  // null: none
+  // Behind an IOMMU: mappings get IOVAs from this domain (null: no IOMMU).
+  std::shared_ptr<IommuDomain> iommu;
+  // An untrusted device (the kernel's external-facing PCI device): behind an
+  // IOMMU, a buffer that does not fill whole granules is bounced, so the
+  // device never sees other data that shares its pages.
+  bool untrusted = false;
 };
 
 // A pool the device can use, and where it sees the pool's first byte.

@@ -28,6 +28,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,7 @@
 #include "swiotlb/core/error.h"
 #include "swiotlb/core/log.h"
 #include "swiotlb/platform/region.h"
+#include "swiotlb/platform/region_spec.h"
 #include "swiotlb/pool/slot_pool.h"
 
 namespace swiotlb {
@@ -61,8 +63,13 @@ struct IoTlbOptions {
   // A restricted pool: force_bounce is implied.
   bool restricted = false;
 
+  // Where the default pool lives, when not in anonymous memory placed by
+  // `placement`: a memfd, a file, a fixed address (platform/region_spec.h).
+  // Its `bytes` is set from nslabs.
+  std::optional<RegionSpec> region;
+
   // The options a parsed `swiotlb=` gives (noforce is refused: it means no
-  // pool at all).
+  // pool at all; addr= places the default pool at that address).
   static Result<IoTlbOptions> from_config(const SwiotlbConfig& config);
 };
 
@@ -151,6 +158,8 @@ class IoTlb {
 
   std::uint32_t pool_count() const { return static_cast<std::uint32_t>(pools_.size()); }
   PoolInfo pool_info(std::uint32_t pool) const;
+  // The default pool's region (its file descriptor, for sharing a memfd).
+  const Region& region() const { return *pools_[0].region; }
   // The default (low) pool's extent.
   PhysAddr start() const { return pools_[0].slots->start(); }
   PhysAddr end() const { return pools_[0].slots->end(); }
@@ -179,8 +188,7 @@ class IoTlb {
 
   IoTlb(std::vector<Pool> pools, const IoTlbOptions& options);
   static Result<Pool> make_pool(std::string name, std::uint64_t nslabs, std::uint32_t nareas,
-                                RegionPlacement placement,
-                                const std::shared_ptr<const SlotPolicy>& policy);
+                                RegionSpec spec, const std::shared_ptr<const SlotPolicy>& policy);
 
   void copy_to_bounce(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size);
   void copy_from_bounce(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size);

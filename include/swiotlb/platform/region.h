@@ -9,7 +9,8 @@
 //
 // Every way of making a Region either returns a working mapping or an Error
 // that says what was asked, what stood in the way and the system's reason
-// (strerror text); nothing is left mapped or open after a failure.
+// (strerror text); nothing is left mapped or open after a failure (a file
+// that RegionSpec::create made stays, as the caller asked for it).
 //
 // Thread safety: a Region is immutable after creation and every method is
 // const, so any number of threads may use one. Its memory is shared by
@@ -31,8 +32,7 @@ class Region {
  public:
   // Maps `bytes` (rounded up to whole pages) of zeroed anonymous memory.
   // Fails on zero bytes or when the system has no room.
-  static Result<std::unique_ptr<Region>> anonymous(std::size_t bytes,
-                                                   RegionPlacement placement);
+  static Result<std::unique_ptr<Region>> anonymous(std::size_t bytes, RegionPlacement placement);
 
   // Makes the region `spec` describes. Fails, without side effects except a
   // file that `spec.create` made, when:
@@ -99,7 +99,8 @@ class Region {
     std::size_t page_size = 0;
   };
   explicit Region(const Parts& parts);
-  friend class RegionBuilder;  // assembles Parts in region.cc
+  // region.cc's assembler: the only code that makes a Region from Parts.
+  friend class RegionBuilder;
 
   std::byte* base_;
   std::size_t size_;

@@ -93,6 +93,9 @@ struct AttachSpec {
 
   // Where the region starts in the file, and its size, as at creation. The
   // file must already hold offset + size bytes; attach never resizes it.
+  // A memfd from Region::create() is sealed so that it cannot shrink; a
+  // file is not, and whoever truncates it under a mapping turns accesses to
+  // the lost pages into SIGBUS, which no check here can prevent.
   std::uint64_t offset = 0;
   std::size_t bytes = 0;
 

@@ -33,8 +33,11 @@
 //
 // Speed: replay_trace_text and replay_trace_file parse on a second thread,
 // a few thousand events ahead of the replay, so that a large trace costs
-// about the longer of its parse and its replay, not their sum, and is never
-// held in memory as a whole.
+// about the longer of its parse and its replay, not their sum, and its
+// events are never all in memory at once.
+//
+// Thread safety: a replay only reads its Trace, so several replays (of one
+// trace, under different options) may run at once on different threads.
 #pragma once
 
 #include <cstdint>
