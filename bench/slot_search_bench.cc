@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -49,7 +50,8 @@ SearchFixture* fixture_for(const CaseInfo& c) {
   auto key = std::make_tuple(c.policy, c.threads, c.occupancy);
   auto found = fixtures.find(key);
   if (found == fixtures.end()) {
-    Result<std::unique_ptr<SearchFixture>> made = SearchFixture::create(c.policy, c.threads, c.occupancy);
+    Result<std::unique_ptr<SearchFixture>> made =
+        SearchFixture::create(c.policy, c.threads, c.occupancy);
     if (!made) {
       return nullptr;
     }
@@ -83,10 +85,12 @@ void map_unmap(benchmark::State& state, const CaseInfo& c) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
   // Averaged over the threads, each of which reports its own share.
   state.counters["found"] = benchmark::Counter(
-      state.iterations() > 0 ? static_cast<double>(found) / static_cast<double>(state.iterations()) : 0,
+      state.iterations() > 0 ? static_cast<double>(found) / static_cast<double>(state.iterations())
+                             : 0,
       benchmark::Counter::kAvgThreads);
   if (fixture != nullptr) {
-    state.counters["occupancy"] = benchmark::Counter(fixture->occupancy(), benchmark::Counter::kAvgThreads);
+    state.counters["occupancy"] =
+        benchmark::Counter(fixture->occupancy(), benchmark::Counter::kAvgThreads);
   }
 }
 
@@ -103,9 +107,10 @@ void register_benchmarks() {
           const CaseInfo c{std::string(policy), bytes, occupancy, threads};
           const std::string name = case_name(c);
           registered().emplace(name, c);
-          benchmark::RegisterBenchmark(name.c_str(), [c](benchmark::State& state) {
-            map_unmap(state, c);
-          })->Threads(static_cast<int>(threads))->UseRealTime();
+          benchmark::RegisterBenchmark(name.c_str(),
+                                       [c](benchmark::State& state) { map_unmap(state, c); })
+              ->Threads(static_cast<int>(threads))
+              ->UseRealTime();
         }
       }
     }
@@ -158,6 +163,11 @@ class RatioReporter : public benchmark::ConsoleReporter {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // glibc takes locks with plain instructions until a process starts its
+  // first thread, and with atomic ones from then on; start one now, so that
+  // the one-thread cases pay what a library user with threads pays, as the
+  // two-thread cases do.
+  std::thread([] {}).join();
   register_benchmarks();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) {

@@ -17,18 +17,19 @@
 // host says goodbye, non-zero when the host goes away without it or the
 // window cannot be mapped.
 #include <fcntl.h>
+#include <swiotlb/platform/fd_passing.h>
+#include <swiotlb/platform/region.h>
 
 #include <array>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
-
-#include <swiotlb/platform/fd_passing.h>
-#include <swiotlb/platform/region.h>
+#include <utility>
 
 namespace {
 
@@ -41,7 +42,7 @@ using Message = std::array<std::uint64_t, 6>;
 constexpr std::uint64_t kHello = 1;     // version, window bytes, DMA base (+ the memfd)
 constexpr std::uint64_t kTransfer = 2;  // direction, DMA address, size, check seed, fill seed
 constexpr std::uint64_t kBye = 3;
-constexpr std::uint64_t kReply = 4;     // status, bytes checked, bytes wrong, bytes written
+constexpr std::uint64_t kReply = 4;  // status, bytes checked, bytes wrong, bytes written
 constexpr std::uint64_t kProtocolVersion = 1;
 
 constexpr std::uint64_t kOk = 0;
@@ -98,11 +99,11 @@ std::uint64_t count_mismatches(std::span<const std::byte> in, std::uint64_t seed
 struct Window {
   std::unique_ptr<swiotlb::Region> region;
   std::uint64_t dma_base = 0;
+  std::uint64_t bytes = 0;  // as announced; the mapping may end on a later page
 
   // The bytes behind [dma, dma + size), or nothing when any of them lies
   // outside the window. Written so that no sum can wrap.
   std::optional<std::span<std::byte>> reach(std::uint64_t dma, std::uint64_t size) const {
-    const std::uint64_t bytes = region->size();
     if (size == 0 || size > bytes || dma < dma_base || dma - dma_base > bytes - size) {
       return std::nullopt;
     }
@@ -177,27 +178,26 @@ Result<Window> map_window(const Message& hello, const swiotlb::OwnedFd& fd) {
   if (!region) {
     return std::move(region).error();
   }
-  return Window{std::move(*region), dma_base};
+  return Window{std::move(*region), dma_base, bytes};
 }
 
 Result<Window> receive_window(int socket) {
   Message hello{};
-  auto got = swiotlb::receive_message(socket, std::as_writable_bytes(std::span(hello)),
-                                      kHelloTimeout);
+  auto got =
+      swiotlb::receive_message(socket, std::as_writable_bytes(std::span(hello)), kHelloTimeout);
   if (!got) {
     return std::move(got).error();
   }
   if (got->bytes != sizeof(hello)) {
-    (void)send(socket, reply(kMalformed));
-    return swiotlb::make_error(swiotlb::Errc::invalid_argument, "a hello of {} bytes",
-                               got->bytes);
+    (void)send(socket, reply(kNoWindow));
+    return swiotlb::make_error(swiotlb::Errc::invalid_argument, "a hello of {} bytes", got->bytes);
   }
   Result<Window> window = map_window(hello, got->fd);
   if (!window) {
     (void)send(socket, reply(kNoWindow));
     return window;
   }
-  if (Status sent = send(socket, reply(kOk, 0, 0, window->region->size())); !sent) {
+  if (Status sent = send(socket, reply(kOk, 0, 0, window->bytes)); !sent) {
     return sent.error();
   }
   return window;
@@ -209,8 +209,11 @@ struct Answer {
   bool last = false;
 };
 
-Answer answer(const Window& window, const Message& command, std::size_t bytes) {
-  if (bytes != sizeof(command)) {
+// A command carries no descriptor: one that does is malformed (and the
+// descriptor is closed with the received message).
+Answer answer(const Window& window, const Message& command,
+              const swiotlb::ReceivedMessage& received) {
+  if (received.bytes != sizeof(command) || received.fd.valid()) {
     return {reply(kMalformed)};
   }
   switch (command[0]) {
@@ -233,16 +236,16 @@ int fail(const swiotlb::Error& error) {
 int serve(int socket, const Window& window) {
   for (;;) {
     Message command{};
-    auto got = swiotlb::receive_message(socket, std::as_writable_bytes(std::span(command)),
-                                        kIdleTimeout);
+    auto got =
+        swiotlb::receive_message(socket, std::as_writable_bytes(std::span(command)), kIdleTimeout);
     if (!got && got.error().code() == swiotlb::Errc::system) {
       return fail(got.error());
     }
     if (got && got->bytes == 0) {
-      return fail(swiotlb::Error(swiotlb::Errc::system,
-                                 "the host went away without saying goodbye"));
+      return fail(
+          swiotlb::Error(swiotlb::Errc::system, "the host went away without saying goodbye"));
     }
-    const Answer a = got ? answer(window, command, got->bytes) : Answer{reply(kMalformed)};
+    const Answer a = got ? answer(window, command, *got) : Answer{reply(kMalformed)};
     if (Status sent = send(socket, a.reply); !sent) {
       return fail(sent.error());
     }

@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
-# Builds and runs every test twice: a Release build, and an
-# AddressSanitizer + UndefinedBehaviorSanitizer build. Installs the build's
+# Builds and runs the tests three ways: every test in a Release build and in
+# an AddressSanitizer + UndefinedBehaviorSanitizer build, and the layers that
+# run threads (pool, dma, iova) under ThreadSanitizer. Installs the build's
 # packages first if they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
 jobs=$(nproc)
+
+# run_variant NAME "TARGETS" "LABEL-REGEX" CMAKE-ARGS...
 run_variant() {
-  local name=$1
-  shift
+  local name=$1 targets=$2 labels=$3
+  shift 3
   echo "=== ${name} build"
   cmake -S . -B "build/${name}" -G Ninja "$@" >/dev/null
-  cmake --build "build/${name}" -j "${jobs}"
+  # shellcheck disable=SC2086
+  cmake --build "build/${name}" -j "${jobs}" ${targets:+--target ${targets}}
   echo "=== ${name} tests"
-  ctest --test-dir "build/${name}" --output-on-failure -j "${jobs}"
+  ctest --test-dir "build/${name}" --output-on-failure -j "${jobs}" ${labels:+-L "${labels}"}
 }
 
-run_variant release -DCMAKE_BUILD_TYPE=Release
-run_variant asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSWIOTLB_SANITIZE=address,undefined \
-  -DSWIOTLB_BUILD_BENCH=OFF
+run_variant release "" "" -DCMAKE_BUILD_TYPE=Release
+run_variant asan "" "" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DSWIOTLB_SANITIZE=address,undefined -DSWIOTLB_BUILD_BENCH=OFF
+run_variant tsan "test_pool test_dma test_iova" "^(pool|dma|iova)$" \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSWIOTLB_SANITIZE=thread -DSWIOTLB_BUILD_BENCH=OFF

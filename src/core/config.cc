@@ -40,7 +40,9 @@ bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-bool starts_with_digit(std::string_view s) { return !s.empty() && s[0] >= '0' && s[0] <= '9'; }
+bool starts_with_digit(std::string_view s) {
+  return !s.empty() && s[0] >= '0' && s[0] <= '9';
+}
 
 bool is_hex_digit(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
@@ -505,9 +507,12 @@ Result<SwiotlbConfig> resolve(RequestReader& reader, unsigned cpu_count) {
 
 std::string_view to_string(ForceMode mode) {
   switch (mode) {
-    case ForceMode::automatic: return "auto";
-    case ForceMode::force: return "force";
-    case ForceMode::noforce: return "noforce";
+    case ForceMode::automatic:
+      return "auto";
+    case ForceMode::force:
+      return "force";
+    case ForceMode::noforce:
+      return "noforce";
   }
   return "unknown";
 }

@@ -7,26 +7,40 @@ namespace swiotlb {
 
 std::string_view to_string(Errc code) {
   switch (code) {
-    case Errc::invalid_argument: return "invalid_argument";
-    case Errc::out_of_range: return "out_of_range";
-    case Errc::pool_full: return "pool_full";
-    case Errc::unreachable: return "unreachable";
-    case Errc::not_mapped: return "not_mapped";
-    case Errc::mapping_mismatch: return "mapping_mismatch";
-    case Errc::busy: return "busy";
-    case Errc::search_would_spin: return "search_would_spin";
-    case Errc::system: return "system";
-    case Errc::parse: return "parse";
+    case Errc::invalid_argument:
+      return "invalid_argument";
+    case Errc::out_of_range:
+      return "out_of_range";
+    case Errc::pool_full:
+      return "pool_full";
+    case Errc::unreachable:
+      return "unreachable";
+    case Errc::not_mapped:
+      return "not_mapped";
+    case Errc::mapping_mismatch:
+      return "mapping_mismatch";
+    case Errc::busy:
+      return "busy";
+    case Errc::search_would_spin:
+      return "search_would_spin";
+    case Errc::system:
+      return "system";
+    case Errc::parse:
+      return "parse";
   }
   return "unknown";
 }
 
 std::string_view to_string(Direction dir) {
   switch (dir) {
-    case Direction::bidirectional: return "bidirectional";
-    case Direction::to_device: return "to_device";
-    case Direction::from_device: return "from_device";
-    case Direction::none: return "none";
+    case Direction::bidirectional:
+      return "bidirectional";
+    case Direction::to_device:
+      return "to_device";
+    case Direction::from_device:
+      return "from_device";
+    case Direction::none:
+      return "none";
   }
   return "unknown";
 }

@@ -4,9 +4,9 @@
 // nareas), so it is a word of its own, rounded as `swiotlb=` is.
 #include "high_pool_config.h"
 
-#include <charconv>
-
 #include <fmt/format.h>
+
+#include <charconv>
 
 #include "swiotlb/core/constants.h"
 
@@ -27,8 +27,8 @@ Result<std::uint64_t> read_number(std::string_view token, std::string_view what)
   std::uint64_t value = 0;
   const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
   if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size()) {
-    return make_error(Errc::parse, "swiotlb_high= {} '{}' is not a number that fits 64 bits",
-                      what, token);
+    return make_error(Errc::parse, "swiotlb_high= {} '{}' is not a number that fits 64 bits", what,
+                      token);
   }
   return value;
 }
@@ -49,8 +49,8 @@ Status apply_word(std::string_view value, SwiotlbConfig& config) {
     areas = *n == 0 ? 1 : *n;
   }
   if (areas > kMaxAreas || *slabs > kMaxSlotCount) {
-    return make_error(Errc::parse, "swiotlb_high={} asks for more than {} slots or {} areas",
-                      value, kMaxSlotCount, kMaxAreas);
+    return make_error(Errc::parse, "swiotlb_high={} asks for more than {} slots or {} areas", value,
+                      kMaxSlotCount, kMaxAreas);
   }
   areas = round_up_power_of_two(areas);
   std::uint64_t nslabs = std::max(kernel_align(*slabs, kSegmentSlots), kSegmentSlots * areas);
@@ -71,8 +71,8 @@ Status apply_high_pool(std::string_view text, SwiotlbConfig& config) {
   while ((at = text.find(kPrefix, at)) != std::string_view::npos) {
     const bool word_start = at == 0 || text[at - 1] == ' ' || text[at - 1] == '\t';
     const std::size_t end = text.find_first_of(" \t\n", at);
-    const std::string_view value =
-        text.substr(at + kPrefix.size(), end == std::string_view::npos ? end : end - at - kPrefix.size());
+    const std::string_view value = text.substr(
+        at + kPrefix.size(), end == std::string_view::npos ? end : end - at - kPrefix.size());
     at += kPrefix.size();
     if (!word_start) {
       continue;

@@ -15,7 +15,9 @@ LogSink& sink() {
 
 }  // namespace
 
-void set_log_sink(LogSink s) { sink() = std::move(s); }
+void set_log_sink(LogSink s) {
+  sink() = std::move(s);
+}
 
 void log_warning(std::string_view message) {
   if (sink()) {

@@ -1,9 +1,9 @@
 // Device: configuration checks, reachability and teardown.
 #include "swiotlb/dma/device.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "swiotlb/core/log.h"
 #include "swiotlb/iotlb/io_tlb.h"
@@ -119,9 +119,9 @@ Status Device::close() {
   const std::uint64_t direct = debug_.live_direct();
   const std::uint64_t bounced = live_bounced();
   if (direct + bounced != 0) {
-    return debug_.record(make_error(
-        Errc::busy, "device {} torn down with {} live mappings ({} direct, {} bounced)",
-        config_.name, direct + bounced, direct, bounced));
+    return debug_.record(
+        make_error(Errc::busy, "device {} torn down with {} live mappings ({} direct, {} bounced)",
+                   config_.name, direct + bounced, direct, bounced));
   }
   return {};
 }

@@ -12,12 +12,12 @@ Result<CoherentBuffer> alloc_coherent(Device& dev, std::uint64_t size) {
   }
   IoTlb* io_tlb = dev.io_tlb();
   if (io_tlb == nullptr) {
-    return make_error(Errc::invalid_argument,
-                      "device {}: no pool to allocate coherent memory from", dev.name());
+    return make_error(Errc::invalid_argument, "device {}: no pool to allocate coherent memory from",
+                      dev.name());
   }
-  Result<PhysAddr> phys = make_error(Errc::unreachable,
-                                     "device {}: no pool lies below its coherent mask {:#x}",
-                                     dev.name(), dev.coherent_limit());
+  Result<PhysAddr> phys =
+      make_error(Errc::unreachable, "device {}: no pool lies below its coherent mask {:#x}",
+                 dev.name(), dev.coherent_limit());
   for (const PoolChoice& choice : dev.coherent_pools()) {
     phys = io_tlb->alloc(choice.pool, size, choice.dma_start, dev.id());
     if (phys || phys.error().code() != Errc::pool_full) {

@@ -24,8 +24,7 @@ Status DmaDebug::remove_direct(DmaAddr start, std::uint64_t size, Direction dir)
   return {};
 }
 
-Result<DirectMapping> DmaDebug::find_direct(DmaAddr addr, std::uint64_t size,
-                                            Direction dir) const {
+Result<DirectMapping> DmaDebug::find_direct(DmaAddr addr, std::uint64_t size, Direction dir) const {
   std::lock_guard guard(lock_);
   auto it = direct_.upper_bound(addr.value());
   if (it == direct_.begin()) {
@@ -37,8 +36,10 @@ Result<DirectMapping> DmaDebug::find_direct(DmaAddr addr, std::uint64_t size,
     return make_error(Errc::not_mapped, "sync of {:#x}, which is not mapped", addr.value());
   }
   if (size > m.size - from) {
-    return make_error(Errc::out_of_range, "sync of [{:#x}, +{}) reaches outside the mapping "
-                      "[{:#x}, +{})", addr.value(), size, m.start.value(), m.size);
+    return make_error(Errc::out_of_range,
+                      "sync of [{:#x}, +{}) reaches outside the mapping "
+                      "[{:#x}, +{})",
+                      addr.value(), size, m.start.value(), m.size);
   }
   if (m.dir != dir) {
     return make_error(Errc::mapping_mismatch, "sync of {:#x} {}, but it was mapped {}",

@@ -91,8 +91,7 @@ Result<DmaAddr> iommu_map_page(Device& dev, PhysAddr phys, std::uint64_t size, D
   return iova;
 }
 
-Status iommu_unmap_page(Device& dev, DmaAddr iova, std::uint64_t size, Direction dir,
-                        Attrs attrs) {
+Status iommu_unmap_page(Device& dev, DmaAddr iova, std::uint64_t size, Direction dir, Attrs attrs) {
   IommuDomain& iommu = *dev.config().iommu;
   if (Status removed = dev.debug().remove_direct(iova, size, dir); !removed) {
     return dev.debug().record(removed.error());

@@ -8,8 +8,7 @@ namespace swiotlb {
 
 Result<DmaAddr> iommu_map_page(Device& dev, PhysAddr phys, std::uint64_t size, Direction dir,
                                Attrs attrs);
-Status iommu_unmap_page(Device& dev, DmaAddr iova, std::uint64_t size, Direction dir,
-                        Attrs attrs);
+Status iommu_unmap_page(Device& dev, DmaAddr iova, std::uint64_t size, Direction dir, Attrs attrs);
 Status iommu_sync(Device& dev, DmaAddr iova, std::uint64_t size, Direction dir, CacheOp op);
 
 }  // namespace swiotlb

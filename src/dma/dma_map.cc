@@ -20,8 +20,7 @@ constexpr std::uint64_t kRequiredMask = (std::uint64_t{1} << 47) - 1;
 
 Status check_request(const Device& dev, std::uint64_t size, Direction dir) {
   if (dir == Direction::none) {
-    return make_error(Errc::invalid_argument, "device {}: a mapping needs a direction",
-                      dev.name());
+    return make_error(Errc::invalid_argument, "device {}: a mapping needs a direction", dev.name());
   }
   if (size == 0) {
     return make_error(Errc::invalid_argument, "device {}: a mapping of 0 bytes", dev.name());
@@ -42,12 +41,35 @@ Status check_request(const Device& dev, std::uint64_t size, Direction dir) {
   std::string pools;
   for (std::uint32_t i = 0; i < io_tlb.pool_count(); ++i) {
     const PoolInfo info = io_tlb.pool_info(i);
-    pools += fmt::format("{}{} [{:#x}, {:#x})", i == 0 ? "" : ", ", info.name,
-                         info.start.value(), info.end.value());
+    pools += fmt::format("{}{} [{:#x}, {:#x})", i == 0 ? "" : ", ", info.name, info.start.value(),
+                         info.end.value());
   }
   return make_error(Errc::unreachable,
                     "device {} (mask {:#x}, bus limit {:#x}) reaches none of its pools: {}",
                     dev.name(), dev.config().dma_mask, dev.config().bus_dma_limit, pools);
+}
+
+// Makes sure the device reaches the bounce buffer it got.
+Result<DmaAddr> finish_bounce(Device& dev, IoTlb& io_tlb, const BounceRequest& request,
+                              Result<PhysAddr> tlb, Attrs attrs) {
+  const std::uint64_t size = request.size;
+  const Direction dir = request.dir;
+  if (!tlb) {
+    dev.count_map_failure();
+    return std::move(tlb).error();
+  }
+  const DmaAddr dma = dev.phys_to_dma(*tlb, size);
+  if (!dev.dma_capable(dma, size)) {
+    Status undone = io_tlb.unmap(*tlb, request.min_align_mask, {size, dir, dev.id()},
+                                 attrs | Attr::skip_cpu_sync);
+    (void)undone;  // it was mapped a moment ago by this very call
+    dev.count_map_failure();
+    return unreachable_error(dev, dma, size, true);
+  }
+  if (!attrs.has(Attr::skip_cpu_sync)) {
+    dev.cache_sync(CacheOp::for_device, *tlb, size, dir);
+  }
+  return dma;
 }
 
 // The kernel's swiotlb_map(): bounce into the first of the device's pools
@@ -67,34 +89,21 @@ Result<DmaAddr> bounce_map(Device& dev, IoTlb& io_tlb, PhysAddr phys, std::uint6
   request.dir = dir;
   request.owner = dev.id();
   request.owner_name = dev.name();
-  Result<PhysAddr> tlb = make_error(Errc::pool_full, "no pool tried");
-  for (std::size_t i = 0; i < pools.size(); ++i) {
-    const bool last = i + 1 == pools.size();
+  // The last pool's answer stands; the ones before it only pass on a full pool.
+  std::size_t i = 0;
+  for (; i + 1 < pools.size(); ++i) {
     request.pool = pools[i].pool;
     request.pool_dma_start = pools[i].dma_start;
-    // Only the last pool tried speaks of a full pool.
-    request.attrs = last ? attrs : attrs | Attr::no_warn;
-    tlb = io_tlb.map(request);
-    if (tlb || tlb.error().code() != Errc::pool_full) {
-      break;
+    request.attrs = attrs | Attr::no_warn;  // only the last pool tried speaks of a full pool
+    Result<PhysAddr> tried = io_tlb.map(request);
+    if (tried || tried.error().code() != Errc::pool_full) {
+      return finish_bounce(dev, io_tlb, request, std::move(tried), attrs);
     }
   }
-  if (!tlb) {
-    dev.count_map_failure();
-    return std::move(tlb).error();
-  }
-  const DmaAddr dma = dev.phys_to_dma(*tlb, size);
-  if (!dev.dma_capable(dma, size)) {
-    Status undone = io_tlb.unmap(*tlb, request.min_align_mask, {size, dir, dev.id()},
-                                 attrs | Attr::skip_cpu_sync);
-    (void)undone;  // it was mapped a moment ago by this very call
-    dev.count_map_failure();
-    return unreachable_error(dev, dma, size, true);
-  }
-  if (!attrs.has(Attr::skip_cpu_sync)) {
-    dev.cache_sync(CacheOp::for_device, *tlb, size, dir);
-  }
-  return dma;
+  request.pool = pools[i].pool;
+  request.pool_dma_start = pools[i].dma_start;
+  request.attrs = attrs;
+  return finish_bounce(dev, io_tlb, request, io_tlb.map(request), attrs);
 }
 
 }  // namespace
@@ -207,8 +216,9 @@ std::uint64_t max_mapping_size(const Device& dev) {
   const IoTlb* io_tlb = dev.io_tlb();
   const bool limited = dev.dma_limit() < kRequiredMask;
   // Behind an IOMMU only an untrusted device bounces.
-  const bool bounces = dev.config().iommu ? dev.config().untrusted
-                                          : limited || (io_tlb != nullptr && io_tlb->force_bounce());
+  const bool bounces = dev.config().iommu
+                           ? dev.config().untrusted
+                           : limited || (io_tlb != nullptr && io_tlb->force_bounce());
   if (io_tlb == nullptr || !bounces) {
     return ~std::uint64_t{0};
   }

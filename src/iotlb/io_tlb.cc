@@ -7,9 +7,9 @@
 // while the bytes move.
 #include "swiotlb/iotlb/io_tlb.h"
 
-#include <cstring>
-
 #include <fmt/format.h>
+
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "swiotlb/core/constants.h"
@@ -44,8 +44,8 @@ Result<IoTlbOptions> IoTlbOptions::from_config(const SwiotlbConfig& config) {
   return options;
 }
 
-Result<IoTlb::Pool> IoTlb::make_pool(std::string name, std::uint64_t nslabs,
-                                     std::uint32_t nareas, RegionSpec spec,
+Result<IoTlb::Pool> IoTlb::make_pool(std::string name, std::uint64_t nslabs, std::uint32_t nareas,
+                                     RegionSpec spec,
                                      const std::shared_ptr<const SlotPolicy>& policy) {
   if (Status valid = validate_geometry(nslabs, nareas); !valid) {
     return make_error(Errc::invalid_argument, "{} pool: {}", name, valid.error().message());
@@ -78,8 +78,7 @@ Result<std::unique_ptr<IoTlb>> IoTlb::create(const IoTlbOptions& options) {
   }
   pools.push_back(std::move(*low));
   if (options.high_nslabs != 0) {
-    auto high = make_pool("high", options.high_nslabs, options.high_nareas, RegionSpec{},
-                          *policy);
+    auto high = make_pool("high", options.high_nslabs, options.high_nareas, RegionSpec{}, *policy);
     if (!high) {
       return std::move(high).error();
     }
@@ -153,8 +152,9 @@ void IoTlb::warn_full(const BounceRequest& request, const Error& error) {
     log_warning(fmt::format("{} warnings about a full pool suppressed", suppressed));
   }
   log_warning(fmt::format("{}: {}{}", request.owner_name, error.message(),
-                          pools_.size() > 1 ? fmt::format(" in the {} pool", pools_[request.pool].name)
-                                            : std::string()));
+                          pools_.size() > 1
+                              ? fmt::format(" in the {} pool", pools_[request.pool].name)
+                              : std::string()));
 }
 
 Result<BounceMapping> IoTlb::begin_unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask,
@@ -209,8 +209,7 @@ Result<BounceMapping> IoTlb::find_for_sync(PhysAddr addr, std::uint64_t size, Di
   return BounceMapping{*info, static_cast<std::uint32_t>(pool)};
 }
 
-Status IoTlb::sync_for_cpu(PhysAddr addr, std::uint64_t size, Direction dir,
-                           std::uint32_t owner) {
+Status IoTlb::sync_for_cpu(PhysAddr addr, std::uint64_t size, Direction dir, std::uint32_t owner) {
   Result<BounceMapping> mapping = find_for_sync(addr, size, dir, owner);
   if (!mapping) {
     return std::move(mapping).error();
@@ -309,7 +308,9 @@ namespace {
 nlohmann::json pool_json(std::string_view name, const SlotPool& pool, const PoolStats& s) {
   nlohmann::json areas = nlohmann::json::array();
   for (const AreaStats& a : s.areas) {
-    areas.push_back({{"used", a.used}, {"cursor", a.cursor}, {"maps", a.maps},
+    areas.push_back({{"used", a.used},
+                     {"cursor", a.cursor},
+                     {"maps", a.maps},
                      {"search_steps", a.search_steps}});
   }
   return {{"name", name},

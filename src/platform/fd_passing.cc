@@ -121,6 +121,8 @@ Result<ReceivedMessage> accept_message(const msghdr& msg, std::size_t bytes,
 // On failure it writes errno to `report_fd` for the parent and exits.
 [[noreturn]] void exec_child(const char* program, char* const* argv, int fd, int child_fd,
                              int report_fd) {
+  // The program starts with no signal blocked, whatever our threads block.
+  // The child has one thread, so the process-wide call is the right one.
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -186,18 +188,15 @@ void OwnedFd::reset(int fd) {
 Result<SocketPair> make_socket_pair() {
   std::array<int, 2> fds{-1, -1};
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds.data()) != 0) {
-    return make_error(Errc::system, "socketpair(AF_UNIX, SOCK_SEQPACKET) failed: {}",
-                      last_error());
+    return make_error(Errc::system, "socketpair(AF_UNIX, SOCK_SEQPACKET) failed: {}", last_error());
   }
   return SocketPair{OwnedFd(fds[0]), OwnedFd(fds[1])};
 }
 
-Status send_message(int socket, std::span<const std::byte> payload, int fd,
-                    milliseconds timeout) {
+Status send_message(int socket, std::span<const std::byte> payload, int fd, milliseconds timeout) {
   if (payload.empty() || payload.size() > kMaxMessagePayload) {
-    return make_error(Errc::invalid_argument,
-                      "a message carries 1 to {} bytes (asked to send {})", kMaxMessagePayload,
-                      payload.size());
+    return make_error(Errc::invalid_argument, "a message carries 1 to {} bytes (asked to send {})",
+                      kMaxMessagePayload, payload.size());
   }
   iovec iov{const_cast<std::byte*>(payload.data()), payload.size()};
   msghdr msg{};
@@ -221,9 +220,8 @@ Status send_message(int socket, std::span<const std::byte> payload, int fd,
                         sent, payload.size(), socket);
     }
     if (errno != EINTR && errno != EAGAIN) {
-      return make_error(Errc::system, "sending {} bytes{} on socket {} failed: {}",
-                        payload.size(), fd >= 0 ? " and a descriptor" : "", socket,
-                        last_error());
+      return make_error(Errc::system, "sending {} bytes{} on socket {} failed: {}", payload.size(),
+                        fd >= 0 ? " and a descriptor" : "", socket, last_error());
     }
   }
 }
@@ -246,16 +244,21 @@ Result<ReceivedMessage> receive_message(int socket, std::span<std::byte> buffer,
     if (n >= 0) {
       return accept_message(msg, static_cast<std::size_t>(n), take_fds(msg), buffer.size());
     }
+    // A peer that died with our messages unread resets the connection: it
+    // is gone, like one that closed its end.
+    if (errno == ECONNRESET) {
+      return ReceivedMessage{};
+    }
     if (errno != EINTR && errno != EAGAIN) {
-      return make_error(Errc::system, "receiving on socket {} failed: {}", socket,
-                        last_error());
+      return make_error(Errc::system, "receiving on socket {} failed: {}", socket, last_error());
     }
   }
 }
 
 std::string ChildExit::describe() const {
   if (signal != 0) {
-    return fmt::format("killed by signal {} ({})", signal, strsignal(signal));
+    const char* name = sigdescr_np(signal);  // unlike strsignal, thread-safe
+    return fmt::format("killed by signal {} ({})", signal, name != nullptr ? name : "unknown");
   }
   return fmt::format("exited with status {}", code);
 }
@@ -272,6 +275,7 @@ Result<ChildProcess> ChildProcess::spawn(const std::string& program,
   std::vector<std::string> strings{program};
   strings.insert(strings.end(), args.begin(), args.end());
   std::vector<char*> argv;
+  argv.reserve(strings.size() + 1);
   for (std::string& s : strings) {
     argv.push_back(s.data());
   }
@@ -293,8 +297,7 @@ Result<ChildProcess> ChildProcess::spawn(const std::string& program,
   ChildProcess child(pid);
   if (const int child_errno = read_exec_report(report_read.get()); child_errno != 0) {
     (void)child.wait(milliseconds(5000));
-    return make_error(Errc::system, "cannot execute {}: {}", program,
-                      std::strerror(child_errno));
+    return make_error(Errc::system, "cannot execute {}: {}", program, std::strerror(child_errno));
   }
   return child;
 }

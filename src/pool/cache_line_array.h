@@ -12,8 +12,8 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <new>
 #include <memory>
+#include <new>
 #include <type_traits>
 #include <utility>
 

@@ -148,8 +148,10 @@ Status FastAreaState::check_segment(const AreaView& area, std::uint32_t segment)
   }
   if (expect != free_[segment]) {
     const unsigned p = lowest_bit(expect ^ free_[segment]);
-    return make_error(Errc::out_of_range, "fast index: slot {} is {} in the map but has free-run "
-                      "counter {}", first + p, (free_[segment] >> p & 1) != 0 ? "free" : "in use",
+    return make_error(Errc::out_of_range,
+                      "fast index: slot {} is {} in the map but has free-run "
+                      "counter {}",
+                      first + p, (free_[segment] >> p & 1) != 0 ? "free" : "in use",
                       area.list[first + p]);
   }
   const unsigned bound = longest_[segment];
@@ -162,9 +164,8 @@ Status FastAreaState::check_segment(const AreaView& area, std::uint32_t segment)
   for (std::size_t k = 0; k < classes_.size(); ++k) {
     if (classes_[k].contains(segment) != (bound >= kClassMin[k])) {
       return make_error(Errc::out_of_range,
-                        "fast index: segment at slot {} (bound {}) is {}in class {} (>= {})",
-                        first, bound, classes_[k].contains(segment) ? "" : "not ", k,
-                        kClassMin[k]);
+                        "fast index: segment at slot {} (bound {}) is {}in class {} (>= {})", first,
+                        bound, classes_[k].contains(segment) ? "" : "not ", k, kClassMin[k]);
     }
   }
   return {};

@@ -56,8 +56,7 @@ AreaSearch Linux61Policy::search_area(const AreaView& area, const SearchPlan& pl
     }
     const std::uint64_t slot = area.base + index;
     const std::uint64_t addr = plan.tbl_dma + (slot << kSlotShift);
-    if (plan.orig != 0 &&
-        (addr & plan.iotlb_align_mask) != (plan.orig & plan.iotlb_align_mask)) {
+    if (plan.orig != 0 && (addr & plan.iotlb_align_mask) != (plan.orig & plan.iotlb_align_mask)) {
       index = area.wrap(index + 1ull);
       continue;
     }

@@ -32,8 +32,9 @@ Placement::Placement(const SearchPlan& plan) {
   max_slots_ = plan.max_slots;
   // Bits that must be both zero and orig's, low bits of tbl_dma (which no
   // slot changes) that break the rule, or a run no segment or boundary holds.
-  if ((value & plan.alloc_align_mask) != 0 || ((plan.tbl_dma ^ value) & mask & (kSlotSize - 1)) != 0 ||
-      nslots_ == 0 || nslots_ > kSegmentSlots || nslots_ > max_slots_) {
+  if ((value & plan.alloc_align_mask) != 0 ||
+      ((plan.tbl_dma ^ value) & mask & (kSlotSize - 1)) != 0 || nslots_ == 0 ||
+      nslots_ > kSegmentSlots || nslots_ > max_slots_) {
     impossible_ = true;
     return;
   }

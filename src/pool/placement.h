@@ -55,13 +55,13 @@ class Placement {
   SegmentBits high_bits(std::uint64_t segment_slot) const;
   SegmentBits boundary_once(std::uint64_t segment_slot) const;
 
-  std::uint64_t first_ = 0;        // T: device slot number of the pool's slot 0
-  std::uint64_t high_mask_ = 0;    // bits of m above the low 7
-  std::uint64_t high_value_ = 0;   // bits of v above the low 7
-  unsigned rotation_ = 0;          // T & 127
-  SegmentBits low_pattern_ = 0;    // starts allowed by the low 7 bits, rotated
-  std::uint64_t shift_ = 0;        // the boundary test's shift: nr_slots(tbl_dma)
-  std::uint64_t max_slots_ = 0;    // boundary, in slots
+  std::uint64_t first_ = 0;       // T: device slot number of the pool's slot 0
+  std::uint64_t high_mask_ = 0;   // bits of m above the low 7
+  std::uint64_t high_value_ = 0;  // bits of v above the low 7
+  unsigned rotation_ = 0;         // T & 127
+  SegmentBits low_pattern_ = 0;   // starts allowed by the low 7 bits, rotated
+  std::uint64_t shift_ = 0;       // the boundary test's shift: nr_slots(tbl_dma)
+  std::uint64_t max_slots_ = 0;   // boundary, in slots
   unsigned nslots_ = 0;
   bool periodic_boundary_ = true;
   SegmentBits boundary_pattern_ = kAllSlots;  // when periodic

@@ -24,8 +24,12 @@ inline constexpr SegmentBits kAllSlots = ~SegmentBits{0};
 inline constexpr unsigned kSegmentBits = 128;
 static_assert(kSegmentSlots == kSegmentBits, "a segment must fit one SegmentBits");
 
-constexpr std::uint64_t low_word(SegmentBits x) { return static_cast<std::uint64_t>(x); }
-constexpr std::uint64_t high_word(SegmentBits x) { return static_cast<std::uint64_t>(x >> 64); }
+constexpr std::uint64_t low_word(SegmentBits x) {
+  return static_cast<std::uint64_t>(x);
+}
+constexpr std::uint64_t high_word(SegmentBits x) {
+  return static_cast<std::uint64_t>(x >> 64);
+}
 
 // Bits [first, first + count). REQUIRES: first + count <= 128.
 constexpr SegmentBits range_bits(unsigned first, unsigned count) {
@@ -126,8 +130,8 @@ constexpr SegmentBits index_bit_set(unsigned b) {
 }
 
 // index_bit_set(b) for the 7 bits of a slot's index in its segment.
-inline constexpr SegmentBits kIndexBitSet[7] = {index_bit_set(0), index_bit_set(1), index_bit_set(2),
-                                                index_bit_set(3), index_bit_set(4), index_bit_set(5),
-                                                index_bit_set(6)};
+inline constexpr SegmentBits kIndexBitSet[7] = {
+    index_bit_set(0), index_bit_set(1), index_bit_set(2), index_bit_set(3),
+    index_bit_set(4), index_bit_set(5), index_bit_set(6)};
 
 }  // namespace swiotlb::fast

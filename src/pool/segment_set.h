@@ -64,7 +64,8 @@ class SegmentSet {
         return kNone;
       }
       if (pos < bits_[level]) {
-        const std::uint64_t word = words_[offset_[level] + (pos >> 6)] & (~std::uint64_t{0} << (pos & 63));
+        const std::uint64_t word =
+            words_[offset_[level] + (pos >> 6)] & (~std::uint64_t{0} << (pos & 63));
         if (word != 0) {
           pos = (pos & ~std::uint64_t{63}) + static_cast<unsigned>(std::countr_zero(word));
           break;
@@ -83,9 +84,9 @@ class SegmentSet {
  private:
   static constexpr unsigned kMaxLevels = 6;  // 64^6 > 2^32 members
 
-  CacheLineArray<std::uint64_t> words_;      // all levels, level 0 first
-  std::uint32_t offset_[kMaxLevels] = {};    // first word of each level
-  std::uint64_t bits_[kMaxLevels] = {};      // members each level can hold
+  CacheLineArray<std::uint64_t> words_;    // all levels, level 0 first
+  std::uint32_t offset_[kMaxLevels] = {};  // first word of each level
+  std::uint64_t bits_[kMaxLevels] = {};    // members each level can hold
   unsigned level_count_ = 0;
 };
 

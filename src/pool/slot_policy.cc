@@ -16,7 +16,9 @@ bool AreaView::crosses_boundary(const SearchPlan& plan, std::uint64_t slot) {
   return offset + plan.nslots > plan.max_slots;
 }
 
-std::unique_ptr<AreaState> SlotPolicy::make_area_state(std::uint32_t) const { return nullptr; }
+std::unique_ptr<AreaState> SlotPolicy::make_area_state(std::uint32_t) const {
+  return nullptr;
+}
 
 Result<std::shared_ptr<const SlotPolicy>> make_slot_policy(std::string_view name) {
   if (name == "linux") {
@@ -32,6 +34,8 @@ Result<std::shared_ptr<const SlotPolicy>> make_slot_policy(std::string_view name
                     slot_policy_names());
 }
 
-std::string_view slot_policy_names() { return "linux, linux-6.1, fast"; }
+std::string_view slot_policy_names() {
+  return "linux, linux-6.1, fast";
+}
 
 }  // namespace swiotlb

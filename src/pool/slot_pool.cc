@@ -11,9 +11,10 @@
 //
 // Synchronization: a slot belongs to the area that contains it, and all of
 // its fields, and the area's policy state, are read and written only under
-// that area's lock. A mapping
-// never spans two areas (areas hold whole segments and a mapping never
-// crosses a segment), so one lock covers a whole mapping.
+// that area's lock. A mapping never spans two areas (areas hold whole
+// segments and a mapping never crosses a segment), so one lock covers a
+// whole mapping. The statistics are per area as well; only the high-water
+// mark's slow path looks at every area (raise_hiwater).
 #include "swiotlb/pool/slot_pool.h"
 
 #include <algorithm>
@@ -36,7 +37,7 @@ constexpr std::uint32_t segment_offset(std::uint64_t slot) {
 
 struct alignas(64) SlotPool::Area {
   mutable std::mutex lock;
-  std::uint32_t cursor = 0;       // where the next search starts (area-relative)
+  std::uint32_t cursor = 0;  // where the next search starts (area-relative)
   // Slots in use in this area: written under `lock`, read by anyone (the
   // pool's used() is their sum).
   std::atomic<std::uint64_t> used{0};
@@ -44,8 +45,8 @@ struct alignas(64) SlotPool::Area {
   // the other areas (see raise_hiwater). Guarded by `lock`; written only
   // with hiwater_lock_ held as well.
   std::uint64_t gate = 0;
-  std::uint64_t maps = 0;         // successful searches here
-  std::uint64_t search_steps = 0; // candidates looked at here
+  std::uint64_t maps = 0;          // successful searches here
+  std::uint64_t search_steps = 0;  // candidates looked at here
   // The policy's own index of the area, kept in step with `list` (null for
   // the kernel policies, which search the counters alone).
   std::unique_ptr<AreaState> state;
@@ -100,7 +101,9 @@ SlotPool::SlotPool(const PoolGeometry& geometry, std::shared_ptr<const SlotPolic
 
 SlotPool::~SlotPool() = default;
 
-SlotPool::Area& SlotPool::area_of(std::uint64_t slot) const { return areas_[slot / area_slots_]; }
+SlotPool::Area& SlotPool::area_of(std::uint64_t slot) const {
+  return areas_[slot / area_slots_];
+}
 
 // One named result and one return, so that the plan is built where the
 // caller wants it rather than copied there: a copy reads, 16 bytes at a
@@ -181,7 +184,8 @@ void SlotPool::commit_locked(Area& area, std::uint32_t area_index, std::uint32_t
   }
   // The free run before the new mapping now ends where it starts.
   std::uint16_t count = 0;
-  for (std::uint64_t i = first; i-- > 0 && segment_offset(i) != kSegmentSlots - 1 && list_[i] != 0;) {
+  for (std::uint64_t i = first;
+       i-- > 0 && segment_offset(i) != kSegmentSlots - 1 && list_[i] != 0;) {
     list_[i] = ++count;
   }
   if (area.state) {
@@ -310,7 +314,8 @@ MappingInfo SlotPool::info_locked(std::uint32_t head) const {
   info.owner = h.owner;
   info.index = SlotIndex(first);
   // As the kernel counts them: the first slot's remaining size plus the offset.
-  info.nslots = SlotCount(nr_slots(slots_[first].alloc_size + (info.tlb_addr.value() & (kSlotSize - 1))));
+  info.nslots =
+      SlotCount(nr_slots(slots_[first].alloc_size + (info.tlb_addr.value() & (kSlotSize - 1))));
   return info;
 }
 
@@ -358,9 +363,8 @@ void SlotPool::finish_unmap(const MappingInfo& mapping) {
 
 Status SlotPool::check_claim(const MappingInfo& info, const MappingClaim& claim) {
   if (claim.owner != info.owner) {
-    return make_error(Errc::mapping_mismatch,
-                      "unmap of {:#x} by owner {}, but owner {} mapped it", info.tlb_addr.value(),
-                      claim.owner, info.owner);
+    return make_error(Errc::mapping_mismatch, "unmap of {:#x} by owner {}, but owner {} mapped it",
+                      info.tlb_addr.value(), claim.owner, info.owner);
   }
   if (claim.mapping_size != info.mapping_size || claim.dir != info.dir) {
     return make_error(Errc::mapping_mismatch,
@@ -385,7 +389,8 @@ void SlotPool::release_locked(Area& area, std::uint32_t first, std::uint32_t nsl
     slots_[i] = Slot{};
   }
   // And with the free run before it.
-  for (std::uint64_t i = first; i-- > 0 && segment_offset(i) != kSegmentSlots - 1 && list_[i] != 0;) {
+  for (std::uint64_t i = first;
+       i-- > 0 && segment_offset(i) != kSegmentSlots - 1 && list_[i] != 0;) {
     list_[i] = ++count;
   }
   if (area.state) {
@@ -410,9 +415,8 @@ Result<MappingInfo> SlotPool::find_mapping(PhysAddr addr, std::uint64_t size) co
   MappingInfo info = info_locked(static_cast<std::uint32_t>(head));
   const std::uint64_t from = addr - info.tlb_addr;
   if (addr < info.tlb_addr || size > info.mapping_size || from > info.mapping_size - size) {
-    return make_error(Errc::out_of_range,
-                      "[{:#x}, +{}) reaches outside the mapping [{:#x}, +{})", addr.value(), size,
-                      info.tlb_addr.value(), info.mapping_size);
+    return make_error(Errc::out_of_range, "[{:#x}, +{}) reaches outside the mapping [{:#x}, +{})",
+                      addr.value(), size, info.tlb_addr.value(), info.mapping_size);
   }
   return info;
 }
@@ -504,9 +508,10 @@ Status SlotPool::check_invariants() const {
     return make_error(Errc::out_of_range, "pool used {} but {} slots are in use", used(), total);
   }
   if (gates != gated_ || gates > hiwater()) {
-    return make_error(Errc::out_of_range,
-                      "the areas' gates add up to {}, recorded as {}, against a high-water mark of {}",
-                      gates, gated_, hiwater());
+    return make_error(
+        Errc::out_of_range,
+        "the areas' gates add up to {}, recorded as {}, against a high-water mark of {}", gates,
+        gated_, hiwater());
   }
   return {};
 }

@@ -30,7 +30,7 @@ namespace swiotlb::sim {
 struct EventBlock {
   std::vector<TraceDevice> new_devices;  // declared before this block's events
   std::vector<TraceEvent> events;
-  std::size_t bytes_read = 0;            // the reader's position after the block
+  std::size_t bytes_read = 0;  // the reader's position after the block
 };
 
 class EventPipeline {

@@ -19,9 +19,13 @@ constexpr auto kRedrawEvery = std::chrono::milliseconds(200);
 TerminalProgress::TerminalProgress(std::string what)
     : what_(std::move(what)), enabled_(::isatty(STDERR_FILENO) == 1), started_(Clock::now()) {}
 
-TerminalProgress::~TerminalProgress() { finish(); }
+TerminalProgress::~TerminalProgress() {
+  finish();
+}
 
-void TerminalProgress::set_stage(std::string what) { what_ = std::move(what); }
+void TerminalProgress::set_stage(std::string what) {
+  what_ = std::move(what);
+}
 
 ProgressFn TerminalProgress::callback() {
   return [this](const ReplayProgress& progress) { update(progress); };

@@ -50,7 +50,9 @@ bool is_kernel_failure(const TraceEvent& e) {
 }
 
 // The name the trace gives a mapping: what its unmap will say.
-std::uint64_t mapping_key(const TraceEvent& e) { return e.has(recorded::kTlb) ? e.tlb : e.orig; }
+std::uint64_t mapping_key(const TraceEvent& e) {
+  return e.has(recorded::kTlb) ? e.tlb : e.orig;
+}
 
 class Replayer {
  public:
@@ -263,8 +265,8 @@ Result<Session> open_session(const Trace& header, const ReplayOptions& options) 
   s.geometry.slot_count = options.nslabs.value_or(p ? p->nslabs : 0);
   s.geometry.area_count = options.nareas.value_or(p ? p->nareas : 1);
   s.geometry.start = PhysAddr(options.start.value_or(p ? p->start : 0));
-  s.same_as_trace = p && s.geometry.slot_count == p->nslabs &&
-                    s.geometry.area_count == p->nareas && s.geometry.start.value() == p->start;
+  s.same_as_trace = p && s.geometry.slot_count == p->nslabs && s.geometry.area_count == p->nareas &&
+                    s.geometry.start.value() == p->start;
   Result<std::unique_ptr<SlotPool>> pool = SlotPool::create(s.geometry, *policy);
   if (!pool) {
     return std::move(pool).error();

@@ -86,8 +86,8 @@ Demand peak_demand(const Trace& trace, const SlotPolicy& policy) {
   return demand;
 }
 
-Result<ReplayReport> replay_at(const Trace& trace, const std::string& policy,
-                               std::uint64_t nslabs, std::uint32_t nareas, std::uint64_t start,
+Result<ReplayReport> replay_at(const Trace& trace, const std::string& policy, std::uint64_t nslabs,
+                               std::uint32_t nareas, std::uint64_t start,
                                const ProgressFn& progress) {
   ReplayOptions options;
   options.policy = policy;
@@ -188,8 +188,8 @@ std::uint64_t kernel_pool_slots(std::uint64_t slots, std::uint32_t nareas) {
 std::uint64_t coco_default_pool_bytes(std::uint64_t ram_bytes, std::uint32_t nareas) {
   // 6% of RAM, clamped, then aligned and rounded as the kernel's
   // swiotlb_adjust_size() and the area setup after it do.
-  const std::uint64_t bytes = std::clamp(ram_bytes / 100 * 6 + ram_bytes % 100 * 6 / 100,
-                                         kCocoMinBytes, kCocoMaxBytes);
+  const std::uint64_t bytes =
+      std::clamp(ram_bytes / 100 * 6 + ram_bytes % 100 * 6 / 100, kCocoMinBytes, kCocoMaxBytes);
   const std::uint64_t slots = round_up(round_up(bytes, kSlotSize) >> kSlotShift, kSegmentSlots);
   return kernel_pool_slots(slots, nareas) << kSlotShift;
 }
@@ -220,8 +220,8 @@ Result<SizingReport> size_pool(const Trace& trace, const SizingOptions& options)
   if (policies.empty()) {
     policies = {"linux", "linux-6.1"};
   }
-  const SearchContext context{trace, nareas, options.start.value_or(trace.pool ? trace.pool->start : 0),
-                              options.progress};
+  const SearchContext context{
+      trace, nareas, options.start.value_or(trace.pool ? trace.pool->start : 0), options.progress};
   SizingReport report;
   report.nareas = nareas;
   // Each policy's search is independent (its own pools, the trace only

@@ -17,7 +17,7 @@ constexpr std::string_view kVersion = "v1";
 
 // Field names in file order, for messages.
 constexpr std::array<std::string_view, 11> kMapFields = {
-    "op", "t_ns", "cpu", "dev", "orig", "mapping_size", "alloc_size", "alloc_align_mask",
+    "op",  "t_ns",  "cpu", "dev", "orig", "mapping_size", "alloc_size", "alloc_align_mask",
     "dir", "attrs", "tlb"};
 constexpr std::array<std::string_view, 8> kUnmapFields = {"op",  "t_ns",         "cpu", "dev",
                                                           "tlb", "mapping_size", "dir", "attrs"};
@@ -56,9 +56,13 @@ constexpr std::array<std::uint8_t, 256> make_hex_values() {
 }
 constexpr std::array<std::uint8_t, 256> kHexValues = make_hex_values();
 
-std::uint8_t class_of(const char* p) { return kClasses[static_cast<unsigned char>(*p)]; }
+std::uint8_t class_of(const char* p) {
+  return kClasses[static_cast<unsigned char>(*p)];
+}
 
-bool is_blank(char c) { return kClasses[static_cast<unsigned char>(c)] == kBlank; }
+bool is_blank(char c) {
+  return kClasses[static_cast<unsigned char>(c)] == kBlank;
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && is_blank(s.front())) {
@@ -331,7 +335,9 @@ std::span<const std::string_view> field_names(std::optional<TraceOp> op) {
   return kMapFields;
 }
 
-std::size_t field_count(TraceOp op) { return field_names(op).size(); }
+std::size_t field_count(TraceOp op) {
+  return field_names(op).size();
+}
 
 // The fields of a line that failed, split again for the message.
 std::vector<std::string_view> line_fields(std::string_view line) {
@@ -347,7 +353,8 @@ std::vector<std::string_view> line_fields(std::string_view line) {
   const std::string_view value = error.field < f.size() ? f[error.field] : "";
   switch (error.problem) {
     case Problem::bad_number:
-      return make_error(Errc::parse, "line {}: field '{}': '{}' is not a number", line, name, value);
+      return make_error(Errc::parse, "line {}: field '{}': '{}' is not a number", line, name,
+                        value);
     case Problem::too_large:
       return make_error(Errc::parse, "line {}: field '{}': {} is too large for the field", line,
                         name, value);
@@ -358,8 +365,8 @@ std::vector<std::string_view> line_fields(std::string_view line) {
       return make_error(Errc::parse, "line {}: field '{}' is missing (a {} line has {} fields)",
                         line, name, op_word, names.size());
     case Problem::extra:
-      return make_error(Errc::parse, "line {}: extra field {} '{}' (a {} line has {} fields)",
-                        line, error.field + 1, value, op_word, names.size());
+      return make_error(Errc::parse, "line {}: extra field {} '{}' (a {} line has {} fields)", line,
+                        error.field + 1, value, op_word, names.size());
     case Problem::unknown_op:
       return make_error(Errc::parse,
                         "line {}: field 'op': unknown op '{}' (known: map, unmap, sync_cpu, "
@@ -446,8 +453,9 @@ TraceReader::TraceReader(std::string_view text, const ParseOptions& options)
 
 std::size_t TraceReader::bytes_read() const {
   const bool in_tail = !tail_.empty() && tail_done_;
-  return in_tail ? text_.size() - (tail_.size() - 1) + static_cast<std::size_t>(cursor_ - tail_.data())
-                 : static_cast<std::size_t>(cursor_ - text_.data());
+  return in_tail
+             ? text_.size() - (tail_.size() - 1) + static_cast<std::size_t>(cursor_ - tail_.data())
+             : static_cast<std::size_t>(cursor_ - text_.data());
 }
 
 void TraceReader::next_segment() {
@@ -460,8 +468,8 @@ void TraceReader::next_segment() {
 
 // The rest of the current line, without its newline; the cursor moves past it.
 std::string_view TraceReader::rest_of_line() {
-  const auto* newline =
-      static_cast<const char*>(std::memchr(cursor_, '\n', static_cast<std::size_t>(end_ - cursor_)));
+  const auto* newline = static_cast<const char*>(
+      std::memchr(cursor_, '\n', static_cast<std::size_t>(end_ - cursor_)));
   const std::string_view line(cursor_, static_cast<std::size_t>(newline - cursor_));
   cursor_ = newline + 1;
   return line;
@@ -535,9 +543,8 @@ Status TraceReader::event_line(const char* start, std::vector<TraceEvent>& out) 
   EventFields f(cursor_);
   TraceEvent e;
   e.line = line_;
-  const MaybeError error = parse_event(f, e, [this](std::string_view id, std::uint16_t& index) {
-    return intern_device(id, index);
-  });
+  const MaybeError error = parse_event(
+      f, e, [this](std::string_view id, std::uint16_t& index) { return intern_device(id, index); });
   if (!error) {
     out.push_back(e);
     cursor_ = f.position();
@@ -633,8 +640,7 @@ Status TraceReader::pool(const std::vector<std::string_view>& words) {
   for (std::size_t i = 2; i < words.size(); ++i) {
     const std::optional<KeyValue> kv = split_key_value(words[i]);
     if (!kv) {
-      return make_error(Errc::parse, "line {}: '{}' in '# pool' is not key=value", line_,
-                        words[i]);
+      return make_error(Errc::parse, "line {}: '{}' in '# pool' is not key=value", line_, words[i]);
     }
     std::optional<std::uint64_t>* slot = kv->key == "start"    ? &start
                                          : kv->key == "nslabs" ? &nslabs
@@ -651,7 +657,9 @@ Status TraceReader::pool(const std::vector<std::string_view>& words) {
   }
   if (!start || !nslabs || !nareas) {
     return make_error(Errc::parse, "line {}: field '{}' is missing in '# pool'", line_,
-                      !start ? "start" : !nslabs ? "nslabs" : "nareas");
+                      !start    ? "start"
+                      : !nslabs ? "nslabs"
+                                : "nareas");
   }
   if (*nareas == 0 || *nareas > std::numeric_limits<std::uint32_t>::max()) {
     return make_error(Errc::parse, "line {}: field 'nareas': {} is out of range", line_, *nareas);

@@ -67,31 +67,45 @@ struct DeviceModel {
 // NVMe: block sizes of a mixed file-system and database load. 256 KiB
 // requests arrive as 252 KiB + 4 KiB, since with min_align_mask 0xfff a
 // mapping holds at most 256 KiB less a page.
-constexpr std::array<SizeWeight, 7> kBlockSizes = {{{4096, 45},
-                                                    {8192, 10},
-                                                    {16384, 10},
-                                                    {32768, 5},
-                                                    {65536, 10},
-                                                    {131072, 10},
-                                                    {262144, 10}}};
+constexpr std::array<SizeWeight, 7> kBlockSizes = {
+    {{4096, 45}, {8192, 10}, {16384, 10}, {32768, 5}, {65536, 10}, {131072, 10}, {262144, 10}}};
 // Receive buffers: one MTU-sized buffer each (1500 + headers, rounded).
 constexpr std::array<SizeWeight, 1> kRxBuffer = {{{1536, 1}}};
 // Transmit: ACKs, full frames, the odd mid-size packet, and TSO bursts.
 constexpr std::array<SizeWeight, 4> kTxSizes = {{{66, 40}, {1514, 50}, {576, 5}, {65226, 5}}};
 
-constexpr DeviceModel kNvme{RequestKind::block_nvme, "0000:00:04.0", "nvme", 0xfff, 32, 8, false,
-                            kBlockSizes, 70, 40, 2000};
-constexpr DeviceModel kVirtioBlk{RequestKind::block_virtio, "0000:00:05.0", "virtio-blk", 0, 64, 8,
-                                 false, kBlockSizes, 70, 20, 3000};
-constexpr DeviceModel kNetRx{RequestKind::net_rx, "0000:00:03.0", "virtio-net", 0, 256, 256, true,
-                             kRxBuffer, 100, 25, 500};
-constexpr DeviceModel kNetTx{RequestKind::net_tx, "0000:00:03.0", "virtio-net", 0, 256, 64, true,
-                             kTxSizes, 0, 15, 500};
+constexpr DeviceModel kNvme{RequestKind::block_nvme,
+                            "0000:00:04.0",
+                            "nvme",
+                            0xfff,
+                            32,
+                            8,
+                            false,
+                            kBlockSizes,
+                            70,
+                            40,
+                            2000};
+constexpr DeviceModel kVirtioBlk{RequestKind::block_virtio,
+                                 "0000:00:05.0",
+                                 "virtio-blk",
+                                 0,
+                                 64,
+                                 8,
+                                 false,
+                                 kBlockSizes,
+                                 70,
+                                 20,
+                                 3000};
+constexpr DeviceModel kNetRx{
+    RequestKind::net_rx, "0000:00:03.0", "virtio-net", 0, 256, 256, true, kRxBuffer, 100, 25, 500};
+constexpr DeviceModel kNetTx{
+    RequestKind::net_tx, "0000:00:03.0", "virtio-net", 0, 256, 64, true, kTxSizes, 0, 15, 500};
 
 // The largest single mapping of a device: a segment, less the part of a
 // page min_align_mask may keep.
 constexpr std::uint64_t max_mapping(const DeviceModel& model) {
-  return kSegmentBytes - (model.min_align_mask != 0 ? kernel_align(model.min_align_mask, kSlotSize) : 0);
+  return kSegmentBytes -
+         (model.min_align_mask != 0 ? kernel_align(model.min_align_mask, kSlotSize) : 0);
 }
 
 // Original buffers come from a region of 2^20 slots of 1 MiB, handed out in
@@ -169,7 +183,8 @@ Generator::Generator(const WorkloadOptions& options, std::span<const DeviceModel
     }
     const bool mixed = options.profile == WorkloadProfile::mixed;
     for (std::uint32_t cpu = 0; cpu < options.cpus; ++cpu) {
-      streams_.push_back({model, *device, cpu, mixed ? model->mixed_depth : model->queue_depth, {}});
+      streams_.push_back(
+          {model, *device, cpu, mixed ? model->mixed_depth : model->queue_depth, {}});
     }
     total_weight_ += model->weight;
   }
@@ -260,7 +275,8 @@ void Generator::submit(Stream& stream) {
       request.received = 60 + random_.below(1455);
       break;
     case RequestKind::net_tx:
-      add(request, pick_size(stream.model->sizes), Direction::to_device, 2 + 64 * random_.below(32));
+      add(request, pick_size(stream.model->sizes), Direction::to_device,
+          2 + 64 * random_.below(32));
       break;
   }
   for (std::uint8_t i = 0; i < request.count; ++i) {
@@ -349,7 +365,9 @@ std::optional<WorkloadProfile> workload_profile_from_string(std::string_view nam
   return std::nullopt;
 }
 
-std::string_view workload_profile_names() { return "nvme, virtio-blk, network, mixed"; }
+std::string_view workload_profile_names() {
+  return "nvme, virtio-blk, network, mixed";
+}
 
 Result<Trace> generate_workload(const WorkloadOptions& options) {
   if (options.events == 0) {
@@ -362,8 +380,8 @@ Result<Trace> generate_workload(const WorkloadOptions& options) {
   const std::vector<const DeviceModel*> models = models_of(options.profile);
   Trace trace = Generator(options, models).run();
   // The kernel's default pool, with its rounding for many areas.
-  const std::uint64_t nslabs =
-      round_up_power_of_two(std::max<std::uint64_t>(kDefaultSlotCount, kSegmentSlots * options.cpus));
+  const std::uint64_t nslabs = round_up_power_of_two(
+      std::max<std::uint64_t>(kDefaultSlotCount, kSegmentSlots * options.cpus));
   trace.pool = TracePool{"default", kPoolStart, nslabs, options.cpus, 0};
   trace.comments.push_back(
       {0, fmt::format("synthetic: swiotlb workload --profile {} --events {} --seed {} --cpus {}",

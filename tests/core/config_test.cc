@@ -426,9 +426,12 @@ TEST(ValidateGeometry, RejectsWithTheNumbers) {
 // Writes `n` in one of the bases strtoul(…, 0) reads.
 std::string write_number(std::uint64_t n, int style) {
   switch (style % 3) {
-    case 0: return fmt::format("{}", n);
-    case 1: return fmt::format("{:#x}", n);
-    default: return n == 0 ? "0" : fmt::format("0{:o}", n);
+    case 0:
+      return fmt::format("{}", n);
+    case 1:
+      return fmt::format("{:#x}", n);
+    default:
+      return n == 0 ? "0" : fmt::format("0{:o}", n);
   }
 }
 

@@ -53,7 +53,7 @@ INSTANTIATE_TEST_SUITE_P(Threads, DmaConcurrency, ::testing::Values(2, 4, 8));
 
 TEST_P(DmaConcurrency, ThreadsShareAPoolWithoutLosingAByte) {
   const int threads = GetParam();
-  for (const char* policy : {"linux", "linux-6.1"}) {
+  for (const char* policy : {"fast", "linux", "linux-6.1"}) {
     auto io_tlb = make_io_tlb(2048, true, policy, 4);
     ASSERT_TRUE(io_tlb);
     std::vector<std::unique_ptr<Device>> devices;

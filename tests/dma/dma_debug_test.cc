@@ -24,9 +24,7 @@ class DmaDebugChecks : public ::testing::TestWithParam<bool> {
     ASSERT_TRUE(dma);
     dma_ = *dma;
   }
-  void TearDown() override {
-    EXPECT_TRUE(io_tlb_->pool().check_invariants());
-  }
+  void TearDown() override { EXPECT_TRUE(io_tlb_->pool().check_invariants()); }
   void expect_error(const Status& s, Errc code) {
     ASSERT_FALSE(s);
     EXPECT_EQ(s.error().code(), code) << s.error().message();
@@ -94,8 +92,7 @@ TEST_P(DmaDebugChecks, AnotherDeviceCannotUnmapIt) {
     // Direct mappings are per device: the other device has none at all.
     expect_error(unmap_single(*other_, dma_, 8192, Direction::from_device), Errc::not_mapped);
   } else {
-    expect_error(unmap_single(*other_, dma_, 8192, Direction::from_device),
-                 Errc::mapping_mismatch);
+    expect_error(unmap_single(*other_, dma_, 8192, Direction::from_device), Errc::mapping_mismatch);
   }
   EXPECT_EQ(other_->stats().debug_errors, 1u);
   EXPECT_TRUE(unmap_single(*dev_, dma_, 8192, Direction::from_device));

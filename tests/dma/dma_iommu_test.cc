@@ -20,8 +20,8 @@ std::shared_ptr<IommuDomain> iproc_domain(IommuMode mode = IommuMode::strict) {
   iova::DeviceIovaSpec spec;
   spec.mask_bits = 48;
   spec.cpu_count = 4;
-  spec.inbound = {{0x80000000, 0xffffffff}, {0x800000000, 0xfffffffff},
-                  {0x8000000000, 0xbfffffffff}};
+  spec.inbound = {
+      {0x80000000, 0xffffffff}, {0x800000000, 0xfffffffff}, {0x8000000000, 0xbfffffffff}};
   auto domain = IommuDomain::create(spec, mode);
   EXPECT_TRUE(domain) << domain.error().message();
   return domain ? *domain : nullptr;
@@ -123,7 +123,8 @@ TEST(DmaIommu, UntrustedWholeGranulesAreNotBounced) {
   auto io_tlb = make_io_tlb(1024, false);
   auto dev = make_device(io_tlb.get(), {.name = "thunderbolt", .iommu = iommu, .untrusted = true});
   auto storage = std::make_unique<std::byte[]>(3 * kPageSize);
-  std::byte* aligned = storage.get() + (kPageSize - PhysAddr::from_pointer(storage.get()).value() % kPageSize);
+  std::byte* aligned =
+      storage.get() + (kPageSize - PhysAddr::from_pointer(storage.get()).value() % kPageSize);
   auto iova = map_single(*dev, aligned, 2 * kPageSize, Direction::to_device);
   ASSERT_TRUE(iova);
   EXPECT_EQ(io_tlb->pool().used(), 0u);

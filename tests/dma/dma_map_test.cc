@@ -99,8 +99,8 @@ TEST(DmaMap, SkipCpuSyncLeavesTheOriginalAlone) {
   auto dma = map_single(*dev, buffer.data(), buffer.size(), Direction::bidirectional);
   ASSERT_TRUE(dma);
   std::memset(device_view(*dma), 0x11, buffer.size());
-  ASSERT_TRUE(unmap_single(*dev, *dma, buffer.size(), Direction::bidirectional,
-                           Attr::skip_cpu_sync));
+  ASSERT_TRUE(
+      unmap_single(*dev, *dma, buffer.size(), Direction::bidirectional, Attr::skip_cpu_sync));
   EXPECT_TRUE(same_bytes(buffer.data(), before.data(), buffer.size()));
 }
 
@@ -135,8 +135,8 @@ TEST(DmaMap, PartialSyncsCopyOnlyTheirRange) {
   EXPECT_EQ(device_view(*dma)[4999], std::byte{0x33});
   EXPECT_EQ(device_view(*dma)[5000], std::byte{0x44});
   EXPECT_EQ(device_view(*dma)[5010], std::byte{0x33});
-  ASSERT_TRUE(unmap_single(*dev, *dma, buffer.size(), Direction::bidirectional,
-                           Attr::skip_cpu_sync));
+  ASSERT_TRUE(
+      unmap_single(*dev, *dma, buffer.size(), Direction::bidirectional, Attr::skip_cpu_sync));
 }
 
 TEST(DmaMap, SyncForCpuOfToDeviceCopiesNothing) {

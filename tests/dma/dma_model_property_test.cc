@@ -137,9 +137,19 @@ void run_sequence(const char* policy, std::uint64_t min_align) {
   RC_ASSERT(static_cast<bool>(dev->close()));
 }
 
-RC_GTEST_PROP(DmaModel, LinuxPolicyKeepsEveryPromise, ()) { run_sequence("linux", 0); }
-RC_GTEST_PROP(DmaModel, Linux61PolicyKeepsEveryPromise, ()) { run_sequence("linux-6.1", 0); }
-RC_GTEST_PROP(DmaModel, NvmeAlignmentKeepsEveryPromise, ()) { run_sequence("linux", 0xfff); }
+RC_GTEST_PROP(DmaModel, LinuxPolicyKeepsEveryPromise, ()) {
+  run_sequence("linux", 0);
+}
+RC_GTEST_PROP(DmaModel, Linux61PolicyKeepsEveryPromise, ()) {
+  run_sequence("linux-6.1", 0);
+}
+RC_GTEST_PROP(DmaModel, NvmeAlignmentKeepsEveryPromise, ()) {
+  run_sequence("linux", 0xfff);
+}
+RC_GTEST_PROP(DmaModel, FastPolicyKeepsEveryPromise, ()) { run_sequence("fast", 0); }
+RC_GTEST_PROP(DmaModel, FastPolicyWithNvmeAlignmentKeepsEveryPromise, ()) {
+  run_sequence("fast", 0xfff);
+}
 
 }  // namespace
 }  // namespace swiotlb

@@ -25,7 +25,9 @@ std::unique_ptr<IoTlb> low_and_high(bool overflow = false) {
   return made ? std::move(*made) : nullptr;
 }
 
-bool low_placement_works(const IoTlb& tlb) { return tlb.end().value() <= k4GiB; }
+bool low_placement_works(const IoTlb& tlb) {
+  return tlb.end().value() <= k4GiB;
+}
 
 TEST(LowHighPools, EachDeviceGoesToThePoolItReaches) {
   auto tlb = low_and_high();
@@ -60,8 +62,8 @@ TEST(LowHighPools, FullHighPoolDoesNotTakeTheLowPoolUnlessAllowed) {
     auto second = map_single(*disk, buffers[1].data(), 256 * 1024, Direction::to_device);
     ASSERT_TRUE(first);
     ASSERT_TRUE(second);  // the high pool is now full
-    auto third = map_single(*disk, buffers[2].data(), 256 * 1024, Direction::to_device,
-                            Attr::no_warn);
+    auto third =
+        map_single(*disk, buffers[2].data(), 256 * 1024, Direction::to_device, Attr::no_warn);
     EXPECT_EQ(static_cast<bool>(third), overflow);
     if (third) {
       EXPECT_EQ(tlb->pool_of(PhysAddr(third->value())), 0);

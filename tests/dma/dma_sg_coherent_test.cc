@@ -112,8 +112,8 @@ TEST(DmaNonCoherent, CacheMaintenanceAtMapUnmapAndSyncs) {
   ASSERT_TRUE(sync_single_for_cpu(*dev, *dma, 4096, Direction::bidirectional));
   ASSERT_TRUE(sync_single_for_device(*dev, *dma, 4096, Direction::bidirectional));
   ASSERT_TRUE(unmap_single(*dev, *dma, 4096, Direction::bidirectional));
-  const std::vector<CacheOp> expected = {CacheOp::for_device, CacheOp::for_cpu,
-                                         CacheOp::for_device, CacheOp::for_cpu};
+  const std::vector<CacheOp> expected = {CacheOp::for_device, CacheOp::for_cpu, CacheOp::for_device,
+                                         CacheOp::for_cpu};
   EXPECT_EQ(ops, expected);
   EXPECT_EQ(dev->stats().cache_syncs, 4u);
 
@@ -128,8 +128,8 @@ TEST(DmaNonCoherent, SkipCpuSyncSkipsTheMaintenanceToo) {
   auto io_tlb = make_io_tlb();
   auto dev = make_device(io_tlb.get(), {.name = "arm-dev", .coherent = false});
   std::vector<std::byte> buffer(4096);
-  auto dma = map_single(*dev, buffer.data(), buffer.size(), Direction::to_device,
-                        Attr::skip_cpu_sync);
+  auto dma =
+      map_single(*dev, buffer.data(), buffer.size(), Direction::to_device, Attr::skip_cpu_sync);
   ASSERT_TRUE(dma);
   ASSERT_TRUE(unmap_single(*dev, *dma, 4096, Direction::to_device, Attr::skip_cpu_sync));
   EXPECT_EQ(dev->stats().cache_syncs, 0u);

@@ -70,8 +70,8 @@ TEST(DmaRanges, PoolBeyondTheDevicesReachIsAClearError) {
   auto io_tlb = make_io_tlb(1024, /*force=*/false);
   auto ranges = DmaRangeMap::create({{0, kOneTiB, std::uint64_t{1} << 47}});
   ASSERT_TRUE(ranges);
-  auto dev = make_device(io_tlb.get(),
-                         {.name = "narrow", .dma_mask = 0xffffffff, .dma_ranges = *ranges});
+  auto dev =
+      make_device(io_tlb.get(), {.name = "narrow", .dma_mask = 0xffffffff, .dma_ranges = *ranges});
   EXPECT_TRUE(dev->streaming_pools().empty());
   EXPECT_FALSE(dma_supported(*dev, 0xffffffff));
   EXPECT_TRUE(dma_supported(*dev, ~std::uint64_t{0}));
@@ -86,7 +86,8 @@ TEST(DmaRanges, PoolBeyondTheDevicesReachIsAClearError) {
 TEST(FrameTranslator, ForeignFrameIsSeenAtItsMachineAddress) {
   auto io_tlb = make_io_tlb(1024, /*force=*/false);
   auto page = std::make_unique<std::byte[]>(3 * kPageSize);
-  std::byte* buffer = page.get() + kPageSize - (PhysAddr::from_pointer(page.get()).value() % kPageSize);
+  std::byte* buffer =
+      page.get() + kPageSize - (PhysAddr::from_pointer(page.get()).value() % kPageSize);
   const std::uint64_t pfn = PhysAddr::from_pointer(buffer).value() >> kPageShift;
   const std::uint64_t mfn = std::uint64_t{0x6000000000} >> kPageShift;  // far from any local page
   FrameTranslator::Builder builder;
@@ -115,9 +116,11 @@ TEST(FrameTranslator, LocalPageShadowedByAForeignFrameIsNotReachable) {
   auto t = builder.build();
   EXPECT_EQ(t->to_machine(PhysAddr(0x100 << kPageShift)), std::uint64_t{0x200} << kPageShift);
   EXPECT_EQ(t->to_machine(PhysAddr(0x200 << kPageShift)), kInvalidAddress);
-  EXPECT_EQ(t->to_pseudo(std::uint64_t{0x200} << kPageShift).value(), std::uint64_t{0x100} << kPageShift);
+  EXPECT_EQ(t->to_pseudo(std::uint64_t{0x200} << kPageShift).value(),
+            std::uint64_t{0x100} << kPageShift);
   EXPECT_EQ(t->to_pseudo(std::uint64_t{0x100} << kPageShift).value(), kInvalidAddress);
-  EXPECT_EQ(t->to_pseudo(std::uint64_t{0x300} << kPageShift).value(), std::uint64_t{0x300} << kPageShift);
+  EXPECT_EQ(t->to_pseudo(std::uint64_t{0x300} << kPageShift).value(),
+            std::uint64_t{0x300} << kPageShift);
 }
 
 }  // namespace

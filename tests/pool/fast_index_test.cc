@@ -17,7 +17,9 @@
 namespace swiotlb::fast {
 namespace {
 
-bool bit(SegmentBits x, unsigned p) { return (x >> p & 1) != 0; }
+bool bit(SegmentBits x, unsigned p) {
+  return (x >> p & 1) != 0;
+}
 
 SegmentBits make_bits(std::uint64_t low, std::uint64_t high) {
   return SegmentBits{high} << 64 | low;
@@ -29,10 +31,14 @@ SegmentBits gen_segment() {
   auto word = [] {
     std::uint64_t w = *rc::gen::arbitrary<std::uint64_t>();
     switch (*rc::gen::inRange(0, 4)) {
-      case 0: return w & *rc::gen::arbitrary<std::uint64_t>();
-      case 1: return w | *rc::gen::arbitrary<std::uint64_t>();
-      case 2: return *rc::gen::element(std::uint64_t{0}, ~std::uint64_t{0});
-      default: return w;
+      case 0:
+        return w & *rc::gen::arbitrary<std::uint64_t>();
+      case 1:
+        return w | *rc::gen::arbitrary<std::uint64_t>();
+      case 2:
+        return *rc::gen::element(std::uint64_t{0}, ~std::uint64_t{0});
+      default:
+        return w;
     }
   };
   return make_bits(word(), word());

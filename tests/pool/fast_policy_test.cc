@@ -5,6 +5,8 @@
 // against a brute-force oracle: after any sequence of maps and unmaps, a map
 // succeeds exactly when some area holds a run the kernel's rules accept,
 // and then in the first such area, on such a run.
+#include "swiotlb/pool/fast_policy.h"
+
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
@@ -13,7 +15,6 @@
 #include <vector>
 
 #include "swiotlb/core/constants.h"
-#include "swiotlb/pool/fast_policy.h"
 #include "swiotlb/pool/linux_policy.h"
 #include "swiotlb/pool/slot_pool.h"
 
@@ -74,7 +75,8 @@ TEST(FastPolicy, IsRegistered) {
   ASSERT_TRUE(policy);
   EXPECT_EQ((*policy)->name(), "fast");
   EXPECT_NE(slot_policy_names().find("fast"), std::string_view::npos);
-  EXPECT_EQ((*policy)->coherent_align_mask(3 * kPageSize), LinuxPolicy{}.coherent_align_mask(3 * kPageSize));
+  EXPECT_EQ((*policy)->coherent_align_mask(3 * kPageSize),
+            LinuxPolicy{}.coherent_align_mask(3 * kPageSize));
 }
 
 TEST(FastPolicy, FirstFitReusesTheLowestFreeRun) {
@@ -252,8 +254,8 @@ SlotRequest gen_request(const SlotPool& pool, std::uint64_t dma_start) {
                                    rc::gen::inRange<std::uint64_t>(1, 2 * kSegmentBytes));
   r.min_align_mask = *rc::gen::element<std::uint64_t>(0, 0, 0x7ff, 0xfff, 0x3fff, gen_mask(20));
   r.alloc_align_mask = *rc::gen::element<std::uint64_t>(0, 0, 0, 0xfff, gen_mask(20));
-  r.seg_boundary_mask = *rc::gen::element<std::uint64_t>(~std::uint64_t{0}, ~std::uint64_t{0},
-                                                         0xffff, gen_mask(22));
+  r.seg_boundary_mask =
+      *rc::gen::element<std::uint64_t>(~std::uint64_t{0}, ~std::uint64_t{0}, 0xffff, gen_mask(22));
   r.pool_dma_start = DmaAddr(dma_start);
   r.cpu = *rc::gen::inRange(0u, 8u);
   (void)pool;
@@ -275,7 +277,8 @@ void map_against_oracle(SlotPool& pool, Shadow& shadow, std::vector<LiveRun>& li
   RC_ASSERT(m->area == *area);
   RC_ASSERT(m->nslots.value() == plan.nslots);
   RC_ASSERT(run_fits(plan, shadow.in_use, first));
-  RC_ASSERT(m->tlb_addr == pool.start() + ((first + plan.pad_slots) << kSlotShift) + plan.tlb_offset);
+  RC_ASSERT(m->tlb_addr ==
+            pool.start() + ((first + plan.pad_slots) << kSlotShift) + plan.tlb_offset);
   if (r.orig.value() != 0 && (r.seg_boundary_mask & (r.min_align_mask | r.alloc_align_mask)) ==
                                  (r.min_align_mask | r.alloc_align_mask)) {
     const std::uint64_t dma_tlb = dma_start + (m->tlb_addr - pool.start());
@@ -304,11 +307,10 @@ RC_GTEST_PROP(FastPolicyOracle, FindsARunWheneverOneExists, ()) {
   const std::uint64_t start = 0x100000 + *rc::gen::inRange<std::uint64_t>(0, 64) * kSlotSize;
   // Usually the device sees the pool where the CPU does; sometimes shifted,
   // sometimes not even slot-aligned (then no slot passes the alignment test).
-  const std::uint64_t dma_start =
-      *rc::gen::element<int>(0, 0, 1, 2) == 0
-          ? start
-          : start + *rc::gen::inRange<std::uint64_t>(0, 1u << 20) *
-                        (*rc::gen::arbitrary<bool>() ? kSlotSize : 1);
+  const std::uint64_t dma_start = *rc::gen::element<int>(0, 0, 1, 2) == 0
+                                      ? start
+                                      : start + *rc::gen::inRange<std::uint64_t>(0, 1u << 20) *
+                                                    (*rc::gen::arbitrary<bool>() ? kSlotSize : 1);
   auto pool = make_pool("fast", shadow.slots, shadow.areas, start);
   RC_ASSERT(pool != nullptr);
   std::vector<LiveRun> live;

@@ -18,7 +18,9 @@ namespace {
 constexpr std::uint64_t kPoolStart = 0x79b31000;
 constexpr std::uint64_t kNvmeMinAlign = 0xfff;
 
-std::uint64_t number(const std::string& text) { return std::stoull(text, nullptr, 0); }
+std::uint64_t number(const std::string& text) {
+  return std::stoull(text, nullptr, 0);
+}
 
 TEST(Linux61Trace, EveryMapGetsTheKernelsSlot) {
   auto policy = make_slot_policy("linux-6.1");

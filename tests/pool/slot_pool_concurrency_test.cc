@@ -39,7 +39,7 @@ struct Live {
 
 struct Shared {
   SlotPool* pool = nullptr;
-  std::unique_ptr<std::atomic<std::uint32_t>[]> owner{new std::atomic<std::uint32_t>[kSlots]};
+  std::unique_ptr<std::atomic<std::uint32_t>[]> owner { new std::atomic<std::uint32_t>[ kSlots ] };
   std::atomic<std::uint64_t> overlaps{0};
   std::atomic<std::uint64_t> errors{0};
   std::atomic<std::uint64_t> maps{0};
@@ -134,16 +134,17 @@ using Params = std::tuple<std::string, unsigned, std::uint32_t>;  // policy, thr
 
 class SlotPoolConcurrency : public ::testing::TestWithParam<Params> {};
 
-INSTANTIATE_TEST_SUITE_P(
-    Threads, SlotPoolConcurrency,
-    ::testing::Combine(::testing::Values("fast", "linux"), ::testing::Values(2u, 4u, 8u),
-                       ::testing::Values(1u, 2u, 8u)),
-    [](const ::testing::TestParamInfo<Params>& param_info) {
-      std::string policy = std::get<0>(param_info.param);
-      std::replace(policy.begin(), policy.end(), '-', '_');
-      return policy + "_" + std::to_string(std::get<1>(param_info.param)) + "threads_" +
-             std::to_string(std::get<2>(param_info.param)) + "areas";
-    });
+INSTANTIATE_TEST_SUITE_P(Threads, SlotPoolConcurrency,
+                         ::testing::Combine(::testing::Values("fast", "linux"),
+                                            ::testing::Values(2u, 4u, 8u),
+                                            ::testing::Values(1u, 2u, 8u)),
+                         [](const ::testing::TestParamInfo<Params>& param_info) {
+                           std::string policy = std::get<0>(param_info.param);
+                           std::replace(policy.begin(), policy.end(), '-', '_');
+                           return policy + "_" + std::to_string(std::get<1>(param_info.param)) +
+                                  "threads_" + std::to_string(std::get<2>(param_info.param)) +
+                                  "areas";
+                         });
 
 TEST_P(SlotPoolConcurrency, LiveMappingsNeverOverlap) {
   const auto& [policy_name, threads, areas] = GetParam();

@@ -55,8 +55,12 @@ void run_against_model(const std::string& policy_name) {
   }
 }
 
-RC_GTEST_PROP(SlotPoolHiwater, IsTheRunningMaximumWithLinux, ()) { run_against_model("linux"); }
-RC_GTEST_PROP(SlotPoolHiwater, IsTheRunningMaximumWithFast, ()) { run_against_model("fast"); }
+RC_GTEST_PROP(SlotPoolHiwater, IsTheRunningMaximumWithLinux, ()) {
+  run_against_model("linux");
+}
+RC_GTEST_PROP(SlotPoolHiwater, IsTheRunningMaximumWithFast, ()) {
+  run_against_model("fast");
+}
 
 TEST(SlotPoolHiwater, AreasThatPeakApartAndTogether) {
   auto policy = make_slot_policy("fast");

@@ -49,8 +49,8 @@ class PoolFixture {
   }
 
   void unmap_slot(long slot, std::uint64_t offset = 0, std::uint64_t min_align = 0) {
-    auto info = pool_->unmap(PhysAddr(start_ + (static_cast<std::uint64_t>(slot) << kSlotShift) + offset),
-                             min_align);
+    auto info = pool_->unmap(
+        PhysAddr(start_ + (static_cast<std::uint64_t>(slot) << kSlotShift) + offset), min_align);
     ASSERT_TRUE(info) << info.error().message();
     EXPECT_TRUE(pool_->check_invariants());
   }
@@ -72,7 +72,7 @@ INSTANTIATE_TEST_SUITE_P(Kernel, BothPolicies, ::testing::Values("linux", "linux
 
 TEST_P(BothPolicies, CursorAdvancesAndWrapsToZero) {
   PoolFixture f(GetParam(), 256, 1);
-  EXPECT_EQ(f.map(128 * kSlotSize), 0);  // a whole segment; cursor 128
+  EXPECT_EQ(f.map(128 * kSlotSize), 0);    // a whole segment; cursor 128
   EXPECT_EQ(f.map(120 * kSlotSize), 128);  // cursor 248
   f.unmap_slot(0);
   // 16 slots: 248..255 hold only 8 free, so the search runs off the end of
@@ -135,15 +135,15 @@ TEST_P(BothPolicies, ReleaseMergesWithTheFreeRunsAroundIt) {
 
 TEST_P(BothPolicies, MappingsStopAtSegmentEnds) {
   PoolFixture f(GetParam(), 256, 1);
-  EXPECT_EQ(f.map(120 * kSlotSize), 0);    // cursor 120
-  EXPECT_EQ(f.map(8 * kSlotSize), 120);    // ends exactly at the segment end
-  f.unmap_slot(120);                       // nothing after it in its segment to merge
+  EXPECT_EQ(f.map(120 * kSlotSize), 0);  // cursor 120
+  EXPECT_EQ(f.map(8 * kSlotSize), 120);  // ends exactly at the segment end
+  f.unmap_slot(120);                     // nothing after it in its segment to merge
   EXPECT_EQ(f.pool().largest_free_run(), 128u);
-  EXPECT_EQ(f.map(12 * kSlotSize), 128);   // 120..127 hold 8: the next segment
-  EXPECT_EQ(f.map(120 * kSlotSize), -1);   // 116 left in segment 1, 8 in segment 0
-  EXPECT_EQ(f.map(8 * kSlotSize), 140);    // cursor 140
+  EXPECT_EQ(f.map(12 * kSlotSize), 128);  // 120..127 hold 8: the next segment
+  EXPECT_EQ(f.map(120 * kSlotSize), -1);  // 116 left in segment 1, 8 in segment 0
+  EXPECT_EQ(f.map(8 * kSlotSize), 140);   // cursor 140
   EXPECT_EQ(f.map(8 * kSlotSize), 148);
-  f.unmap_slot(0);                         // the free run 120..127 joins it
+  f.unmap_slot(0);  // the free run 120..127 joins it
   EXPECT_EQ(f.pool().largest_free_run(), 128u);
 }
 

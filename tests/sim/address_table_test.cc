@@ -1,12 +1,12 @@
 // AddressTable (private to the sim layer) against std::unordered_map, under
 // random inserts and erases: every key that should be there is, and no other.
+#include "../../src/sim/address_table.h"
+
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
 #include <unordered_map>
 #include <vector>
-
-#include "../../src/sim/address_table.h"
 
 namespace swiotlb::sim {
 namespace {

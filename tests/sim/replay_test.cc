@@ -1,12 +1,13 @@
 // Replay: the recorded 6.1 kernel trace slot for slot, small hand-made
 // traces whose every answer is worked out by hand, and the bookkeeping of
 // the odd cases (kernel failures, unmatched and lost unmaps).
+#include "swiotlb/sim/replay.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "swiotlb/sim/replay.h"
 #include "swiotlb/sim/report_json.h"
 #include "swiotlb/sim/trace_parser.h"
 #include "swiotlb/sim/trace_writer.h"
@@ -17,7 +18,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-const std::string kSample = std::string(SWIOTLB_TEST_DATA) + "/linux-6.1-nvme-randrw-256k-qd32.trace";
+const std::string kSample =
+    std::string(SWIOTLB_TEST_DATA) + "/linux-6.1-nvme-randrw-256k-qd32.trace";
 
 Trace parse_or_die(const std::string& text) {
   Result<Trace> trace = parse_trace(text);
@@ -149,11 +151,11 @@ TEST(Replay, FirstMismatchLineIsReported) {
 }
 
 TEST(Replay, MapsTheKernelFailedButThisPoolServesAreGivenBack) {
-  const ReplayReport r = replay_or_die(parse_or_die(
-      "# swiotlb-trace v1\n"
-      "# pool p start=0x100000 nslabs=128 nareas=1\n"
-      "# device d min_align_mask=0\n"
-      "map - 0 d 0x5000 2048 - 0 1 0 0xffffffffffffffff\n"));
+  const ReplayReport r =
+      replay_or_die(parse_or_die("# swiotlb-trace v1\n"
+                                 "# pool p start=0x100000 nslabs=128 nareas=1\n"
+                                 "# device d min_align_mask=0\n"
+                                 "map - 0 d 0x5000 2048 - 0 1 0 0xffffffffffffffff\n"));
   EXPECT_EQ(r.kernel_failed_maps, 1u);
   EXPECT_EQ(r.kernel_failed_also_here, 0u);
   EXPECT_EQ(r.failures, 0u);
@@ -165,13 +167,13 @@ TEST(Replay, MapsTheKernelFailedButThisPoolServesAreGivenBack) {
 }
 
 TEST(Replay, AMapAtALiveAddressMeansALostUnmap) {
-  const ReplayReport r = replay_or_die(parse_or_die(
-      "# swiotlb-trace v1\n"
-      "# pool p start=0x100000 nslabs=128 nareas=1\n"
-      "# device d min_align_mask=0\n"
-      "map - 0 d 0x5000 2048 - 0 1 0 0x100000\n"
-      "map - 0 d 0x6000 2048 - 0 1 0 0x100000\n"
-      "unmap - 0 d 0x100000 2048 1 0\n"));
+  const ReplayReport r =
+      replay_or_die(parse_or_die("# swiotlb-trace v1\n"
+                                 "# pool p start=0x100000 nslabs=128 nareas=1\n"
+                                 "# device d min_align_mask=0\n"
+                                 "map - 0 d 0x5000 2048 - 0 1 0 0x100000\n"
+                                 "map - 0 d 0x6000 2048 - 0 1 0 0x100000\n"
+                                 "unmap - 0 d 0x100000 2048 1 0\n"));
   EXPECT_EQ(r.lost_unmaps, 1u);
   EXPECT_EQ(r.unmatched_unmaps, 0u);
   EXPECT_EQ(r.final_used_slots, 0u);
@@ -315,8 +317,8 @@ TEST(ReplayJson, HasTheDocumentedKeys) {
   const ReplayReport r = replay_or_die(parse_or_die(kHandMade));
   const nlohmann::json j = to_json(r);
   for (const char* key : {"maps", "unmaps", "failures", "hiwater_slots", "final_used_slots",
-                          "largest_free_run_slots", "slot_agreement", "policy", "nslabs",
-                          "nareas", "bad_lines", "would_spin", "first_failures"}) {
+                          "largest_free_run_slots", "slot_agreement", "policy", "nslabs", "nareas",
+                          "bad_lines", "would_spin", "first_failures"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
   EXPECT_EQ(j["slot_agreement"]["matched"], 4);

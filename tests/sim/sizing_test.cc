@@ -1,5 +1,7 @@
 // Sizing: the answer serves every map and the next smaller pool does not;
 // the kernel's rounding and defaults.
+#include "swiotlb/sim/sizing.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -7,7 +9,6 @@
 
 #include "swiotlb/sim/replay.h"
 #include "swiotlb/sim/report_json.h"
-#include "swiotlb/sim/sizing.h"
 #include "swiotlb/sim/trace_parser.h"
 #include "swiotlb/sim/workload.h"
 
@@ -16,7 +17,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-const std::string kSample = std::string(SWIOTLB_TEST_DATA) + "/linux-6.1-nvme-randrw-256k-qd32.trace";
+const std::string kSample =
+    std::string(SWIOTLB_TEST_DATA) + "/linux-6.1-nvme-randrw-256k-qd32.trace";
 
 ReplayReport replay_at(const Trace& trace, const std::string& policy, std::uint64_t nslabs,
                        std::uint32_t nareas) {

@@ -1,11 +1,12 @@
 // The trace v1 parser: what it reads from good traces, and the message it
 // gives for every kind of bad line (each names the line and the field).
+#include "swiotlb/sim/trace_parser.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "swiotlb/sim/trace_parser.h"
 #include "swiotlb/sim/trace_writer.h"
 
 namespace swiotlb::sim {
@@ -21,7 +22,9 @@ constexpr const char* kHeader =
     "# device net min_align_mask=0 dma_mask=0xffffffff name=virtio net (legacy)\n";
 
 // Lines 1-5 are the header; the first event is on line 6.
-std::string with_header(const std::string& events) { return std::string(kHeader) + events; }
+std::string with_header(const std::string& events) {
+  return std::string(kHeader) + events;
+}
 
 Error parse_error(const std::string& text, const ParseOptions& options = {}) {
   Result<Trace> trace = parse_trace(text, options);
@@ -52,11 +55,11 @@ TEST(TraceParser, ReadsTheHeader) {
 }
 
 TEST(TraceParser, ReadsEveryOp) {
-  Result<Trace> trace = parse_trace(with_header(
-      "map 1234 3 0000:00:05.0 0x101ab1200 4096 8192 0x0 2 0x100 0x79b31200\n"
-      "sync_cpu - 0 0000:00:05.0 0x79b31200 512 2\n"
-      "sync_dev 99 1 net 0x79b31200 16 1\n"
-      "unmap 1300 3 0000:00:05.0 0x79b31200 4096 2 0x20\n"));
+  Result<Trace> trace = parse_trace(
+      with_header("map 1234 3 0000:00:05.0 0x101ab1200 4096 8192 0x0 2 0x100 0x79b31200\n"
+                  "sync_cpu - 0 0000:00:05.0 0x79b31200 512 2\n"
+                  "sync_dev 99 1 net 0x79b31200 16 1\n"
+                  "unmap 1300 3 0000:00:05.0 0x79b31200 4096 2 0x20\n"));
   ASSERT_TRUE(trace) << trace.error().message();
   ASSERT_EQ(trace->events.size(), 4u);
   const TraceEvent& map = trace->events[0];
@@ -105,12 +108,12 @@ TEST(TraceParser, KernelFailureIsAllOnes) {
 }
 
 TEST(TraceParser, CommentsBlankLinesAndLineEndings) {
-  Result<Trace> trace = parse_trace(with_header(
-      "\n"
-      "   # a note about the run\n"
-      "map - 0 net 0x1000 64 64 0 1 0 0x2000   # trailing comment\r\n"
-      "\t\n"
-      "unmap - 0 net 0x2000 64 1 0"));  // no final newline
+  Result<Trace> trace =
+      parse_trace(with_header("\n"
+                              "   # a note about the run\n"
+                              "map - 0 net 0x1000 64 64 0 1 0 0x2000   # trailing comment\r\n"
+                              "\t\n"
+                              "unmap - 0 net 0x2000 64 1 0"));  // no final newline
   ASSERT_TRUE(trace) << trace.error().message();
   ASSERT_EQ(trace->events.size(), 2u);
   EXPECT_EQ(trace->events[0].line, 8u);
@@ -129,10 +132,10 @@ TEST(TraceParser, UnknownHeaderLinesAreKept) {
 }
 
 TEST(TraceParser, DeviceMayBeDeclaredAfterEvents) {
-  Result<Trace> trace = parse_trace(with_header(
-      "map - 0 net 0x1000 64 64 0 1 0 0x2000\n"
-      "# device late min_align_mask=0x7ff\n"
-      "map - 0 late 0x1000 64 64 0 1 0 0x2800\n"));
+  Result<Trace> trace =
+      parse_trace(with_header("map - 0 net 0x1000 64 64 0 1 0 0x2000\n"
+                              "# device late min_align_mask=0x7ff\n"
+                              "map - 0 late 0x1000 64 64 0 1 0 0x2800\n"));
   ASSERT_TRUE(trace) << trace.error().message();
   EXPECT_EQ(trace->events.at(1).device, 2u);
 }

@@ -1,5 +1,7 @@
 // Synthetic workloads: they parse back, replay cleanly (every unmap finds its
 // map, nothing is left mapped), and the same seed gives the same trace.
+#include "swiotlb/sim/workload.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
@@ -8,7 +10,6 @@
 #include "swiotlb/sim/replay.h"
 #include "swiotlb/sim/trace_parser.h"
 #include "swiotlb/sim/trace_writer.h"
-#include "swiotlb/sim/workload.h"
 
 namespace swiotlb::sim {
 namespace {

@@ -15,8 +15,7 @@
 namespace swiotlb::testing {
 
 inline std::unique_ptr<IoTlb> make_io_tlb(std::uint64_t nslabs = 1024, bool force = true,
-                                          std::string policy = "linux",
-                                          std::uint32_t nareas = 1) {
+                                          std::string policy = "linux", std::uint32_t nareas = 1) {
   IoTlbOptions options;
   options.nslabs = nslabs;
   options.nareas = nareas;

@@ -11,32 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "support/cli_run.h"
+
 namespace {
 
 using ::testing::HasSubstr;
 
-struct CliRun {
-  std::string out;
-  int status = -1;
-};
-
-// Runs `swiotlb <args>`; `redirect` decides which stream ends up in `out`.
-CliRun run_cli(const std::string& args, const std::string& redirect) {
-  const std::string command = std::string("'") + SWIOTLB_CLI + "' " + args + " " + redirect;
-  CliRun run;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) {
-    return run;
-  }
-  std::array<char, 4096> buffer{};
-  std::size_t n = 0;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
-    run.out.append(buffer.data(), n);
-  }
-  const int raw = pclose(pipe);
-  run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return run;
-}
+using swiotlb::testing::CliRun;
+using swiotlb::testing::run_cli;
 
 TEST(BenchCommand, JsonListsFilteredCasesWithTheirBaseline) {
   const CliRun run =
@@ -61,7 +43,7 @@ TEST(BenchCommand, JsonListsFilteredCasesWithTheirBaseline) {
   }
 }
 
-TEST(BenchCommand, RunsEveryKernelPolicy) {
+TEST(BenchCommand, RunsTheDefaultAndEveryKernelPolicy) {
   const CliRun run =
       run_cli("bench --json --filter 'map_unmap.*/512$' --min-time 0.001", "2>/dev/null");
   ASSERT_EQ(run.status, 0) << run.out;
@@ -71,7 +53,7 @@ TEST(BenchCommand, RunsEveryKernelPolicy) {
   for (const nlohmann::json& row : j) {
     policies.push_back(row.at("policy").get<std::string>());
   }
-  EXPECT_THAT(policies, ::testing::UnorderedElementsAre("linux", "linux-6.1"));
+  EXPECT_THAT(policies, ::testing::UnorderedElementsAre("fast", "linux", "linux-6.1"));
 }
 
 TEST(BenchCommand, TextIsATableWithAHeader) {

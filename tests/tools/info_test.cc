@@ -9,32 +9,14 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "support/cli_run.h"
+
 namespace {
 
 using ::testing::HasSubstr;
 
-struct CliRun {
-  std::string out;
-  int status = -1;
-};
-
-// Runs `swiotlb <args>`; `redirect` decides which stream ends up in `out`.
-CliRun run_cli(const std::string& args, const std::string& redirect = "") {
-  const std::string command = std::string("'") + SWIOTLB_CLI + "' " + args + " " + redirect;
-  CliRun run;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) {
-    return run;
-  }
-  std::array<char, 4096> buffer{};
-  std::size_t n = 0;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
-    run.out.append(buffer.data(), n);
-  }
-  const int raw = pclose(pipe);
-  run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return run;
-}
+using swiotlb::testing::CliRun;
+using swiotlb::testing::run_cli;
 
 TEST(InfoCommand, JsonForForcedPool) {
   const CliRun run = run_cli("info --cmdline 'swiotlb=65536,8,force' --json", "2>/dev/null");

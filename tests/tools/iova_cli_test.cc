@@ -2,37 +2,19 @@
 // through the shell, and checks what they print and how they exit.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
+
+#include "support/cli_run.h"
 
 namespace {
 
 using ::testing::HasSubstr;
 
-struct IovaCliRun {
-  std::string out;
-  int status = -1;
-};
-
-IovaCliRun run_iova_cli(const std::string& args, const std::string& redirect = "2>/dev/null") {
-  const std::string command = std::string("'") + SWIOTLB_CLI + "' " + args + " " + redirect;
-  IovaCliRun run;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) {
-    return run;
-  }
-  std::array<char, 4096> buffer{};
-  std::size_t n = 0;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
-    run.out.append(buffer.data(), n);
-  }
-  const int raw = pclose(pipe);
-  run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return run;
+swiotlb::testing::CliRun run_iova_cli(const std::string& args,
+                                      const std::string& redirect = "2>/dev/null") {
+  return swiotlb::testing::run_cli(args, redirect);
 }
 
 const std::string kIproc =
@@ -40,7 +22,7 @@ const std::string kIproc =
     "--mask-bits 48";
 
 TEST(IovaCommand, IprocText) {
-  const IovaCliRun run = run_iova_cli("iova " + kIproc);
+  const swiotlb::testing::CliRun run = run_iova_cli("iova " + kIproc);
   ASSERT_EQ(run.status, 0) << run.out;
   EXPECT_EQ(run.out,
             "reserved_regions:\n"
@@ -57,7 +39,7 @@ TEST(IovaCommand, IprocText) {
 }
 
 TEST(IovaCommand, IprocJson) {
-  const IovaCliRun run = run_iova_cli("iova " + kIproc + " --no-msi --json");
+  const swiotlb::testing::CliRun run = run_iova_cli("iova " + kIproc + " --no-msi --json");
   ASSERT_EQ(run.status, 0) << run.out;
   const nlohmann::json j = nlohmann::json::parse(run.out);
   ASSERT_EQ(j.at("reserved_regions").size(), 4u);
@@ -73,7 +55,7 @@ TEST(IovaCommand, IprocJson) {
 }
 
 TEST(IovaCommand, OverlappingRangesAreAnError) {
-  const IovaCliRun run =
+  const swiotlb::testing::CliRun run =
       run_iova_cli("iova --dma-ranges 0x80000000-0x1ffffffff,0x100000000-0x2ffffffff", "2>&1");
   EXPECT_EQ(run.status, 2);
   EXPECT_THAT(run.out, HasSubstr("swiotlb: error: inbound windows [0x80000000, 0x1ffffffff] and "
@@ -81,7 +63,7 @@ TEST(IovaCommand, OverlappingRangesAreAnError) {
 }
 
 TEST(IovaCommand, BadNumbersAreErrors) {
-  IovaCliRun run = run_iova_cli("iova --dma-ranges 0x80000000-0xzz", "2>&1");
+  swiotlb::testing::CliRun run = run_iova_cli("iova --dma-ranges 0x80000000-0xzz", "2>&1");
   EXPECT_EQ(run.status, 2);
   EXPECT_THAT(run.out, HasSubstr("swiotlb: error:"));
   EXPECT_THAT(run.out, HasSubstr("0xzz"));
@@ -91,8 +73,9 @@ TEST(IovaCommand, BadNumbersAreErrors) {
 }
 
 TEST(IovaReplayCommand, KernelTraceAgrees) {
-  const IovaCliRun run = run_iova_cli(std::string("iova replay '") + SWIOTLB_TEST_DATA +
-                                      "/iova-linux-6.1-nvme-randrw-64k-qd32.trace' --json");
+  const swiotlb::testing::CliRun run =
+      run_iova_cli(std::string("iova replay '") + SWIOTLB_TEST_DATA +
+                   "/iova-linux-6.1-nvme-randrw-64k-qd32.trace' --json");
   ASSERT_EQ(run.status, 0) << run.out;
   const nlohmann::json j = nlohmann::json::parse(run.out);
   EXPECT_EQ(j.at("allocs"), 2068);
@@ -107,8 +90,9 @@ TEST(IovaReplayCommand, KernelTraceAgrees) {
 }
 
 TEST(IovaReplayCommand, TextAndErrors) {
-  IovaCliRun run = run_iova_cli(std::string("iova replay '") + SWIOTLB_TEST_DATA +
-                                "/iova-linux-6.1-nvme-randrw-64k-qd32.trace' --cpus 4");
+  swiotlb::testing::CliRun run =
+      run_iova_cli(std::string("iova replay '") + SWIOTLB_TEST_DATA +
+                   "/iova-linux-6.1-nvme-randrw-64k-qd32.trace' --cpus 4");
   ASSERT_EQ(run.status, 0) << run.out;
   EXPECT_THAT(run.out, HasSubstr("agreement 2068/2068"));
   EXPECT_THAT(run.out, HasSubstr("cpus 4"));

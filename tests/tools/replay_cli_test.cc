@@ -13,7 +13,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-const std::string kSample = std::string(SWIOTLB_TEST_DATA) + "/linux-6.1-nvme-randrw-256k-qd32.trace";
+const std::string kSample =
+    std::string(SWIOTLB_TEST_DATA) + "/linux-6.1-nvme-randrw-256k-qd32.trace";
 
 struct CliRun {
   int status = -1;

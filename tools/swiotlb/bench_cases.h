@@ -43,8 +43,9 @@ namespace swiotlb::bench {
 // max_segment_size and the largest mapping a pool allows (one segment).
 inline constexpr std::array<std::uint64_t, 4> kCopySizes{512, 4096, 64 * 1024, 256 * 1024};
 
-// The pools the copy cases run on: every policy that reproduces a kernel.
-inline constexpr std::array<std::string_view, 2> kCopyPolicies{"linux", "linux-6.1"};
+// The pools the copy cases run on: the library's default and the policies
+// that reproduce a kernel.
+inline constexpr std::array<std::string_view, 3> kCopyPolicies{"fast", "linux", "linux-6.1"};
 
 // Tells the compiler that memory may have been read, so that it neither
 // drops nor merges copies whose destination nobody reads afterwards.

@@ -57,12 +57,46 @@ struct Pass {
   std::uint64_t found = 0;  // maps that found a run, all threads
 };
 
-// Runs `iterations` map+unmap on each of `threads` threads, thread t on CPU
-// t, all released at once, and takes the wall time.
+// Starts `count` threads that wait to be released together, then run
+// body(t); returns the wall time from their release to the last one's end.
+//
+// A single thread is a worker thread too, never the caller: glibc takes a
+// lock with plain instructions in a process that has never started a
+// thread, and with atomic ones once it has, which is what a library user
+// with threads pays. Timing one thread on a caller that may never have
+// started one would compare two different prices of the same lock.
+template <class Body>
+double run_released(unsigned count, Body body) {
+  std::atomic<unsigned> ready{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < count; ++t) {
+    threads.emplace_back([&, t] {
+      ready.fetch_add(1);
+      while (!go.load(std::memory_order_acquire)) {
+        std::this_thread::yield();
+      }
+      body(t);
+    });
+  }
+  while (ready.load() != count) {
+    std::this_thread::yield();
+  }
+  const Clock::time_point start = Clock::now();
+  go.store(true, std::memory_order_release);
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  const std::chrono::duration<double> elapsed = Clock::now() - start;
+  return elapsed.count();
+}
+
+// Runs `iterations` map+unmap on each of the case's threads, thread t on
+// CPU t.
 Result<Pass> time_ops(SearchFixture& fixture, const Case& c, std::uint64_t iterations) {
   std::vector<Status> status(c.threads);
   std::vector<std::uint64_t> found(c.threads);
-  auto work = [&](unsigned t) {
+  const double seconds = run_released(c.threads, [&](unsigned t) {
     // Counted locally and stored once: neighbouring counters written on
     // every operation would share a cache line between the threads.
     std::uint64_t hits = 0;
@@ -75,40 +109,13 @@ Result<Pass> time_ops(SearchFixture& fixture, const Case& c, std::uint64_t itera
       hits += *ok ? 1u : 0u;
     }
     found[t] = hits;
-  };
-  Clock::time_point start;
-  if (c.threads == 1) {
-    start = Clock::now();
-    work(0);
-  } else {
-    std::atomic<unsigned> ready{0};
-    std::atomic<bool> go{false};
-    std::vector<std::thread> threads;
-    for (unsigned t = 0; t < c.threads; ++t) {
-      threads.emplace_back([&, t] {
-        ready.fetch_add(1);
-        while (!go.load(std::memory_order_acquire)) {
-          std::this_thread::yield();
-        }
-        work(t);
-      });
-    }
-    while (ready.load() != c.threads) {
-      std::this_thread::yield();
-    }
-    start = Clock::now();
-    go.store(true, std::memory_order_release);
-    for (std::thread& t : threads) {
-      t.join();
-    }
-  }
-  const std::chrono::duration<double> elapsed = Clock::now() - start;
+  });
   for (const Status& s : status) {
     if (!s) {
       return s.error();
     }
   }
-  Pass pass{elapsed.count(), 0};
+  Pass pass{seconds, 0};
   for (std::uint64_t f : found) {
     pass.found += f;
   }
@@ -222,9 +229,11 @@ std::vector<std::string> search_bench_names() {
 }
 
 Result<std::vector<SearchBenchResult>> run_search_bench(
-    const SearchBenchOptions& options, const std::function<void(const SearchBenchResult&)>& on_row) {
+    const SearchBenchOptions& options,
+    const std::function<void(const SearchBenchResult&)>& on_row) {
   if (options.rounds == 0 || !(options.min_seconds > 0)) {
-    return make_error(Errc::invalid_argument, "search bench: needs at least one round of some time");
+    return make_error(Errc::invalid_argument,
+                      "search bench: needs at least one round of some time");
   }
   Result<std::regex> pattern = compile_filter(options.filter);
   if (!pattern) {
@@ -252,9 +261,15 @@ Result<std::vector<SearchBenchResult>> run_search_bench(
       if (!selected(t.policy)) {
         continue;
       }
-      SearchBenchResult row{case_name(t.policy, c), std::string(t.policy), c.bytes, c.threads,
-                            t.occupancy, static_cast<double>(t.found) / static_cast<double>(t.ops),
-                            median(t.ns), baseline, 0};
+      SearchBenchResult row{case_name(t.policy, c),
+                            std::string(t.policy),
+                            c.bytes,
+                            c.threads,
+                            t.occupancy,
+                            static_cast<double>(t.found) / static_cast<double>(t.ops),
+                            median(t.ns),
+                            baseline,
+                            0};
       row.ratio = baseline > 0 ? row.ns_per_op / baseline : 0;
       if (on_row) {
         on_row(row);

@@ -15,12 +15,12 @@
 // min_align_mask) from the area of its thread and unmaps it at once. A map
 // that finds no run is timed too (that is the search a nearly full pool
 // makes its callers wait for) and counted: each row says which fraction of
-// the maps found a run. With
-// several threads, thread t runs on CPU t, so with as many areas as threads
-// each thread has an area of its own; ns per operation is then the wall
-// time divided by the operations of all threads (the inverse of the
-// throughput). The baseline of every row is the `linux` policy in the same
-// case, timed in the same run, round for round.
+// the maps found a run. Thread t (one or several, always worker threads,
+// never the caller: see run_released in bench_search.cc) runs on CPU t, so
+// with as many areas as threads each thread has an area of its own; ns per
+// operation is the wall time divided by the operations of all threads (the
+// inverse of the throughput). The baseline of every row is the `linux`
+// policy in the same case, timed in the same run, round for round.
 //
 // Thread safety: a SearchFixture may be used by many threads at once (the
 // pool is); run_search_bench() is for one thread.
@@ -54,8 +54,7 @@ inline constexpr std::uint64_t kFragmentSeed = 0x5107;
 class SearchFixture {
  public:
   // Fails for an unknown policy or an impossible geometry.
-  static Result<std::unique_ptr<SearchFixture>> create(std::string_view policy,
-                                                       std::uint32_t areas,
+  static Result<std::unique_ptr<SearchFixture>> create(std::string_view policy, std::uint32_t areas,
                                                        unsigned occupancy_percent,
                                                        std::uint64_t seed = kFragmentSeed) {
     Result<std::shared_ptr<const SlotPolicy>> made_policy = make_slot_policy(policy);
@@ -156,9 +155,9 @@ class SearchFixture {
 };
 
 struct SearchBenchResult {
-  std::string name;               // e.g. "search/fast/65536/occ90/t1"
+  std::string name;  // e.g. "search/fast/65536/occ90/t1"
   std::string policy;
-  std::uint64_t bytes = 0;        // bytes one map asks for
+  std::uint64_t bytes = 0;  // bytes one map asks for
   std::uint32_t threads = 1;
   double occupancy = 0;           // fraction of the slots in use when timing began
   double found = 0;               // fraction of the timed maps that found a run

@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <iterator>
@@ -17,6 +18,9 @@
 
 #include "bench_cases.h"
 #include "commands.h"
+#include "swiotlb/sim/replay.h"
+#include "swiotlb/sim/replay_bench.h"
+#include "swiotlb/sim/workload.h"
 
 namespace swiotlb::cli {
 namespace {
@@ -110,26 +114,98 @@ Status run_cases(const std::vector<bench::BenchCase>& cases, const bench::Timing
   return {};
 }
 
+// End-to-end replay speed: parse + replay of a 1 M-event synthetic trace,
+// against replaying the same trace already parsed (its baseline, measured in
+// the same run), so the ratio is what reading the text costs on top.
+constexpr std::string_view kReplayCase = "replay/mixed/1000000";
+
+Result<nlohmann::ordered_json> replay_speed_row() {
+  constexpr std::uint64_t kEvents = 1000000;
+  Result<sim::ReplaySpeed> speed = sim::measure_replay_speed(kEvents, 1);
+  if (!speed) {
+    return speed.error();
+  }
+  sim::WorkloadOptions workload;
+  workload.events = kEvents;
+  Result<sim::Trace> trace = sim::generate_workload(workload);
+  if (!trace) {
+    return trace.error();
+  }
+  sim::ReplayOptions replay;
+  replay.policy = "linux";
+  const auto start = std::chrono::steady_clock::now();
+  Result<sim::ReplayReport> report = sim::replay_trace(*trace, replay);
+  const std::chrono::duration<double> replay_only = std::chrono::steady_clock::now() - start;
+  if (!report) {
+    return report.error();
+  }
+  const double events = static_cast<double>(speed->events);
+  const double ns_per_event = speed->seconds * 1e9 / events;
+  const double baseline = replay_only.count() * 1e9 / events;
+  nlohmann::ordered_json row;
+  row["name"] = kReplayCase;
+  row["bytes"] = speed->bytes;
+  row["threads"] = 2;  // a parser thread runs ahead of the replay
+  row["policy"] = "linux";
+  row["ns_per_op"] = ns_per_event;
+  row["baseline_ns_per_op"] = baseline;
+  row["ratio"] = baseline > 0 ? ns_per_event / baseline : 0;
+  row["copy"] = false;
+  row["events_per_s"] = speed->events_per_second();
+  row["events_per_cpu_s"] = speed->events_per_cpu_second();
+  return row;
+}
+
+bool filter_matches(const std::string& filter, std::string_view name) {
+  if (filter.empty()) {
+    return true;
+  }
+  try {
+    return std::regex_search(std::string(name), std::regex(filter));
+  } catch (const std::regex_error&) {
+    return false;
+  }
+}
+
+void print_replay_row(const nlohmann::ordered_json& row) {
+  fmt::print("{}: {:.0f} ns/event end to end, {:.0f} ns/event replay alone, {:.2f} M events/s\n",
+             row["name"].get<std::string>(), row["ns_per_op"].get<double>(),
+             row["baseline_ns_per_op"].get<double>(), row["events_per_s"].get<double>() / 1e6);
+}
+
 int run_bench(const BenchOptions& options) {
+  const bool want_replay = filter_matches(options.filter, kReplayCase);
   Result<std::vector<bench::BenchCase>> cases = select_cases(options.filter);
-  if (!cases) {
+  if (!cases && !want_replay) {
     fmt::print(stderr, "swiotlb: error: {}\n", cases.error().message());
     return 2;
   }
+  const std::vector<bench::BenchCase> selected =
+      cases ? std::move(*cases) : std::vector<bench::BenchCase>{};
   bench::TimingOptions timing;
   timing.min_seconds = options.min_time;
-  const Table table(*cases);
+  const Table table(selected);
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
-  if (!options.json) {
+  if (!options.json && !selected.empty()) {
     table.print_header();
   }
-  Status ran = run_cases(*cases, timing, [&](const bench::CaseResult& r) {
+  Status ran = run_cases(selected, timing, [&](const bench::CaseResult& r) {
     if (options.json) {
       out.push_back(to_json(r));
     } else {
       table.print_row(r);
     }
   });
+  if (ran && want_replay) {
+    Result<nlohmann::ordered_json> row = replay_speed_row();
+    if (!row) {
+      ran = row.error();
+    } else if (options.json) {
+      out.push_back(*row);
+    } else {
+      print_replay_row(*row);
+    }
+  }
   if (!ran) {
     fmt::print(stderr, "swiotlb: error: {}\n", ran.error().message());
     return 1;

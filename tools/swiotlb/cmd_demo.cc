@@ -8,14 +8,29 @@
 // plays the device's part through the device address alone: it checks what
 // the CPU sent and writes what it returns, then the CPU checks what came
 // back. The exit status is 0 only if every byte arrived.
+//
+// `swiotlb demo --shared` runs the shared-window exchange instead
+// (docs/shared-window.md): the pool lives in a memfd, a device sees it, and
+// only it, at DMA address 0x10000000, and the device's part is played by a
+// second process, this program exec'd again with the hidden option
+// `--device-socket N`. That process receives the memfd over a Unix socket,
+// maps the window wherever its system puts it, and reaches the host's data
+// through DMA addresses alone.
+#include <fcntl.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <csignal>
 #include <cstring>
 #include <deque>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "swiotlb/core/config.h"
@@ -23,6 +38,8 @@
 #include "swiotlb/dma/dma_api.h"
 #include "swiotlb/iotlb/io_tlb.h"
 #include "swiotlb/platform/cpu.h"
+#include "swiotlb/platform/fd_passing.h"
+#include "swiotlb/platform/region.h"
 
 namespace swiotlb::cli {
 
@@ -34,6 +51,8 @@ struct DemoOptions {
   std::uint64_t seed = 1;
   std::uint32_t queue_depth = 32;
   bool json = false;
+  bool shared = false;     // the device is another process (docs/shared-window.md)
+  int device_socket = -1;  // set in that process: the socket to the host
 };
 
 struct Transfer {
@@ -97,8 +116,7 @@ void check_returned(Transfer& t, std::uint64_t tag, Tally& tally) {
 }
 
 Transfer make_transfer(std::mt19937_64& rng, Device* dev, std::uint64_t max_size) {
-  static const std::uint64_t kSizes[] = {512, 1024, 1500, 4096, 8192, 16384, 65536, 131072,
-                                         262144};
+  static const std::uint64_t kSizes[] = {512, 1024, 1500, 4096, 8192, 16384, 65536, 131072, 262144};
   static const Direction kDirs[] = {Direction::to_device, Direction::from_device,
                                     Direction::bidirectional};
   Transfer t;
@@ -186,8 +204,9 @@ int run_demo(const DemoOptions& options) {
     return 2;
   }
   Result<IoTlbOptions> tlb_options = IoTlbOptions::from_config(*config);
-  Result<std::unique_ptr<IoTlb>> io_tlb =
-      tlb_options ? IoTlb::create(*tlb_options) : Result<std::unique_ptr<IoTlb>>(tlb_options.error());
+  Result<std::unique_ptr<IoTlb>> io_tlb = tlb_options
+                                              ? IoTlb::create(*tlb_options)
+                                              : Result<std::unique_ptr<IoTlb>>(tlb_options.error());
   if (!io_tlb) {
     fmt::print(stderr, "swiotlb: error: {}\n", io_tlb.error().message());
     return 2;
@@ -201,8 +220,8 @@ int run_demo(const DemoOptions& options) {
   Tally tally;
   run_workload(options, **nic, **nvme, tally);
   run_extras(**nvme, tally);
-  const bool ok = tally.bad_bytes == 0 && tally.api_errors == 0 && (*nic)->close() &&
-                  (*nvme)->close();
+  const bool ok =
+      tally.bad_bytes == 0 && tally.api_errors == 0 && (*nic)->close() && (*nvme)->close();
   if (options.json) {
     nlohmann::json out = {{"ok", ok},
                           {"transfers", tally.transfers},
@@ -223,12 +242,495 @@ int run_demo(const DemoOptions& options) {
   return ok ? 0 : 1;
 }
 
+// The shared-window exchange (docs/shared-window.md). Messages are six
+// 64-bit words in the machine's byte order; word 0 is the kind, every
+// message from the host gets one reply.
+namespace shared {
+
+using Message = std::array<std::uint64_t, 6>;
+constexpr std::uint64_t kHello = 1;     // version, window bytes, DMA base (+ the memfd)
+constexpr std::uint64_t kTransfer = 2;  // direction, DMA address, size, check seed, fill seed
+constexpr std::uint64_t kBye = 3;
+constexpr std::uint64_t kReply = 4;  // status, bytes checked, bytes wrong, bytes written
+constexpr std::uint64_t kProtocolVersion = 1;
+constexpr std::uint64_t kOk = 0;
+constexpr std::uint64_t kOutsideWindow = 1;
+constexpr std::uint64_t kMalformed = 2;
+constexpr std::uint64_t kNoWindow = 3;
+
+// Where the device sees the window: an address of its own, which says
+// nothing about where the host keeps the pool.
+constexpr std::uint64_t kDmaBase = 0x10000000;
+constexpr int kDeviceSocket = 3;
+constexpr std::uint64_t kMinSize = 512;
+constexpr std::uint64_t kMaxSize = std::uint64_t{256} * 1024;
+constexpr auto kTimeout = std::chrono::seconds(30);
+// The device waits this long for a host that is alive but silent; a host
+// that is gone is seen at once (end of file).
+constexpr auto kIdleTimeout = std::chrono::seconds(120);
+constexpr std::uint64_t kGolden = 0x9e3779b97f4a7c15;
+
+std::uint64_t mix(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
+  return z ^ (z >> 31);
+}
+
+// The pattern a seed names: byte i is byte (i % 8), least significant
+// first, of mix(seed + (i / 8) * kGolden).
+void fill_pattern(std::span<std::byte> out, std::uint64_t seed) {
+  std::uint64_t word = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    word = (i & 7) == 0 ? mix(seed + (i >> 3) * kGolden) : word >> 8;
+    out[i] = static_cast<std::byte>(word);
+  }
+}
+
+std::uint64_t pattern_mismatches(std::span<const std::byte> in, std::uint64_t seed) {
+  std::uint64_t bad = 0;
+  std::uint64_t word = 0;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    word = (i & 7) == 0 ? mix(seed + (i >> 3) * kGolden) : word >> 8;
+    bad += in[i] != static_cast<std::byte>(word) ? 1u : 0u;
+  }
+  return bad;
+}
+
+Message reply(std::uint64_t status, std::uint64_t checked = 0, std::uint64_t wrong = 0,
+              std::uint64_t written = 0) {
+  return {kReply, status, checked, wrong, written, 0};
+}
+
+Status send(int socket, const Message& message, int fd = -1) {
+  return send_message(socket, std::as_bytes(std::span(message)), fd, kTimeout);
+}
+
+// The device process. It trusts nothing the host sends: every message is
+// checked, and a bad one is answered, never acted on.
+
+// The host's memory as the device process sees it: one window at a DMA base.
+struct Window {
+  std::unique_ptr<Region> region;
+  std::uint64_t dma_base = 0;
+  std::uint64_t bytes = 0;  // as announced; the mapping may end on a later page
+
+  // The bytes behind [dma, dma + size), or nothing when any of them is
+  // outside the window; no sum here can wrap.
+  std::optional<std::span<std::byte>> reach(std::uint64_t dma, std::uint64_t size) const {
+    if (size == 0 || size > bytes || dma < dma_base || dma - dma_base > bytes - size) {
+      return std::nullopt;
+    }
+    return std::span<std::byte>(region->data() + (dma - dma_base), size);
+  }
+};
+
+Message serve_transfer(const Window& window, const Message& command) {
+  const std::optional<Direction> dir = direction_from_number(command[1]);
+  if (!dir || *dir == Direction::none) {
+    return reply(kMalformed);
+  }
+  const std::optional<std::span<std::byte>> bytes = window.reach(command[2], command[3]);
+  if (!bytes) {
+    return reply(command[3] == 0 ? kMalformed : kOutsideWindow);
+  }
+  Message answer = reply(kOk);
+  if (copies_to_device(*dir)) {
+    answer[2] = bytes->size();
+    answer[3] = pattern_mismatches(*bytes, command[4]);
+  }
+  if (copies_from_device(*dir)) {
+    fill_pattern(*bytes, command[5]);
+    answer[4] = bytes->size();
+  }
+  return answer;
+}
+
+// Maps the window a hello describes. A memfd its sender could shrink would
+// turn accesses past the new end into SIGBUS, so only a sealed one is used.
+Result<Window> map_window(const Message& hello, const OwnedFd& fd) {
+  const std::uint64_t bytes = hello[2];
+  const std::uint64_t dma_base = hello[3];
+  if (hello[0] != kHello || hello[1] != kProtocolVersion || !fd.valid() || bytes == 0 ||
+      dma_base + bytes < dma_base) {
+    return make_error(Errc::invalid_argument,
+                      "expected a hello of version {} with a descriptor and a window that "
+                      "does not wrap",
+                      kProtocolVersion);
+  }
+  const int seals = fcntl(fd.get(), F_GET_SEALS);
+  if (seals < 0 || (seals & F_SEAL_SHRINK) == 0) {
+    return make_error(Errc::invalid_argument, "the window is not sealed against shrinking");
+  }
+  auto region = Region::attach({.fd = fd.get(), .bytes = bytes});
+  if (!region) {
+    return std::move(region).error();
+  }
+  return Window{std::move(*region), dma_base, bytes};
+}
+
+Result<Window> receive_window(int socket) {
+  Message hello{};
+  auto got = receive_message(socket, std::as_writable_bytes(std::span(hello)), kTimeout);
+  if (!got) {
+    return std::move(got).error();
+  }
+  Result<Window> window =
+      got->bytes == sizeof(hello)
+          ? map_window(hello, got->fd)
+          : make_error(Errc::invalid_argument, "a hello of {} bytes", got->bytes);
+  if (!window) {
+    (void)send(socket, reply(kNoWindow));
+    return window;
+  }
+  if (Status sent = send(socket, reply(kOk, 0, 0, window->bytes)); !sent) {
+    return sent.error();
+  }
+  return window;
+}
+
+// The reply to one message, and whether it ends the session. A command
+// carries no descriptor; one that does is malformed.
+std::pair<Message, bool> answer(const Window& window, const Message& command,
+                                const ReceivedMessage& received) {
+  if (received.bytes != sizeof(command) || received.fd.valid()) {
+    return {reply(kMalformed), false};
+  }
+  switch (command[0]) {
+    case kTransfer:
+      return {serve_transfer(window, command), false};
+    case kBye:
+      return {reply(kOk), true};
+    default:
+      return {reply(kMalformed), false};
+  }
+}
+
+int device_failed(const Error& error, int status = 1) {
+  fmt::print(stderr, "swiotlb: device process: {}\n", error.message());
+  return status;
+}
+
+int run_device(int socket) {
+  Result<Window> window = receive_window(socket);
+  if (!window) {
+    return device_failed(window.error(), 2);
+  }
+  for (;;) {
+    Message command{};
+    auto got = receive_message(socket, std::as_writable_bytes(std::span(command)), kIdleTimeout);
+    if (!got && got.error().code() == Errc::system) {
+      return device_failed(got.error());
+    }
+    if (got && got->bytes == 0) {
+      return device_failed(Error(Errc::system, "the host went away without saying goodbye"));
+    }
+    const auto [message, last] =
+        got ? answer(*window, command, *got) : std::pair{reply(kMalformed), false};
+    if (Status sent = send(socket, message); !sent) {
+      return device_failed(sent.error());
+    }
+    if (last) {
+      return 0;
+    }
+  }
+}
+
+// The host.
+
+struct SharedTally {
+  std::uint64_t transfers = 0;
+  std::uint64_t device_checked = 0;  // bytes the device process compared
+  std::uint64_t host_checked = 0;    // bytes the host compared after the device wrote
+  std::uint64_t bad_bytes = 0;
+  std::uint64_t map_failures = 0;  // pool full
+  std::uint64_t api_errors = 0;    // DMA API errors, commands refused
+};
+
+struct SharedTransfer {
+  std::vector<std::byte> storage;
+  std::size_t offset = 0;
+  Direction dir = Direction::to_device;
+  DmaAddr dma;
+  std::uint64_t check_seed = 0;
+  std::uint64_t fill_seed = 0;
+
+  std::span<std::byte> bytes() { return std::span(storage).subspan(offset); }
+};
+
+// The device process and our end of its socket.
+struct Peer {
+  OwnedFd socket;
+  ChildProcess process;
+
+  Result<Message> exchange(const Message& message, int fd = -1) {
+    if (Status sent = send(socket.get(), message, fd); !sent) {
+      return sent.error();
+    }
+    Message answer{};
+    auto got = receive_message(socket.get(), std::as_writable_bytes(std::span(answer)), kTimeout);
+    if (!got) {
+      return std::move(got).error();
+    }
+    if (got->bytes != sizeof(answer) || answer[0] != kReply) {
+      return make_error(Errc::system, "the device process {}",
+                        got->bytes == 0 ? "closed the connection" : "sent no reply");
+    }
+    return answer;
+  }
+};
+
+// The pool the --cmdline asks for, in a memfd, every mapping bounced.
+Result<std::unique_ptr<IoTlb>> make_shared_pool(const std::string& cmdline) {
+  Result<SwiotlbConfig> config = parse_swiotlb_config(cmdline, cpu_count());
+  if (!config) {
+    return std::move(config).error();
+  }
+  Result<IoTlbOptions> options = IoTlbOptions::from_config(*config);
+  if (!options) {
+    return std::move(options).error();
+  }
+  RegionSpec spec = options->region.value_or(RegionSpec{});
+  spec.kind = RegionKind::memfd;
+  options->region = spec;
+  options->force_bounce = true;
+  return IoTlb::create(*options);
+}
+
+// A device whose only memory is the default pool, seen at kDmaBase.
+Result<std::unique_ptr<Device>> make_peer_device(IoTlb& tlb) {
+  auto ranges = DmaRangeMap::create({{tlb.start().value(), kDmaBase, tlb.end() - tlb.start()}});
+  if (!ranges) {
+    return std::move(ranges).error();
+  }
+  return Device::create({.name = "peer", .dma_ranges = std::move(*ranges)}, &tlb);
+}
+
+// Runs this program again as the device process and hands it the window.
+// Our copy of its socket end is closed, so that its death is end of file.
+Result<Peer> start_peer(const IoTlb& tlb) {
+  auto pair = make_socket_pair();
+  if (!pair) {
+    return std::move(pair).error();
+  }
+  auto process = ChildProcess::spawn("/proc/self/exe",
+                                     {"demo", "--device-socket", std::to_string(kDeviceSocket)},
+                                     pair->second.get(), kDeviceSocket);
+  if (!process) {
+    return std::move(process).error();
+  }
+  pair->second.reset();
+  Peer peer{std::move(pair->first), std::move(*process)};
+  const Message hello = {kHello, kProtocolVersion, tlb.end() - tlb.start(), kDmaBase, 0, 0};
+  auto answer = peer.exchange(hello, tlb.region().fd());
+  if (!answer) {
+    return std::move(answer).error();
+  }
+  if ((*answer)[1] != kOk) {
+    return make_error(Errc::system, "the device process could not map the window (status {})",
+                      (*answer)[1]);
+  }
+  return peer;
+}
+
+SharedTransfer make_shared_transfer(std::mt19937_64& rng, std::uint64_t max_size) {
+  static constexpr Direction kDirs[] = {Direction::to_device, Direction::from_device,
+                                        Direction::bidirectional};
+  SharedTransfer t;
+  t.dir = kDirs[rng() % std::size(kDirs)];
+  t.offset = rng() % 4096;
+  const std::uint64_t top = std::max(std::min(kMaxSize, max_size), kMinSize);
+  t.storage.resize(t.offset + kMinSize + rng() % (top - kMinSize + 1));
+  t.check_seed = rng();
+  t.fill_seed = rng();
+  // What the device must find, or (from_device) what it must overwrite.
+  fill_pattern(t.bytes(), t.dir == Direction::from_device ? ~t.fill_seed : t.check_seed);
+  return t;
+}
+
+Status run_on_device(Peer& peer, SharedTransfer& t, SharedTally& tally) {
+  const Message command = {kTransfer,     static_cast<std::uint64_t>(t.dir),
+                           t.dma.value(), t.bytes().size(),
+                           t.check_seed,  t.fill_seed};
+  auto answer = peer.exchange(command);
+  if (!answer) {
+    return answer.error();
+  }
+  if ((*answer)[1] != kOk) {
+    ++tally.api_errors;
+  }
+  tally.device_checked += (*answer)[2];
+  tally.bad_bytes += (*answer)[3];
+  return Status::ok();
+}
+
+// Takes a buffer back from the device and checks what it wrote.
+void take_back(Device& dev, SharedTransfer& t, bool device_ran, SharedTally& tally) {
+  const std::uint64_t size = t.bytes().size();
+  if (t.dir == Direction::bidirectional && !sync_single_for_cpu(dev, t.dma, size, t.dir)) {
+    ++tally.api_errors;
+  }
+  if (!unmap_single(dev, t.dma, size, t.dir)) {
+    ++tally.api_errors;
+    return;
+  }
+  if (device_ran && copies_from_device(t.dir)) {
+    tally.bad_bytes += pattern_mismatches(t.bytes(), t.fill_seed);
+    tally.host_checked += size;
+  }
+  tally.transfers += device_ran ? 1 : 0;
+}
+
+// Maps a batch, has the device process do each transfer, unmaps them all,
+// also when the device process fails, so that nothing stays mapped.
+Status run_batch(Device& dev, Peer& peer, std::vector<SharedTransfer>& batch, SharedTally& tally) {
+  std::vector<SharedTransfer> mapped;
+  for (SharedTransfer& t : batch) {
+    Result<DmaAddr> dma = map_single(dev, t.bytes().data(), t.bytes().size(), t.dir);
+    if (!dma) {
+      ++tally.map_failures;
+      continue;
+    }
+    t.dma = *dma;
+    mapped.push_back(std::move(t));
+  }
+  Status status;
+  std::size_t completed = 0;
+  for (; completed < mapped.size(); ++completed) {
+    status = run_on_device(peer, mapped[completed], tally);
+    if (!status) {
+      break;
+    }
+  }
+  for (std::size_t i = 0; i < mapped.size(); ++i) {
+    take_back(dev, mapped[i], i < completed, tally);
+  }
+  return status;
+}
+
+Status run_shared_workload(const DemoOptions& options, Device& dev, Peer& peer,
+                           SharedTally& tally) {
+  std::mt19937_64 rng(options.seed);
+  const std::uint64_t max_size = max_mapping_size(dev);
+  for (std::uint64_t done = 0; done < options.transfers;) {
+    std::vector<SharedTransfer> batch;
+    for (; batch.size() < options.queue_depth && done < options.transfers; ++done) {
+      batch.push_back(make_shared_transfer(rng, max_size));
+    }
+    if (Status ok = run_batch(dev, peer, batch, tally); !ok) {
+      return ok;
+    }
+  }
+  return Status::ok();
+}
+
+// Ends the device process and tells how it ended. After a clean run it is
+// told goodbye and must exit 0 by itself; otherwise (or when the goodbye
+// fails, which is then the run's error) it is given a moment, then killed.
+Result<ChildExit> stop_peer(Peer& peer, Status& workload) {
+  if (workload) {
+    Result<Message> answer = peer.exchange({kBye, 0, 0, 0, 0, 0});
+    if (answer) {
+      return peer.process.wait(kTimeout);
+    }
+    workload = answer.error();
+  }
+  if (Result<ChildExit> exit = peer.process.wait(std::chrono::seconds(1)); exit) {
+    return exit;
+  }
+  (void)peer.process.kill(SIGKILL);
+  return peer.process.wait(kTimeout);
+}
+
+struct SharedRun {
+  SharedTally tally;
+  Status workload;
+  Result<ChildExit> exit = ChildExit{};
+  Status closed;
+  bool ok() const {
+    return workload && exit && exit->ok() && closed && tally.bad_bytes == 0 &&
+           tally.api_errors == 0;
+  }
+};
+
+std::vector<std::string> run_errors(const SharedRun& run) {
+  std::vector<std::string> errors;
+  for (const Status* s : {&run.workload, &run.closed}) {
+    if (!*s) {
+      errors.push_back(s->error().message());
+    }
+  }
+  return errors;
+}
+
+nlohmann::json shared_json(const IoTlb& tlb, const Device& dev, pid_t pid, const SharedRun& run,
+                           const std::string& exit) {
+  return {
+      {"ok", run.ok()},
+      {"transfers", run.tally.transfers},
+      {"device_bytes_checked", run.tally.device_checked},
+      {"host_bytes_checked", run.tally.host_checked},
+      {"bad_bytes", run.tally.bad_bytes},
+      {"map_failures", run.tally.map_failures},
+      {"api_errors", run.tally.api_errors},
+      {"window", {{"kind", "memfd"}, {"bytes", tlb.end() - tlb.start()}, {"dma_base", kDmaBase}}},
+      {"device_process", {{"pid", pid}, {"exit", exit}}},
+      {"errors", run_errors(run)},
+      {"pool", tlb.to_json()},
+      {"devices", {device_json(dev)}}};
+}
+
+void print_shared(const DemoOptions& options, const IoTlb& tlb, const Device& dev, pid_t pid,
+                  const SharedRun& run) {
+  const std::string exit = run.exit ? run.exit->describe() : run.exit.error().message();
+  if (options.json) {
+    fmt::print("{}\n", shared_json(tlb, dev, pid, run, exit).dump(2));
+    return;
+  }
+  const std::uint64_t bytes = tlb.end() - tlb.start();
+  fmt::print("{}\n", tlb.boot_line());
+  fmt::print("shared window: memfd of {} bytes; device process {} sees it at DMA [{:#x}, {:#x})\n",
+             bytes, pid, kDmaBase, kDmaBase + bytes);
+  fmt::print(
+      "{} transfers, {} bytes checked by the device process and {} by the host, {} wrong, "
+      "{} maps refused (pool full)\n",
+      run.tally.transfers, run.tally.device_checked, run.tally.host_checked, run.tally.bad_bytes,
+      run.tally.map_failures);
+  fmt::print("{}", tlb.debugfs_text());
+  fmt::print("device process {}\n", exit);
+  for (const std::string& error : run_errors(run)) {
+    fmt::print("error: {}\n", error);
+  }
+  fmt::print("{}\n", run.ok()                   ? "every byte round-tripped"
+                     : run.tally.bad_bytes != 0 ? "DATA MISMATCH"
+                                                : "FAILED");
+}
+
+int run_shared_demo(const DemoOptions& options) {
+  Result<std::unique_ptr<IoTlb>> tlb = make_shared_pool(options.cmdline);
+  Result<std::unique_ptr<Device>> dev =
+      tlb ? make_peer_device(**tlb) : Result<std::unique_ptr<Device>>(tlb.error());
+  Result<Peer> peer = dev ? start_peer(**tlb) : Result<Peer>(dev.error());
+  if (!peer) {
+    fmt::print(stderr, "swiotlb: error: {}\n", peer.error().message());
+    return 2;
+  }
+  SharedRun run;
+  run.workload = run_shared_workload(options, **dev, *peer, run.tally);
+  run.exit = stop_peer(*peer, run.workload);
+  run.closed = (*dev)->close();
+  print_shared(options, **tlb, **dev, peer->process.pid(), run);
+  return run.ok() ? 0 : 1;
+}
+
+}  // namespace shared
+
 }  // namespace
 
 void add_demo_command(CLI::App& app, int* exit_code) {
   auto options = std::make_shared<DemoOptions>();
-  CLI::App* cmd = app.add_subcommand("demo", "Run a mixed workload through a default pool, "
-                                             "checking every byte");
+  CLI::App* cmd = app.add_subcommand("demo",
+                                     "Run a mixed workload through a default pool, "
+                                     "checking every byte");
   cmd->add_option("--cmdline", options->cmdline, "the pool's swiotlb= parameter")
       ->capture_default_str();
   cmd->add_option("--transfers", options->transfers, "how many transfers")->capture_default_str();
@@ -237,7 +739,18 @@ void add_demo_command(CLI::App& app, int* exit_code) {
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
   cmd->add_flag("--json", options->json, "print the result as JSON");
-  cmd->callback([options, exit_code] { *exit_code = run_demo(*options); });
+  cmd->add_flag("--shared", options->shared,
+                "put the pool in a memfd and play the device in another process that sees "
+                "only that window (docs/shared-window.md)");
+  // The device process of --shared: this program run again with its socket.
+  cmd->add_option("--device-socket", options->device_socket)->group("");
+  cmd->callback([options, exit_code] {
+    if (options->device_socket >= 0) {
+      *exit_code = shared::run_device(options->device_socket);
+    } else {
+      *exit_code = options->shared ? shared::run_shared_demo(*options) : run_demo(*options);
+    }
+  });
 }
 
 }  // namespace swiotlb::cli

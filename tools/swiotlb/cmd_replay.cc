@@ -93,8 +93,8 @@ void print_report(const std::string& path, const sim::ReplayReport& r) {
   fmt::print("replay of {}\n", path);
   fmt::print("pool:              policy {}, {} slots ({} KiB) in {} area(s) at {:#x}\n", r.policy,
              r.nslabs, (r.nslabs << 11) >> 10, r.nareas, r.start);
-  fmt::print("events:            {} ({} maps, {} unmaps, {} syncs){}\n", r.events, r.maps,
-             r.unmaps, r.syncs, r.stopped_early ? ", stopped early" : "");
+  fmt::print("events:            {} ({} maps, {} unmaps, {} syncs){}\n", r.events, r.maps, r.unmaps,
+             r.syncs, r.stopped_early ? ", stopped early" : "");
   print_failures(r);
   print_unmaps(r);
   fmt::print("hiwater:           {} slots\n", r.hiwater_slots);
@@ -120,7 +120,8 @@ sim::ReplayOptions library_options(const ReplayCliOptions& o) {
 
 int run_replay(const ReplayCliOptions& o) {
   if (o.dynamic) {
-    fmt::print(stderr, "swiotlb: error: replay with dynamic growth (--dynamic) is not available yet\n");
+    fmt::print(stderr,
+               "swiotlb: error: replay with dynamic growth (--dynamic) is not available yet\n");
     return 2;
   }
   sim::ParseOptions parse;
@@ -133,7 +134,8 @@ int run_replay(const ReplayCliOptions& o) {
   progress.finish();
   if (!report) {
     const bool named = report.error().message().find(o.path) != std::string::npos;
-    fmt::print(stderr, "swiotlb: error: {}{}\n", named ? "" : o.path + ": ", report.error().message());
+    fmt::print(stderr, "swiotlb: error: {}{}\n", named ? "" : o.path + ": ",
+               report.error().message());
     return 1;
   }
   print_bad_lines(*report);
@@ -154,9 +156,11 @@ void add_replay_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--policy", o->policy,
                   "Slot policy: linux-6.1 or linux (default: linux-6.1 for a 6.1 kernel's "
                   "trace, else linux)");
-  o->nslabs_option = cmd->add_option("--nslabs", o->nslabs, "Pool size in slots (default: the trace's)");
+  o->nslabs_option =
+      cmd->add_option("--nslabs", o->nslabs, "Pool size in slots (default: the trace's)");
   o->nareas_option = cmd->add_option("--nareas", o->nareas, "Areas (default: the trace's)");
-  o->start_option = cmd->add_option("--start", o->start, "Pool start address (default: the trace's)");
+  o->start_option =
+      cmd->add_option("--start", o->start, "Pool start address (default: the trace's)");
   cmd->add_flag("--skip-bad", o->skip_bad, "Skip lines that do not parse (counted and reported)");
   cmd->add_flag("--json", o->json, "Print the report as JSON");
   cmd->add_flag("--dynamic", o->dynamic, "Replay with dynamic pool growth (not available yet)");

@@ -75,8 +75,8 @@ std::string signed_mib(std::int64_t bytes) {
 
 void print_policy(const sim::PolicySize& s) {
   if (s.unservable_maps != 0) {
-    fmt::print("  {:<10} no pool serves this trace: {} map(s) larger than one segment\n",
-               s.policy, s.unservable_maps);
+    fmt::print("  {:<10} no pool serves this trace: {} map(s) larger than one segment\n", s.policy,
+               s.unservable_maps);
     return;
   }
   if (!s.found) {

@@ -22,9 +22,7 @@ class Address {
   static Address from_pointer(const void* p) {
     return Address(static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(p)));
   }
-  void* to_pointer() const {
-    return reinterpret_cast<void*>(static_cast<std::uintptr_t>(value_));
-  }
+  void* to_pointer() const { return reinterpret_cast<void*>(static_cast<std::uintptr_t>(value_)); }
 
   constexpr std::uint64_t value() const { return value_; }
 

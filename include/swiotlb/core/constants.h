@@ -46,7 +46,9 @@ constexpr std::uint64_t kernel_align(std::uint64_t x, std::uint64_t a) {
   return (x + (a - 1)) & ~(a - 1);
 }
 
-constexpr bool is_power_of_two(std::uint64_t x) { return x != 0 && (x & (x - 1)) == 0; }
+constexpr bool is_power_of_two(std::uint64_t x) {
+  return x != 0 && (x & (x - 1)) == 0;
+}
 
 // Smallest power of two >= x, for 1 <= x <= 2^63.
 constexpr std::uint64_t round_up_power_of_two(std::uint64_t x) {

@@ -39,7 +39,8 @@ enum class Attr : std::uint32_t {
 class Attrs {
  public:
   constexpr Attrs() = default;
-  constexpr Attrs(Attr a) : bits_(static_cast<std::uint32_t>(a)) {}  // NOLINT(google-explicit-constructor)
+  constexpr Attrs(Attr a)
+      : bits_(static_cast<std::uint32_t>(a)) {}  // NOLINT(google-explicit-constructor)
   constexpr static Attrs from_bits(std::uint32_t bits) {
     Attrs a;
     a.bits_ = bits;
@@ -54,6 +55,8 @@ class Attrs {
   std::uint32_t bits_ = 0;
 };
 
-constexpr Attrs operator|(Attr a, Attr b) { return Attrs(a) | Attrs(b); }
+constexpr Attrs operator|(Attr a, Attr b) {
+  return Attrs(a) | Attrs(b);
+}
 
 }  // namespace swiotlb

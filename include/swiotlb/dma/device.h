@@ -51,13 +51,13 @@ struct DeviceConfig {
   std::string name = "device";
   std::uint64_t dma_mask = ~std::uint64_t{0};
   std::uint64_t coherent_dma_mask = ~std::uint64_t{0};
-  std::uint64_t bus_dma_limit = 0;           // 0: no limit beyond the masks
-  std::uint64_t min_align_mask = 0;          // low address bits a bounce must keep
-  std::uint32_t max_segment_size = 65536;    // the kernel's default (64 KiB)
+  std::uint64_t bus_dma_limit = 0;                      // 0: no limit beyond the masks
+  std::uint64_t min_align_mask = 0;                     // low address bits a bounce must keep
+  std::uint32_t max_segment_size = 65536;               // the kernel's default (64 KiB)
   std::uint64_t seg_boundary_mask = ~std::uint64_t{0};  // of the form 2^n - 1
   bool coherent = true;
-  CacheHook cache_hook;                      // called only when !coherent
-  DmaRangeMap dma_ranges;                    // empty: the identity
+  CacheHook cache_hook;                               // called only when !coherent
+  DmaRangeMap dma_ranges;                             // empty: the identity
   std::shared_ptr<const FrameTranslator> translator;  // null: none
   // Behind an IOMMU: mappings get IOVAs from this domain (null: no IOMMU).
   std::shared_ptr<IommuDomain> iommu;
@@ -74,11 +74,11 @@ struct PoolChoice {
 };
 
 struct DeviceStats {
-  std::uint64_t debug_errors = 0;     // misuse caught by the checks (see dma_debug.h)
-  std::uint64_t map_failures = 0;     // maps refused: full pool, unreachable
-  std::uint64_t cache_syncs = 0;      // cache maintenance calls made
-  std::uint64_t live_direct = 0;      // direct mappings live now
-  std::uint64_t live_bounced = 0;     // bounced mappings and coherent buffers live now
+  std::uint64_t debug_errors = 0;  // misuse caught by the checks (see dma_debug.h)
+  std::uint64_t map_failures = 0;  // maps refused: full pool, unreachable
+  std::uint64_t cache_syncs = 0;   // cache maintenance calls made
+  std::uint64_t live_direct = 0;   // direct mappings live now
+  std::uint64_t live_bounced = 0;  // bounced mappings and coherent buffers live now
 };
 
 class Device {

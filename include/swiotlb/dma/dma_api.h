@@ -38,10 +38,8 @@ Result<DmaAddr> map_single(Device& dev, const void* cpu_addr, std::uint64_t size
 // Ends a mapping; size and direction must be those of the map. Copies a
 // bounced buffer back for from_device and bidirectional unless
 // skip_cpu_sync.
-Status unmap_page(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir,
-                  Attrs attrs = {});
-Status unmap_single(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir,
-                    Attrs attrs = {});
+Status unmap_page(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir, Attrs attrs = {});
+Status unmap_single(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir, Attrs attrs = {});
 
 // Hands [addr, addr + size) of a live mapping to the CPU or back to the
 // device. The range may be any part of the mapping (the kernel's

@@ -28,11 +28,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "swiotlb/core/config.h"
 #include "swiotlb/core/constants.h"
@@ -49,7 +48,7 @@ struct IoTlbOptions {
   std::uint64_t nslabs = kDefaultSlotCount;  // a multiple of 128
   std::uint32_t nareas = 1;                  // a power of two
   bool force_bounce = false;                 // bounce every streaming mapping
-  std::string policy = "linux";              // a name make_slot_policy() knows
+  std::string policy = "fast";               // a name make_slot_policy() knows
   RegionPlacement placement = RegionPlacement::low;
 
   // The high pool: 0 slots for none. Placed anywhere.
@@ -101,8 +100,8 @@ struct BounceRequest {
 };
 
 struct IoTlbStats {
-  std::vector<PoolStats> pools;             // by pool index
-  std::uint64_t coherent_allocations = 0;   // live alloc_coherent buffers
+  std::vector<PoolStats> pools;            // by pool index
+  std::uint64_t coherent_allocations = 0;  // live alloc_coherent buffers
 };
 
 class IoTlb {

@@ -76,7 +76,8 @@ Status send_message(int socket, std::span<const std::byte> payload, int fd,
 
 struct ReceivedMessage {
   // Payload bytes written to the buffer; 0 means the peer closed its end
-  // and no message will follow (send_message never sends an empty one).
+  // or died (the connection was reset) and nothing more is to be acted on
+  // (send_message never sends an empty message).
   std::size_t bytes = 0;
   OwnedFd fd;  // the descriptor that came with it (close-on-exec), if any
 };
@@ -112,6 +113,7 @@ class ChildProcess {
   static Result<ChildProcess> spawn(const std::string& program,
                                     const std::vector<std::string>& args, int fd, int child_fd);
 
+  ChildProcess() = default;  // no process
   ~ChildProcess();
   ChildProcess(ChildProcess&& other) noexcept;
   ChildProcess& operator=(ChildProcess&& other) noexcept;

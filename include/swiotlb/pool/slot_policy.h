@@ -25,18 +25,18 @@ namespace swiotlb {
 
 // A request turned into the terms of one search.
 struct SearchPlan {
-  std::uint64_t orig = 0;              // original address (0: none)
-  std::uint64_t search_bytes = 0;      // bytes to find slots for, leading offset included
-  std::uint32_t nslots = 0;            // nr_slots(search_bytes)
-  std::uint32_t stride = 1;            // slots to step once a candidate is aligned
-  std::uint64_t alloc_align_mask = 0;  // alignment of the first slot (at least 2047)
-  std::uint64_t iotlb_align_mask = 0;  // address bits a slot must share with orig
-  std::uint64_t tbl_dma = 0;           // device address of slot 0, cut by the boundary mask
-  std::uint64_t max_slots = 0;         // segment boundary, in slots (a power of two)
-  std::uint32_t pad_slots = 0;         // leading slots kept only for alignment
-  std::uint32_t tlb_offset = 0;        // byte offset of the data in its first slot
-  std::uint64_t slot_alloc_offset = 0; // offset the per-slot alloc_size is counted from
-  std::uint64_t reported_bytes = 0;    // the size the kernel names when the pool is full
+  std::uint64_t orig = 0;               // original address (0: none)
+  std::uint64_t search_bytes = 0;       // bytes to find slots for, leading offset included
+  std::uint32_t nslots = 0;             // nr_slots(search_bytes)
+  std::uint32_t stride = 1;             // slots to step once a candidate is aligned
+  std::uint64_t alloc_align_mask = 0;   // alignment of the first slot (at least 2047)
+  std::uint64_t iotlb_align_mask = 0;   // address bits a slot must share with orig
+  std::uint64_t tbl_dma = 0;            // device address of slot 0, cut by the boundary mask
+  std::uint64_t max_slots = 0;          // segment boundary, in slots (a power of two)
+  std::uint32_t pad_slots = 0;          // leading slots kept only for alignment
+  std::uint32_t tlb_offset = 0;         // byte offset of the data in its first slot
+  std::uint64_t slot_alloc_offset = 0;  // offset the per-slot alloc_size is counted from
+  std::uint64_t reported_bytes = 0;     // the size the kernel names when the pool is full
 };
 
 // The kernel's wrap_area_index(): an index past the area's end goes back to
@@ -66,7 +66,7 @@ struct AreaSearch {
   enum class Outcome : std::uint8_t { found, not_found, would_spin };
   Outcome outcome = Outcome::not_found;
   std::uint32_t index = 0;  // area-relative start of the run, when found
-  std::uint64_t steps = 0;  // candidates looked at
+  std::uint64_t steps = 0;  // candidates looked at: slots (kernel policies), segments (fast)
 };
 
 // What a policy keeps about one area beside the free-run counters, kept in

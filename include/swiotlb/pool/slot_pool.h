@@ -53,10 +53,10 @@ struct AreaStats {
 struct PoolStats {
   std::uint64_t nslabs = 0;
   std::uint32_t nareas = 0;
-  std::uint64_t used = 0;     // slots in use now
-  std::uint64_t hiwater = 0;  // most slots in use at once since the last reset
-  std::uint64_t maps = 0;     // successful maps
-  std::uint64_t failures = 0; // maps refused for want of slots
+  std::uint64_t used = 0;          // slots in use now
+  std::uint64_t hiwater = 0;       // most slots in use at once since the last reset
+  std::uint64_t maps = 0;          // successful maps
+  std::uint64_t failures = 0;      // maps refused for want of slots
   std::uint64_t search_steps = 0;  // candidates looked at by all searches
   std::vector<AreaStats> areas;
 };
@@ -168,7 +168,7 @@ class SlotPool {
   // with hiwater_lock_ held; read without locks.
   alignas(64) std::atomic<std::uint64_t> hiwater_{0};
   mutable std::mutex hiwater_lock_;  // taken before any area lock, never after one
-  std::uint64_t gated_ = 0;  // the sum of the areas' gates; guarded by hiwater_lock_
+  std::uint64_t gated_ = 0;          // the sum of the areas' gates; guarded by hiwater_lock_
   std::atomic<std::uint64_t> failures_{0};
 };
 

@@ -40,21 +40,21 @@ struct SlotRequest {
 
 // A mapping the pool handed out.
 struct SlotMapping {
-  PhysAddr tlb_addr;   // the bounce address: slot start plus the kept offset
-  SlotIndex index;     // first slot reserved (including leading pad slots)
-  SlotCount nslots;    // slots reserved
+  PhysAddr tlb_addr;  // the bounce address: slot start plus the kept offset
+  SlotIndex index;    // first slot reserved (including leading pad slots)
+  SlotCount nslots;   // slots reserved
   std::uint32_t area = 0;
   std::uint64_t search_steps = 0;  // slots the search looked at, all areas
 };
 
 // What unmap and sync learn about a live mapping.
 struct MappingInfo {
-  PhysAddr tlb_addr;       // the address the mapping was handed out at
-  PhysAddr orig;           // its original buffer (0 when it has none)
+  PhysAddr tlb_addr;  // the address the mapping was handed out at
+  PhysAddr orig;      // its original buffer (0 when it has none)
   std::uint64_t mapping_size = 0;
   Direction dir = Direction::bidirectional;
   std::uint32_t owner = 0;
-  SlotIndex index;         // first reserved slot
+  SlotIndex index;  // first reserved slot
   SlotCount nslots;
 };
 

@@ -95,19 +95,19 @@ struct ReplayReport {
   std::uint32_t nareas = 0;
   std::uint64_t start = 0;
 
-  std::uint64_t events = 0;   // events replayed (all ops)
-  std::uint64_t maps = 0;     // map events
-  std::uint64_t unmaps = 0;   // unmap events
-  std::uint64_t syncs = 0;    // sync_cpu and sync_dev events
-  bool stopped_early = false; // stop_at_first_failure cut the replay short
+  std::uint64_t events = 0;    // events replayed (all ops)
+  std::uint64_t maps = 0;      // map events
+  std::uint64_t unmaps = 0;    // unmap events
+  std::uint64_t syncs = 0;     // sync_cpu and sync_dev events
+  bool stopped_early = false;  // stop_at_first_failure cut the replay short
 
-  std::uint64_t failures = 0;    // maps refused for want of slots (pool_full)
-  std::uint64_t would_spin = 0;  // maps on which the modelled kernel would hang
-  std::uint64_t rejected = 0;    // maps the policy refuses outright (bad sizes)
+  std::uint64_t failures = 0;             // maps refused for want of slots (pool_full)
+  std::uint64_t would_spin = 0;           // maps on which the modelled kernel would hang
+  std::uint64_t rejected = 0;             // maps the policy refuses outright (bad sizes)
   std::vector<FailedMap> first_failures;  // of all three kinds, in line order
 
-  std::uint64_t kernel_failed_maps = 0;      // maps the kernel failed
-  std::uint64_t kernel_failed_also_here = 0; // ... and this pool failed too
+  std::uint64_t kernel_failed_maps = 0;       // maps the kernel failed
+  std::uint64_t kernel_failed_also_here = 0;  // ... and this pool failed too
 
   std::uint64_t unmatched_unmaps = 0;  // unmaps of an address never mapped
   std::vector<std::uint32_t> first_unmatched_lines;

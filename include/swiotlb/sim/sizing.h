@@ -59,11 +59,11 @@ struct PolicySize {
   bool found = false;                   // false: no pool up to kMaxSizingSlots served all
   std::uint64_t nslabs = 0;             // the smallest pool with zero failures
   std::uint32_t nareas = 1;
-  std::uint64_t replays = 0;            // replays the search ran
+  std::uint64_t replays = 0;  // replays the search ran
   // One step below: the next smaller pool the kernel allows, and its failures
   // (0 slots and no failures when nslabs is already the smallest pool).
   std::uint64_t below_nslabs = 0;
-  std::uint64_t below_failures = 0;     // counted until the first failure: 0 or 1
+  std::uint64_t below_failures = 0;        // counted until the first failure: 0 or 1
   bool below_ruled_out_by_demand = false;  // below the peak demand: fails without replay
   std::optional<FailedMap> first_failure_below;
   // Maps no pool can serve (a single map larger than a segment).
@@ -83,7 +83,7 @@ struct SizingReport {
   std::uint64_t dynamic_peak_slots = 0;  // peak demand under "linux"
   std::uint64_t dynamic_peak_bytes = 0;  // ... in whole growth chunks
 
-  std::uint64_t default_bytes = 0;            // the kernel's 64 MiB default
+  std::uint64_t default_bytes = 0;                  // the kernel's 64 MiB default
   std::optional<std::uint64_t> coco_default_bytes;  // when RAM was given
 
   // The entry of `sizes` for recommended_policy.

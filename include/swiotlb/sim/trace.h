@@ -35,7 +35,7 @@ namespace recorded {
 inline constexpr std::uint8_t kTime = 1u << 0;
 inline constexpr std::uint8_t kCpu = 1u << 1;
 inline constexpr std::uint8_t kAllocSize = 1u << 2;
-inline constexpr std::uint8_t kTlb = 1u << 3;  // map only: the kernel's answer
+inline constexpr std::uint8_t kTlb = 1u << 3;   // map only: the kernel's answer
 inline constexpr std::uint8_t kSize = 1u << 4;  // unmap only: its mapping_size
 }  // namespace recorded
 
@@ -46,30 +46,30 @@ inline constexpr std::uint8_t kSize = 1u << 4;  // unmap only: its mapping_size
 //   unmap:    tlb (the address being unmapped), size (mapping_size), dir, attrs
 //   sync_*:   tlb, size, dir
 struct TraceEvent {
-  std::uint64_t t_ns = 0;              // 0 when not recorded
+  std::uint64_t t_ns = 0;  // 0 when not recorded
   std::uint64_t orig = 0;
   std::uint64_t size = 0;
   std::uint64_t alloc_size = 0;        // 0 when not recorded: same as size
   std::uint64_t alloc_align_mask = 0;  // 0 when not recorded
   std::uint64_t tlb = 0;
-  std::uint32_t line = 0;              // 1-based line number in the file
-  std::uint32_t cpu = 0;               // 0 when not recorded
-  std::uint32_t attrs = 0;             // DMA_ATTR_* bits; 0 when not recorded
-  std::uint16_t device = 0;            // index into Trace::devices
+  std::uint32_t line = 0;    // 1-based line number in the file
+  std::uint32_t cpu = 0;     // 0 when not recorded
+  std::uint32_t attrs = 0;   // DMA_ATTR_* bits; 0 when not recorded
+  std::uint16_t device = 0;  // index into Trace::devices
   TraceOp op = TraceOp::map;
   Direction dir = Direction::bidirectional;
-  std::uint8_t recorded = 0;           // recorded::k* bits
+  std::uint8_t recorded = 0;  // recorded::k* bits
 
   bool has(std::uint8_t bit) const { return (recorded & bit) != 0; }
 };
 
 // A `# device` line: what replay needs to know about a device.
 struct TraceDevice {
-  std::string id;                            // as events name it
+  std::string id;  // as events name it
   std::uint64_t min_align_mask = 0;
   std::uint64_t seg_boundary_mask = ~std::uint64_t{0};  // all ones: no boundary
   std::optional<std::uint64_t> dma_mask;
-  std::string name;                          // free text (a driver name), may be empty
+  std::string name;  // free text (a driver name), may be empty
   std::uint32_t line = 0;
 };
 

@@ -2,11 +2,10 @@
 // trying policies and sizes when no kernel trace is at hand.
 //
 // Each profile models one kind of device (docs/trace-format.md, "Synthetic
-// workloads", has the numbers and the reasons for them): its min_align_mask and segment boundary, the
-// sizes it maps and how often, how many requests it keeps in flight (its
-// queue depth) and in which order they complete. A map is unmapped after
-// about a queue depth's worth of other events. Requests are spread over
-// `cpus` CPUs, each with its own queue, as multi-queue drivers do.
+// workloads", has the numbers and the reasons for them): its min_align_mask and segment boundary,
+// the sizes it maps and how often, how many requests it keeps in flight (its queue depth) and in
+// which order they complete. A map is unmapped after about a queue depth's worth of other events.
+// Requests are spread over `cpus` CPUs, each with its own queue, as multi-queue drivers do.
 //
 // The output is an ordinary Trace: a `# pool` line (the kernel's default
 // pool for `cpus` areas), `# device` lines, events. The kernel's bounce
@@ -38,7 +37,7 @@ struct WorkloadOptions {
   WorkloadProfile profile = WorkloadProfile::mixed;
   std::uint64_t events = 100000;  // about this many events (maps, unmaps, syncs)
   std::uint64_t seed = 1;
-  std::uint32_t cpus = 4;         // a power of two, 1..1024
+  std::uint32_t cpus = 4;  // a power of two, 1..1024
 };
 
 // Fails for events == 0 or a cpu count that is not a power of two in range.
