@@ -15,6 +15,8 @@
 #include <chrono>
 #include <cmath>
 
+#include "swiotlb/iova/iova_domain.h"
+
 namespace swiotlb::bench {
 namespace {
 
@@ -135,6 +137,67 @@ Result<CaseResult> time_case(const BenchCase& bench_case, const CaseBody& body,
   return result;
 }
 
+// IOVA allocation: one alloc + free of `granules` on a domain that already
+// holds 1 M live IOVAs of that size, through the magazines (what the DMA
+// layer uses), against the tree alone on a twin domain as the baseline.
+constexpr std::uint64_t kLiveIovas = std::uint64_t{1} << 20;
+constexpr std::uint64_t kIovaLimitPfn = (std::uint64_t{1} << 36) - 1;  // a 48-bit device
+
+Result<std::shared_ptr<iova::IovaDomain>> busy_iova_domain(std::uint64_t granules) {
+  Result<std::unique_ptr<iova::IovaDomain>> domain = iova::IovaDomain::create(4096, 1, 1);
+  if (!domain) {
+    return std::move(domain).error();
+  }
+  for (std::uint64_t i = 0; i < kLiveIovas; ++i) {
+    if (Result<std::uint64_t> pfn = (*domain)->alloc_fast(0, granules, kIovaLimitPfn, false);
+        !pfn) {
+      return std::move(pfn).error();
+    }
+  }
+  return std::shared_ptr<iova::IovaDomain>(std::move(*domain));
+}
+
+BenchCase iova_case(std::uint64_t granules) {
+  BenchCase c;
+  c.name = fmt::format("iova_alloc_free/{}", granules);
+  c.bytes = granules * 4096;
+  c.policy = "magazines";
+  c.prepare = [granules]() -> Result<CaseBody> {
+    Result<std::shared_ptr<iova::IovaDomain>> fast = busy_iova_domain(granules);
+    Result<std::shared_ptr<iova::IovaDomain>> tree = busy_iova_domain(granules);
+    if (!fast || !tree) {
+      return fast ? std::move(tree).error() : std::move(fast).error();
+    }
+    CaseBody body;
+    body.run = [domain = *fast, granules](std::uint64_t n) -> Status {
+      for (std::uint64_t i = 0; i < n; ++i) {
+        Result<std::uint64_t> pfn = domain->alloc_fast(0, granules, kIovaLimitPfn, true);
+        if (!pfn) {
+          return std::move(pfn).error();
+        }
+        if (Status freed = domain->free_fast(0, *pfn, granules); !freed) {
+          return freed;
+        }
+      }
+      return {};
+    };
+    body.baseline = [domain = *tree, granules](std::uint64_t n) -> Status {
+      for (std::uint64_t i = 0; i < n; ++i) {
+        Result<iova::IovaRange> range = domain->alloc(granules, kIovaLimitPfn, true);
+        if (!range) {
+          return std::move(range).error();
+        }
+        if (Status freed = domain->free(range->pfn_lo); !freed) {
+          return freed;
+        }
+      }
+      return {};
+    };
+    return body;
+  };
+  return c;
+}
+
 }  // namespace
 
 std::vector<BenchCase> bench_cases() {
@@ -143,6 +206,9 @@ std::vector<BenchCase> bench_cases() {
     for (std::uint64_t bytes : kCopySizes) {
       cases.push_back(map_unmap_case(policy, bytes));
     }
+  }
+  for (std::uint64_t granules : {std::uint64_t{1}, std::uint64_t{8}, std::uint64_t{32}}) {
+    cases.push_back(iova_case(granules));
   }
   return cases;
 }
