@@ -9,6 +9,12 @@ packages=(
   liburcu-dev
 )
 
+# --list: print the packages, one line (for .ci/run).
+if [ "${1:-}" = "--list" ]; then
+  echo "${packages[*]}"
+  exit 0
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
