@@ -146,7 +146,9 @@ RC_GTEST_PROP(DmaModel, Linux61PolicyKeepsEveryPromise, ()) {
 RC_GTEST_PROP(DmaModel, NvmeAlignmentKeepsEveryPromise, ()) {
   run_sequence("linux", 0xfff);
 }
-RC_GTEST_PROP(DmaModel, FastPolicyKeepsEveryPromise, ()) { run_sequence("fast", 0); }
+RC_GTEST_PROP(DmaModel, FastPolicyKeepsEveryPromise, ()) {
+  run_sequence("fast", 0);
+}
 RC_GTEST_PROP(DmaModel, FastPolicyWithNvmeAlignmentKeepsEveryPromise, ()) {
   run_sequence("fast", 0xfff);
 }
