@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <swiotlb/platform/fd_passing.h>
 #include <swiotlb/platform/region.h>
+#include <swiotlb/platform/window_protocol.h>
 
 #include <array>
 #include <chrono>
@@ -38,17 +39,7 @@ using swiotlb::Status;
 
 // The protocol (docs/shared-window.md): every message is six 64-bit words
 // in the byte order of the machine both processes run on; word 0 is the kind.
-using Message = std::array<std::uint64_t, 6>;
-constexpr std::uint64_t kHello = 1;     // version, window bytes, DMA base (+ the memfd)
-constexpr std::uint64_t kTransfer = 2;  // direction, DMA address, size, check seed, fill seed
-constexpr std::uint64_t kBye = 3;
-constexpr std::uint64_t kReply = 4;  // status, bytes checked, bytes wrong, bytes written
-constexpr std::uint64_t kProtocolVersion = 1;
-
-constexpr std::uint64_t kOk = 0;
-constexpr std::uint64_t kOutsideWindow = 1;
-constexpr std::uint64_t kMalformed = 2;
-constexpr std::uint64_t kNoWindow = 3;
+using namespace swiotlb::window;  // the protocol (window_protocol.h)
 
 // The kernel's numbering of DMA directions, as the host's Direction.
 constexpr std::uint64_t kBidirectional = 0;
@@ -61,39 +52,6 @@ constexpr auto kHelloTimeout = std::chrono::seconds(30);
 // a host that is gone is seen at once (end of file).
 constexpr auto kIdleTimeout = std::chrono::seconds(120);
 constexpr auto kReplyTimeout = std::chrono::seconds(30);
-
-// The pattern a seed names: byte i is byte (i % 8), least significant
-// first, of mix(seed + (i / 8) * kGolden).
-constexpr std::uint64_t kGolden = 0x9e3779b97f4a7c15;
-
-std::uint64_t mix(std::uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
-  return z ^ (z >> 31);
-}
-
-// Word (i / 8) of the pattern; byte i is its byte (i % 8).
-std::uint64_t pattern_word(std::uint64_t seed, std::uint64_t i) {
-  return mix(seed + (i >> 3) * kGolden);
-}
-
-void fill_pattern(std::span<std::byte> out, std::uint64_t seed) {
-  std::uint64_t word = 0;
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    word = (i & 7) == 0 ? pattern_word(seed, i) : word >> 8;
-    out[i] = static_cast<std::byte>(word);
-  }
-}
-
-std::uint64_t count_mismatches(std::span<const std::byte> in, std::uint64_t seed) {
-  std::uint64_t bad = 0;
-  std::uint64_t word = 0;
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    word = (i & 7) == 0 ? pattern_word(seed, i) : word >> 8;
-    bad += in[i] != static_cast<std::byte>(word) ? 1u : 0u;
-  }
-  return bad;
-}
 
 // The host's memory as this device sees it: one window, at a DMA base.
 struct Window {
@@ -137,7 +95,7 @@ Message serve_transfer(const Window& window, const Message& command) {
   Message answer = reply(kOk);
   if (dir != kFromDevice) {
     answer[2] = bytes->size();
-    answer[3] = count_mismatches(*bytes, command[4]);
+    answer[3] = pattern_mismatches(*bytes, command[4]);
   }
   if (dir != kToDevice) {
     fill_pattern(*bytes, command[5]);

@@ -19,6 +19,7 @@
 #include <swiotlb/dma/dma_api.h>
 #include <swiotlb/iotlb/io_tlb.h>
 #include <swiotlb/platform/fd_passing.h>
+#include <swiotlb/platform/window_protocol.h>
 
 #include <array>
 #include <cerrno>
@@ -43,49 +44,14 @@ using swiotlb::DmaAddr;
 using swiotlb::Result;
 using swiotlb::Status;
 
-// The protocol, as in shared_window_device.cc and docs/shared-window.md.
-using Message = std::array<std::uint64_t, 6>;
-constexpr std::uint64_t kHello = 1;
-constexpr std::uint64_t kTransfer = 2;
-constexpr std::uint64_t kBye = 3;
-constexpr std::uint64_t kReply = 4;
-constexpr std::uint64_t kProtocolVersion = 1;
-constexpr std::uint64_t kOk = 0;
-constexpr std::uint64_t kGolden = 0x9e3779b97f4a7c15;
+using namespace swiotlb::window;  // the protocol (window_protocol.h)
 
-// Where the device sees the window: an address of its own, which says
-// nothing about where the host keeps the pool.
-constexpr std::uint64_t kDmaBase = 0x10000000;
 constexpr std::uint64_t kPoolSlots = 8192;  // 16 MiB
 constexpr std::size_t kQueueDepth = 16;
 constexpr int kDeviceSocket = 3;
 constexpr auto kTimeout = std::chrono::seconds(30);
 constexpr std::uint64_t kMinSize = 512;
 constexpr std::uint64_t kMaxSize = std::uint64_t{256} * 1024;
-
-std::uint64_t mix(std::uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
-  return z ^ (z >> 31);
-}
-
-void fill_pattern(std::span<std::byte> out, std::uint64_t seed) {
-  std::uint64_t word = 0;
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    word = (i & 7) == 0 ? mix(seed + (i >> 3) * kGolden) : word >> 8;
-    out[i] = static_cast<std::byte>(word);
-  }
-}
-
-std::uint64_t count_mismatches(std::span<const std::byte> in, std::uint64_t seed) {
-  std::uint64_t bad = 0;
-  std::uint64_t word = 0;
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    word = (i & 7) == 0 ? mix(seed + (i >> 3) * kGolden) : word >> 8;
-    bad += in[i] != static_cast<std::byte>(word) ? 1u : 0u;
-  }
-  return bad;
-}
 
 struct Options {
   std::string device;
@@ -234,7 +200,7 @@ void finish(swiotlb::Device& dev, Transfer& t, bool device_ran, Tally& tally) {
     return;
   }
   if (device_ran && swiotlb::copies_from_device(t.dir)) {
-    tally.wrong += count_mismatches(t.bytes(), t.fill_seed);
+    tally.wrong += pattern_mismatches(t.bytes(), t.fill_seed);
     tally.host_checked += size;
   }
   tally.transfers += device_ran ? 1 : 0;

@@ -110,9 +110,13 @@ PoolInfo IoTlb::pool_info(std::uint32_t pool) const {
   return {p.name, p.slots->start(), p.slots->end()};
 }
 
-std::byte* IoTlb::bounce_pointer(PhysAddr addr) const {
-  const Region& region = *pools_[static_cast<std::size_t>(pool_of(addr))].region;
+std::byte* IoTlb::bounce_pointer_in(std::uint32_t pool, PhysAddr addr) const {
+  const Region& region = *pools_[pool].region;
   return region.data() + (addr - region.start());
+}
+
+std::byte* IoTlb::bounce_pointer(PhysAddr addr) const {
+  return bounce_pointer_in(static_cast<std::uint32_t>(pool_of(addr)), addr);
 }
 
 Result<PhysAddr> IoTlb::map(const BounceRequest& request) {
@@ -139,7 +143,8 @@ Result<PhysAddr> IoTlb::map(const BounceRequest& request) {
   }
   // Whatever the direction: a device that writes only part of the buffer
   // must leave the rest as the original had it.
-  std::memcpy(bounce_pointer(mapping->tlb_addr), request.orig.to_pointer(), request.size);
+  std::memcpy(bounce_pointer_in(request.pool, mapping->tlb_addr), request.orig.to_pointer(),
+              request.size);
   return mapping->tlb_addr;
 }
 
@@ -242,12 +247,14 @@ void IoTlb::copy_for_device(const BounceMapping& mapping, PhysAddr addr, std::ui
 
 void IoTlb::copy_to_bounce(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size) {
   const SlotPool& pool = *pools_[mapping.pool].slots;
-  std::memcpy(bounce_pointer(addr), pool.orig_of(mapping.info, addr).to_pointer(), size);
+  std::memcpy(bounce_pointer_in(mapping.pool, addr), pool.orig_of(mapping.info, addr).to_pointer(),
+              size);
 }
 
 void IoTlb::copy_from_bounce(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size) {
   const SlotPool& pool = *pools_[mapping.pool].slots;
-  std::memcpy(pool.orig_of(mapping.info, addr).to_pointer(), bounce_pointer(addr), size);
+  std::memcpy(pool.orig_of(mapping.info, addr).to_pointer(), bounce_pointer_in(mapping.pool, addr),
+              size);
 }
 
 Result<PhysAddr> IoTlb::alloc(std::uint32_t pool, std::uint64_t size, DmaAddr pool_dma_start,
@@ -267,7 +274,7 @@ Result<PhysAddr> IoTlb::alloc(std::uint32_t pool, std::uint64_t size, DmaAddr po
   if (!mapping) {
     return std::move(mapping).error();
   }
-  std::memset(bounce_pointer(mapping->tlb_addr), 0, slots.mapping_size);
+  std::memset(bounce_pointer_in(pool, mapping->tlb_addr), 0, slots.mapping_size);
   coherent_allocations_.fetch_add(1, std::memory_order_relaxed);
   return mapping->tlb_addr;
 }

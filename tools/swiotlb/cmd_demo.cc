@@ -40,6 +40,7 @@
 #include "swiotlb/platform/cpu.h"
 #include "swiotlb/platform/fd_passing.h"
 #include "swiotlb/platform/region.h"
+#include "swiotlb/platform/window_protocol.h"
 
 namespace swiotlb::cli {
 
@@ -242,25 +243,12 @@ int run_demo(const DemoOptions& options) {
   return ok ? 0 : 1;
 }
 
-// The shared-window exchange (docs/shared-window.md). Messages are six
-// 64-bit words in the machine's byte order; word 0 is the kind, every
-// message from the host gets one reply.
+// The shared-window exchange (docs/shared-window.md): both roles, the
+// host here and the device when the command re-executes itself.
 namespace shared {
 
-using Message = std::array<std::uint64_t, 6>;
-constexpr std::uint64_t kHello = 1;     // version, window bytes, DMA base (+ the memfd)
-constexpr std::uint64_t kTransfer = 2;  // direction, DMA address, size, check seed, fill seed
-constexpr std::uint64_t kBye = 3;
-constexpr std::uint64_t kReply = 4;  // status, bytes checked, bytes wrong, bytes written
-constexpr std::uint64_t kProtocolVersion = 1;
-constexpr std::uint64_t kOk = 0;
-constexpr std::uint64_t kOutsideWindow = 1;
-constexpr std::uint64_t kMalformed = 2;
-constexpr std::uint64_t kNoWindow = 3;
+using namespace window;  // the protocol (window_protocol.h)
 
-// Where the device sees the window: an address of its own, which says
-// nothing about where the host keeps the pool.
-constexpr std::uint64_t kDmaBase = 0x10000000;
 constexpr int kDeviceSocket = 3;
 constexpr std::uint64_t kMinSize = 512;
 constexpr std::uint64_t kMaxSize = std::uint64_t{256} * 1024;
@@ -268,33 +256,6 @@ constexpr auto kTimeout = std::chrono::seconds(30);
 // The device waits this long for a host that is alive but silent; a host
 // that is gone is seen at once (end of file).
 constexpr auto kIdleTimeout = std::chrono::seconds(120);
-constexpr std::uint64_t kGolden = 0x9e3779b97f4a7c15;
-
-std::uint64_t mix(std::uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
-  return z ^ (z >> 31);
-}
-
-// The pattern a seed names: byte i is byte (i % 8), least significant
-// first, of mix(seed + (i / 8) * kGolden).
-void fill_pattern(std::span<std::byte> out, std::uint64_t seed) {
-  std::uint64_t word = 0;
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    word = (i & 7) == 0 ? mix(seed + (i >> 3) * kGolden) : word >> 8;
-    out[i] = static_cast<std::byte>(word);
-  }
-}
-
-std::uint64_t pattern_mismatches(std::span<const std::byte> in, std::uint64_t seed) {
-  std::uint64_t bad = 0;
-  std::uint64_t word = 0;
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    word = (i & 7) == 0 ? mix(seed + (i >> 3) * kGolden) : word >> 8;
-    bad += in[i] != static_cast<std::byte>(word) ? 1u : 0u;
-  }
-  return bad;
-}
 
 Message reply(std::uint64_t status, std::uint64_t checked = 0, std::uint64_t wrong = 0,
               std::uint64_t written = 0) {

@@ -189,6 +189,8 @@ class IoTlb {
   static Result<Pool> make_pool(std::string name, std::uint64_t nslabs, std::uint32_t nareas,
                                 RegionSpec spec, const std::shared_ptr<const SlotPolicy>& policy);
 
+  // bounce_pointer() for a caller that already knows the pool.
+  std::byte* bounce_pointer_in(std::uint32_t pool, PhysAddr addr) const;
   void copy_to_bounce(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size);
   void copy_from_bounce(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size);
   [[gnu::cold]] void warn_full(const BounceRequest& request, const Error& error);
