@@ -27,6 +27,10 @@ std::string_view to_string(Errc code) {
       return "system";
     case Errc::parse:
       return "parse";
+    case Errc::timed_out:
+      return "timed_out";
+    case Errc::limit_reached:
+      return "limit_reached";
   }
   return "unknown";
 }

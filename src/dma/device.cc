@@ -43,7 +43,11 @@ Result<std::unique_ptr<Device>> Device::create(DeviceConfig config, IoTlb* io_tl
 }
 
 Device::Device(DeviceConfig config, IoTlb* io_tlb, std::uint32_t id)
-    : config_(std::move(config)), io_tlb_(io_tlb), id_(id) {
+    : config_(std::move(config)),
+      io_tlb_(io_tlb),
+      id_(id),
+      streaming_reach_(*this, dma_limit()),
+      coherent_reach_(*this, coherent_limit()) {
   streaming_pools_ = choose_pools(dma_limit());
   coherent_pools_ = choose_pools(coherent_limit());
 }
@@ -68,6 +72,14 @@ std::vector<PoolChoice> Device::choose_pools(std::uint64_t limit) const {
     order.push_back({i, first});
   }
   return order;
+}
+
+std::optional<DmaAddr> Device::Reach::pool_dma_start(PhysAddr start, std::uint64_t bytes) const {
+  const DmaAddr first = device_.phys_to_dma(start, bytes);
+  if (first.value() == kInvalidAddress || first.value() + (bytes - 1) > limit_) {
+    return std::nullopt;
+  }
+  return first;
 }
 
 DmaAddr Device::phys_to_dma(PhysAddr addr, std::uint64_t size) const {
@@ -112,7 +124,7 @@ Device::~Device() {
 }
 
 std::uint64_t Device::live_bounced() const {
-  return io_tlb_ != nullptr ? io_tlb_->pool().count_owned(id_) : 0;
+  return io_tlb_ != nullptr ? io_tlb_->count_owned(id_) : 0;
 }
 
 Status Device::close() {

@@ -19,7 +19,7 @@ Result<CoherentBuffer> alloc_coherent(Device& dev, std::uint64_t size) {
       make_error(Errc::unreachable, "device {}: no pool lies below its coherent mask {:#x}",
                  dev.name(), dev.coherent_limit());
   for (const PoolChoice& choice : dev.coherent_pools()) {
-    phys = io_tlb->alloc(choice.pool, size, choice.dma_start, dev.id());
+    phys = io_tlb->alloc(choice.pool, size, choice.dma_start, dev.id(), dev.coherent_reach());
     if (phys || phys.error().code() != Errc::pool_full) {
       break;
     }

@@ -39,6 +39,7 @@ Result<PhysAddr> bounce_for_iommu(Device& dev, IoTlb& io_tlb, PhysAddr phys, std
   request.attrs = attrs;
   request.owner = dev.id();
   request.owner_name = dev.name();
+  request.reach = dev.streaming_reach();
   Result<PhysAddr> tlb = io_tlb.map(request);
   if (!tlb) {
     return tlb;

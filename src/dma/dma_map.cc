@@ -89,6 +89,7 @@ Result<DmaAddr> bounce_map(Device& dev, IoTlb& io_tlb, PhysAddr phys, std::uint6
   request.dir = dir;
   request.owner = dev.id();
   request.owner_name = dev.name();
+  request.reach = dev.streaming_reach();
   // The last pool's answer stands; the ones before it only pass on a full pool.
   std::size_t i = 0;
   for (; i + 1 < pools.size(); ++i) {

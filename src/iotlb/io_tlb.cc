@@ -9,9 +9,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
+#include <map>
 #include <nlohmann/json.hpp>
 
+#include "io_tlb_worker.h"
 #include "swiotlb/core/constants.h"
 #include "swiotlb/platform/cpu.h"
 
@@ -44,9 +47,46 @@ Result<IoTlbOptions> IoTlbOptions::from_config(const SwiotlbConfig& config) {
   return options;
 }
 
-Result<IoTlb::Pool> IoTlb::make_pool(std::string name, std::uint64_t nslabs, std::uint32_t nareas,
-                                     RegionSpec spec,
-                                     const std::shared_ptr<const SlotPolicy>& policy) {
+std::string_view to_string(PoolKind kind) {
+  switch (kind) {
+    case PoolKind::configured:
+      return "configured";
+    case PoolKind::grown:
+      return "grown";
+    case PoolKind::transient:
+      return "transient";
+  }
+  return "unknown";
+}
+
+// What the IoTlb counts of its growth. Written by the worker and by callers
+// that make transient pools; read by stats().
+struct IoTlb::Counters {
+  std::atomic<std::uint64_t> grow_events{0};
+  std::atomic<std::uint64_t> grow_failures{0};
+  std::atomic<std::uint64_t> limit_reached{0};
+  std::atomic<std::uint64_t> shrunk_pools{0};
+  std::atomic<std::uint64_t> transient_pools{0};
+  std::atomic<std::uint64_t> transient_nslabs{0};
+  std::atomic<std::uint64_t> transient_nslabs_total{0};
+  std::atomic<std::uint64_t> transient_failures{0};
+  std::atomic<std::uint64_t> serial{0};  // numbers the names of new pools
+  std::atomic<std::uint32_t> injected_failures{0};
+  std::atomic<bool> limit_logged{false};
+
+  // Worker only (under its work lock): since when each grown pool has held
+  // no mapping, and how many maps it had made then.
+  struct Idle {
+    std::uint64_t maps = 0;
+    WaitQueue::Clock::time_point since;
+  };
+  std::map<const IoPool*, Idle> idle;
+};
+
+Result<std::unique_ptr<IoPool>> IoTlb::make_pool(std::string name, std::uint32_t tier,
+                                                 std::uint64_t nslabs, std::uint32_t nareas,
+                                                 RegionSpec spec,
+                                                 const std::shared_ptr<const SlotPolicy>& policy) {
   if (Status valid = validate_geometry(nslabs, nareas); !valid) {
     return make_error(Errc::invalid_argument, "{} pool: {}", name, valid.error().message());
   }
@@ -59,7 +99,15 @@ Result<IoTlb::Pool> IoTlb::make_pool(std::string name, std::uint64_t nslabs, std
   if (!slots) {
     return std::move(slots).error();
   }
-  return Pool{std::move(name), std::move(*region), std::move(*slots)};
+  auto pool = std::make_unique<IoPool>();
+  pool->name = std::move(name);
+  pool->kind = PoolKind::configured;
+  pool->tier = tier;
+  pool->start = (*slots)->start();
+  pool->end = (*slots)->end();
+  pool->region = std::move(*region);
+  pool->slots = std::move(*slots);
+  return pool;
 }
 
 Result<std::unique_ptr<IoTlb>> IoTlb::create(const IoTlbOptions& options) {
@@ -67,84 +115,412 @@ Result<std::unique_ptr<IoTlb>> IoTlb::create(const IoTlbOptions& options) {
   if (!policy) {
     return std::move(policy).error();
   }
-  std::vector<Pool> pools;
+  if (options.restricted && (options.growth.enabled || options.transient)) {
+    return make_error(Errc::invalid_argument,
+                      "a restricted pool never grows and makes no transient pools");
+  }
+  if (options.growth.enabled) {
+    if (Status valid = validate_geometry(options.growth.pool_nslabs, options.growth.pool_nareas);
+        !valid) {
+      return make_error(Errc::invalid_argument, "grown pools: {}", valid.error().message());
+    }
+    if (options.growth.watermark_percent == 0 || options.growth.watermark_percent > 100) {
+      return make_error(Errc::invalid_argument, "growth watermark {}% is not in 1..100",
+                        options.growth.watermark_percent);
+    }
+  }
+  const std::uint32_t tiers = options.high_nslabs != 0 ? 2 : 1;
+  auto table = std::make_unique<PoolTable>(tiers);
+  std::vector<IoPool*> configured;
   RegionSpec low_spec = options.region.value_or(RegionSpec{});
   if (!options.region) {
     low_spec.placement = options.placement;
   }
-  auto low = make_pool("low", options.nslabs, options.nareas, low_spec, *policy);
+  auto low = make_pool("low", 0, options.nslabs, options.nareas, low_spec, *policy);
   if (!low) {
     return std::move(low).error();
   }
-  pools.push_back(std::move(*low));
+  configured.push_back(low->get());
+  if (Status added = table->insert(std::move(*low)); !added) {
+    return added.error();
+  }
   if (options.high_nslabs != 0) {
-    auto high = make_pool("high", options.high_nslabs, options.high_nareas, RegionSpec{}, *policy);
+    auto high =
+        make_pool("high", 1, options.high_nslabs, options.high_nareas, RegionSpec{}, *policy);
     if (!high) {
       return std::move(high).error();
     }
-    pools.push_back(std::move(*high));
+    configured.push_back(high->get());
+    if (Status added = table->insert(std::move(*high)); !added) {
+      return added.error();
+    }
   }
-  return std::unique_ptr<IoTlb>(new IoTlb(std::move(pools), options));
+  table->reclaim();  // the snapshots replaced while setting up
+  return std::unique_ptr<IoTlb>(
+      new IoTlb(std::move(table), std::move(configured), std::move(*policy), options));
 }
 
-IoTlb::IoTlb(std::vector<Pool> pools, const IoTlbOptions& options)
-    : pools_(std::move(pools)),
+namespace {
+
+std::vector<RegionPlacement> placements_of(const IoTlbOptions& options) {
+  std::vector<RegionPlacement> placements{options.region ? options.region->placement
+                                                         : options.placement};
+  if (options.high_nslabs != 0) {
+    placements.push_back(RegionPlacement::anywhere);
+  }
+  return placements;
+}
+
+std::chrono::milliseconds shrink_tick(const IoTlbOptions& options) {
+  if (!options.growth.enabled || options.growth.shrink_after.count() == 0) {
+    return std::chrono::milliseconds{0};
+  }
+  return std::max(options.growth.shrink_after / 4, std::chrono::milliseconds{1});
+}
+
+}  // namespace
+
+IoTlb::IoTlb(std::unique_ptr<PoolTable> table, std::vector<IoPool*> configured,
+             std::shared_ptr<const SlotPolicy> policy, const IoTlbOptions& options)
+    : table_(std::move(table)),
+      configured_(std::move(configured)),
+      policy_(std::move(policy)),
       force_bounce_(options.force_bounce || options.restricted),
       restricted_(options.restricted),
       high_overflows_to_low_(options.high_overflows_to_low),
-      full_warnings_(kWarnInterval, kWarnBurst) {}
+      growth_(options.growth),
+      transient_(options.transient),
+      transient_max_nslabs_(options.transient_max_nslabs),
+      wait_timeout_(options.wait_timeout),
+      placements_(placements_of(options)),
+      full_warnings_(kWarnInterval, kWarnBurst),
+      counters_(std::make_unique<Counters>()),
+      waits_([this] { worker_->wake(); }),
+      worker_(std::make_unique<Worker>(*this, shrink_tick(options))) {}
 
-IoTlb::~IoTlb() = default;
+IoTlb::~IoTlb() {
+  waits_.cancel_all();
+  worker_.reset();
+}
+
+bool IoTlb::contains(PhysAddr addr) const {
+  PoolTable::ReadGuard reading;
+  return table_->find(addr) != nullptr;
+}
 
 int IoTlb::pool_of(PhysAddr addr) const {
-  for (std::size_t i = 0; i < pools_.size(); ++i) {
-    if (pools_[i].slots->contains(addr)) {
-      return static_cast<int>(i);
-    }
+  PoolTable::ReadGuard reading;
+  const IoPool* pool = table_->find(addr);
+  return pool != nullptr ? static_cast<int>(pool->tier) : -1;
+}
+
+std::uint64_t IoTlb::count_owned(std::uint32_t owner) const {
+  PoolTable::ReadGuard reading;
+  std::uint64_t count = 0;
+  for (const IoPool* pool : table_->pools()) {
+    count += pool->slots->count_owned(owner);
   }
-  return -1;
+  return count;
 }
 
 PoolInfo IoTlb::pool_info(std::uint32_t pool) const {
-  const Pool& p = pools_[pool];
-  return {p.name, p.slots->start(), p.slots->end()};
-}
-
-std::byte* IoTlb::bounce_pointer_in(std::uint32_t pool, PhysAddr addr) const {
-  const Region& region = *pools_[pool].region;
-  return region.data() + (addr - region.start());
+  const IoPool& p = *configured_[pool];
+  return {p.name, p.start, p.end};
 }
 
 std::byte* IoTlb::bounce_pointer(PhysAddr addr) const {
-  return bounce_pointer_in(static_cast<std::uint32_t>(pool_of(addr)), addr);
+  PoolTable::ReadGuard reading;
+  const IoPool* pool = table_->find(addr);
+  return pool->region->data() + (addr - pool->region->start());
 }
 
-Result<PhysAddr> IoTlb::map(const BounceRequest& request) {
+void IoTlb::fail_next_region_allocations(std::uint32_t count) {
+  counters_->injected_failures.store(count, std::memory_order_relaxed);
+}
+
+void IoTlb::run_maintenance() {
+  worker_->run_now();
+}
+
+Result<std::unique_ptr<Region>> IoTlb::make_region(std::uint64_t bytes, std::uint32_t tier) {
+  std::uint32_t left = counters_->injected_failures.load(std::memory_order_relaxed);
+  while (left != 0) {
+    if (counters_->injected_failures.compare_exchange_weak(left, left - 1,
+                                                           std::memory_order_relaxed)) {
+      return make_error(Errc::system, "mmap of {} bytes refused (injected failure)", bytes);
+    }
+  }
+  return Region::anonymous(bytes, placements_[tier]);
+}
+
+std::optional<DmaAddr> IoTlb::dma_start_of(const IoPool& pool, const IoPool& first,
+                                           const BounceRequest& request) const {
+  if (&pool == &first && pool.kind == PoolKind::configured) {
+    return request.pool_dma_start;  // the caller worked it out when it chose the pool
+  }
+  if (request.reach != nullptr) {
+    return request.reach->pool_dma_start(pool.start, pool.bytes());
+  }
+  return DmaAddr(pool.start.value());
+}
+
+namespace {
+
+SlotRequest slot_request(const BounceRequest& request) {
   SlotRequest slots;
   slots.orig = request.orig;
   slots.mapping_size = request.size;
   slots.alloc_align_mask = request.alloc_align_mask;
   slots.min_align_mask = request.min_align_mask;
   slots.seg_boundary_mask = request.seg_boundary_mask;
-  slots.pool_dma_start = request.pool_dma_start;
   slots.cpu = current_cpu();
   slots.dir = request.dir;
   slots.owner = request.owner;
-  if (request.pool >= pools_.size()) {
-    return make_error(Errc::invalid_argument, "pool {} does not exist ({} pools)", request.pool,
-                      pools_.size());
+  return slots;
+}
+
+// Fills a new mapping: from the original (whatever the direction: a device
+// that writes only part of the buffer must leave the rest as the original
+// had it), or with zeros for an allocation.
+void fill(const IoPool& pool, PhysAddr tlb_addr, const BounceRequest& request, bool copy) {
+  std::byte* bounce = pool.region->data() + (tlb_addr - pool.region->start());
+  if (copy) {
+    std::memcpy(bounce, request.orig.to_pointer(), request.size);
+  } else {
+    std::memset(bounce, 0, request.size);
   }
-  Result<SlotMapping> mapping = pools_[request.pool].slots->map(slots);
-  if (!mapping) {
-    if (mapping.error().code() == Errc::pool_full && !request.attrs.has(Attr::no_warn)) {
-      warn_full(request, mapping.error());
+}
+
+}  // namespace
+
+Result<PhysAddr> IoTlb::try_map(const BounceRequest& request, bool copy) {
+  const std::span<IoPool* const> order = table_->search_order(request.pool);
+  SlotRequest slots = slot_request(request);
+  std::optional<Error> first_error;
+  for (IoPool* pool : order) {
+    if (!pool->accepting.load(std::memory_order_relaxed)) {
+      continue;
     }
-    return std::move(mapping).error();
+    const std::optional<DmaAddr> dma_start = dma_start_of(*pool, *order.front(), request);
+    if (!dma_start) {
+      continue;  // a grown pool the device does not reach
+    }
+    slots.pool_dma_start = *dma_start;
+    Result<SlotMapping> mapping = pool->slots->map(slots);
+    if (mapping) {
+      fill(*pool, mapping->tlb_addr, request, copy);
+      after_map(*pool, order);
+      return mapping->tlb_addr;
+    }
+    if (mapping.error().code() != Errc::pool_full) {
+      return std::move(mapping).error();
+    }
+    if (!first_error) {
+      first_error = std::move(mapping).error();
+    }
   }
-  // Whatever the direction: a device that writes only part of the buffer
-  // must leave the rest as the original had it.
-  std::memcpy(bounce_pointer_in(request.pool, mapping->tlb_addr), request.orig.to_pointer(),
-              request.size);
+  if (growth_.enabled) {
+    worker_->request_growth(request.pool);
+  }
+  if (!first_error) {
+    return make_error(Errc::pool_full, "swiotlb: no pool of the {} pool takes mappings now",
+                      configured_[request.pool]->name);
+  }
+  return std::move(*first_error);
+}
+
+void IoTlb::after_map(const IoPool& pool, std::span<IoPool* const> order) {
+  // Only the newest pool is watched: the pools before it in the order are
+  // searched first, so they are at least as full whenever it is.
+  if (!growth_.enabled || &pool != order.back()) {
+    return;
+  }
+  if (pool.slots->used() * 100 > pool.slots->slot_count() * growth_.watermark_percent) {
+    worker_->request_growth(pool.tier);
+  }
+}
+
+Result<PhysAddr> IoTlb::map(const BounceRequest& request) {
+  return map_slots(request, true);
+}
+
+Result<PhysAddr> IoTlb::map_slots(const BounceRequest& request, bool copy) {
+  if (request.pool >= configured_.size()) {
+    return make_error(Errc::invalid_argument, "pool {} does not exist ({} pools)", request.pool,
+                      configured_.size());
+  }
+  const bool may_sleep = request.attrs.has(Attr::may_sleep);
+  // A caller that may sleep queues behind those already waiting, so that
+  // the first to wait is the first served.
+  if (!may_sleep || !waits_.has_waiters()) {
+    Result<PhysAddr> mapped = [&] {
+      PoolTable::ReadGuard reading;
+      return try_map(request, copy);
+    }();
+    if (mapped || mapped.error().code() != Errc::pool_full) {
+      return mapped;
+    }
+    if (!may_sleep) {
+      // Transient memory is for the callers that cannot wait for room.
+      if (transient_) {
+        Result<PhysAddr> own = map_transient(request, copy);
+        if (own) {
+          return own;
+        }
+      }
+      if (!request.attrs.has(Attr::no_warn)) {
+        warn_full(request, mapped.error());
+      }
+      return mapped;
+    }
+  }
+  return wait_for_room(request, copy);
+}
+
+Result<PhysAddr> IoTlb::wait_for_room(const BounceRequest& request, bool copy) {
+  const WaitQueue::Clock::time_point start = WaitQueue::Clock::now();
+  const WaitQueue::Clock::time_point deadline = request.deadline.value_or(start + wait_timeout_);
+  std::optional<Result<PhysAddr>> outcome;
+  const bool served = waits_.wait(deadline, [&] {
+    PoolTable::ReadGuard reading;
+    Result<PhysAddr> mapped = try_map(request, copy);
+    if (!mapped && mapped.error().code() == Errc::pool_full) {
+      return false;
+    }
+    outcome.emplace(std::move(mapped));
+    return true;
+  });
+  if (served) {
+    return std::move(*outcome);
+  }
+  const auto waited =
+      std::chrono::duration_cast<std::chrono::milliseconds>(WaitQueue::Clock::now() - start);
+  return make_error(
+      Errc::timed_out, "{}: no room for {} bytes in the {} pool within {} ms of waiting",
+      request.owner_name, request.size, configured_[request.pool]->name, waited.count());
+}
+
+QueuedMap IoTlb::map_queued(const BounceRequest& request,
+                            std::function<void(Result<PhysAddr>)> done) {
+  if (request.pool < configured_.size() && !waits_.has_waiters()) {
+    Result<PhysAddr> mapped = [&] {
+      PoolTable::ReadGuard reading;
+      return try_map(request, true);
+    }();
+    if (mapped || mapped.error().code() != Errc::pool_full) {
+      done(std::move(mapped));
+      return QueuedMap::done;
+    }
+  } else if (request.pool >= configured_.size()) {
+    done(make_error(Errc::invalid_argument, "pool {} does not exist ({} pools)", request.pool,
+                    configured_.size()));
+    return QueuedMap::done;
+  }
+  // The request outlives the caller's copy: keep the name it points at.
+  struct Pending {
+    BounceRequest request;
+    std::string owner_name;
+    std::function<void(Result<PhysAddr>)> done;
+  };
+  auto pending =
+      std::make_shared<Pending>(Pending{request, std::string(request.owner_name), std::move(done)});
+  pending->request.owner_name = pending->owner_name;
+  const WaitQueue::Clock::time_point start = WaitQueue::Clock::now();
+  const WaitQueue::Clock::time_point deadline = request.deadline.value_or(start + wait_timeout_);
+  waits_.enqueue(
+      deadline,
+      [this, pending] {
+        std::optional<Result<PhysAddr>> outcome;
+        {
+          PoolTable::ReadGuard reading;
+          Result<PhysAddr> mapped = try_map(pending->request, true);
+          if (!mapped && mapped.error().code() == Errc::pool_full) {
+            return false;
+          }
+          outcome.emplace(std::move(mapped));
+        }
+        pending->done(std::move(*outcome));
+        return true;
+      },
+      [this, pending, start] {
+        const auto waited =
+            std::chrono::duration_cast<std::chrono::milliseconds>(WaitQueue::Clock::now() - start);
+        pending->done(make_error(Errc::timed_out,
+                                 "{}: no room for {} bytes in the {} pool within {} ms of waiting",
+                                 pending->owner_name, pending->request.size,
+                                 configured_[pending->request.pool]->name, waited.count()));
+      });
+  return QueuedMap::queued;
+}
+
+Result<PhysAddr> IoTlb::map_transient(const BounceRequest& request, bool copy) {
+  // Room for the data, the offset the device keeps from the original, and
+  // an alignment the region's page alignment does not give by itself.
+  const std::uint64_t kept = request.orig.value() & request.min_align_mask;
+  const std::uint64_t slack = std::max<std::uint64_t>(request.alloc_align_mask, kSlotSize - 1);
+  const std::uint64_t bytes = kernel_align(request.size + kept + slack + 1, kPageSize);
+  const std::uint64_t nslabs = bytes >> kSlotShift;
+  if (transient_max_nslabs_ != 0 &&
+      counters_->transient_nslabs.load(std::memory_order_relaxed) + nslabs >
+          transient_max_nslabs_) {
+    counters_->transient_failures.fetch_add(1, std::memory_order_relaxed);
+    return make_error(Errc::limit_reached, "transient pools would pass {} slots",
+                      transient_max_nslabs_);
+  }
+  Result<std::unique_ptr<Region>> region = make_region(bytes, request.pool);
+  if (!region) {
+    counters_->transient_failures.fetch_add(1, std::memory_order_relaxed);
+    return std::move(region).error();
+  }
+  // The SlotPool spans whole segments; only the region's part is ever used,
+  // since a transient pool is searched once, for the mapping it is made for.
+  const std::uint64_t segment_slots = kernel_align(nslabs, kSegmentSlots);
+  Result<std::unique_ptr<SlotPool>> slots =
+      SlotPool::create({(*region)->start(), segment_slots, 1}, policy_);
+  if (!slots) {
+    counters_->transient_failures.fetch_add(1, std::memory_order_relaxed);
+    return std::move(slots).error();
+  }
+  auto pool = std::make_unique<IoPool>();
+  pool->name = fmt::format("{}-transient-{}", configured_[request.pool]->name,
+                           counters_->serial.fetch_add(1, std::memory_order_relaxed));
+  pool->kind = PoolKind::transient;
+  pool->tier = request.pool;
+  pool->owner = request.owner;
+  pool->start = (*region)->start();
+  pool->end = (*region)->end();
+  pool->region = std::move(*region);
+  pool->slots = std::move(*slots);
+  pool->accepting.store(false, std::memory_order_relaxed);
+
+  SlotRequest slot_req = slot_request(request);
+  const std::optional<DmaAddr> dma_start = request.reach != nullptr
+                                               ? request.reach->pool_dma_start(pool->start, bytes)
+                                               : std::optional<DmaAddr>(pool->start.value());
+  if (!dma_start) {
+    counters_->transient_failures.fetch_add(1, std::memory_order_relaxed);
+    return make_error(Errc::unreachable, "{}: a transient pool at {:#x} is out of its reach",
+                      request.owner_name, pool->start.value());
+  }
+  slot_req.pool_dma_start = *dma_start;
+  slot_req.cpu = 0;
+  Result<SlotMapping> mapping = pool->slots->map(slot_req);
+  if (!mapping || mapping->tlb_addr + request.size > pool->end) {
+    counters_->transient_failures.fetch_add(1, std::memory_order_relaxed);
+    return make_error(Errc::pool_full, "{}: {} bytes do not fit a transient pool of {} bytes",
+                      request.owner_name, request.size, bytes);
+  }
+  fill(*pool, mapping->tlb_addr, request, copy);
+  IoPool* const made = pool.get();
+  if (Status added = table_->insert(std::move(pool)); !added) {
+    counters_->transient_failures.fetch_add(1, std::memory_order_relaxed);
+    return added.error();
+  }
+  (void)made;
+  counters_->transient_pools.fetch_add(1, std::memory_order_relaxed);
+  counters_->transient_nslabs.fetch_add(nslabs, std::memory_order_relaxed);
+  counters_->transient_nslabs_total.fetch_add(nslabs, std::memory_order_relaxed);
+  worker_->wake();  // the replaced snapshot waits for reclaim
   return mapping->tlb_addr;
 }
 
@@ -157,30 +533,46 @@ void IoTlb::warn_full(const BounceRequest& request, const Error& error) {
     log_warning(fmt::format("{} warnings about a full pool suppressed", suppressed));
   }
   log_warning(fmt::format("{}: {}{}", request.owner_name, error.message(),
-                          pools_.size() > 1
-                              ? fmt::format(" in the {} pool", pools_[request.pool].name)
+                          configured_.size() > 1
+                              ? fmt::format(" in the {} pool", configured_[request.pool]->name)
                               : std::string()));
 }
 
 Result<BounceMapping> IoTlb::begin_unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask,
                                          const MappingClaim& claim) {
-  const int pool = pool_of(tlb_addr);
-  if (pool < 0) {
+  PoolTable::ReadGuard reading;
+  IoPool* pool = table_->find(tlb_addr);
+  if (pool == nullptr) {
     return make_error(Errc::not_mapped, "{:#x} is in no pool", tlb_addr.value());
   }
-  Result<MappingInfo> info =
-      pools_[static_cast<std::size_t>(pool)].slots->begin_unmap(tlb_addr, min_align_mask, &claim);
+  Result<MappingInfo> info = pool->slots->begin_unmap(tlb_addr, min_align_mask, &claim);
   if (!info) {
     return std::move(info).error();
   }
-  return BounceMapping{*info, static_cast<std::uint32_t>(pool)};
+  return BounceMapping{*info, pool};
 }
 
 void IoTlb::finish_unmap(const BounceMapping& mapping, Attrs attrs) {
+  // Inside a critical section: once the slots are free, a grown pool may be
+  // given back, and this call still looks at it.
+  PoolTable::ReadGuard reading;
   if (!attrs.has(Attr::skip_cpu_sync) && copies_from_device(mapping.info.dir)) {
     copy_from_bounce(mapping, mapping.info.tlb_addr, mapping.info.mapping_size);
   }
-  pools_[mapping.pool].slots->finish_unmap(mapping.info);
+  mapping.pool->slots->finish_unmap(mapping.info);
+  finish_release(mapping.pool);
+}
+
+void IoTlb::finish_release(IoPool* pool) {
+  if (pool->kind != PoolKind::transient) {
+    waits_.notify();
+    return;
+  }
+  // Its one mapping is gone: so is the pool, once its readers are.
+  counters_->transient_pools.fetch_sub(1, std::memory_order_relaxed);
+  counters_->transient_nslabs.fetch_sub(pool->nslabs(), std::memory_order_relaxed);
+  table_->retire(pool);
+  worker_->wake();
 }
 
 Status IoTlb::unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask, const MappingClaim& claim,
@@ -195,11 +587,12 @@ Status IoTlb::unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask, const Mappi
 
 Result<BounceMapping> IoTlb::find_for_sync(PhysAddr addr, std::uint64_t size, Direction dir,
                                            std::uint32_t owner) const {
-  const int pool = pool_of(addr);
-  if (pool < 0) {
+  PoolTable::ReadGuard reading;
+  IoPool* pool = table_->find(addr);
+  if (pool == nullptr) {
     return make_error(Errc::not_mapped, "{:#x} is in no pool", addr.value());
   }
-  Result<MappingInfo> info = pools_[static_cast<std::size_t>(pool)].slots->find_mapping(addr, size);
+  Result<MappingInfo> info = pool->slots->find_mapping(addr, size);
   if (!info) {
     return std::move(info).error();
   }
@@ -211,7 +604,7 @@ Result<BounceMapping> IoTlb::find_for_sync(PhysAddr addr, std::uint64_t size, Di
     return make_error(Errc::mapping_mismatch, "sync of {:#x} {}, but it was mapped {}",
                       addr.value(), to_string(dir), to_string(info->dir));
   }
-  return BounceMapping{*info, static_cast<std::uint32_t>(pool)};
+  return BounceMapping{*info, pool};
 }
 
 Status IoTlb::sync_for_cpu(PhysAddr addr, std::uint64_t size, Direction dir, std::uint32_t owner) {
@@ -245,38 +638,43 @@ void IoTlb::copy_for_device(const BounceMapping& mapping, PhysAddr addr, std::ui
   }
 }
 
+namespace {
+
+std::byte* bounce_in(const IoPool& pool, PhysAddr addr) {
+  return pool.region->data() + (addr - pool.region->start());
+}
+
+}  // namespace
+
 void IoTlb::copy_to_bounce(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size) {
-  const SlotPool& pool = *pools_[mapping.pool].slots;
-  std::memcpy(bounce_pointer_in(mapping.pool, addr), pool.orig_of(mapping.info, addr).to_pointer(),
-              size);
+  const IoPool& pool = *mapping.pool;
+  std::memcpy(bounce_in(pool, addr), pool.slots->orig_of(mapping.info, addr).to_pointer(), size);
 }
 
 void IoTlb::copy_from_bounce(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size) {
-  const SlotPool& pool = *pools_[mapping.pool].slots;
-  std::memcpy(pool.orig_of(mapping.info, addr).to_pointer(), bounce_pointer_in(mapping.pool, addr),
-              size);
+  const IoPool& pool = *mapping.pool;
+  std::memcpy(pool.slots->orig_of(mapping.info, addr).to_pointer(), bounce_in(pool, addr), size);
 }
 
 Result<PhysAddr> IoTlb::alloc(std::uint32_t pool, std::uint64_t size, DmaAddr pool_dma_start,
-                              std::uint32_t owner) {
-  if (pool >= pools_.size()) {
+                              std::uint32_t owner, const DmaReach* reach) {
+  if (pool >= configured_.size()) {
     return make_error(Errc::invalid_argument, "pool {} does not exist ({} pools)", pool,
-                      pools_.size());
+                      configured_.size());
   }
-  SlotPool& slots_pool = *pools_[pool].slots;
-  SlotRequest slots;
-  slots.mapping_size = kernel_align(size, kPageSize);
-  slots.alloc_align_mask = slots_pool.policy().coherent_align_mask(slots.mapping_size);
-  slots.pool_dma_start = pool_dma_start;
-  slots.cpu = current_cpu();
-  slots.owner = owner;
-  Result<SlotMapping> mapping = slots_pool.map(slots);
-  if (!mapping) {
-    return std::move(mapping).error();
+  BounceRequest request;
+  request.pool = pool;
+  request.size = kernel_align(size, kPageSize);
+  request.alloc_align_mask = policy_->coherent_align_mask(request.size);
+  request.pool_dma_start = pool_dma_start;
+  request.owner = owner;
+  request.reach = reach;
+  request.attrs = Attr::no_warn;  // the coherent allocator reports its own failure
+  Result<PhysAddr> mapped = map_slots(request, false);
+  if (mapped) {
+    coherent_allocations_.fetch_add(1, std::memory_order_relaxed);
   }
-  std::memset(bounce_pointer_in(pool, mapping->tlb_addr), 0, slots.mapping_size);
-  coherent_allocations_.fetch_add(1, std::memory_order_relaxed);
-  return mapping->tlb_addr;
+  return mapped;
 }
 
 Status IoTlb::free(PhysAddr addr, std::uint64_t size, std::uint32_t owner) {
@@ -285,27 +683,67 @@ Status IoTlb::free(PhysAddr addr, std::uint64_t size, std::uint32_t owner) {
   if (!mapping) {
     return std::move(mapping).error();
   }
-  pools_[mapping->pool].slots->finish_unmap(mapping->info);
+  {
+    PoolTable::ReadGuard reading;
+    mapping->pool->slots->finish_unmap(mapping->info);
+    finish_release(mapping->pool);
+  }
   coherent_allocations_.fetch_sub(1, std::memory_order_relaxed);
   return {};
 }
 
 IoTlbStats IoTlb::stats() const {
   IoTlbStats s;
-  for (const Pool& p : pools_) {
-    s.pools.push_back(p.slots->stats());
+  for (const IoPool* p : configured_) {
+    s.pools.push_back(p->slots->stats());
   }
   s.coherent_allocations = coherent_allocations_.load(std::memory_order_relaxed);
+  {
+    PoolTable::ReadGuard reading;
+    for (const IoPool* p : table_->pools()) {
+      if (p->kind == PoolKind::configured) {
+        continue;
+      }
+      s.dynamic.push_back({p->name, p->kind, p->tier, p->owner, p->start.value(), p->end.value(),
+                           p->nslabs(), p->slots->used()});
+      if (p->kind == PoolKind::grown) {
+        s.growth.grown_pools += 1;
+        s.growth.grown_nslabs += p->nslabs();
+      }
+    }
+  }
+  const Counters& c = *counters_;
+  s.growth.grow_events = c.grow_events.load(std::memory_order_relaxed);
+  s.growth.grow_failures = c.grow_failures.load(std::memory_order_relaxed);
+  s.growth.limit_reached = c.limit_reached.load(std::memory_order_relaxed);
+  s.growth.shrunk_pools = c.shrunk_pools.load(std::memory_order_relaxed);
+  s.growth.transient_pools = c.transient_pools.load(std::memory_order_relaxed);
+  s.growth.transient_nslabs = c.transient_nslabs.load(std::memory_order_relaxed);
+  s.growth.transient_nslabs_total = c.transient_nslabs_total.load(std::memory_order_relaxed);
+  s.growth.transient_failures = c.transient_failures.load(std::memory_order_relaxed);
+  s.waits = waits_.stats();
   return s;
 }
 
 std::string IoTlb::debugfs_text() const {
+  const IoTlbStats s = stats();
   std::string text;
-  for (std::size_t i = 0; i < pools_.size(); ++i) {
-    const SlotPool& p = *pools_[i].slots;
-    const std::string suffix = i == 0 ? "" : "_" + pools_[i].name;
+  for (std::size_t i = 0; i < configured_.size(); ++i) {
+    const SlotPool& p = *configured_[i]->slots;
+    std::uint64_t nslabs = p.slot_count();
+    std::uint64_t used = p.used();
+    for (const DynamicPoolStats& d : s.dynamic) {
+      if (d.tier == i) {
+        nslabs += d.kind == PoolKind::grown ? d.nslabs : 0;
+        used += d.used;
+      }
+    }
+    const std::string suffix = i == 0 ? "" : "_" + configured_[i]->name;
     text += fmt::format("io_tlb_nslabs{0}: {1}\nio_tlb_used{0}: {2}\nio_tlb_used_hiwater{0}: {3}\n",
-                        suffix, p.slot_count(), p.used(), p.hiwater());
+                        suffix, nslabs, used, p.hiwater());
+  }
+  if (growth_.enabled || transient_) {
+    text += fmt::format("io_tlb_transient_nslabs: {}\n", s.growth.transient_nslabs);
   }
   return text;
 }
@@ -338,30 +776,157 @@ nlohmann::json pool_json(std::string_view name, const SlotPool& pool, const Pool
 nlohmann::json IoTlb::to_json() const {
   const IoTlbStats s = stats();
   nlohmann::json pools = nlohmann::json::array();
-  for (std::size_t i = 0; i < pools_.size(); ++i) {
-    pools.push_back(pool_json(pools_[i].name, *pools_[i].slots, s.pools[i]));
+  for (std::size_t i = 0; i < configured_.size(); ++i) {
+    pools.push_back(pool_json(configured_[i]->name, *configured_[i]->slots, s.pools[i]));
   }
   // The default pool's figures at the top, as the kernel's debugfs has them.
   nlohmann::json out = pools[0];
   out.erase("name");
-  out["policy"] = pools_[0].slots->policy().name();
+  out["policy"] = policy_->name();
   out["force"] = force_bounce_;
   out["restricted"] = restricted_;
   out["coherent_allocations"] = s.coherent_allocations;
   out["pools"] = pools;
+  nlohmann::json dynamic = nlohmann::json::array();
+  for (const DynamicPoolStats& d : s.dynamic) {
+    dynamic.push_back({{"name", d.name},
+                       {"kind", to_string(d.kind)},
+                       {"serves", configured_[d.tier]->name},
+                       {"start", d.start},
+                       {"end", d.end},
+                       {"nslabs", d.nslabs},
+                       {"used", d.used}});
+  }
+  const GrowthStats& g = s.growth;
+  out["growth"] = {{"enabled", growth_.enabled},
+                   {"transient", transient_},
+                   {"grown_pools", g.grown_pools},
+                   {"grown_nslabs", g.grown_nslabs},
+                   {"grow_events", g.grow_events},
+                   {"grow_failures", g.grow_failures},
+                   {"limit_reached", g.limit_reached},
+                   {"shrunk_pools", g.shrunk_pools},
+                   {"transient_pools", g.transient_pools},
+                   {"transient_nslabs", g.transient_nslabs},
+                   {"transient_nslabs_total", g.transient_nslabs_total},
+                   {"transient_failures", g.transient_failures},
+                   {"pools", dynamic}};
+  out["waits"] = {{"waits", s.waits.waits},
+                  {"wait_ns", s.waits.wait_ns},
+                  {"timeouts", s.waits.timeouts},
+                  {"queued", s.waits.queued},
+                  {"waiting_now", s.waits.waiting_now}};
   return out;
 }
 
 std::string IoTlb::boot_line() const {
   std::string lines;
-  for (const Pool& p : pools_) {
+  for (const IoPool* p : configured_) {
     // The kernel prints its pool's end, one past the last byte.
-    lines += fmt::format("{}software IO TLB: mapped [mem {:#018x}-{:#018x}] ({}MB){}",
-                         lines.empty() ? "" : "\n", p.slots->start().value(),
-                         p.slots->end().value(), (p.slots->end() - p.slots->start()) >> 20,
-                         pools_.size() > 1 ? fmt::format(" {} pool", p.name) : std::string());
+    lines +=
+        fmt::format("{}software IO TLB: mapped [mem {:#018x}-{:#018x}] ({}MB){}",
+                    lines.empty() ? "" : "\n", p->start.value(), p->end.value(), p->bytes() >> 20,
+                    configured_.size() > 1 ? fmt::format(" {} pool", p->name) : std::string());
   }
   return lines;
+}
+
+// Growth and shrink: the worker's side.
+
+std::uint64_t IoTlb::total_nslabs() const {
+  PoolTable::ReadGuard reading;
+  std::uint64_t total = 0;
+  for (const IoPool* p : table_->pools()) {
+    total += p->kind != PoolKind::transient ? p->nslabs() : 0;
+  }
+  return total;
+}
+
+void IoTlb::grow(std::uint32_t tier) {
+  std::uint64_t configured_nslabs = 0;
+  for (const IoPool* p : configured_) {
+    configured_nslabs += p->nslabs();
+  }
+  const std::uint64_t max = growth_.max_nslabs != 0 ? growth_.max_nslabs : 16 * configured_nslabs;
+  if (total_nslabs() + growth_.pool_nslabs > max) {
+    counters_->limit_reached.fetch_add(1, std::memory_order_relaxed);
+    if (!counters_->limit_logged.exchange(true, std::memory_order_relaxed)) {
+      log_warning(fmt::format("swiotlb: pools stop growing at the maximum of {} slots ({} MiB)",
+                              max, (max << kSlotShift) >> 20));
+    }
+    return;
+  }
+  Result<std::unique_ptr<Region>> region = make_region(growth_.pool_nslabs << kSlotShift, tier);
+  if (!region) {
+    counters_->grow_failures.fetch_add(1, std::memory_order_relaxed);
+    log_warning(fmt::format("swiotlb: could not grow the {} pool: {}", configured_[tier]->name,
+                            region.error().message()));
+    return;
+  }
+  Result<std::unique_ptr<SlotPool>> slots =
+      SlotPool::create({(*region)->start(), growth_.pool_nslabs, growth_.pool_nareas}, policy_);
+  if (!slots) {
+    counters_->grow_failures.fetch_add(1, std::memory_order_relaxed);
+    log_warning(fmt::format("swiotlb: could not grow the {} pool: {}", configured_[tier]->name,
+                            slots.error().message()));
+    return;
+  }
+  auto pool = std::make_unique<IoPool>();
+  pool->name = fmt::format("{}-grown-{}", configured_[tier]->name,
+                           counters_->serial.fetch_add(1, std::memory_order_relaxed));
+  pool->kind = PoolKind::grown;
+  pool->tier = tier;
+  pool->start = (*slots)->start();
+  pool->end = (*slots)->end();
+  pool->region = std::move(*region);
+  pool->slots = std::move(*slots);
+  if (Status added = table_->insert(std::move(pool)); !added) {
+    counters_->grow_failures.fetch_add(1, std::memory_order_relaxed);
+    log_warning(fmt::format("swiotlb: could not grow: {}", added.error().message()));
+    return;
+  }
+  counters_->grow_events.fetch_add(1, std::memory_order_relaxed);
+  waits_.notify();
+}
+
+void IoTlb::shrink_idle() {
+  const WaitQueue::Clock::time_point now = WaitQueue::Clock::now();
+  std::vector<IoPool*> idle;
+  {
+    PoolTable::ReadGuard reading;
+    for (IoPool* p : table_->pools()) {
+      if (p->kind != PoolKind::grown) {
+        continue;
+      }
+      const PoolStats s = p->slots->stats();
+      auto [seen, first] = counters_->idle.try_emplace(p, Counters::Idle{s.maps, now});
+      if (s.used != 0 || s.maps != seen->second.maps) {
+        seen->second = {s.maps, now};  // busy since the last look: idle from now at best
+        continue;
+      }
+      if (!first && now - seen->second.since >= growth_.shrink_after) {
+        idle.push_back(p);
+      }
+    }
+  }
+  if (idle.empty()) {
+    return;
+  }
+  // Stop new mappings, then wait until every map that may have missed the
+  // stop has finished: a pool still empty after that stays empty.
+  for (IoPool* p : idle) {
+    p->accepting.store(false, std::memory_order_relaxed);
+  }
+  PoolTable::wait_for_readers();
+  for (IoPool* p : idle) {
+    counters_->idle.erase(p);
+    if (p->slots->used() != 0) {
+      p->accepting.store(true, std::memory_order_relaxed);
+      continue;
+    }
+    table_->retire(p);
+    counters_->shrunk_pools.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace swiotlb

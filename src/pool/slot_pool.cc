@@ -15,10 +15,16 @@
 // segments and a mapping never crosses a segment), so one lock covers a
 // whole mapping. The statistics are per area as well; only the high-water
 // mark's slow path looks at every area (raise_hiwater).
+//
+// Pools over an image (create_in, attach, adopted mappings) are in
+// slot_pool_image.cc.
 #include "swiotlb/pool/slot_pool.h"
 
 #include <algorithm>
+#include <memory>
 
+#include "slot_pool_area.h"
+#include "slot_records_check.h"
 #include "swiotlb/core/config.h"
 #include "swiotlb/core/constants.h"
 
@@ -26,50 +32,14 @@ namespace swiotlb {
 
 namespace {
 
-enum class SlotRole : std::uint8_t { free, pad, data };
-enum class MappingState : std::uint8_t { none, live, going };
-
 constexpr std::uint32_t segment_offset(std::uint64_t slot) {
   return static_cast<std::uint32_t>(slot & (kSegmentSlots - 1));
 }
 
 }  // namespace
 
-struct alignas(64) SlotPool::Area {
-  mutable std::mutex lock;
-  std::uint32_t cursor = 0;  // where the next search starts (area-relative)
-  // Slots in use in this area: written under `lock`, read by anyone (the
-  // pool's used() is their sum).
-  std::atomic<std::uint64_t> used{0};
-  // While the area's used stays within its gate, its maps need not look at
-  // the other areas (see raise_hiwater). Guarded by `lock`; written only
-  // with hiwater_lock_ held as well.
-  std::uint64_t gate = 0;
-  std::uint64_t maps = 0;          // successful searches here
-  std::uint64_t search_steps = 0;  // candidates looked at here
-  // The policy's own index of the area, kept in step with `list` (null for
-  // the kernel policies, which search the counters alone).
-  std::unique_ptr<AreaState> state;
-};
-
-// Fields beyond the free-run counter. orig_addr and alloc_size are the
-// kernel's; the rest describe the mapping on its first data slot, for checks.
-struct SlotPool::Slot {
-  std::uint64_t orig_addr = kInvalidAddress;
-  std::uint32_t alloc_size = 0;    // bytes from this slot to the reservation's end
-  std::uint32_t mapping_size = 0;  // first data slot: bytes mapped
-  std::uint32_t owner = 0;         // first data slot: who mapped it
-  std::uint16_t tlb_offset = 0;    // first data slot: offset of the data in it
-  std::uint8_t pad_slots = 0;      // first data slot: pad slots before it
-  std::uint8_t part = 0;           // data slot: its position in the mapping
-  SlotRole role = SlotRole::free;
-  MappingState state = MappingState::none;
-  Direction dir = Direction::none;
-};
-
-Result<std::unique_ptr<SlotPool>> SlotPool::create(const PoolGeometry& geometry,
-                                                   std::shared_ptr<const SlotPolicy> policy) {
-  if (!policy) {
+Status SlotPool::check_create_args(const PoolGeometry& geometry, const SlotPolicy* policy) {
+  if (policy == nullptr) {
     return make_error(Errc::invalid_argument, "a pool needs a slot policy");
   }
   if (Status valid = validate_geometry(geometry.slot_count, geometry.area_count); !valid) {
@@ -79,27 +49,52 @@ Result<std::unique_ptr<SlotPool>> SlotPool::create(const PoolGeometry& geometry,
     return make_error(Errc::invalid_argument, "pool start {:#x} is not aligned to a {}-byte slot",
                       geometry.start.value(), kSlotSize);
   }
-  return std::unique_ptr<SlotPool>(new SlotPool(geometry, std::move(policy)));
+  return {};
 }
 
-SlotPool::SlotPool(const PoolGeometry& geometry, std::shared_ptr<const SlotPolicy> policy)
+Result<std::unique_ptr<SlotPool>> SlotPool::create(const PoolGeometry& geometry,
+                                                   std::shared_ptr<const SlotPolicy> policy) {
+  if (Status valid = check_create_args(geometry, policy.get()); !valid) {
+    return valid.error();
+  }
+  return std::unique_ptr<SlotPool>(new SlotPool(geometry, std::move(policy), nullptr));
+}
+
+SlotPool::SlotPool(const PoolGeometry& geometry, std::shared_ptr<const SlotPolicy> policy,
+                   std::byte* image)
     : start_(geometry.start),
       slot_count_(geometry.slot_count),
       area_count_(geometry.area_count),
       area_slots_(static_cast<std::uint32_t>(geometry.slot_count / geometry.area_count)),
       policy_(std::move(policy)),
-      areas_(new Area[geometry.area_count]),
-      list_(new std::uint16_t[geometry.slot_count]),
-      slots_(new Slot[geometry.slot_count]) {
-  for (std::uint64_t i = 0; i < slot_count_; ++i) {
-    list_[i] = static_cast<std::uint16_t>(kSegmentSlots - segment_offset(i));
+      areas_(new Area[geometry.area_count]) {
+  if (image == nullptr) {
+    owned_list_.reset(new std::uint16_t[slot_count_]);
+    owned_slots_.reset(new Slot[slot_count_]);
+    list_ = owned_list_.get();
+    slots_ = owned_slots_.get();
+    format_free_runs();
+  } else {
+    const PoolImageLayout layout = pool_image_layout(slot_count_);
+    list_ = reinterpret_cast<std::uint16_t*>(image + layout.list_offset);
+    slots_ = reinterpret_cast<Slot*>(image + layout.slots_offset);
   }
   for (std::uint32_t a = 0; a < area_count_; ++a) {
     areas_[a].state = policy_->make_area_state(area_slots_);
   }
 }
 
-SlotPool::~SlotPool() = default;
+SlotPool::~SlotPool() {
+  if (held_image_ != nullptr) {
+    record_holder(0);
+  }
+}
+
+void SlotPool::format_free_runs() {
+  for (std::uint64_t i = 0; i < slot_count_; ++i) {
+    list_[i] = static_cast<std::uint16_t>(kSegmentSlots - segment_offset(i));
+  }
+}
 
 SlotPool::Area& SlotPool::area_of(std::uint64_t slot) const {
   return areas_[slot / area_slots_];
@@ -142,7 +137,7 @@ Result<SlotMapping> SlotPool::map(const SlotRequest& request) {
     if (plan->nslots > area_slots_ - area.used.load(std::memory_order_relaxed)) {
       continue;
     }
-    const AreaView view{list_.get(), a * area_slots_, area_slots_, area.cursor, area.state.get()};
+    const AreaView view{list_, a * area_slots_, area_slots_, area.cursor, area.state.get()};
     const AreaSearch found = policy_->search_area(view, *plan);
     area.search_steps += found.steps;
     mapping.search_steps += found.steps;
@@ -297,10 +292,20 @@ Result<std::uint32_t> SlotPool::head_of_locked(PhysAddr tlb_addr,
   const Slot& h = slots_[head];
   if (h.role != SlotRole::data || h.part != 0 || h.state != MappingState::live ||
       start_ + (head << kSlotShift) + h.tlb_offset != tlb_addr) {
+    if (h.state == MappingState::adopted) {
+      return adopted_error(tlb_addr);
+    }
     return make_error(Errc::not_mapped, "no mapping was handed out at {:#x}{}", tlb_addr.value(),
                       h.state == MappingState::going ? " (it is being unmapped)" : "");
   }
   return static_cast<std::uint32_t>(head);
+}
+
+Error SlotPool::adopted_error(PhysAddr addr) {
+  return make_error(Errc::mapping_mismatch,
+                    "{:#x} is in a mapping adopted from an earlier holder of the pool: its buffer "
+                    "is not this process's, and only release_adopted gives it back",
+                    addr.value());
 }
 
 MappingInfo SlotPool::info_locked(std::uint32_t head) const {
@@ -410,6 +415,9 @@ Result<MappingInfo> SlotPool::find_mapping(PhysAddr addr, std::uint64_t size) co
   const Slot& s = slots_[slot];
   const std::uint64_t head = slot - s.part;
   if (s.role != SlotRole::data || slots_[head].state != MappingState::live) {
+    if (s.role == SlotRole::data && slots_[head].state == MappingState::adopted) {
+      return adopted_error(addr);
+    }
     return make_error(Errc::not_mapped, "no live mapping holds {:#x}", addr.value());
   }
   MappingInfo info = info_locked(static_cast<std::uint32_t>(head));
@@ -439,6 +447,7 @@ PoolStats SlotPool::stats() const {
                        areas_[a].maps, areas_[a].search_steps});
     s.maps += areas_[a].maps;
     s.search_steps += areas_[a].search_steps;
+    s.adopted += areas_[a].adopted;
   }
   return s;
 }
@@ -477,32 +486,30 @@ Status SlotPool::check_invariants() const {
     std::lock_guard guard(areas_[a].lock);
     gates += areas_[a].gate;
     const std::uint64_t base = std::uint64_t{a} * area_slots_;
-    std::uint64_t in_use = 0;
-    std::uint16_t expect = 0;
-    for (std::uint64_t i = base + area_slots_; i-- > base;) {
-      if (segment_offset(i) == kSegmentSlots - 1) {
-        expect = 0;
-      }
-      const bool busy = slots_[i].role != SlotRole::free;
-      expect = busy ? std::uint16_t{0} : static_cast<std::uint16_t>(expect + 1);
-      in_use += busy ? 1 : 0;
-      if (list_[i] != expect) {
-        return make_error(Errc::out_of_range, "slot {}: free-run counter {} but {} expected", i,
-                          list_[i], expect);
-      }
+    Result<std::uint64_t> in_use = check_slot_records(list_, slots_, base, area_slots_);
+    if (!in_use) {
+      return std::move(in_use).error();
     }
     const std::uint64_t counted = areas_[a].used.load(std::memory_order_relaxed);
-    if (in_use != counted) {
+    if (*in_use != counted) {
       return make_error(Errc::out_of_range, "area {}: used {} but {} slots are in use", a, counted,
-                        in_use);
+                        *in_use);
+    }
+    std::uint64_t adopted = 0;
+    for (std::uint64_t i = base; i < base + area_slots_; ++i) {
+      adopted += slots_[i].state == MappingState::adopted ? 1 : 0;
+    }
+    if (adopted != areas_[a].adopted) {
+      return make_error(Errc::out_of_range, "area {}: {} adopted mappings counted, {} found", a,
+                        areas_[a].adopted, adopted);
     }
     if (AreaState* state = areas_[a].state.get(); state != nullptr) {
-      const AreaView view{list_.get(), a * area_slots_, area_slots_, areas_[a].cursor, state};
+      const AreaView view{list_, a * area_slots_, area_slots_, areas_[a].cursor, state};
       if (Status ok = state->check(view); !ok) {
         return make_error(Errc::out_of_range, "area {}: {}", a, ok.error().message());
       }
     }
-    total += in_use;
+    total += *in_use;
   }
   if (total != used()) {
     return make_error(Errc::out_of_range, "pool used {} but {} slots are in use", used(), total);

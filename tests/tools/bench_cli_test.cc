@@ -65,11 +65,78 @@ TEST(BenchCommand, TextIsATableWithAHeader) {
   EXPECT_THAT(run.out, HasSubstr("map_unmap/linux/512"));
 }
 
+TEST(BenchCommand, SearchRowIsTheSearchAloneAgainstLinux) {
+  const CliRun run =
+      run_cli("bench --json --filter 'search/fast/4096/occ0/t1' --min-time 0.001", "2>/dev/null");
+  ASSERT_EQ(run.status, 0) << run.out;
+  const nlohmann::json j = nlohmann::json::parse(run.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << run.out;
+  ASSERT_TRUE(j.is_array());
+  // t1 is also the start of t16 and the like, on a machine with that many CPUs.
+  const nlohmann::json* one_thread = nullptr;
+  for (const nlohmann::json& row : j) {
+    EXPECT_THAT(row.at("name").get<std::string>(), HasSubstr("search/fast/4096/occ0/t1"));
+    if (row.at("name") == "search/fast/4096/occ0/t1") {
+      one_thread = &row;
+    }
+  }
+  ASSERT_NE(one_thread, nullptr) << run.out;
+  const nlohmann::json& row = *one_thread;
+  EXPECT_EQ(row.at("policy"), "fast");
+  EXPECT_EQ(row.at("bytes"), 4096);
+  EXPECT_EQ(row.at("threads"), 1);
+  EXPECT_EQ(row.at("copy"), false);
+  EXPECT_EQ(row.at("baseline"), "linux");
+  EXPECT_NEAR(row.at("occupancy").get<double>(), 0, 1e-9);
+  // An empty pool always has a run of two slots.
+  EXPECT_DOUBLE_EQ(row.at("found").get<double>(), 1);
+  EXPECT_GT(row.at("ns_per_op").get<double>(), 0);
+  EXPECT_GT(row.at("baseline_ns_per_op").get<double>(), 0);
+  EXPECT_GT(row.at("ratio").get<double>(), 0);
+}
+
+TEST(BenchCommand, SearchRowsMeasureTheOccupancyTheyAskFor) {
+  const CliRun run = run_cli(
+      "bench --json --filter '^search/linux/65536/occ90/t2$' --min-time 0.001", "2>/dev/null");
+  ASSERT_EQ(run.status, 0) << run.out;
+  const nlohmann::json j = nlohmann::json::parse(run.out, nullptr, false);
+  ASSERT_TRUE(j.is_array()) << run.out;
+  ASSERT_EQ(j.size(), 1u) << run.out;
+  const nlohmann::json& row = j.front();
+  EXPECT_EQ(row.at("threads"), 2);
+  EXPECT_NEAR(row.at("occupancy").get<double>(), 0.9, 0.01);
+  EXPECT_GE(row.at("found").get<double>(), 0);
+  EXPECT_LE(row.at("found").get<double>(), 1);
+  // The linux policy is its own baseline.
+  EXPECT_DOUBLE_EQ(row.at("ratio").get<double>(), 1);
+}
+
+TEST(BenchCommand, SearchTableHasItsOwnHeader) {
+  const CliRun run =
+      run_cli("bench --filter 'map_unmap/linux/512|search/fast/4096/occ0/t1' --min-time 0.001",
+              "2>/dev/null");
+  ASSERT_EQ(run.status, 0) << run.out;
+  EXPECT_THAT(run.out, HasSubstr("map_unmap/linux/512"));
+  EXPECT_THAT(run.out, HasSubstr("linux ns/op"));
+  EXPECT_THAT(run.out, HasSubstr("occ%"));
+  EXPECT_THAT(run.out, HasSubstr("search/fast/4096/occ0/t1"));
+  EXPECT_THAT(run.out, ::testing::Not(HasSubstr("search/linux/")));
+}
+
 TEST(BenchCommand, FilterThatMatchesNothingNamesTheCases) {
   const CliRun run = run_cli("bench --filter 'no-such-case'", "2>&1 >/dev/null");
   EXPECT_EQ(run.status, 2);
   EXPECT_THAT(run.out, HasSubstr("no-such-case"));
   EXPECT_THAT(run.out, HasSubstr("map_unmap/linux/4096"));
+  EXPECT_THAT(run.out, HasSubstr("search/{linux,linux-6.1,fast}/{4096,65536}/occ{0,50,90}/t{1,2"));
+}
+
+TEST(BenchCommand, SearchFilterThatMatchesNothingIsAnError) {
+  const CliRun run =
+      run_cli("bench --json --filter 'search/fast/4096/occ42' --min-time 0.001", "2>&1 >/dev/null");
+  EXPECT_EQ(run.status, 2);
+  EXPECT_THAT(run.out, HasSubstr("swiotlb: error: "));
+  EXPECT_THAT(run.out, HasSubstr("matches no case"));
 }
 
 TEST(BenchCommand, InvalidFilterIsAnError) {

@@ -42,7 +42,7 @@ std::string case_name(std::string_view policy, const Case& c) {
 
 std::vector<Case> all_cases() {
   std::vector<Case> cases;
-  for (std::uint32_t threads : kSearchThreads) {
+  for (std::uint32_t threads : search_thread_counts()) {
     for (unsigned occupancy : kSearchOccupancies) {
       for (std::uint64_t bytes : kSearchSizes) {
         cases.push_back({threads, occupancy, bytes});
@@ -149,11 +149,12 @@ double median(std::vector<double> values) {
 class Fixtures {
  public:
   Result<SearchFixture*> get(std::string_view policy, const Case& c) {
-    const auto key = std::make_tuple(std::string(policy), c.threads, c.occupancy);
+    const std::uint32_t areas = search_areas(c.threads);
+    const auto key = std::make_tuple(std::string(policy), areas, c.occupancy);
     auto found = fixtures_.find(key);
     if (found == fixtures_.end()) {
       Result<std::unique_ptr<SearchFixture>> made =
-          SearchFixture::create(policy, c.threads, c.occupancy);
+          SearchFixture::create(policy, areas, c.occupancy);
       if (!made) {
         return std::move(made).error();
       }

@@ -16,10 +16,11 @@
 // that finds no run is timed too (that is the search a nearly full pool
 // makes its callers wait for) and counted: each row says which fraction of
 // the maps found a run. Thread t (one or several, always worker threads,
-// never the caller: see run_released in bench_search.cc) runs on CPU t, so
-// with as many areas as threads each thread has an area of its own; ns per
-// operation is the wall time divided by the operations of all threads (the
-// inverse of the throughput). The baseline of every row is the `linux`
+// never the caller: see run_released in bench_search.cc) runs on CPU t, and
+// the pool has an area per thread (search_areas()), so each thread searches
+// an area of its own, as each CPU does on a kernel with an area per CPU; ns
+// per operation is the wall time divided by the operations of all threads
+// (the inverse of the throughput). The baseline of every row is the `linux`
 // policy in the same case, timed in the same run, round for round.
 //
 // Thread safety: a SearchFixture may be used by many threads at once (the
@@ -34,6 +35,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "swiotlb/core/constants.h"
@@ -45,9 +47,31 @@ namespace swiotlb::bench {
 inline constexpr std::array<std::string_view, 3> kSearchPolicies{"linux", "linux-6.1", "fast"};
 inline constexpr std::array<std::uint64_t, 2> kSearchSizes{4096, 64 * 1024};
 inline constexpr std::array<unsigned, 3> kSearchOccupancies{0, 50, 90};  // percent of the slots
+// The thread counts every machine runs; search_thread_counts() adds the
+// machine's own.
 inline constexpr std::array<std::uint32_t, 2> kSearchThreads{1, 2};
 inline constexpr std::uint64_t kSearchPoolSlots = kDefaultSlotCount;
 inline constexpr std::uint64_t kFragmentSeed = 0x5107;
+
+// kSearchThreads and then std::thread::hardware_concurrency() when that is
+// larger: a pool shared by every CPU is where the areas earn their keep.
+inline std::vector<std::uint32_t> search_thread_counts() {
+  std::vector<std::uint32_t> counts(kSearchThreads.begin(), kSearchThreads.end());
+  const std::uint32_t machine = std::thread::hardware_concurrency();
+  if (machine > counts.back()) {
+    counts.push_back(machine);
+  }
+  return counts;
+}
+
+// The areas of the pool that `threads` threads search: one per thread,
+// rounded up to the power of two a pool needs (as the kernel rounds its
+// area count), and no more than the pool has segments, past which threads
+// share areas as CPUs then do in the kernel.
+inline std::uint32_t search_areas(std::uint32_t threads) {
+  const std::uint64_t areas = round_up_power_of_two(std::max<std::uint32_t>(threads, 1));
+  return static_cast<std::uint32_t>(std::min(areas, kSearchPoolSlots / kSegmentSlots));
+}
 
 // A pool of kSearchPoolSlots slots with `areas` areas, fragmented to
 // `occupancy_percent`, and the one request the timed loop repeats.

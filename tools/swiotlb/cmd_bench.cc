@@ -1,7 +1,8 @@
-// `swiotlb bench`: times the cases of bench_cases.h, each against its
-// baseline measured in the same run, and prints one row per case as a
-// table, or all of them as a JSON list for scripts. Rows are printed as
-// their cases finish, since a full run takes seconds.
+// `swiotlb bench`: times the cases of bench_cases.h and the slot-search
+// cases of bench_search.h, each against its baseline measured in the same
+// run, and prints one row per case as a table (the search cases in a table
+// of their own), or all of them as a JSON list for scripts. Rows are printed
+// as their cases finish, since a full run takes a while.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "bench_cases.h"
+#include "bench_search.h"
 #include "commands.h"
 #include "swiotlb/sim/replay.h"
 #include "swiotlb/sim/replay_bench.h"
@@ -25,25 +27,48 @@
 namespace swiotlb::cli {
 namespace {
 
+constexpr std::string_view kReplayCase = "replay/mixed/1000000";
+
 struct BenchOptions {
   bool json = false;
   std::string filter;
   double min_time = 0.05;
 };
 
+// The slot-search cases, written as one name in brace notation (they are
+// the product of a few lists, too many to name one by one).
+std::string search_case_pattern() {
+  auto braces = [](const auto& values) {
+    std::string list;
+    for (const auto& v : values) {
+      list += fmt::format("{}{}", list.empty() ? "" : ",", v);
+    }
+    return "{" + list + "}";
+  };
+  return fmt::format("search/{}/{}/occ{}/t{}", braces(bench::kSearchPolicies),
+                     braces(bench::kSearchSizes), braces(bench::kSearchOccupancies),
+                     braces(bench::search_thread_counts()));
+}
+
 std::string case_names(const std::vector<bench::BenchCase>& cases) {
   std::string names;
   for (const bench::BenchCase& c : cases) {
     names += (names.empty() ? "" : ", ") + c.name;
   }
-  return names;
+  return names + ", " + search_case_pattern() + ", " + std::string(kReplayCase);
 }
 
-// The cases whose names the filter matches anywhere (an empty filter
-// matches all). An invalid expression, or one that matches nothing, is an
-// error naming what there is to match.
-Result<std::vector<bench::BenchCase>> select_cases(const std::string& filter) {
-  std::vector<bench::BenchCase> all = bench::bench_cases();
+// What --filter chose, from the same expression matched anywhere in every
+// name (an empty filter matches all).
+struct Selection {
+  std::vector<bench::BenchCase> cases;
+  bool search = false;  // some slot-search case
+  bool replay = false;
+};
+
+// An invalid expression, or one that matches nothing, is an error naming
+// what there is to match.
+Result<Selection> select_cases(const std::string& filter) {
   std::regex pattern;
   try {
     pattern = std::regex(filter, std::regex::ECMAScript);
@@ -51,10 +76,15 @@ Result<std::vector<bench::BenchCase>> select_cases(const std::string& filter) {
     return make_error(Errc::invalid_argument, "--filter '{}' is not a valid regular expression: {}",
                       filter, e.what());
   }
-  std::vector<bench::BenchCase> chosen;
-  std::copy_if(all.begin(), all.end(), std::back_inserter(chosen),
-               [&](const bench::BenchCase& c) { return std::regex_search(c.name, pattern); });
-  if (chosen.empty()) {
+  auto matches = [&](const std::string& name) { return std::regex_search(name, pattern); };
+  std::vector<bench::BenchCase> all = bench::bench_cases();
+  Selection chosen;
+  std::copy_if(all.begin(), all.end(), std::back_inserter(chosen.cases),
+               [&](const bench::BenchCase& c) { return matches(c.name); });
+  const std::vector<std::string> search = bench::search_bench_names();
+  chosen.search = std::any_of(search.begin(), search.end(), matches);
+  chosen.replay = matches(std::string(kReplayCase));
+  if (chosen.cases.empty() && !chosen.search && !chosen.replay) {
     return make_error(Errc::invalid_argument, "--filter '{}' matches no case (cases: {})", filter,
                       case_names(all));
   }
@@ -100,6 +130,53 @@ struct Table {
   }
 };
 
+// A slot-search row: what a copy case's row has, and what was measured of
+// the pool. The baseline is the `linux` policy, not a memcpy: nothing is
+// copied, and the point is how far a search policy is from the kernel's.
+nlohmann::ordered_json to_json(const bench::SearchBenchResult& r) {
+  nlohmann::ordered_json out;
+  out["name"] = r.name;
+  out["bytes"] = r.bytes;
+  out["threads"] = r.threads;
+  out["policy"] = r.policy;
+  out["occupancy"] = r.occupancy;
+  out["found"] = r.found;
+  out["ns_per_op"] = r.ns_per_op;
+  out["baseline"] = "linux";
+  out["baseline_ns_per_op"] = r.baseline_ns_per_op;
+  out["ratio"] = r.ratio;
+  out["copy"] = false;
+  return out;
+}
+
+// The slot-search table: its own, since its rows carry the occupancy and
+// the share of maps that found a run, and their baseline is another policy.
+struct SearchTable {
+  std::size_t name_width = 4;
+  std::size_t policy_width = 6;
+
+  SearchTable() {
+    for (const std::string& name : bench::search_bench_names()) {
+      name_width = std::max(name_width, name.size());
+    }
+    for (std::string_view policy : bench::kSearchPolicies) {
+      policy_width = std::max(policy_width, policy.size());
+    }
+  }
+  void print_header() const {
+    fmt::print("{:<{}}  {:>8}  {:>7}  {:<{}}  {:>6}  {:>6}  {:>11}  {:>11}  {:>6}  {}\n", "name",
+               name_width, "bytes", "threads", "policy", policy_width, "occ%", "found%", "ns/op",
+               "linux ns/op", "ratio", "copy");
+  }
+  void print_row(const bench::SearchBenchResult& r) const {
+    fmt::print(
+        "{:<{}}  {:>8}  {:>7}  {:<{}}  {:>6.1f}  {:>6.1f}  {:>11.1f}  {:>11.1f}  {:>6.3f}  {}\n",
+        r.name, name_width, r.bytes, r.threads, r.policy, policy_width, 100 * r.occupancy,
+        100 * r.found, r.ns_per_op, r.baseline_ns_per_op, r.ratio, "no");
+    std::fflush(stdout);
+  }
+};
+
 // Times the cases in order and hands each result on as it comes; stops at
 // the first case that fails.
 Status run_cases(const std::vector<bench::BenchCase>& cases, const bench::TimingOptions& timing,
@@ -114,11 +191,9 @@ Status run_cases(const std::vector<bench::BenchCase>& cases, const bench::Timing
   return {};
 }
 
-// End-to-end replay speed: parse + replay of a 1 M-event synthetic trace,
-// against replaying the same trace already parsed (its baseline, measured in
-// the same run), so the ratio is what reading the text costs on top.
-constexpr std::string_view kReplayCase = "replay/mixed/1000000";
-
+// Parse + replay of a 1 M-event synthetic trace, against replaying the same
+// trace already parsed (its baseline, measured in the same run), so the
+// ratio is what reading the text costs on top.
 Result<nlohmann::ordered_json> replay_speed_row() {
   constexpr std::uint64_t kEvents = 1000000;
   Result<sim::ReplaySpeed> speed = sim::measure_replay_speed(kEvents, 1);
@@ -156,17 +231,6 @@ Result<nlohmann::ordered_json> replay_speed_row() {
   return row;
 }
 
-bool filter_matches(const std::string& filter, std::string_view name) {
-  if (filter.empty()) {
-    return true;
-  }
-  try {
-    return std::regex_search(std::string(name), std::regex(filter));
-  } catch (const std::regex_error&) {
-    return false;
-  }
-}
-
 void print_replay_row(const nlohmann::ordered_json& row) {
   fmt::print("{}: {:.0f} ns/event end to end, {:.0f} ns/event replay alone, {:.2f} M events/s\n",
              row["name"].get<std::string>(), row["ns_per_op"].get<double>(),
@@ -174,14 +238,12 @@ void print_replay_row(const nlohmann::ordered_json& row) {
 }
 
 int run_bench(const BenchOptions& options) {
-  const bool want_replay = filter_matches(options.filter, kReplayCase);
-  Result<std::vector<bench::BenchCase>> cases = select_cases(options.filter);
-  if (!cases && !want_replay) {
-    fmt::print(stderr, "swiotlb: error: {}\n", cases.error().message());
+  Result<Selection> chosen = select_cases(options.filter);
+  if (!chosen) {
+    fmt::print(stderr, "swiotlb: error: {}\n", chosen.error().message());
     return 2;
   }
-  const std::vector<bench::BenchCase> selected =
-      cases ? std::move(*cases) : std::vector<bench::BenchCase>{};
+  const std::vector<bench::BenchCase>& selected = chosen->cases;
   bench::TimingOptions timing;
   timing.min_seconds = options.min_time;
   const Table table(selected);
@@ -196,7 +258,29 @@ int run_bench(const BenchOptions& options) {
       table.print_row(r);
     }
   });
-  if (ran && want_replay) {
+  if (ran && chosen->search) {
+    bench::SearchBenchOptions search;
+    search.min_seconds = options.min_time;
+    search.rounds = timing.rounds;
+    search.filter = options.filter;
+    const SearchTable search_table;
+    if (!options.json) {
+      fmt::print("{}", selected.empty() ? "" : "\n");
+      search_table.print_header();
+    }
+    Result<std::vector<bench::SearchBenchResult>> rows =
+        bench::run_search_bench(search, [&](const bench::SearchBenchResult& r) {
+          if (options.json) {
+            out.push_back(to_json(r));
+          } else {
+            search_table.print_row(r);
+          }
+        });
+    if (!rows) {
+      ran = rows.error();
+    }
+  }
+  if (ran && chosen->replay) {
     Result<nlohmann::ordered_json> row = replay_speed_row();
     if (!row) {
       ran = row.error();
@@ -222,7 +306,9 @@ void add_bench_command(CLI::App& app, int* exit_code) {
   // Owned by the callback, which CLI11 keeps alive as long as the app.
   auto options = std::make_shared<BenchOptions>();
   CLI::App* bench = app.add_subcommand(
-      "bench", "Time map+unmap with its bounce copy against a plain memcpy of the same bytes");
+      "bench",
+      "Time map+unmap (with its bounce copy, and its slot search alone), IOVA allocation and "
+      "trace replay, each against a baseline timed in the same run");
   bench->add_flag("--json", options->json, "Print a JSON list instead of a table");
   bench->add_option("--filter", options->filter,
                     "Run only the cases whose name this regular expression matches");

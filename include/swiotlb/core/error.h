@@ -25,6 +25,8 @@ enum class Errc {
   search_would_spin,  // the modelled kernel search would never terminate
   system,             // the operating system refused (errno in the message)
   parse,              // a file or command line that does not parse
+  timed_out,          // a wait for room ended at its deadline
+  limit_reached,      // growth would pass the configured maximum
 };
 
 std::string_view to_string(Errc code);

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,7 @@
 #include "swiotlb/dma/dma_range_map.h"
 #include "swiotlb/dma/frame_translator.h"
 #include "swiotlb/dma/iommu_domain.h"
+#include "swiotlb/iotlb/dma_reach.h"
 
 namespace swiotlb {
 
@@ -121,6 +123,10 @@ class Device {
   // IoTlb or reaches none of its pools.
   const std::vector<PoolChoice>& streaming_pools() const { return streaming_pools_; }
   const std::vector<PoolChoice>& coherent_pools() const { return coherent_pools_; }
+  // How the device sees pools that came later (grown, transient), for
+  // streaming mappings and for coherent allocations.
+  const DmaReach* streaming_reach() const { return &streaming_reach_; }
+  const DmaReach* coherent_reach() const { return &coherent_reach_; }
 
   // The kernel's dma_supported() for a device that bounces: some pool it
   // would use lies wholly below `mask` as the device sees it.
@@ -134,6 +140,17 @@ class Device {
   void cache_sync(CacheOp op, PhysAddr addr, std::uint64_t size, Direction dir);
 
  private:
+  // A pool is usable when the device sees all of it as one run below `limit`.
+  class Reach final : public DmaReach {
+   public:
+    Reach(const Device& device, std::uint64_t limit) : device_(device), limit_(limit) {}
+    std::optional<DmaAddr> pool_dma_start(PhysAddr start, std::uint64_t bytes) const override;
+
+   private:
+    const Device& device_;
+    const std::uint64_t limit_;
+  };
+
   Device(DeviceConfig config, IoTlb* io_tlb, std::uint32_t id);
   std::uint64_t live_bounced() const;
   std::vector<PoolChoice> choose_pools(std::uint64_t limit) const;
@@ -143,6 +160,8 @@ class Device {
   const std::uint32_t id_;
   std::vector<PoolChoice> streaming_pools_;  // fixed after creation
   std::vector<PoolChoice> coherent_pools_;   // fixed after creation
+  const Reach streaming_reach_;
+  const Reach coherent_reach_;
   DmaDebug debug_;
   std::atomic<std::uint64_t> map_failures_{0};
   std::atomic<std::uint64_t> cache_syncs_{0};

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "swiotlb/core/address.h"
 #include "swiotlb/core/direction.h"
@@ -70,6 +71,46 @@ Result<std::size_t> map_sg(Device& dev, std::span<ScatterEntry> sg, Direction di
 Status unmap_sg(Device& dev, std::span<ScatterEntry> sg, Direction dir, Attrs attrs = {});
 Status sync_sg_for_cpu(Device& dev, std::span<ScatterEntry> sg, Direction dir);
 Status sync_sg_for_device(Device& dev, std::span<ScatterEntry> sg, Direction dir);
+
+// ---- Split mappings ---------------------------------------------------------
+//
+// A bounce buffer is one run of slots inside one 128-slot segment, so a single
+// mapping that bounces can be at most max_mapping_size(dev); map_page refuses
+// anything larger, as the kernel does. A caller that can hand the device a
+// list of segments (a scatter-gather capable device) may instead ask, with
+// this separate call and never implicitly, for [phys, phys + size) mapped as
+// a list of pieces, in order, that together cover it. Each piece is a
+// ScatterEntry (phys and length: the CPU range; dma_address and dma_length:
+// where the device finds it).
+//
+// The rules:
+//  - each piece is at most max_mapping_size(dev) and at most the device's
+//    max_segment_size;
+//  - cuts fall on multiples of max(min_align_mask + 1, page size) in CPU
+//    address space where the limits allow it, so every piece starts and ends
+//    where a page-granular device (NVMe's PRPs) may start and end a segment;
+//    each piece, bounced or not, keeps the low bits of its own CPU address
+//    under min_align_mask, as any single mapping does;
+//  - no piece crosses the device's segment boundary in device address space
+//    (the slot search ensures it for a bounced piece; a direct piece is cut
+//    at the boundary);
+//  - each piece is mapped with map_page, so the direct-or-bounce decision,
+//    the reach checks, DMA debugging and cache maintenance apply to each;
+//  - all or nothing: when a piece fails, the pieces before it are unmapped
+//    (skip_cpu_sync) and the error, naming the piece's offset and size and
+//    keeping the piece's error code, is returned.
+// Errors: invalid_argument (size 0, direction none, a range that wraps
+// around the address space), and those of map_page.
+Result<std::vector<ScatterEntry>> map_split(Device& dev, PhysAddr phys, std::uint64_t size,
+                                            Direction dir, Attrs attrs = {});
+// Unmaps every piece of a list map_split returned, with the map's direction;
+// goes on after an error and returns the first one.
+Status unmap_split(Device& dev, std::span<const ScatterEntry> pieces, Direction dir,
+                   Attrs attrs = {});
+// Syncs every piece; goes on after an error and returns the first one.
+Status sync_split_for_cpu(Device& dev, std::span<const ScatterEntry> pieces, Direction dir);
+Status sync_split_for_device(Device& dev, std::span<const ScatterEntry> pieces, Direction dir);
+// ---- End of split mappings --------------------------------------------------
 
 // The kernel's dma_supported(): whether the device can work with `mask`
 // (for a device that bounces, whether a pool lies below it).

@@ -13,6 +13,14 @@
 // belongs to the devices bound to it: all their mappings bounce there and
 // their coherent memory comes from it.
 //
+// Growth (off unless IoTlbOptions::growth asks for it): a configured pool
+// can be extended by grown pools that a background worker adds when the
+// pool runs short, and gives back when they have been idle a while; a
+// mapping that finds every pool full and cannot wait can get a transient
+// pool of its own, freed at its unmap; a caller that may sleep waits, first
+// come first served, for room instead (see wait_queue.h). docs/growth.md
+// has the design and its reasons.
+//
 // Copy rules (as the kernel's swiotlb_tbl_map_single and friends):
 //  - map always fills the bounce buffer from the original, whatever the
 //    direction, so a device that writes only part of a from_device buffer
@@ -26,10 +34,14 @@
 // Thread safety: every method may be called from any thread.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -38,6 +50,10 @@
 #include "swiotlb/core/direction.h"
 #include "swiotlb/core/error.h"
 #include "swiotlb/core/log.h"
+#include "swiotlb/iotlb/dma_reach.h"
+#include "swiotlb/iotlb/io_pool.h"
+#include "swiotlb/iotlb/pool_table.h"
+#include "swiotlb/iotlb/wait_queue.h"
 #include "swiotlb/platform/region.h"
 #include "swiotlb/platform/region_spec.h"
 #include "swiotlb/pool/slot_pool.h"
@@ -67,6 +83,38 @@ struct IoTlbOptions {
   // Its `bytes` is set from nslabs.
   std::optional<RegionSpec> region;
 
+  // Growth beyond the configured pools. Off by default: the configured
+  // slots are all there is, as in a kernel without CONFIG_SWIOTLB_DYNAMIC.
+  struct Growth {
+    bool enabled = false;
+    // Slots per grown pool: 4 MiB, the largest pool the kernel grows.
+    std::uint64_t pool_nslabs = 2048;
+    std::uint32_t pool_nareas = 1;
+    // The most slots all configured and grown pools may hold together
+    // (transient pools not counted); 0: 16 times the configured slots.
+    // Reaching it is logged once and counted.
+    std::uint64_t max_nslabs = 0;
+    // A pool is added when the newest pool of a configured pool is this
+    // full after a map (percent of its slots), as well as when a search
+    // fails.
+    unsigned watermark_percent = 75;
+    // A grown pool that held no mapping for this long is given back;
+    // zero: never (the kernel's behaviour).
+    std::chrono::milliseconds shrink_after{0};
+  };
+  Growth growth;
+
+  // A mapping that finds every pool full, from a caller that cannot sleep,
+  // gets a pool of its own (sized to it, freed at its unmap). Never for a
+  // restricted IoTlb.
+  bool transient = false;
+  // The most slots transient pools may hold at once; 0: no bound.
+  std::uint64_t transient_max_nslabs = 0;
+
+  // How long a caller that passes Attr::may_sleep without a deadline of
+  // its own waits for room before it gets Errc::timed_out.
+  std::chrono::milliseconds wait_timeout{1000};
+
   // The options a parsed `swiotlb=` gives (noforce is refused: it means no
   // pool at all; addr= places the default pool at that address).
   static Result<IoTlbOptions> from_config(const SwiotlbConfig& config);
@@ -78,15 +126,16 @@ struct PoolInfo {
   PhysAddr end;
 };
 
-// A live bounce mapping and the pool that holds it.
+// A live bounce mapping and the pool that holds it (valid while the
+// mapping is live).
 struct BounceMapping {
   MappingInfo info;
-  std::uint32_t pool = 0;
+  IoPool* pool = nullptr;
 };
 
 // What the caller asks of a bounce mapping, beyond the slot request.
 struct BounceRequest {
-  std::uint32_t pool = 0;  // which pool (see pool_count())
+  std::uint32_t pool = 0;  // which configured pool (see pool_count()), with its growth
   PhysAddr orig;
   std::uint64_t size = 0;
   std::uint64_t alloc_align_mask = 0;
@@ -97,11 +146,51 @@ struct BounceRequest {
   Attrs attrs;
   std::uint32_t owner = 0;
   std::string_view owner_name;  // for messages
+  // How the device sees grown and transient pools; null: at their CPU
+  // addresses, all reachable.
+  const DmaReach* reach = nullptr;
+  // With Attr::may_sleep: until when to wait for room (default: now plus
+  // IoTlbOptions::wait_timeout).
+  std::optional<WaitQueue::Clock::time_point> deadline;
+};
+
+// A pool that came after creation, as the statistics show it.
+struct DynamicPoolStats {
+  std::string name;
+  PoolKind kind = PoolKind::grown;
+  std::uint32_t tier = 0;
+  std::uint32_t owner = 0;  // transient: the device
+  std::uint64_t start = 0;
+  std::uint64_t end = 0;
+  std::uint64_t nslabs = 0;
+  std::uint64_t used = 0;
+};
+
+struct GrowthStats {
+  std::uint64_t grown_pools = 0;             // grown pools now
+  std::uint64_t grown_nslabs = 0;            // their slots
+  std::uint64_t grow_events = 0;             // pools added, ever
+  std::uint64_t grow_failures = 0;           // pools the system refused
+  std::uint64_t limit_reached = 0;           // growths refused by max_nslabs
+  std::uint64_t shrunk_pools = 0;            // grown pools given back, ever
+  std::uint64_t transient_pools = 0;         // transient pools now
+  std::uint64_t transient_nslabs = 0;        // their slots now
+  std::uint64_t transient_nslabs_total = 0;  // slots of every transient pool, ever
+  std::uint64_t transient_failures = 0;      // transient pools refused
 };
 
 struct IoTlbStats {
-  std::vector<PoolStats> pools;            // by pool index
+  std::vector<PoolStats> pools;            // configured pools, by index
   std::uint64_t coherent_allocations = 0;  // live alloc_coherent buffers
+  std::vector<DynamicPoolStats> dynamic;   // grown and transient pools, by address
+  GrowthStats growth;
+  WaitStats waits;
+};
+
+// What map_queued() did with a request.
+enum class QueuedMap : std::uint8_t {
+  done,    // `done` already ran, on the caller's thread
+  queued,  // `done` will run on the IoTlb's worker thread
 };
 
 class IoTlb {
@@ -111,10 +200,22 @@ class IoTlb {
   IoTlb(const IoTlb&) = delete;
   IoTlb& operator=(const IoTlb&) = delete;
 
-  // Reserves slots in request.pool and fills them from the original buffer.
-  // On a full pool the kernel's "swiotlb buffer is full" warning is logged
-  // (rate-limited, unless attrs has no_warn) and Errc::pool_full returned.
+  // Reserves slots in request.pool (or a pool grown for it) and fills them
+  // from the original buffer. When every pool is full:
+  //  - with Attr::may_sleep the caller waits for room (first come, first
+  //    served) until its deadline: Errc::timed_out then;
+  //  - without it, a transient pool is made when the options allow;
+  //  - otherwise the kernel's "swiotlb buffer is full" warning is logged
+  //    (rate-limited, unless attrs has no_warn) and Errc::pool_full returned.
+  // A growing IoTlb asks its worker for another pool either way.
   Result<PhysAddr> map(const BounceRequest& request);
+
+  // The queued form (FreeBSD's deferred busdma load): maps now if there is
+  // room and nobody waits, running `done` on this thread; otherwise queues
+  // the request behind the waiters, and `done` runs on the worker thread
+  // with the mapping or, once the deadline passes, Errc::timed_out. The
+  // request's owner_name is copied; `reach` must outlive the request.
+  QueuedMap map_queued(const BounceRequest& request, std::function<void(Result<PhysAddr>)> done);
 
   // Copies back as the direction asks (unless skip_cpu_sync) and frees the
   // slots. The claim (size, direction, owner) must match the map; otherwise
@@ -144,33 +245,50 @@ class IoTlb {
   // A zeroed allocation of `size` bytes from pool `pool` (the kernel's
   // swiotlb_alloc), and its release.
   Result<PhysAddr> alloc(std::uint32_t pool, std::uint64_t size, DmaAddr pool_dma_start,
-                         std::uint32_t owner);
+                         std::uint32_t owner, const DmaReach* reach = nullptr);
   Status free(PhysAddr addr, std::uint64_t size, std::uint32_t owner);
 
-  // The kernel's is_swiotlb_buffer().
-  bool contains(PhysAddr addr) const { return pool_of(addr) >= 0; }
-  // The pool that holds `addr`, or -1.
+  // The kernel's is_swiotlb_buffer(): whether any pool (configured, grown
+  // or transient) holds `addr`. Lock-free, O(log pools).
+  bool contains(PhysAddr addr) const;
+  // The configured pool that holds `addr` or that the pool holding it was
+  // made for, or -1.
   int pool_of(PhysAddr addr) const;
+  // Live mappings and allocations of `owner`, in every pool (a scan of
+  // every slot: for teardown checks).
+  std::uint64_t count_owned(std::uint32_t owner) const;
+
+  // Makes the next `count` region allocations for grown or transient pools
+  // fail as if the system refused them (fault injection for tests).
+  void fail_next_region_allocations(std::uint32_t count);
+  // Runs the worker's pending work now on this thread and waits for it:
+  // growth asked for, idle pools past their time, memory to reclaim. For
+  // tests that want a known state; the worker does the same by itself.
+  void run_maintenance();
   bool force_bounce() const { return force_bounce_; }
   bool restricted() const { return restricted_; }
   bool high_overflows_to_low() const { return high_overflows_to_low_; }
 
-  std::uint32_t pool_count() const { return static_cast<std::uint32_t>(pools_.size()); }
+  // The configured pools (fixed for the IoTlb's life).
+  std::uint32_t pool_count() const { return static_cast<std::uint32_t>(configured_.size()); }
   PoolInfo pool_info(std::uint32_t pool) const;
   // The default pool's region (its file descriptor, for sharing a memfd).
-  const Region& region() const { return *pools_[0].region; }
+  const Region& region() const { return *configured_[0]->region; }
   // The default (low) pool's extent.
-  PhysAddr start() const { return pools_[0].slots->start(); }
-  PhysAddr end() const { return pools_[0].slots->end(); }
-  SlotPool& pool(std::uint32_t index = 0) { return *pools_[index].slots; }
-  const SlotPool& pool(std::uint32_t index = 0) const { return *pools_[index].slots; }
+  PhysAddr start() const { return configured_[0]->slots->start(); }
+  PhysAddr end() const { return configured_[0]->slots->end(); }
+  SlotPool& pool(std::uint32_t index = 0) { return *configured_[index]->slots; }
+  const SlotPool& pool(std::uint32_t index = 0) const { return *configured_[index]->slots; }
 
-  // CPU pointer to bounce address `addr`. REQUIRES: contains(addr).
+  // CPU pointer to bounce address `addr`. REQUIRES: `addr` is inside a live
+  // mapping of the caller's (so its pool stays).
   std::byte* bounce_pointer(PhysAddr addr) const;
 
   IoTlbStats stats() const;
   // The kernel's debugfs files, one "name: value" line each; the high
-  // pool's names end in "_high".
+  // pool's names end in "_high". A configured pool's figures include the
+  // pools grown for it and transient pools made in its place; a growing
+  // IoTlb adds io_tlb_transient_nslabs, as the kernel does.
   std::string debugfs_text() const;
   nlohmann::json to_json() const;
   // The kernel's boot line: "software IO TLB: mapped [mem 0x...-0x...] (64MB)",
@@ -179,28 +297,53 @@ class IoTlb {
   std::string boot_line() const;
 
  private:
-  struct Pool {
-    std::string name;
-    std::unique_ptr<Region> region;
-    std::unique_ptr<SlotPool> slots;
-  };
+  class Worker;
+  struct Counters;
 
-  IoTlb(std::vector<Pool> pools, const IoTlbOptions& options);
-  static Result<Pool> make_pool(std::string name, std::uint64_t nslabs, std::uint32_t nareas,
-                                RegionSpec spec, const std::shared_ptr<const SlotPolicy>& policy);
+  IoTlb(std::unique_ptr<PoolTable> table, std::vector<IoPool*> configured,
+        std::shared_ptr<const SlotPolicy> policy, const IoTlbOptions& options);
+  static Result<std::unique_ptr<IoPool>> make_pool(std::string name, std::uint32_t tier,
+                                                   std::uint64_t nslabs, std::uint32_t nareas,
+                                                   RegionSpec spec,
+                                                   const std::shared_ptr<const SlotPolicy>& policy);
 
-  // bounce_pointer() for a caller that already knows the pool.
-  std::byte* bounce_pointer_in(std::uint32_t pool, PhysAddr addr) const;
+  // One pass over the pools of request.pool: the mapping (bytes copied in)
+  // or the first pool's error. REQUIRES: a PoolTable::ReadGuard.
+  Result<PhysAddr> try_map(const BounceRequest& request, bool copy);
+  Result<PhysAddr> map_slots(const BounceRequest& request, bool copy);
+  Result<PhysAddr> wait_for_room(const BounceRequest& request, bool copy);
+  Result<PhysAddr> map_transient(const BounceRequest& request, bool copy);
+  std::optional<DmaAddr> dma_start_of(const IoPool& pool, const IoPool& first,
+                                      const BounceRequest& request) const;
+  Result<std::unique_ptr<Region>> make_region(std::uint64_t bytes, std::uint32_t tier);
+  void finish_release(IoPool* pool);
+  void after_map(const IoPool& pool, std::span<IoPool* const> order);
+
+  // For the worker (worker.cc).
+  void grow(std::uint32_t tier);
+  void shrink_idle();
+  std::uint64_t total_nslabs() const;
+
   void copy_to_bounce(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size);
   void copy_from_bounce(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size);
   [[gnu::cold]] void warn_full(const BounceRequest& request, const Error& error);
 
-  std::vector<Pool> pools_;  // fixed after creation
+  std::unique_ptr<PoolTable> table_;
+  std::vector<IoPool*> configured_;  // fixed after creation; owned by table_
+  const std::shared_ptr<const SlotPolicy> policy_;
   const bool force_bounce_;
   const bool restricted_;
   const bool high_overflows_to_low_;
+  const IoTlbOptions::Growth growth_;
+  const bool transient_;
+  const std::uint64_t transient_max_nslabs_;
+  const std::chrono::milliseconds wait_timeout_;
+  const std::vector<RegionPlacement> placements_;  // per configured pool
   RateLimit full_warnings_;
   std::atomic<std::uint64_t> coherent_allocations_{0};
+  std::unique_ptr<Counters> counters_;
+  WaitQueue waits_;
+  std::unique_ptr<Worker> worker_;  // last: stopped before the rest goes
 };
 
 }  // namespace swiotlb

@@ -16,6 +16,10 @@
 // data slot of each mapping, what unmap and sync need to check their caller:
 // the address handed out, the mapping size, the direction and the owner.
 //
+// Where the metadata lives: by default in arrays the pool allocates; with
+// create_in and attach, in a pool image in memory the caller provides
+// (pool_image.h), so that another process can take the pool over.
+//
 // Thread safety: every public method may be called from any thread. A slot's
 // fields are guarded by the lock of the area that holds the slot. Each area
 // counts its slots in use; used() adds them up and hiwater() is kept
@@ -27,11 +31,13 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <vector>
 
 #include "swiotlb/core/address.h"
 #include "swiotlb/core/error.h"
 #include "swiotlb/core/slot.h"
+#include "swiotlb/pool/pool_image.h"
 #include "swiotlb/pool/slot_policy.h"
 #include "swiotlb/pool/slot_request.h"
 
@@ -54,6 +60,7 @@ struct PoolStats {
   std::uint64_t nslabs = 0;
   std::uint32_t nareas = 0;
   std::uint64_t used = 0;          // slots in use now
+  std::uint64_t adopted = 0;       // mappings adopted from an earlier holder, not yet released
   std::uint64_t hiwater = 0;       // most slots in use at once since the last reset
   std::uint64_t maps = 0;          // successful maps
   std::uint64_t failures = 0;      // maps refused for want of slots
@@ -61,11 +68,59 @@ struct PoolStats {
   std::vector<AreaStats> areas;
 };
 
+// What attach does with the mappings an image holds.
+enum class AttachMode : std::uint8_t {
+  // Keep them: each becomes an adopted mapping, its slots reserved until
+  // release_adopted. For a process taking over a pool whose device may
+  // still be writing into those slots.
+  adopt,
+  // Drop them: every slot free, as a fresh create_in leaves it.
+  reset,
+};
+
+struct AttachOptions {
+  AttachMode mode = AttachMode::adopt;
+  // Attach even when the image names a running process other than this one
+  // as its holder. That process's locks do not exclude ours: only for a
+  // holder known to be gone whose pid has been reused (a pid from another
+  // pid namespace, a crash kernel's view of the old one).
+  bool ignore_live_owner = false;
+};
+
 class SlotPool {
  public:
   // Fails for an impossible geometry (see validate_geometry in core/config.h).
   static Result<std::unique_ptr<SlotPool>> create(const PoolGeometry& geometry,
                                                   std::shared_ptr<const SlotPolicy> policy);
+
+  // A fresh pool, all slots free, whose metadata is kept in `image`: the
+  // first pool_image_bytes(slot_count) bytes are formatted (header with this
+  // process as holder, then the arrays). Fails, writing nothing, for an
+  // impossible geometry, or an image that is too small or not aligned to
+  // kPoolImageAlign. `image` must stay mapped, at the same address, for the
+  // pool's life, and no other SlotPool may use it meanwhile.
+  static Result<std::unique_ptr<SlotPool>> create_in(const PoolGeometry& geometry,
+                                                     std::shared_ptr<const SlotPolicy> policy,
+                                                     std::span<std::byte> image);
+
+  // The pool whose image is at `image`, formatted by create_in here or in
+  // another process that mapped it at the same address. Refuses, writing
+  // nothing, an image that holds no pool header (Errc::parse), one of
+  // another version or layout (parse), a corrupt header (parse), one of
+  // another geometry or policy than `expected` and `policy` (invalid_argument,
+  // naming the field), one that is too small or misaligned
+  // (invalid_argument), and one whose holder is a running process other
+  // than this one (Errc::busy; see AttachOptions::ignore_live_owner).
+  // AttachMode::adopt also checks every slot record and free-run counter
+  // and refuses inconsistent arrays (parse) before it trusts any of them.
+  // On success the image records this process as the holder.
+  static Result<std::unique_ptr<SlotPool>> attach(const PoolGeometry& expected,
+                                                  std::shared_ptr<const SlotPolicy> policy,
+                                                  std::span<std::byte> image,
+                                                  const AttachOptions& options);
+
+  // A pool over an image records there, as it goes, that nobody holds the
+  // image now (owner_pid 0); its mappings stay in the image as they are.
   ~SlotPool();
   SlotPool(const SlotPool&) = delete;
   SlotPool& operator=(const SlotPool&) = delete;
@@ -78,7 +133,8 @@ class SlotPool {
 
   // Gives back the mapping handed out at `tlb_addr`. The device's
   // min_align_mask locates the mapping's first slot, as in the kernel.
-  // Fails, changing nothing, when no mapping was handed out at that address.
+  // Fails, changing nothing, when no mapping was handed out at that address
+  // (Errc::not_mapped) or it is an adopted one (Errc::mapping_mismatch).
   Result<MappingInfo> unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask);
 
   // The two halves of unmap, for callers that copy data out in between:
@@ -86,13 +142,15 @@ class SlotPool {
   // size, direction and owner match the map: Errc::mapping_mismatch
   // otherwise, the mapping left live) and marks the mapping as going, so
   // that a second unmap or a sync of it fails; finish_unmap frees its slots.
+  // begin_unmap refuses an adopted mapping, claim or none, as unmap does.
   Result<MappingInfo> begin_unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask,
                                   const MappingClaim* claim = nullptr);
   // REQUIRES: `mapping` came from begin_unmap and was not finished yet.
   void finish_unmap(const MappingInfo& mapping);
 
   // The live mapping that holds [addr, addr + size), for sync and checks.
-  // Fails with Errc::not_mapped when the range is not inside one live mapping.
+  // Fails with Errc::not_mapped when the range is not inside one live mapping,
+  // Errc::mapping_mismatch when it is in an adopted one (see release_adopted).
   Result<MappingInfo> find_mapping(PhysAddr addr, std::uint64_t size) const;
 
   // The original address that backs bounce address `addr` of a live mapping
@@ -120,22 +178,50 @@ class SlotPool {
   // teardown checks, not for hot paths).
   std::uint64_t count_owned(std::uint32_t owner) const;
 
+  // Adopted mappings (AttachMode::adopt) hold slots that an earlier holder
+  // of the pool handed out, for buffers of its own. They count as used, and
+  // unmap, begin_unmap and find_mapping refuse them with
+  // Errc::mapping_mismatch: their original buffers are not this process's,
+  // so nothing may ever be copied to or from them.
+  //
+  // Frees the adopted mapping handed out at `tlb_addr` (the exact address
+  // the earlier holder got). Fails with Errc::not_mapped, changing nothing,
+  // when no adopted mapping starts there.
+  Status release_adopted(PhysAddr tlb_addr);
+  // Adopted mappings not yet released. O(areas).
+  std::uint64_t adopted_count() const;
+  // The adopted mappings not yet released, in address order, each with
+  // owner kAdoptedOwner and no original address (a scan of every slot).
+  std::vector<MappingInfo> adopted_mappings() const;
+
   // The longest run of free slots anywhere in the pool (a fragmentation measure).
   std::uint64_t largest_free_run() const;
 
-  // Walks every slot and area and checks the pool's invariants: free-run
-  // counters consistent with the slots in use, used counts equal to the
-  // slots in use, the policy's per-area state (if it keeps one)
-  // consistent with the free-run counters, and the high-water gates
-  // within the high-water mark. Returns the first violation. Takes every
-  // area lock.
+  // Walks every slot and area and checks the pool's invariants: every slot
+  // record well formed and the slots in use made of whole mappings (the
+  // checks attach makes before it adopts an image), free-run counters
+  // consistent with the slots in use, used and adopted counts equal to the
+  // slots in use and the adopted mappings, the policy's per-area state (if
+  // it keeps one) consistent with the free-run counters, and the
+  // high-water gates within the high-water mark. Returns the first
+  // violation. Takes every area lock.
   Status check_invariants() const;
 
  private:
   struct Area;
-  struct Slot;
+  using Slot = SlotRecord;
 
-  SlotPool(const PoolGeometry& geometry, std::shared_ptr<const SlotPolicy> policy);
+  // With `image` null, the pool allocates its arrays and makes all slots
+  // free; otherwise they are in `image` and create_in or attach fills them.
+  SlotPool(const PoolGeometry& geometry, std::shared_ptr<const SlotPolicy> policy,
+           std::byte* image);
+
+  static Status check_create_args(const PoolGeometry& geometry, const SlotPolicy* policy);
+  void format_free_runs();
+  void format_image_slots();
+  Status adopt_image_slots();
+  void replay_into_policy_state(Area& area, std::uint32_t area_index);
+  void record_holder(std::int32_t pid);
 
   Result<SearchPlan> make_plan(const SlotRequest& request) const;
   [[gnu::cold]] static Error invalid_request(const SlotRequest& request);
@@ -146,6 +232,7 @@ class SlotPool {
   Result<std::uint32_t> head_of_locked(PhysAddr tlb_addr, std::uint64_t min_align_mask) const;
   MappingInfo info_locked(std::uint32_t head) const;
   static Status check_claim(const MappingInfo& info, const MappingClaim& claim);
+  [[gnu::cold]] static Error adopted_error(PhysAddr addr);
   void release_locked(Area& area, std::uint32_t first, std::uint32_t nslots);
   Area& area_of(std::uint64_t slot) const;
   [[gnu::cold]] void raise_hiwater();
@@ -160,8 +247,14 @@ class SlotPool {
   std::unique_ptr<Area[]> areas_;
   // Free-run counters apart from the other slot fields: the search reads
   // only these, so they are packed for the cache. Guarded by the area locks.
-  std::unique_ptr<std::uint16_t[]> list_;
-  std::unique_ptr<Slot[]> slots_;  // guarded by the area locks
+  std::uint16_t* list_ = nullptr;
+  Slot* slots_ = nullptr;  // guarded by the area locks
+  // The arrays of a pool that keeps its metadata itself; null for an image.
+  std::unique_ptr<std::uint16_t[]> owned_list_;
+  std::unique_ptr<Slot[]> owned_slots_;
+  // The image this pool holds (its header is rewritten when the pool lets
+  // it go); null for a pool without one, and until attach has succeeded.
+  std::byte* held_image_ = nullptr;
 
   // The kernel's used_hiwater, on a cache line away from the read-mostly
   // fields above: only maps that pass their area's gate write it. Written

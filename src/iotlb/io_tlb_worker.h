@@ -1,0 +1,50 @@
+// The IoTlb's worker thread: the work that must not run in a caller's map
+// or unmap. It adds pools when asked (a search failed, or a pool passed its
+// watermark), gives back grown pools that stayed idle, frees retired pools
+// after their grace period, and serves the queued map requests.
+//
+// Thread safety: request_growth(), wake() and run_now() from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+#include "swiotlb/iotlb/io_tlb.h"
+
+namespace swiotlb {
+
+class IoTlb::Worker {
+ public:
+  // `tick`: how often to look for idle pools (zero: never).
+  Worker(IoTlb& owner, std::chrono::milliseconds tick);
+  ~Worker();  // stops and joins the thread
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Asks for a pool for configured pool `tier`. Cheap when already asked.
+  void request_growth(std::uint32_t tier);
+  // Something to do (a retired pool, a queued request).
+  void wake();
+  // Does all pending work on the caller's thread, serialized with the worker.
+  void run_now();
+
+ private:
+  void loop();
+  void run_pending();  // REQUIRES: work_lock_ held
+
+  IoTlb& owner_;
+  const std::chrono::milliseconds tick_;
+  std::mutex lock_;  // guards the flags below and the wakeups
+  std::condition_variable wakeup_;
+  bool stop_ = false;
+  bool woken_ = false;
+  std::atomic<std::uint32_t> growth_asked_{0};  // one bit per configured pool
+  std::mutex work_lock_;                        // one runner of the work at a time
+  std::thread thread_;
+};
+
+}  // namespace swiotlb

@@ -1,0 +1,32 @@
+// SlotPool::Area: one area's lock, cursor, counts and policy state (private
+// to the pool layer; shared by the files that implement SlotPool).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include "swiotlb/pool/slot_pool.h"
+
+namespace swiotlb {
+
+struct alignas(64) SlotPool::Area {
+  mutable std::mutex lock;
+  std::uint32_t cursor = 0;  // where the next search starts (area-relative)
+  // Slots in use in this area: written under `lock`, read by anyone (the
+  // pool's used() is their sum).
+  std::atomic<std::uint64_t> used{0};
+  // While the area's used stays within its gate, its maps need not look at
+  // the other areas (see raise_hiwater). Guarded by `lock`; written only
+  // with hiwater_lock_ held as well.
+  std::uint64_t gate = 0;
+  std::uint64_t maps = 0;          // successful searches here
+  std::uint64_t search_steps = 0;  // candidates looked at here
+  std::uint64_t adopted = 0;       // adopted mappings not yet released; guarded by `lock`
+  // The policy's own index of the area, kept in step with `list` (null for
+  // the kernel policies, which search the counters alone).
+  std::unique_ptr<AreaState> state;
+};
+
+}  // namespace swiotlb
