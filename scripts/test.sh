@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the tests three ways: every test in a Release build and in
 # an AddressSanitizer + UndefinedBehaviorSanitizer build, and the layers that
-# run threads (pool, dma, iova) under ThreadSanitizer. Installs the build's
+# run threads (pool, iotlb, dma, iova) under ThreadSanitizer. Installs the build's
 # packages first if they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,5 +24,5 @@ run_variant() {
 run_variant release "" "" -DCMAKE_BUILD_TYPE=Release
 run_variant asan "" "" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSWIOTLB_SANITIZE=address,undefined -DSWIOTLB_BUILD_BENCH=OFF
-run_variant tsan "test_pool test_dma test_iova" "^(pool|dma|iova)$" \
+run_variant tsan "test_pool test_iotlb test_dma test_iova" "^(pool|iotlb|dma|iova)$" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSWIOTLB_SANITIZE=thread -DSWIOTLB_BUILD_BENCH=OFF

@@ -17,6 +17,7 @@
 #include "io_tlb_worker.h"
 #include "swiotlb/core/constants.h"
 #include "swiotlb/platform/cpu.h"
+#include "swiotlb/pool/pool_image.h"
 
 namespace swiotlb {
 
@@ -83,6 +84,28 @@ struct IoTlb::Counters {
   std::map<const IoPool*, Idle> idle;
 };
 
+namespace {
+
+std::unique_ptr<IoPool> io_pool(std::string name, std::uint32_t tier,
+                                std::unique_ptr<Region> region, std::unique_ptr<SlotPool> slots) {
+  auto pool = std::make_unique<IoPool>();
+  pool->name = std::move(name);
+  pool->kind = PoolKind::configured;
+  pool->tier = tier;
+  pool->start = slots->start();
+  pool->end = slots->end();
+  pool->region = std::move(region);
+  pool->slots = std::move(slots);
+  return pool;
+}
+
+// The image lies after the slots, on a page boundary.
+std::span<std::byte> image_of(const Region& region, std::uint64_t nslabs) {
+  return {region.data() + (nslabs << kSlotShift), pool_image_bytes(nslabs)};
+}
+
+}  // namespace
+
 Result<std::unique_ptr<IoPool>> IoTlb::make_pool(std::string name, std::uint32_t tier,
                                                  std::uint64_t nslabs, std::uint32_t nareas,
                                                  RegionSpec spec,
@@ -99,15 +122,58 @@ Result<std::unique_ptr<IoPool>> IoTlb::make_pool(std::string name, std::uint32_t
   if (!slots) {
     return std::move(slots).error();
   }
-  auto pool = std::make_unique<IoPool>();
-  pool->name = std::move(name);
-  pool->kind = PoolKind::configured;
-  pool->tier = tier;
-  pool->start = (*slots)->start();
-  pool->end = (*slots)->end();
-  pool->region = std::move(*region);
-  pool->slots = std::move(*slots);
-  return pool;
+  return io_pool(std::move(name), tier, std::move(*region), std::move(*slots));
+}
+
+// The default pool: anonymous, in the region the options name, in that
+// region with its image, or attached to an image already there.
+Result<std::unique_ptr<IoPool>> IoTlb::make_default_pool(
+    const IoTlbOptions& options, const std::shared_ptr<const SlotPolicy>& policy) {
+  if (!options.persistent && !options.attach) {
+    RegionSpec spec = options.region.value_or(RegionSpec{});
+    if (!options.region) {
+      spec.placement = options.placement;
+    }
+    return make_pool("low", 0, options.nslabs, options.nareas, spec, policy);
+  }
+  if (Status valid = validate_geometry(options.nslabs, options.nareas); !valid) {
+    return make_error(Errc::invalid_argument, "low pool: {}", valid.error().message());
+  }
+  const std::uint64_t bytes = (options.nslabs << kSlotShift) + pool_image_bytes(options.nslabs);
+  Result<std::unique_ptr<Region>> region = make_error(Errc::invalid_argument, "no region");
+  if (options.attach) {
+    AttachSpec spec = options.attach->region;
+    if (spec.bytes == 0) {
+      spec.bytes = bytes;
+    }
+    if (spec.bytes < bytes) {
+      return make_error(Errc::invalid_argument,
+                        "a pool of {} slots and its image need {} bytes; the region has {}",
+                        options.nslabs, bytes, spec.bytes);
+    }
+    region = Region::attach(spec);
+  } else {
+    if (!options.region || options.region->kind == RegionKind::anonymous) {
+      return make_error(Errc::invalid_argument,
+                        "a persistent pool needs a memfd, file or hugetlbfs region: anonymous "
+                        "memory ends with its process");
+    }
+    RegionSpec spec = *options.region;
+    spec.bytes = bytes;
+    region = Region::create(spec);
+  }
+  if (!region) {
+    return std::move(region).error();
+  }
+  const PoolGeometry geometry{(*region)->start(), options.nslabs, options.nareas};
+  const std::span<std::byte> image = image_of(**region, options.nslabs);
+  Result<std::unique_ptr<SlotPool>> slots =
+      options.attach ? SlotPool::attach(geometry, policy, image, options.attach->pool)
+                     : SlotPool::create_in(geometry, policy, image);
+  if (!slots) {
+    return std::move(slots).error();
+  }
+  return io_pool("low", 0, std::move(*region), std::move(*slots));
 }
 
 Result<std::unique_ptr<IoTlb>> IoTlb::create(const IoTlbOptions& options) {
@@ -132,11 +198,7 @@ Result<std::unique_ptr<IoTlb>> IoTlb::create(const IoTlbOptions& options) {
   const std::uint32_t tiers = options.high_nslabs != 0 ? 2 : 1;
   auto table = std::make_unique<PoolTable>(tiers);
   std::vector<IoPool*> configured;
-  RegionSpec low_spec = options.region.value_or(RegionSpec{});
-  if (!options.region) {
-    low_spec.placement = options.placement;
-  }
-  auto low = make_pool("low", 0, options.nslabs, options.nareas, low_spec, *policy);
+  auto low = make_default_pool(options, *policy);
   if (!low) {
     return std::move(low).error();
   }
@@ -190,6 +252,7 @@ IoTlb::IoTlb(std::unique_ptr<PoolTable> table, std::vector<IoPool*> configured,
       high_overflows_to_low_(options.high_overflows_to_low),
       growth_(options.growth),
       transient_(options.transient),
+      dynamic_(options.growth.enabled || options.transient),
       transient_max_nslabs_(options.transient_max_nslabs),
       wait_timeout_(options.wait_timeout),
       placements_(placements_of(options)),
@@ -204,18 +267,18 @@ IoTlb::~IoTlb() {
 }
 
 bool IoTlb::contains(PhysAddr addr) const {
-  PoolTable::ReadGuard reading;
+  PoolTable::ReadGuard reading(dynamic_);
   return table_->find(addr) != nullptr;
 }
 
 int IoTlb::pool_of(PhysAddr addr) const {
-  PoolTable::ReadGuard reading;
+  PoolTable::ReadGuard reading(dynamic_);
   const IoPool* pool = table_->find(addr);
   return pool != nullptr ? static_cast<int>(pool->tier) : -1;
 }
 
 std::uint64_t IoTlb::count_owned(std::uint32_t owner) const {
-  PoolTable::ReadGuard reading;
+  PoolTable::ReadGuard reading(dynamic_);
   std::uint64_t count = 0;
   for (const IoPool* pool : table_->pools()) {
     count += pool->slots->count_owned(owner);
@@ -229,9 +292,24 @@ PoolInfo IoTlb::pool_info(std::uint32_t pool) const {
 }
 
 std::byte* IoTlb::bounce_pointer(PhysAddr addr) const {
-  PoolTable::ReadGuard reading;
+  PoolTable::ReadGuard reading(dynamic_);
   const IoPool* pool = table_->find(addr);
   return pool->region->data() + (addr - pool->region->start());
+}
+
+Status IoTlb::release_adopted(PhysAddr tlb_addr) {
+  {
+    PoolTable::ReadGuard reading(dynamic_);
+    IoPool* pool = table_->find(tlb_addr);
+    if (pool == nullptr) {
+      return make_error(Errc::not_mapped, "{:#x} is in no pool", tlb_addr.value());
+    }
+    if (Status released = pool->slots->release_adopted(tlb_addr); !released) {
+      return released;
+    }
+  }
+  waits_.notify();
+  return {};
 }
 
 void IoTlb::fail_next_region_allocations(std::uint32_t count) {
@@ -354,7 +432,7 @@ Result<PhysAddr> IoTlb::map_slots(const BounceRequest& request, bool copy) {
   // the first to wait is the first served.
   if (!may_sleep || !waits_.has_waiters()) {
     Result<PhysAddr> mapped = [&] {
-      PoolTable::ReadGuard reading;
+      PoolTable::ReadGuard reading(dynamic_);
       return try_map(request, copy);
     }();
     if (mapped || mapped.error().code() != Errc::pool_full) {
@@ -382,7 +460,7 @@ Result<PhysAddr> IoTlb::wait_for_room(const BounceRequest& request, bool copy) {
   const WaitQueue::Clock::time_point deadline = request.deadline.value_or(start + wait_timeout_);
   std::optional<Result<PhysAddr>> outcome;
   const bool served = waits_.wait(deadline, [&] {
-    PoolTable::ReadGuard reading;
+    PoolTable::ReadGuard reading(dynamic_);
     Result<PhysAddr> mapped = try_map(request, copy);
     if (!mapped && mapped.error().code() == Errc::pool_full) {
       return false;
@@ -404,7 +482,7 @@ QueuedMap IoTlb::map_queued(const BounceRequest& request,
                             std::function<void(Result<PhysAddr>)> done) {
   if (request.pool < configured_.size() && !waits_.has_waiters()) {
     Result<PhysAddr> mapped = [&] {
-      PoolTable::ReadGuard reading;
+      PoolTable::ReadGuard reading(dynamic_);
       return try_map(request, true);
     }();
     if (mapped || mapped.error().code() != Errc::pool_full) {
@@ -432,7 +510,7 @@ QueuedMap IoTlb::map_queued(const BounceRequest& request,
       [this, pending] {
         std::optional<Result<PhysAddr>> outcome;
         {
-          PoolTable::ReadGuard reading;
+          PoolTable::ReadGuard reading(dynamic_);
           Result<PhysAddr> mapped = try_map(pending->request, true);
           if (!mapped && mapped.error().code() == Errc::pool_full) {
             return false;
@@ -540,7 +618,7 @@ void IoTlb::warn_full(const BounceRequest& request, const Error& error) {
 
 Result<BounceMapping> IoTlb::begin_unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask,
                                          const MappingClaim& claim) {
-  PoolTable::ReadGuard reading;
+  PoolTable::ReadGuard reading(dynamic_);
   IoPool* pool = table_->find(tlb_addr);
   if (pool == nullptr) {
     return make_error(Errc::not_mapped, "{:#x} is in no pool", tlb_addr.value());
@@ -555,7 +633,7 @@ Result<BounceMapping> IoTlb::begin_unmap(PhysAddr tlb_addr, std::uint64_t min_al
 void IoTlb::finish_unmap(const BounceMapping& mapping, Attrs attrs) {
   // Inside a critical section: once the slots are free, a grown pool may be
   // given back, and this call still looks at it.
-  PoolTable::ReadGuard reading;
+  PoolTable::ReadGuard reading(dynamic_);
   if (!attrs.has(Attr::skip_cpu_sync) && copies_from_device(mapping.info.dir)) {
     copy_from_bounce(mapping, mapping.info.tlb_addr, mapping.info.mapping_size);
   }
@@ -587,7 +665,7 @@ Status IoTlb::unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask, const Mappi
 
 Result<BounceMapping> IoTlb::find_for_sync(PhysAddr addr, std::uint64_t size, Direction dir,
                                            std::uint32_t owner) const {
-  PoolTable::ReadGuard reading;
+  PoolTable::ReadGuard reading(dynamic_);
   IoPool* pool = table_->find(addr);
   if (pool == nullptr) {
     return make_error(Errc::not_mapped, "{:#x} is in no pool", addr.value());
@@ -684,7 +762,7 @@ Status IoTlb::free(PhysAddr addr, std::uint64_t size, std::uint32_t owner) {
     return std::move(mapping).error();
   }
   {
-    PoolTable::ReadGuard reading;
+    PoolTable::ReadGuard reading(dynamic_);
     mapping->pool->slots->finish_unmap(mapping->info);
     finish_release(mapping->pool);
   }
@@ -699,7 +777,7 @@ IoTlbStats IoTlb::stats() const {
   }
   s.coherent_allocations = coherent_allocations_.load(std::memory_order_relaxed);
   {
-    PoolTable::ReadGuard reading;
+    PoolTable::ReadGuard reading(dynamic_);
     for (const IoPool* p : table_->pools()) {
       if (p->kind == PoolKind::configured) {
         continue;
@@ -834,7 +912,7 @@ std::string IoTlb::boot_line() const {
 // Growth and shrink: the worker's side.
 
 std::uint64_t IoTlb::total_nslabs() const {
-  PoolTable::ReadGuard reading;
+  PoolTable::ReadGuard reading(dynamic_);
   std::uint64_t total = 0;
   for (const IoPool* p : table_->pools()) {
     total += p->kind != PoolKind::transient ? p->nslabs() : 0;
@@ -893,7 +971,7 @@ void IoTlb::shrink_idle() {
   const WaitQueue::Clock::time_point now = WaitQueue::Clock::now();
   std::vector<IoPool*> idle;
   {
-    PoolTable::ReadGuard reading;
+    PoolTable::ReadGuard reading(dynamic_);
     for (IoPool* p : table_->pools()) {
       if (p->kind != PoolKind::grown) {
         continue;

@@ -47,13 +47,17 @@ void install_fork_hooks() {
 
 }  // namespace
 
-PoolTable::ReadGuard::ReadGuard() {
-  urcu_bp_read_lock();
+PoolTable::ReadGuard::ReadGuard(bool active) : active_(active) {
+  if (active_) {
+    urcu_bp_read_lock();
+  }
 }
 
 PoolTable::ReadGuard::~ReadGuard() {
-  reader_leaves();
-  urcu_bp_read_unlock();
+  if (active_) {
+    reader_leaves();
+    urcu_bp_read_unlock();
+  }
 }
 
 struct PoolTable::Snapshot {

@@ -83,6 +83,23 @@ struct IoTlbOptions {
   // Its `bytes` is set from nslabs.
   std::optional<RegionSpec> region;
 
+  // Keep the default pool's slot bookkeeping in its region, after the
+  // slots (a pool image, docs/persistent-pools.md), so that a process that
+  // maps the same memfd or file at the same address later can attach to
+  // the pool. Needs `region` to be a memfd, file or hugetlbfs region.
+  bool persistent = false;
+
+  // Instead of making the default pool, attach to the pool image that an
+  // earlier holder left in existing memory: `region` maps it (its size 0:
+  // the slots plus the image that nslabs needs) and `pool` says whether
+  // the live mappings are adopted or dropped. nslabs, nareas and policy
+  // must be those the image was made with. Implies persistent.
+  struct Attach {
+    AttachSpec region;
+    AttachOptions pool;
+  };
+  std::optional<Attach> attach;
+
   // Growth beyond the configured pools. Off by default: the configured
   // slots are all there is, as in a kernel without CONFIG_SWIOTLB_DYNAMIC.
   struct Growth {
@@ -258,6 +275,11 @@ class IoTlb {
   // every slot: for teardown checks).
   std::uint64_t count_owned(std::uint32_t owner) const;
 
+  // Gives back the slots of a mapping adopted from an earlier holder of a
+  // persistent pool (see IoTlbOptions::attach). Nothing is copied: its
+  // original buffer was in the other process.
+  Status release_adopted(PhysAddr tlb_addr);
+
   // Makes the next `count` region allocations for grown or transient pools
   // fail as if the system refused them (fault injection for tests).
   void fail_next_region_allocations(std::uint32_t count);
@@ -302,6 +324,8 @@ class IoTlb {
 
   IoTlb(std::unique_ptr<PoolTable> table, std::vector<IoPool*> configured,
         std::shared_ptr<const SlotPolicy> policy, const IoTlbOptions& options);
+  static Result<std::unique_ptr<IoPool>> make_default_pool(
+      const IoTlbOptions& options, const std::shared_ptr<const SlotPolicy>& policy);
   static Result<std::unique_ptr<IoPool>> make_pool(std::string name, std::uint32_t tier,
                                                    std::uint64_t nslabs, std::uint32_t nareas,
                                                    RegionSpec spec,
@@ -336,6 +360,9 @@ class IoTlb {
   const bool high_overflows_to_low_;
   const IoTlbOptions::Growth growth_;
   const bool transient_;
+  // Whether pools come and go. Without growth or transient pools the table
+  // is fixed once created, and lookups skip the read-side critical section.
+  const bool dynamic_;
   const std::uint64_t transient_max_nslabs_;
   const std::chrono::milliseconds wait_timeout_;
   const std::vector<RegionPlacement> placements_;  // per configured pool

@@ -47,13 +47,18 @@ namespace swiotlb {
 
 class PoolTable {
  public:
-  // A read-side critical section of the calling thread. Nests.
+  // A read-side critical section of the calling thread. Nests. An owner
+  // whose table never changes after setup may pass `active` false and
+  // skip it (there is then nothing to wait for).
   class ReadGuard {
    public:
-    ReadGuard();
+    explicit ReadGuard(bool active = true);
     ~ReadGuard();
     ReadGuard(const ReadGuard&) = delete;
     ReadGuard& operator=(const ReadGuard&) = delete;
+
+   private:
+    const bool active_;
   };
 
   explicit PoolTable(std::uint32_t tiers);
