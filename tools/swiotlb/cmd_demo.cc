@@ -53,6 +53,7 @@ struct DemoOptions {
   std::uint32_t queue_depth = 32;
   bool json = false;
   bool shared = false;     // the device is another process (docs/shared-window.md)
+  bool grow = false;       // pools grow and full pools make transient ones (docs/growth.md)
   int device_socket = -1;  // set in that process: the socket to the host
 };
 
@@ -205,6 +206,10 @@ int run_demo(const DemoOptions& options) {
     return 2;
   }
   Result<IoTlbOptions> tlb_options = IoTlbOptions::from_config(*config);
+  if (tlb_options && options.grow) {
+    tlb_options->growth.enabled = true;
+    tlb_options->transient = true;
+  }
   Result<std::unique_ptr<IoTlb>> io_tlb = tlb_options
                                               ? IoTlb::create(*tlb_options)
                                               : Result<std::unique_ptr<IoTlb>>(tlb_options.error());
@@ -238,6 +243,11 @@ int run_demo(const DemoOptions& options) {
     fmt::print("{} transfers, {} bytes checked, {} wrong, {} maps refused (pool full)\n",
                tally.transfers, tally.bytes_checked, tally.bad_bytes, tally.map_failures);
     fmt::print("{}", (*io_tlb)->debugfs_text());
+    if (options.grow) {
+      const GrowthStats g = (*io_tlb)->stats().growth;
+      fmt::print("{} pools grown ({} slots now), transient pools held {} slots in all\n",
+                 g.grow_events, g.grown_nslabs, g.transient_nslabs_total);
+    }
     fmt::print("{}\n", ok ? "every byte round-tripped" : "DATA MISMATCH");
   }
   return ok ? 0 : 1;
@@ -700,6 +710,9 @@ void add_demo_command(CLI::App& app, int* exit_code) {
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
   cmd->add_flag("--json", options->json, "print the result as JSON");
+  cmd->add_flag("--grow", options->grow,
+                "let the pool grow (a worker adds 4 MiB pools) and give mappings that find it "
+                "full a transient pool of their own (docs/growth.md)");
   cmd->add_flag("--shared", options->shared,
                 "put the pool in a memfd and play the device in another process that sees "
                 "only that window (docs/shared-window.md)");
