@@ -123,12 +123,65 @@ TEST(BenchCommand, SearchTableHasItsOwnHeader) {
   EXPECT_THAT(run.out, ::testing::Not(HasSubstr("search/linux/")));
 }
 
+TEST(BenchCommand, LookupRowIsRcuAgainstTheKernelsListWalk) {
+  const CliRun run =
+      run_cli("bench --json --filter 'lookup/rcu/16/t1' --min-time 0.001", "2>/dev/null");
+  ASSERT_EQ(run.status, 0) << run.out;
+  const nlohmann::json j = nlohmann::json::parse(run.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << run.out;
+  ASSERT_TRUE(j.is_array());
+  ASSERT_EQ(j.size(), 1u) << run.out;
+  const nlohmann::json& row = j.front();
+  for (const char* key :
+       {"name", "pools", "threads", "scheme", "misses", "ns_per_op", "baseline",
+        "baseline_ns_per_op", "ratio", "rwlock_ns_per_op", "rwlock_ratio", "copy"}) {
+    EXPECT_TRUE(row.contains(key)) << key << " missing in " << row.dump();
+  }
+  EXPECT_EQ(row.at("name"), "lookup/rcu/16/t1");
+  EXPECT_EQ(row.at("scheme"), "rcu");
+  EXPECT_EQ(row.at("pools"), 16);
+  EXPECT_EQ(row.at("threads"), 1);
+  EXPECT_EQ(row.at("baseline"), "linear");
+  EXPECT_EQ(row.at("copy"), false);
+  // About a tenth of the addresses are in no pool.
+  EXPECT_GT(row.at("misses").get<double>(), 0.05);
+  EXPECT_LT(row.at("misses").get<double>(), 0.15);
+  EXPECT_GT(row.at("ns_per_op").get<double>(), 0);
+  EXPECT_GT(row.at("baseline_ns_per_op").get<double>(), 0);
+  EXPECT_GT(row.at("ratio").get<double>(), 0);
+  EXPECT_GT(row.at("rwlock_ns_per_op").get<double>(), 0);
+  EXPECT_GT(row.at("rwlock_ratio").get<double>(), 0);
+}
+
+TEST(BenchCommand, LookupBaselineIsItsOwnRatioAndHasItsOwnTable) {
+  const CliRun run =
+      run_cli("bench --filter 'search/fast/4096/occ0/t1$|lookup/linear/1/t2' --min-time 0.001",
+              "2>/dev/null");
+  ASSERT_EQ(run.status, 0) << run.out;
+  EXPECT_THAT(run.out, HasSubstr("search/fast/4096/occ0/t1"));
+  EXPECT_THAT(run.out, HasSubstr("linear ns/op"));
+  EXPECT_THAT(run.out, HasSubstr("rwlock ns/op"));
+  EXPECT_THAT(run.out, HasSubstr("lookup/linear/1/t2"));
+  EXPECT_THAT(run.out, ::testing::Not(HasSubstr("lookup/rcu/")));
+  EXPECT_THAT(run.out, ::testing::Not(HasSubstr("lookup/rwlock/")));
+
+  const CliRun json =
+      run_cli("bench --json --filter '^lookup/linear/1/t2$' --min-time 0.001", "2>/dev/null");
+  ASSERT_EQ(json.status, 0) << json.out;
+  const nlohmann::json j = nlohmann::json::parse(json.out, nullptr, false);
+  ASSERT_TRUE(j.is_array()) << json.out;
+  ASSERT_EQ(j.size(), 1u) << json.out;
+  EXPECT_EQ(j.front().at("threads"), 2);
+  EXPECT_DOUBLE_EQ(j.front().at("ratio").get<double>(), 1);
+}
+
 TEST(BenchCommand, FilterThatMatchesNothingNamesTheCases) {
   const CliRun run = run_cli("bench --filter 'no-such-case'", "2>&1 >/dev/null");
   EXPECT_EQ(run.status, 2);
   EXPECT_THAT(run.out, HasSubstr("no-such-case"));
   EXPECT_THAT(run.out, HasSubstr("map_unmap/linux/4096"));
   EXPECT_THAT(run.out, HasSubstr("search/{linux,linux-6.1,fast}/{4096,65536}/occ{0,50,90}/t{1,2"));
+  EXPECT_THAT(run.out, HasSubstr("lookup/{rcu,linear,rwlock}/{1,16,256}/t{1,2}"));
 }
 
 TEST(BenchCommand, SearchFilterThatMatchesNothingIsAnError) {

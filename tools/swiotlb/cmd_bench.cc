@@ -1,8 +1,9 @@
-// `swiotlb bench`: times the cases of bench_cases.h and the slot-search
-// cases of bench_search.h, each against its baseline measured in the same
-// run, and prints one row per case as a table (the search cases in a table
-// of their own), or all of them as a JSON list for scripts. Rows are printed
-// as their cases finish, since a full run takes a while.
+// `swiotlb bench`: times the cases of bench_cases.h, the slot-search cases
+// of bench_search.h and the lookup-by-address cases of bench_lookup.h, each
+// against its baseline measured in the same run, and prints one row per
+// case as a table (the search and the lookup cases in tables of their own),
+// or all of them as a JSON list for scripts. Rows are printed as their
+// cases finish, since a full run takes a while.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "bench_cases.h"
+#include "bench_lookup.h"
 #include "bench_search.h"
 #include "commands.h"
 #include "swiotlb/sim/replay.h"
@@ -35,19 +37,32 @@ struct BenchOptions {
   double min_time = 0.05;
 };
 
+// A list in brace notation: {a,b,c}.
+template <class Values>
+std::string braces(const Values& values) {
+  std::string list;
+  for (const auto& v : values) {
+    list += fmt::format("{}{}", list.empty() ? "" : ",", v);
+  }
+  return "{" + list + "}";
+}
+
 // The slot-search cases, written as one name in brace notation (they are
 // the product of a few lists, too many to name one by one).
 std::string search_case_pattern() {
-  auto braces = [](const auto& values) {
-    std::string list;
-    for (const auto& v : values) {
-      list += fmt::format("{}{}", list.empty() ? "" : ",", v);
-    }
-    return "{" + list + "}";
-  };
   return fmt::format("search/{}/{}/occ{}/t{}", braces(bench::kSearchPolicies),
                      braces(bench::kSearchSizes), braces(bench::kSearchOccupancies),
                      braces(bench::search_thread_counts()));
+}
+
+// The lookup cases, likewise.
+std::string lookup_case_pattern() {
+  std::vector<std::string_view> schemes;
+  for (bench::LookupScheme scheme : bench::kLookupSchemes) {
+    schemes.push_back(bench::lookup_scheme_name(scheme));
+  }
+  return fmt::format("lookup/{}/{}/t{}", braces(schemes), braces(bench::kLookupPoolCounts),
+                     braces(bench::kLookupThreads));
 }
 
 std::string case_names(const std::vector<bench::BenchCase>& cases) {
@@ -55,7 +70,8 @@ std::string case_names(const std::vector<bench::BenchCase>& cases) {
   for (const bench::BenchCase& c : cases) {
     names += (names.empty() ? "" : ", ") + c.name;
   }
-  return names + ", " + search_case_pattern() + ", " + std::string(kReplayCase);
+  return names + ", " + search_case_pattern() + ", " + lookup_case_pattern() + ", " +
+         std::string(kReplayCase);
 }
 
 // What --filter chose, from the same expression matched anywhere in every
@@ -63,6 +79,7 @@ std::string case_names(const std::vector<bench::BenchCase>& cases) {
 struct Selection {
   std::vector<bench::BenchCase> cases;
   bool search = false;  // some slot-search case
+  bool lookup = false;  // some lookup case
   bool replay = false;
 };
 
@@ -83,8 +100,10 @@ Result<Selection> select_cases(const std::string& filter) {
                [&](const bench::BenchCase& c) { return matches(c.name); });
   const std::vector<std::string> search = bench::search_bench_names();
   chosen.search = std::any_of(search.begin(), search.end(), matches);
+  const std::vector<std::string> lookup = bench::lookup_bench_names();
+  chosen.lookup = std::any_of(lookup.begin(), lookup.end(), matches);
   chosen.replay = matches(std::string(kReplayCase));
-  if (chosen.cases.empty() && !chosen.search && !chosen.replay) {
+  if (chosen.cases.empty() && !chosen.search && !chosen.lookup && !chosen.replay) {
     return make_error(Errc::invalid_argument, "--filter '{}' matches no case (cases: {})", filter,
                       case_names(all));
   }
@@ -173,6 +192,51 @@ struct SearchTable {
         "{:<{}}  {:>8}  {:>7}  {:<{}}  {:>6.1f}  {:>6.1f}  {:>11.1f}  {:>11.1f}  {:>6.3f}  {}\n",
         r.name, name_width, r.bytes, r.threads, r.policy, policy_width, 100 * r.occupancy,
         100 * r.found, r.ns_per_op, r.baseline_ns_per_op, r.ratio, "no");
+    std::fflush(stdout);
+  }
+};
+
+// A lookup row: how many pools, and the two baselines of bench_lookup.h:
+// `linear` (the kernel's list walk, same critical section) is the baseline
+// and `ratio`; `rwlock` (the walk under a reader lock) has a ratio of its own.
+nlohmann::ordered_json to_json(const bench::LookupBenchResult& r) {
+  nlohmann::ordered_json out;
+  out["name"] = r.name;
+  out["pools"] = r.pools;
+  out["threads"] = r.threads;
+  out["scheme"] = r.scheme;
+  out["misses"] = r.misses;
+  out["ns_per_op"] = r.ns_per_op;
+  out["baseline"] = "linear";
+  out["baseline_ns_per_op"] = r.baseline_ns_per_op;
+  out["ratio"] = r.ratio;
+  out["rwlock_ns_per_op"] = r.rwlock_ns_per_op;
+  out["rwlock_ratio"] = r.rwlock_ratio;
+  out["copy"] = false;
+  return out;
+}
+
+// The lookup table: its own, since its rows have pools instead of bytes and
+// two baselines.
+struct LookupTable {
+  std::size_t name_width = 4;
+
+  LookupTable() {
+    for (const std::string& name : bench::lookup_bench_names()) {
+      name_width = std::max(name_width, name.size());
+    }
+  }
+  void print_header() const {
+    fmt::print("{:<{}}  {:>5}  {:>7}  {:<6}  {:>7}  {:>8}  {:>12}  {:>6}  {:>12}  {:>6}\n", "name",
+               name_width, "pools", "threads", "scheme", "misses%", "ns/op", "linear ns/op",
+               "ratio", "rwlock ns/op", "ratio");
+  }
+  void print_row(const bench::LookupBenchResult& r) const {
+    fmt::print(
+        "{:<{}}  {:>5}  {:>7}  {:<6}  {:>7.1f}  {:>8.1f}  {:>12.1f}  {:>6.3f}  {:>12.1f}  "
+        "{:>6.3f}\n",
+        r.name, name_width, r.pools, r.threads, r.scheme, 100 * r.misses, r.ns_per_op,
+        r.baseline_ns_per_op, r.ratio, r.rwlock_ns_per_op, r.rwlock_ratio);
     std::fflush(stdout);
   }
 };
@@ -280,6 +344,28 @@ int run_bench(const BenchOptions& options) {
       ran = rows.error();
     }
   }
+  if (ran && chosen->lookup) {
+    bench::LookupBenchOptions lookup;
+    lookup.min_seconds = options.min_time;
+    lookup.rounds = timing.rounds;
+    lookup.filter = options.filter;
+    const LookupTable lookup_table;
+    if (!options.json) {
+      fmt::print("{}", selected.empty() && !chosen->search ? "" : "\n");
+      lookup_table.print_header();
+    }
+    Result<std::vector<bench::LookupBenchResult>> rows =
+        bench::run_lookup_bench(lookup, [&](const bench::LookupBenchResult& r) {
+          if (options.json) {
+            out.push_back(to_json(r));
+          } else {
+            lookup_table.print_row(r);
+          }
+        });
+    if (!rows) {
+      ran = rows.error();
+    }
+  }
   if (ran && chosen->replay) {
     Result<nlohmann::ordered_json> row = replay_speed_row();
     if (!row) {
@@ -307,8 +393,8 @@ void add_bench_command(CLI::App& app, int* exit_code) {
   auto options = std::make_shared<BenchOptions>();
   CLI::App* bench = app.add_subcommand(
       "bench",
-      "Time map+unmap (with its bounce copy, and its slot search alone), IOVA allocation and "
-      "trace replay, each against a baseline timed in the same run");
+      "Time map+unmap (with its bounce copy, and its slot search alone), pool lookup by address, "
+      "IOVA allocation and trace replay, each against a baseline timed in the same run");
   bench->add_flag("--json", options->json, "Print a JSON list instead of a table");
   bench->add_option("--filter", options->filter,
                     "Run only the cases whose name this regular expression matches");

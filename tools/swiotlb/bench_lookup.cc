@@ -1,0 +1,249 @@
+// run_lookup_bench(): the lookup-by-address cases of bench_lookup.h, timed.
+//
+// Timing, as for the slot-search cases: each scheme's loop is calibrated on
+// its own until one pass lasts min_seconds (the last pass is the warm-up),
+// then `rounds` rounds time every scheme of the case in turn with those
+// counts, and the median round of each is kept. Fixtures are built once per
+// pool count and shared by the thread counts: a lookup changes nothing.
+#include "bench_lookup.h"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <regex>
+#include <thread>
+
+namespace swiotlb::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr double kMaxGrowth = 10.0;
+constexpr double kAimAbove = 1.2;
+
+struct Case {
+  std::uint32_t threads = 1;
+  std::uint32_t pools = 1;
+};
+
+std::string case_name(LookupScheme scheme, const Case& c) {
+  return fmt::format("lookup/{}/{}/t{}", lookup_scheme_name(scheme), c.pools, c.threads);
+}
+
+std::vector<Case> all_cases() {
+  std::vector<Case> cases;
+  for (std::uint32_t threads : kLookupThreads) {
+    for (std::uint32_t pools : kLookupPoolCounts) {
+      cases.push_back({threads, pools});
+    }
+  }
+  return cases;
+}
+
+// Where thread t starts in the fixture's addresses: far from the others.
+std::uint64_t first_address(unsigned t, std::uint32_t threads) {
+  return static_cast<std::uint64_t>(t) * (kLookupAddresses / threads);
+}
+
+// Starts `count` threads, runs setup(t) on each, waits until every one is
+// ready, releases them together to run body(t), and returns the wall time
+// from their release to the last one's end.
+//
+// As run_released in bench_search.cc (a single thread is a worker thread
+// too, never the caller), with a setup step outside the timed part: a
+// thread's first read-side critical section registers it with liburcu-bp,
+// which takes a global lock and may map memory, a cost a long-lived reader
+// pays once and a timed pass on a new thread must not.
+template <class Setup, class Body>
+double run_released(unsigned count, Setup setup, Body body) {
+  std::atomic<unsigned> ready{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < count; ++t) {
+    threads.emplace_back([&, t] {
+      setup(t);
+      ready.fetch_add(1);
+      while (!go.load(std::memory_order_acquire)) {
+        std::this_thread::yield();
+      }
+      body(t);
+    });
+  }
+  while (ready.load() != count) {
+    std::this_thread::yield();
+  }
+  const Clock::time_point start = Clock::now();
+  go.store(true, std::memory_order_release);
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  const std::chrono::duration<double> elapsed = Clock::now() - start;
+  return elapsed.count();
+}
+
+// Runs `iterations` lookups on each of the case's threads; returns the
+// seconds they took. The hits are kept (and written once per thread) so
+// that no lookup's result goes unused.
+double time_ops(const LookupFixture& fixture, LookupScheme scheme, const Case& c,
+                std::uint64_t iterations, std::vector<std::uint64_t>& hits) {
+  hits.assign(c.threads, 0);
+  return run_released(
+      c.threads, [&](unsigned t) { (void)fixture.lookup(scheme, first_address(t, c.threads), 1); },
+      [&](unsigned t) {
+        hits[t] = fixture.lookup(scheme, first_address(t, c.threads), iterations);
+      });
+}
+
+std::uint64_t calibrate(const LookupFixture& fixture, LookupScheme scheme, const Case& c,
+                        double min_seconds) {
+  std::vector<std::uint64_t> hits;
+  std::uint64_t iterations = 1;
+  for (;;) {
+    const double seconds = time_ops(fixture, scheme, c, iterations, hits);
+    if (seconds >= min_seconds) {
+      return iterations;
+    }
+    const double wanted = seconds > 0 ? kAimAbove * min_seconds / seconds : kMaxGrowth;
+    const double grown = std::ceil(static_cast<double>(iterations) * std::min(wanted, kMaxGrowth));
+    iterations = std::max(iterations + 1, static_cast<std::uint64_t>(grown));
+  }
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const std::size_t mid = values.size() / 2;
+  return values.size() % 2 != 0 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+}
+
+// Fixtures by pool count, built on first use.
+class Fixtures {
+ public:
+  Result<const LookupFixture*> get(std::uint32_t pools) {
+    auto found = fixtures_.find(pools);
+    if (found == fixtures_.end()) {
+      Result<std::unique_ptr<LookupFixture>> made = LookupFixture::create(pools);
+      if (!made) {
+        return std::move(made).error();
+      }
+      found = fixtures_.emplace(pools, std::move(*made)).first;
+    }
+    return found->second.get();
+  }
+
+ private:
+  std::map<std::uint32_t, std::unique_ptr<LookupFixture>> fixtures_;
+};
+
+struct Timed {
+  LookupScheme scheme = LookupScheme::rcu;
+  std::uint64_t iterations = 0;
+  std::vector<double> ns;
+};
+
+// Times every scheme of one case, rounds interleaved.
+std::vector<Timed> time_case(const LookupFixture& fixture, const Case& c,
+                             const LookupBenchOptions& options) {
+  std::vector<Timed> timed;
+  for (LookupScheme scheme : kLookupSchemes) {
+    timed.push_back({scheme, calibrate(fixture, scheme, c, options.min_seconds), {}});
+  }
+  std::vector<std::uint64_t> hits;
+  for (std::uint32_t round = 0; round < options.rounds; ++round) {
+    for (Timed& t : timed) {
+      const double seconds = time_ops(fixture, t.scheme, c, t.iterations, hits);
+      t.ns.push_back(seconds * 1e9 / static_cast<double>(t.iterations * c.threads));
+    }
+  }
+  return timed;
+}
+
+double ns_of(const std::vector<Timed>& timed, LookupScheme scheme) {
+  for (const Timed& t : timed) {
+    if (t.scheme == scheme) {
+      return median(t.ns);
+    }
+  }
+  return 0;
+}
+
+Result<std::regex> compile_filter(const std::string& filter) {
+  try {
+    return std::regex(filter, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    return make_error(Errc::invalid_argument, "filter '{}' is not a valid regular expression: {}",
+                      filter, e.what());
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> lookup_bench_names() {
+  std::vector<std::string> names;
+  for (const Case& c : all_cases()) {
+    for (LookupScheme scheme : kLookupSchemes) {
+      names.push_back(case_name(scheme, c));
+    }
+  }
+  return names;
+}
+
+Result<std::vector<LookupBenchResult>> run_lookup_bench(
+    const LookupBenchOptions& options,
+    const std::function<void(const LookupBenchResult&)>& on_row) {
+  if (options.rounds == 0 || !(options.min_seconds > 0)) {
+    return make_error(Errc::invalid_argument,
+                      "lookup bench: needs at least one round of some time");
+  }
+  Result<std::regex> pattern = compile_filter(options.filter);
+  if (!pattern) {
+    return std::move(pattern).error();
+  }
+  Fixtures fixtures;
+  std::vector<LookupBenchResult> rows;
+  for (const Case& c : all_cases()) {
+    auto selected = [&](LookupScheme scheme) {
+      return std::regex_search(case_name(scheme, c), *pattern);
+    };
+    if (std::none_of(kLookupSchemes.begin(), kLookupSchemes.end(), selected)) {
+      continue;
+    }
+    Result<const LookupFixture*> fixture = fixtures.get(c.pools);
+    if (!fixture) {
+      return make_error(fixture.error().code(), "case {}: {}", case_name(LookupScheme::rcu, c),
+                        fixture.error().message());
+    }
+    const std::vector<Timed> timed = time_case(**fixture, c, options);
+    const double linear = ns_of(timed, LookupScheme::linear);
+    const double rwlock = ns_of(timed, LookupScheme::rwlock);
+    for (const Timed& t : timed) {
+      if (!selected(t.scheme)) {
+        continue;
+      }
+      LookupBenchResult row{case_name(t.scheme, c),
+                            std::string(lookup_scheme_name(t.scheme)),
+                            c.pools,
+                            c.threads,
+                            (*fixture)->misses(),
+                            median(t.ns),
+                            linear,
+                            0,
+                            rwlock,
+                            0};
+      row.ratio = linear > 0 ? row.ns_per_op / linear : 0;
+      row.rwlock_ratio = rwlock > 0 ? row.ns_per_op / rwlock : 0;
+      if (on_row) {
+        on_row(row);
+      }
+      rows.push_back(std::move(row));
+    }
+  }
+  if (rows.empty()) {
+    return make_error(Errc::invalid_argument, "filter '{}' matches no lookup case", options.filter);
+  }
+  return rows;
+}
+
+}  // namespace swiotlb::bench
