@@ -17,6 +17,7 @@
 #include "address_table.h"
 #include "event_pipeline.h"
 #include "mapped_file.h"
+#include "replay_driver.h"
 #include "swiotlb/core/address.h"
 #include "swiotlb/pool/slot_pool.h"
 #include "trace_reader.h"
@@ -24,14 +25,9 @@
 namespace swiotlb::sim {
 namespace {
 
-// Events between two progress callbacks.
-constexpr std::uint64_t kProgressEvery = std::uint64_t{1} << 16;
 // The table starts with room for this many live mappings and doubles as
 // needed: sized for the live set rather than the pool, it stays in cache.
 constexpr std::size_t kTableInitialMappings = 1024;
-// Below this size a text is parsed first and replayed after: a second
-// thread would cost more than it saves.
-constexpr std::size_t kStreamingThreshold = std::size_t{1} << 20;
 
 // What the pool did with one of the trace's mappings: our bounce address,
 // or kFailedHere (never a bounce address: it is the kernel's error value).
@@ -286,43 +282,6 @@ ReplayReport finish_report(Replayer& replayer, const Session& session, const Tra
   return report;
 }
 
-void report_progress(const ReplayOptions& options, std::uint64_t done, std::uint64_t total,
-                     double fraction) {
-  if (options.progress) {
-    options.progress({done, total, fraction});
-  }
-}
-
-// Replays the pipeline's blocks as they come.
-Status replay_blocks(EventPipeline& pipeline, Replayer& replayer, const TraceReader& reader,
-                     const ReplayOptions& options) {
-  std::uint64_t next_progress = kProgressEvery;
-  bool going = true;
-  while (going) {
-    const EventBlock* block = pipeline.next();
-    if (block == nullptr) {
-      break;
-    }
-    for (const TraceDevice& device : block->new_devices) {
-      replayer.add_device(device);
-    }
-    for (const TraceEvent& e : block->events) {
-      if (!(going = replayer.replay(e))) {
-        break;
-      }
-    }
-    if (replayer.events() >= next_progress) {
-      next_progress = replayer.events() + kProgressEvery;
-      report_progress(options, replayer.events(), 0,
-                      static_cast<double>(block->bytes_read) /
-                          static_cast<double>(std::max<std::size_t>(reader.bytes_total(), 1)));
-    }
-    pipeline.release(block);
-  }
-  report_progress(options, replayer.events(), replayer.events(), 1.0);
-  return pipeline.finish();
-}
-
 }  // namespace
 
 Result<ReplayReport> replay_trace(const Trace& trace, const ReplayOptions& options) {
@@ -331,22 +290,9 @@ Result<ReplayReport> replay_trace(const Trace& trace, const ReplayOptions& optio
     return std::move(session).error();
   }
   Replayer replayer(options, *session->pool, session->same_as_trace);
-  for (const TraceDevice& device : trace.devices) {
-    replayer.add_device(device);
-  }
-  const std::uint64_t total = trace.events.size();
-  for (const TraceEvent& e : trace.events) {
-    if (!replayer.replay(e)) {
-      break;
-    }
-    if (replayer.events() % kProgressEvery == 0) {
-      report_progress(options, replayer.events(), total,
-                      static_cast<double>(replayer.events()) / static_cast<double>(total));
-    }
-  }
-  report_progress(options, replayer.events(), total, 1.0);
+  replay_events(trace, replayer, options.progress);
   ReplayReport report = finish_report(replayer, *session, trace);
-  report.stopped_early = replayer.stopped() && report.events < total;
+  report.stopped_early = replayer.stopped() && report.events < trace.events.size();
   return report;
 }
 
@@ -369,7 +315,7 @@ Result<ReplayReport> replay_trace_text(std::string_view text, const ParseOptions
   }
   Replayer replayer(options, *session->pool, session->same_as_trace);
   EventPipeline pipeline(reader);
-  if (Status ok = replay_blocks(pipeline, replayer, reader, options); !ok) {
+  if (Status ok = replay_blocks(pipeline, replayer, reader, options.progress); !ok) {
     return ok.error();
   }
   ReplayReport report = finish_report(replayer, *session, reader.header());

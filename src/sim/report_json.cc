@@ -55,13 +55,34 @@ json policy_size_json(const PolicySize& size) {
   return out;
 }
 
+json failures_json(const std::vector<FailedMap>& failures) {
+  json failed = json::array();
+  for (const FailedMap& f : failures) {
+    failed.push_back(failed_map_json(f));
+  }
+  return failed;
+}
+
+json optional_json(const std::optional<std::uint64_t>& value) {
+  return value ? json(*value) : json(nullptr);
+}
+
+json dynamic_pool_json(const DynamicPoolReport& pool) {
+  return {{"kind", to_string(pool.kind)},
+          {"start", pool.start},
+          {"nslabs", pool.nslabs},
+          {"nareas", pool.nareas},
+          {"added_at_event", pool.added_at_event},
+          {"given_back_at_event", optional_json(pool.given_back_at_event)},
+          {"maps", pool.maps},
+          {"used_slots", pool.used_slots},
+          {"hiwater_slots", pool.hiwater_slots}};
+}
+
 }  // namespace
 
 json to_json(const ReplayReport& r) {
-  json failed = json::array();
-  for (const FailedMap& f : r.first_failures) {
-    failed.push_back(failed_map_json(f));
-  }
+  const json failed = failures_json(r.first_failures);
   json out = {{"policy", r.policy},
               {"nslabs", r.nslabs},
               {"nareas", r.nareas},
@@ -117,6 +138,54 @@ json to_json(const SizingReport& r) {
         best.found ? json(saved(*r.coco_default_bytes, best.bytes())) : json(nullptr);
   }
   return out;
+}
+
+json to_json(const DynamicReplayReport& r) {
+  json pools = json::array();
+  for (const DynamicPoolReport& pool : r.pools) {
+    pools.push_back(dynamic_pool_json(pool));
+  }
+  return {{"dynamic", true},
+          {"policy", r.policy},
+          {"order", to_string(r.order)},
+          {"nslabs", r.nslabs},
+          {"nareas", r.nareas},
+          {"start", r.start},
+          {"grow_nslabs", r.grow_nslabs},
+          {"max_nslabs", r.max_nslabs},
+          {"shrink_after", optional_json(r.shrink_after)},
+          {"events", r.events},
+          {"maps", r.maps},
+          {"unmaps", r.unmaps},
+          {"syncs", r.syncs},
+          {"failures", r.failures},
+          {"would_spin", r.would_spin},
+          {"rejected", r.rejected},
+          {"first_failures", failures_json(r.first_failures)},
+          {"kernel_failed_maps", r.kernel_failed_maps},
+          {"kernel_failed_also_here", r.kernel_failed_also_here},
+          {"unmatched_unmaps", r.unmatched_unmaps},
+          {"unmatched_unmap_lines", r.first_unmatched_lines},
+          {"unmaps_of_failed_maps", r.unmaps_of_failed_maps},
+          {"lost_unmaps", r.lost_unmaps},
+          {"maps_without_room", r.maps_without_room},
+          {"pools_grown", r.pools_grown},
+          {"growth_refused", r.growth_refused},
+          {"pools_given_back", r.pools_given_back},
+          {"grown_pools_final", r.grown_pools_final},
+          {"grown_pools_peak", r.grown_pools_peak},
+          {"total_slots_final", r.total_slots_final},
+          {"total_slots_peak", r.total_slots_peak},
+          {"transient_pools", r.transient_pools},
+          {"transient_pools_final", r.transient_pools_final},
+          {"transient_slots_final", r.transient_slots_final},
+          {"transient_slots_peak", r.transient_slots_peak},
+          {"hiwater_slots", r.hiwater_slots},
+          {"final_used_slots", r.final_used_slots},
+          {"final_bytes", r.final_bytes},
+          {"peak_bytes", r.peak_bytes},
+          {"pools", pools},
+          {"bad_lines", r.bad_lines}};
 }
 
 }  // namespace swiotlb::sim

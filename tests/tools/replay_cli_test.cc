@@ -73,10 +73,44 @@ TEST(ReplayCli, OtherSizeHasNoAgreement) {
   EXPECT_GT(j["failures"].get<int>(), 0);
 }
 
-TEST(ReplayCli, DynamicIsNotAvailableYet) {
-  const CliRun r = run("replay " + kSample + " --dynamic", true);
+TEST(ReplayCli, DynamicJsonGrowsPools) {
+  const CliRun r = run("replay " + kSample + " --dynamic --nslabs 1024 --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["dynamic"], true);
+  EXPECT_EQ(j["policy"], "linux");
+  EXPECT_EQ(j["order"], "kernel");
+  EXPECT_EQ(j["nslabs"], 1024);
+  EXPECT_EQ(j["max_nslabs"], 16384);
+  EXPECT_EQ(j["grow_nslabs"], 2048);
+  EXPECT_EQ(j["maps"], 282);
+  EXPECT_EQ(j["failures"], 0);
+  EXPECT_EQ(j["unmatched_unmaps"], 0);
+  EXPECT_EQ(j["final_used_slots"], 0);
+  EXPECT_GT(j["pools_grown"].get<int>(), 0);
+  EXPECT_EQ(j["pools"].size(), 1 + j["pools_grown"].get<std::size_t>());
+  EXPECT_EQ(j["pools_given_back"], 0);
+}
+
+TEST(ReplayCli, DynamicOldestWithShrinkText) {
+  const CliRun r =
+      run("replay " + kSample + " --dynamic --nslabs 1024 --order oldest --shrink-after 4");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("dynamic replay of"));
+  EXPECT_THAT(r.out, HasSubstr("search order oldest"));
+  EXPECT_THAT(r.out, HasSubstr("given back before event"));
+}
+
+TEST(ReplayCli, DynamicOptionsNeedDynamic) {
+  const CliRun r = run("replay " + kSample + " --grow-nslabs 4096", true);
+  EXPECT_NE(r.status, 0);
+  EXPECT_THAT(r.out, HasSubstr("--dynamic"));
+}
+
+TEST(ReplayCli, DynamicUnknownOrder) {
+  const CliRun r = run("replay " + kSample + " --dynamic --order newest", true);
   EXPECT_EQ(r.status, 2);
-  EXPECT_THAT(r.out, HasSubstr("not available yet"));
+  EXPECT_THAT(r.out, HasSubstr("unknown search order"));
 }
 
 TEST(ReplayCli, MissingFileIsAnError) {

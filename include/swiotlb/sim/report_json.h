@@ -1,10 +1,11 @@
 // The JSON forms of the replay and sizing reports, as `swiotlb replay --json`
-// and `swiotlb size --json` print them. The keys are a contract for scripts;
-// docs/trace-format.md lists them.
+// (with or without --dynamic) and `swiotlb size --json` print them. The keys are a contract for
+// scripts; docs/trace-format.md lists them.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
+#include "swiotlb/sim/dynamic_replay.h"
 #include "swiotlb/sim/replay.h"
 #include "swiotlb/sim/sizing.h"
 
@@ -12,5 +13,6 @@ namespace swiotlb::sim {
 
 nlohmann::json to_json(const ReplayReport& report);
 nlohmann::json to_json(const SizingReport& report);
+nlohmann::json to_json(const DynamicReplayReport& report);
 
 }  // namespace swiotlb::sim

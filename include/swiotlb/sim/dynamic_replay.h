@@ -1,0 +1,200 @@
+// Replaying a trace with pools that grow: the kernel's dynamic swiotlb
+// (CONFIG_SWIOTLB_DYNAMIC, Linux 6.6 and later), modelled with SlotPools.
+//
+// The model, accounting only (no data is copied, no memory backs the pools):
+//  - The default pool has the trace's geometry (or the options' overrides).
+//  - A map searches the pools in the chosen order (below). When no pool has
+//    room, growth is scheduled and the map gets a transient pool of its own:
+//    the kernel's nr_slots(size + offset) slots (the policy's slot count for
+//    the request, padding included), made as a SlotPool of whole 128-slot
+//    segments but counted, as the kernel's transient_nslabs counts it, as
+//    nr_slots. The unmap of its mapping frees it.
+//  - The kernel grows on a workqueue, so the pool it adds is not there for
+//    the map that asked for it. The model adds it before the next trace
+//    event: the worker is taken to finish between two events, which is the
+//    soonest it could help and the most growth a trace can show.
+//  - A grown pool is grow_nslabs slots (2048 = 4 MiB, the largest block the
+//    page allocator gives a growing kernel) with the default pool's areas,
+//    fewer when the pool is too small for them (the kernel's limit_nareas).
+//    Growth stops when the default and grown slots together would pass
+//    max_nslabs (16 times the default pool unless given, as IoTlb's growth
+//    does); transient pools are not bounded, as in the kernel.
+//  - A map larger than a segment fails at once, with no growth and no
+//    transient pool (the kernel's first check in swiotlb_find_slots).
+//  - Pools live at synthetic, non-overlapping addresses above the default
+//    pool, each aligned to its size rounded up to a power of two (as the
+//    page allocator aligns its blocks), never reused.
+//
+// Search order:
+//  - kernel: the kernel's list of pools, newest grown first and the default
+//    pool last (add_mem_pool's list_add_rcu). Areas are interleaved as in
+//    swiotlb_find_slots: the CPU's area in every pool, then the next area in
+//    every pool that has one, and so on. Each area is its own SlotPool, which
+//    chooses the same slots as one area of a larger pool.
+//  - oldest: the default pool first, then grown pools oldest first, each
+//    pool's areas in turn from the CPU's (IoTlb's order, docs/growth.md):
+//    load settles in the oldest pools and the newest drain.
+//  - With shrink_after, a grown pool that held no mapping and neither mapped
+//    nor unmapped for that many events is given back (IoTlb's shrink; the
+//    kernel never gives a grown pool back). It is checked before each event.
+//
+// Bookkeeping of kernel failures, lost and unmatched unmaps is replay.h's.
+// Slot agreement is not measured: the pools are not the kernel's.
+//
+// The default policy is `linux` whatever the trace's kernel, since dynamic
+// pools exist only in kernels from 6.6 on; `linux-6.1` may still be asked.
+//
+// Failure modes: fails only when no pool can be built (no geometry, an
+// impossible geometry, an unknown policy, a grow_nslabs that is not a whole
+// number of segments); the text and file forms also fail as parse_trace does.
+//
+// Thread safety: a replay only reads its Trace; replays may run at once.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "swiotlb/core/error.h"
+#include "swiotlb/sim/replay.h"
+#include "swiotlb/sim/trace.h"
+#include "swiotlb/sim/trace_parser.h"
+
+namespace swiotlb::sim {
+
+enum class DynamicOrder : std::uint8_t {
+  kernel,  // newest grown pool first, default last, areas interleaved
+  oldest,  // default first, then grown oldest first, a pool's areas together
+};
+
+std::string_view to_string(DynamicOrder order);
+// "kernel" or "oldest"; Errc::invalid_argument otherwise.
+Result<DynamicOrder> parse_dynamic_order(std::string_view name);
+
+// The 4 MiB pool the kernel grows by.
+inline constexpr std::uint64_t kDefaultGrowNslabs = 2048;
+
+// Pool index of a transient pool in a DynamicAttempt.
+inline constexpr std::uint32_t kTransientPool = ~std::uint32_t{0};
+
+// One area of one pool that a map searched, in the order searched.
+struct DynamicAttempt {
+  std::uint32_t line = 0;  // the map's line in the trace
+  std::uint32_t pool = 0;  // index into DynamicReplayReport::pools, or kTransientPool
+  std::uint32_t area = 0;
+  bool found = false;
+};
+using AttemptFn = std::function<void(const DynamicAttempt&)>;
+
+struct DynamicReplayOptions {
+  // "linux", "linux-6.1" or "fast"; empty: "linux" (see above).
+  std::string policy;
+  // Overrides of the trace's `# pool` line, for the default pool.
+  std::optional<std::uint64_t> nslabs;
+  std::optional<std::uint32_t> nareas;
+  std::optional<std::uint64_t> start;
+  // Slots per grown pool: a non-zero multiple of 128.
+  std::uint64_t grow_nslabs = kDefaultGrowNslabs;
+  // Default and grown slots together; empty: 16 times the default pool.
+  std::optional<std::uint64_t> max_nslabs;
+  DynamicOrder order = DynamicOrder::kernel;
+  // Events a grown pool stays empty and untouched before it is given back;
+  // empty: never (the kernel's behaviour).
+  std::optional<std::uint64_t> shrink_after;
+  // How many failed maps and unmatched unmaps keep their line numbers.
+  std::size_t failures_kept = 5;
+  ProgressFn progress;
+  // Called for every area a map searches (tests, explanations); may be empty.
+  AttemptFn on_attempt;
+};
+
+enum class DynamicPoolKind : std::uint8_t { default_pool, grown };
+
+std::string_view to_string(DynamicPoolKind kind);
+
+// A default or grown pool, given back or not. Transient pools are counted
+// in the report, not listed.
+struct DynamicPoolReport {
+  DynamicPoolKind kind = DynamicPoolKind::default_pool;
+  std::uint64_t start = 0;
+  std::uint64_t nslabs = 0;
+  std::uint32_t nareas = 1;
+  std::uint64_t added_at_event = 0;  // events replayed before it was there
+  std::optional<std::uint64_t> given_back_at_event;
+  std::uint64_t maps = 0;           // maps it served
+  std::uint64_t used_slots = 0;     // at the end
+  std::uint64_t hiwater_slots = 0;  // most in use at once
+};
+
+struct DynamicReplayReport {
+  std::string policy;
+  DynamicOrder order = DynamicOrder::kernel;
+  std::uint64_t nslabs = 0;  // the default pool
+  std::uint32_t nareas = 0;
+  std::uint64_t start = 0;
+  std::uint64_t grow_nslabs = 0;
+  std::uint64_t max_nslabs = 0;
+  std::optional<std::uint64_t> shrink_after;
+
+  std::uint64_t events = 0;
+  std::uint64_t maps = 0;
+  std::uint64_t unmaps = 0;
+  std::uint64_t syncs = 0;
+
+  // Maps that got no slots at all, not even a transient pool, by cause.
+  std::uint64_t failures = 0;    // larger than a segment, or no room in a transient pool
+  std::uint64_t would_spin = 0;  // the linux-6.1 model would hang in some pool
+  std::uint64_t rejected = 0;    // sizes the policy refuses
+  std::vector<FailedMap> first_failures;
+
+  std::uint64_t kernel_failed_maps = 0;
+  std::uint64_t kernel_failed_also_here = 0;
+  std::uint64_t unmatched_unmaps = 0;
+  std::vector<std::uint32_t> first_unmatched_lines;
+  std::uint64_t unmaps_of_failed_maps = 0;
+  std::uint64_t lost_unmaps = 0;
+
+  // Growth.
+  std::uint64_t maps_without_room = 0;  // maps no pool had room for: each asks for growth
+  std::uint64_t pools_grown = 0;
+  std::uint64_t growth_refused = 0;  // growth asked for at max_nslabs
+  std::uint64_t pools_given_back = 0;
+  std::uint64_t grown_pools_final = 0;
+  std::uint64_t grown_pools_peak = 0;
+  std::uint64_t total_slots_final = 0;  // default + grown
+  std::uint64_t total_slots_peak = 0;
+
+  // Transient pools, counted in the kernel's nr_slots.
+  std::uint64_t transient_pools = 0;  // made in all
+  std::uint64_t transient_pools_final = 0;
+  std::uint64_t transient_slots_final = 0;
+  std::uint64_t transient_slots_peak = 0;
+
+  // Slots in use in all pools, transient ones included.
+  std::uint64_t hiwater_slots = 0;
+  std::uint64_t final_used_slots = 0;
+  // Memory the pools hold: default, grown and transient slots, 2 KiB each.
+  std::uint64_t final_bytes = 0;
+  std::uint64_t peak_bytes = 0;
+
+  std::vector<DynamicPoolReport> pools;  // default first, then grown in order
+
+  std::uint64_t bad_lines = 0;
+  std::vector<BadLine> first_bad_lines;
+};
+
+Result<DynamicReplayReport> replay_dynamic(const Trace& trace, const DynamicReplayOptions& options);
+
+// Parses `text` (trace v1) and replays it; large texts are parsed on a
+// second thread, as replay_trace_text does.
+Result<DynamicReplayReport> replay_dynamic_text(std::string_view text, const ParseOptions& parse,
+                                                const DynamicReplayOptions& options);
+
+// Reads the file at `path` (mapped, not copied) and replays it.
+Result<DynamicReplayReport> replay_dynamic_file(const std::string& path, const ParseOptions& parse,
+                                                const DynamicReplayOptions& options);
+
+}  // namespace swiotlb::sim

@@ -1,0 +1,86 @@
+// Feeding a trace's events to a replayer, from a parsed Trace or from an
+// EventPipeline's blocks, with progress callbacks now and then. Private to
+// the sim layer: the plain replay (replay.cc) and the dynamic one
+// (dynamic_replay.cc) share it, so that both stream large files alike.
+//
+// A Replayer has:
+//   void add_device(const TraceDevice&);   // before the events that name it
+//   bool replay(const TraceEvent&);        // false once the replay should stop
+//   std::uint64_t events() const;          // events replayed so far
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "event_pipeline.h"
+#include "swiotlb/core/error.h"
+#include "swiotlb/sim/replay.h"
+#include "swiotlb/sim/trace.h"
+#include "trace_reader.h"
+
+namespace swiotlb::sim {
+
+// Events between two progress callbacks.
+inline constexpr std::uint64_t kProgressEvery = std::uint64_t{1} << 16;
+// Below this size a text is parsed first and replayed after: a second
+// thread would cost more than it saves.
+inline constexpr std::size_t kStreamingThreshold = std::size_t{1} << 20;
+
+inline void report_progress(const ProgressFn& progress, std::uint64_t done, std::uint64_t total,
+                            double fraction) {
+  if (progress) {
+    progress({done, total, fraction});
+  }
+}
+
+// Replays the trace's events until the replayer asks to stop.
+template <class Replayer>
+void replay_events(const Trace& trace, Replayer& replayer, const ProgressFn& progress) {
+  for (const TraceDevice& device : trace.devices) {
+    replayer.add_device(device);
+  }
+  const std::uint64_t total = trace.events.size();
+  for (const TraceEvent& e : trace.events) {
+    if (!replayer.replay(e)) {
+      break;
+    }
+    if (replayer.events() % kProgressEvery == 0) {
+      report_progress(progress, replayer.events(), total,
+                      static_cast<double>(replayer.events()) / static_cast<double>(total));
+    }
+  }
+  report_progress(progress, replayer.events(), total, 1.0);
+}
+
+// Replays the pipeline's blocks as they come.
+template <class Replayer>
+Status replay_blocks(EventPipeline& pipeline, Replayer& replayer, const TraceReader& reader,
+                     const ProgressFn& progress) {
+  std::uint64_t next_progress = kProgressEvery;
+  bool going = true;
+  while (going) {
+    const EventBlock* block = pipeline.next();
+    if (block == nullptr) {
+      break;
+    }
+    for (const TraceDevice& device : block->new_devices) {
+      replayer.add_device(device);
+    }
+    for (const TraceEvent& e : block->events) {
+      if (!(going = replayer.replay(e))) {
+        break;
+      }
+    }
+    if (replayer.events() >= next_progress) {
+      next_progress = replayer.events() + kProgressEvery;
+      report_progress(progress, replayer.events(), 0,
+                      static_cast<double>(block->bytes_read) /
+                          static_cast<double>(std::max<std::size_t>(reader.bytes_total(), 1)));
+    }
+    pipeline.release(block);
+  }
+  report_progress(progress, replayer.events(), replayer.events(), 1.0);
+  return pipeline.finish();
+}
+
+}  // namespace swiotlb::sim
