@@ -1,9 +1,34 @@
 // Names for error codes and directions, used in messages and JSON.
 #include "swiotlb/core/error.h"
 
+#include <array>
+#include <cstring>
+
 #include "swiotlb/core/direction.h"
 
 namespace swiotlb {
+
+namespace {
+
+// strerror_r comes in two forms: the GNU one returns the text (which may not
+// be in the buffer), the XSI one returns 0 and fills the buffer.
+[[maybe_unused]] const char* strerror_r_text(const char* text, const char* /*buffer*/) {
+  return text;
+}
+[[maybe_unused]] const char* strerror_r_text(int rc, const char* buffer) {
+  return rc == 0 ? buffer : nullptr;
+}
+
+}  // namespace
+
+std::string errno_text(int err) {
+  std::array<char, 256> buffer{};
+  const char* text = strerror_r_text(strerror_r(err, buffer.data(), buffer.size()), buffer.data());
+  if (text == nullptr) {
+    return fmt::format("unknown error {}", err);
+  }
+  return text;
+}
 
 std::string_view to_string(Errc code) {
   switch (code) {

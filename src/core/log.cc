@@ -24,7 +24,9 @@ void log_warning(std::string_view message) {
     sink()(message);
     return;
   }
-  std::fprintf(stderr, "swiotlb: %.*s\n", static_cast<int>(message.size()), message.data());
+  // stderr is the sink of last resort: if writing to it fails there is
+  // nowhere left to report that.
+  (void)std::fprintf(stderr, "swiotlb: %.*s\n", static_cast<int>(message.size()), message.data());
 }
 
 bool RateLimit::allow(std::uint64_t* suppressed) {

@@ -1,4 +1,6 @@
 // Coherent allocations, served from the device's pool.
+#include <vector>
+
 #include "swiotlb/core/constants.h"
 #include "swiotlb/dma/dma_api.h"
 #include "swiotlb/iotlb/io_tlb.h"
@@ -18,8 +20,13 @@ Result<CoherentBuffer> alloc_coherent(Device& dev, std::uint64_t size) {
   Result<PhysAddr> phys =
       make_error(Errc::unreachable, "device {}: no pool lies below its coherent mask {:#x}",
                  dev.name(), dev.coherent_limit());
-  for (const PoolChoice& choice : dev.coherent_pools()) {
-    phys = io_tlb->alloc(choice.pool, size, choice.dma_start, dev.id(), dev.coherent_reach());
+  const std::vector<PoolChoice>& pools = dev.coherent_pools();
+  for (const PoolChoice& choice : pools) {
+    // A pool before the last only passes on when full: a transient pool
+    // comes only when the last is full too.
+    const bool more_pools = &choice != &pools.back();
+    phys = io_tlb->alloc(choice.pool, size, choice.dma_start, dev.id(), dev.coherent_reach(),
+                         more_pools);
     if (phys || phys.error().code() != Errc::pool_full) {
       break;
     }

@@ -90,12 +90,15 @@ Result<DmaAddr> bounce_map(Device& dev, IoTlb& io_tlb, PhysAddr phys, std::uint6
   request.owner = dev.id();
   request.owner_name = dev.name();
   request.reach = dev.streaming_reach();
-  // The last pool's answer stands; the ones before it only pass on a full pool.
+  // The last pool's answer stands; the ones before it only pass on a full
+  // pool. Only the last waits (may_sleep), makes a transient pool or speaks
+  // of a full pool: a full high pool overflows to the low one first.
   std::size_t i = 0;
   for (; i + 1 < pools.size(); ++i) {
     request.pool = pools[i].pool;
     request.pool_dma_start = pools[i].dma_start;
-    request.attrs = attrs | Attr::no_warn;  // only the last pool tried speaks of a full pool
+    request.attrs = attrs | Attr::no_warn;
+    request.more_pools = true;
     Result<PhysAddr> tried = io_tlb.map(request);
     if (tried || tried.error().code() != Errc::pool_full) {
       return finish_bounce(dev, io_tlb, request, std::move(tried), attrs);
@@ -104,6 +107,7 @@ Result<DmaAddr> bounce_map(Device& dev, IoTlb& io_tlb, PhysAddr phys, std::uint6
   request.pool = pools[i].pool;
   request.pool_dma_start = pools[i].dma_start;
   request.attrs = attrs;
+  request.more_pools = false;
   return finish_bounce(dev, io_tlb, request, io_tlb.map(request), attrs);
 }
 

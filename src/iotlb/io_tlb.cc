@@ -427,6 +427,11 @@ Result<PhysAddr> IoTlb::map_slots(const BounceRequest& request, bool copy) {
     return make_error(Errc::invalid_argument, "pool {} does not exist ({} pools)", request.pool,
                       configured_.size());
   }
+  if (request.more_pools) {
+    // The caller tries its next pool when this one is full.
+    PoolTable::ReadGuard reading(dynamic_);
+    return try_map(request, copy);
+  }
   const bool may_sleep = request.attrs.has(Attr::may_sleep);
   // A caller that may sleep queues behind those already waiting, so that
   // the first to wait is the first served.
@@ -538,16 +543,25 @@ Result<PhysAddr> IoTlb::map_transient(const BounceRequest& request, bool copy) {
   const std::uint64_t slack = std::max<std::uint64_t>(request.alloc_align_mask, kSlotSize - 1);
   const std::uint64_t bytes = kernel_align(request.size + kept + slack + 1, kPageSize);
   const std::uint64_t nslabs = bytes >> kSlotShift;
-  if (transient_max_nslabs_ != 0 &&
-      counters_->transient_nslabs.load(std::memory_order_relaxed) + nslabs >
-          transient_max_nslabs_) {
+  // The slots are reserved before the pool is made, so that callers making
+  // transient pools at once cannot pass the bound together; a pool that is
+  // not made gives its reservation back.
+  std::uint64_t reserved = counters_->transient_nslabs.load(std::memory_order_relaxed);
+  do {
+    if (transient_max_nslabs_ != 0 && reserved + nslabs > transient_max_nslabs_) {
+      counters_->transient_failures.fetch_add(1, std::memory_order_relaxed);
+      return make_error(Errc::limit_reached, "transient pools would pass {} slots",
+                        transient_max_nslabs_);
+    }
+  } while (!counters_->transient_nslabs.compare_exchange_weak(reserved, reserved + nslabs,
+                                                              std::memory_order_relaxed));
+  auto refused = [&] {
+    counters_->transient_nslabs.fetch_sub(nslabs, std::memory_order_relaxed);
     counters_->transient_failures.fetch_add(1, std::memory_order_relaxed);
-    return make_error(Errc::limit_reached, "transient pools would pass {} slots",
-                      transient_max_nslabs_);
-  }
+  };
   Result<std::unique_ptr<Region>> region = make_region(bytes, request.pool);
   if (!region) {
-    counters_->transient_failures.fetch_add(1, std::memory_order_relaxed);
+    refused();
     return std::move(region).error();
   }
   // The SlotPool spans whole segments; only the region's part is ever used,
@@ -556,7 +570,7 @@ Result<PhysAddr> IoTlb::map_transient(const BounceRequest& request, bool copy) {
   Result<std::unique_ptr<SlotPool>> slots =
       SlotPool::create({(*region)->start(), segment_slots, 1}, policy_);
   if (!slots) {
-    counters_->transient_failures.fetch_add(1, std::memory_order_relaxed);
+    refused();
     return std::move(slots).error();
   }
   auto pool = std::make_unique<IoPool>();
@@ -576,7 +590,7 @@ Result<PhysAddr> IoTlb::map_transient(const BounceRequest& request, bool copy) {
                                                ? request.reach->pool_dma_start(pool->start, bytes)
                                                : std::optional<DmaAddr>(pool->start.value());
   if (!dma_start) {
-    counters_->transient_failures.fetch_add(1, std::memory_order_relaxed);
+    refused();
     return make_error(Errc::unreachable, "{}: a transient pool at {:#x} is out of its reach",
                       request.owner_name, pool->start.value());
   }
@@ -584,19 +598,18 @@ Result<PhysAddr> IoTlb::map_transient(const BounceRequest& request, bool copy) {
   slot_req.cpu = 0;
   Result<SlotMapping> mapping = pool->slots->map(slot_req);
   if (!mapping || mapping->tlb_addr + request.size > pool->end) {
-    counters_->transient_failures.fetch_add(1, std::memory_order_relaxed);
+    refused();
     return make_error(Errc::pool_full, "{}: {} bytes do not fit a transient pool of {} bytes",
                       request.owner_name, request.size, bytes);
   }
   fill(*pool, mapping->tlb_addr, request, copy);
   IoPool* const made = pool.get();
   if (Status added = table_->insert(std::move(pool)); !added) {
-    counters_->transient_failures.fetch_add(1, std::memory_order_relaxed);
+    refused();
     return added.error();
   }
   (void)made;
   counters_->transient_pools.fetch_add(1, std::memory_order_relaxed);
-  counters_->transient_nslabs.fetch_add(nslabs, std::memory_order_relaxed);
   counters_->transient_nslabs_total.fetch_add(nslabs, std::memory_order_relaxed);
   worker_->wake();  // the replaced snapshot waits for reclaim
   return mapping->tlb_addr;
@@ -735,7 +748,7 @@ void IoTlb::copy_from_bounce(const BounceMapping& mapping, PhysAddr addr, std::u
 }
 
 Result<PhysAddr> IoTlb::alloc(std::uint32_t pool, std::uint64_t size, DmaAddr pool_dma_start,
-                              std::uint32_t owner, const DmaReach* reach) {
+                              std::uint32_t owner, const DmaReach* reach, bool more_pools) {
   if (pool >= configured_.size()) {
     return make_error(Errc::invalid_argument, "pool {} does not exist ({} pools)", pool,
                       configured_.size());
@@ -748,6 +761,7 @@ Result<PhysAddr> IoTlb::alloc(std::uint32_t pool, std::uint64_t size, DmaAddr po
   request.owner = owner;
   request.reach = reach;
   request.attrs = Attr::no_warn;  // the coherent allocator reports its own failure
+  request.more_pools = more_pools;
   Result<PhysAddr> mapped = map_slots(request, false);
   if (mapped) {
     coherent_allocations_.fetch_add(1, std::memory_order_relaxed);
@@ -929,15 +943,15 @@ void IoTlb::grow(std::uint32_t tier) {
   if (total_nslabs() + growth_.pool_nslabs > max) {
     counters_->limit_reached.fetch_add(1, std::memory_order_relaxed);
     if (!counters_->limit_logged.exchange(true, std::memory_order_relaxed)) {
-      log_warning(fmt::format("swiotlb: pools stop growing at the maximum of {} slots ({} MiB)",
-                              max, (max << kSlotShift) >> 20));
+      log_warning(fmt::format("pools stop growing at the maximum of {} slots ({} MiB)", max,
+                              (max << kSlotShift) >> 20));
     }
     return;
   }
   Result<std::unique_ptr<Region>> region = make_region(growth_.pool_nslabs << kSlotShift, tier);
   if (!region) {
     counters_->grow_failures.fetch_add(1, std::memory_order_relaxed);
-    log_warning(fmt::format("swiotlb: could not grow the {} pool: {}", configured_[tier]->name,
+    log_warning(fmt::format("could not grow the {} pool: {}", configured_[tier]->name,
                             region.error().message()));
     return;
   }
@@ -945,7 +959,7 @@ void IoTlb::grow(std::uint32_t tier) {
       SlotPool::create({(*region)->start(), growth_.pool_nslabs, growth_.pool_nareas}, policy_);
   if (!slots) {
     counters_->grow_failures.fetch_add(1, std::memory_order_relaxed);
-    log_warning(fmt::format("swiotlb: could not grow the {} pool: {}", configured_[tier]->name,
+    log_warning(fmt::format("could not grow the {} pool: {}", configured_[tier]->name,
                             slots.error().message()));
     return;
   }
@@ -960,7 +974,7 @@ void IoTlb::grow(std::uint32_t tier) {
   pool->slots = std::move(*slots);
   if (Status added = table_->insert(std::move(pool)); !added) {
     counters_->grow_failures.fetch_add(1, std::memory_order_relaxed);
-    log_warning(fmt::format("swiotlb: could not grow: {}", added.error().message()));
+    log_warning(fmt::format("could not grow: {}", added.error().message()));
     return;
   }
   counters_->grow_events.fetch_add(1, std::memory_order_relaxed);

@@ -37,8 +37,8 @@ using std::chrono::milliseconds;
 // us see (and close) the extras instead of having the kernel drop them.
 constexpr std::size_t kMaxFdsSeen = 8;
 
-const char* last_error() {
-  return std::strerror(errno);
+std::string last_error() {
+  return errno_text(errno);
 }
 
 int remaining_ms(Clock::time_point deadline) {
@@ -125,7 +125,7 @@ Result<ReceivedMessage> accept_message(const msghdr& msg, std::size_t bytes,
   // The child has one thread, so the process-wide call is the right one.
   sigset_t none;
   sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
+  sigprocmask(SIG_SETMASK, &none, nullptr);  // NOLINT(concurrency-mt-unsafe): single-threaded child
   if (report_fd == child_fd) {
     report_fd = fcntl(report_fd, F_DUPFD_CLOEXEC, child_fd + 1);
   }
@@ -297,7 +297,7 @@ Result<ChildProcess> ChildProcess::spawn(const std::string& program,
   ChildProcess child(pid);
   if (const int child_errno = read_exec_report(report_read.get()); child_errno != 0) {
     (void)child.wait(milliseconds(5000));
-    return make_error(Errc::system, "cannot execute {}: {}", program, std::strerror(child_errno));
+    return make_error(Errc::system, "cannot execute {}: {}", program, errno_text(child_errno));
   }
   return child;
 }

@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <string>
 
 #include "host_page.h"
@@ -92,7 +91,7 @@ Result<std::vector<std::byte*>> back(const std::vector<MemoryBank>& banks) {
       const int err = errno;
       unmap_all(hosts, banks);
       return make_error(Errc::system, "backing RAM bank {} ({} bytes) with host memory failed: {}",
-                        describe(bank), bank.size, std::strerror(err));
+                        describe(bank), bank.size, errno_text(err));
     }
     hosts.push_back(static_cast<std::byte*>(p));
   }
@@ -107,7 +106,7 @@ void release_pages(std::byte* p, std::uint64_t bytes) {
   const std::uint64_t lo = kernel_align(first, page);
   const std::uint64_t hi = (first + bytes) & ~(page - 1);
   if (lo < hi) {
-    madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+    madvise(p + (lo - first), hi - lo, MADV_DONTNEED);
   }
 }
 

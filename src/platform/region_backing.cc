@@ -13,7 +13,6 @@
 
 #include <array>
 #include <cerrno>
-#include <cstring>
 #include <limits>
 
 namespace swiotlb {
@@ -23,8 +22,8 @@ namespace {
 constexpr const char* kMemfdName = "swiotlb-region";
 constexpr std::string_view kMemfdLinkPrefix = "/memfd:";
 
-const char* last_error() {
-  return std::strerror(errno);
+std::string last_error() {
+  return errno_text(errno);
 }
 
 // Where the file system keeps the file, as a page size and whether it is

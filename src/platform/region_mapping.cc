@@ -9,7 +9,6 @@
 
 #include <cerrno>
 #include <charconv>
-#include <cstring>
 #include <fstream>
 #include <string>
 
@@ -89,7 +88,7 @@ Error taken_error(const MapRequest& request, PhysAddr addr) {
                     "address {:#x} is taken: [{:#x}, {:#x}) for {} overlaps an existing mapping "
                     "({}); mmap with MAP_FIXED_NOREPLACE: {}",
                     addr.value(), addr.value(), end, request.what, occupant_of(addr.value(), end),
-                    std::strerror(EEXIST));
+                    errno_text(EEXIST));
 }
 
 // What to do about a refusal, where there is something to say.
@@ -122,7 +121,7 @@ Result<std::byte*> map_anywhere(const MapRequest& request, RegionPlacement place
   if (p == MAP_FAILED) {
     const int err = errno;
     return make_error(Errc::system, "mmap of {} bytes of {} failed: {}{}", request.size,
-                      request.what, std::strerror(err), advice(request, err));
+                      request.what, errno_text(err), advice(request, err));
   }
   return static_cast<std::byte*>(p);
 }
@@ -136,7 +135,7 @@ Result<std::byte*> map_fixed(const MapRequest& request, PhysAddr addr) {
       return taken_error(request, addr);
     }
     return make_error(Errc::system, "mmap of {} bytes of {} at {:#x} failed: {}{}", request.size,
-                      request.what, addr.value(), std::strerror(err), advice(request, err));
+                      request.what, addr.value(), errno_text(err), advice(request, err));
   }
   if (p != want) {
     munmap(p, request.size);

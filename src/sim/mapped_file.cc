@@ -7,13 +7,12 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 
 namespace swiotlb::sim {
 namespace {
 
 Error system_error(std::string_view what, const std::string& path) {
-  return make_error(Errc::system, "cannot {} {}: {}", what, path, std::strerror(errno));
+  return make_error(Errc::system, "cannot {} {}: {}", what, path, errno_text(errno));
 }
 
 // Closes the descriptor on every path out.

@@ -46,7 +46,9 @@ void TerminalProgress::update(const ReplayProgress& progress) {
   } else {
     fmt::print(stderr, "\r{}: {:3}% ({} events)\x1b[K", what_, percent, progress.events_done);
   }
-  std::fflush(stderr);
+  // The line is a courtesy: if stderr cannot be flushed there is nothing
+  // better to do than carry on.
+  (void)std::fflush(stderr);
   drawn_ = true;
   last_draw_ = now;
 }
@@ -54,7 +56,7 @@ void TerminalProgress::update(const ReplayProgress& progress) {
 void TerminalProgress::finish() {
   if (drawn_) {
     fmt::print(stderr, "\r\x1b[K");
-    std::fflush(stderr);
+    (void)std::fflush(stderr);  // as in update(): nothing to do if it fails
     drawn_ = false;
   }
 }

@@ -45,12 +45,12 @@ constexpr std::array<std::uint8_t, 256> make_hex_values() {
   for (auto& v : values) {
     v = 16;
   }
-  for (int c = 0; c < 10; ++c) {
-    values[static_cast<std::size_t>('0' + c)] = static_cast<std::uint8_t>(c);
+  for (std::size_t c = 0; c < 10; ++c) {
+    values['0' + c] = static_cast<std::uint8_t>(c);
   }
-  for (int c = 0; c < 6; ++c) {
-    values[static_cast<std::size_t>('a' + c)] = static_cast<std::uint8_t>(10 + c);
-    values[static_cast<std::size_t>('A' + c)] = static_cast<std::uint8_t>(10 + c);
+  for (std::size_t c = 0; c < 6; ++c) {
+    values['a' + c] = static_cast<std::uint8_t>(10 + c);
+    values['A' + c] = static_cast<std::uint8_t>(10 + c);
   }
   return values;
 }

@@ -6,7 +6,6 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <iterator>
 
 namespace swiotlb::sim {
@@ -105,13 +104,13 @@ Status write_trace(const Trace& trace, const std::string& path) {
   const bool to_stdout = path == "-";
   std::FILE* file = to_stdout ? stdout : std::fopen(path.c_str(), "w");
   if (file == nullptr) {
-    return make_error(Errc::system, "cannot create {}: {}", path, std::strerror(errno));
+    return make_error(Errc::system, "cannot create {}: {}", path, errno_text(errno));
   }
   const std::string text = format_trace(trace);
   const bool wrote = std::fwrite(text.data(), 1, text.size(), file) == text.size();
   const bool closed = to_stdout ? std::fflush(file) == 0 : std::fclose(file) == 0;
   if (!wrote || !closed) {
-    return make_error(Errc::system, "cannot write {}: {}", path, std::strerror(errno));
+    return make_error(Errc::system, "cannot write {}: {}", path, errno_text(errno));
   }
   return {};
 }

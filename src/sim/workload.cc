@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cassert>
 #include <deque>
 #include <span>
 #include <vector>
@@ -227,6 +228,7 @@ std::uint64_t Generator::pick_size(std::span<const SizeWeight> sizes) {
   for (const SizeWeight& s : sizes) {
     total += s.weight;
   }
+  assert(total > 0 && "every size table has a positive weight");
   std::uint64_t ticket = random_.below(total);
   for (const SizeWeight& s : sizes) {
     if (ticket < s.weight) {
@@ -381,7 +383,7 @@ Result<Trace> generate_workload(const WorkloadOptions& options) {
   Trace trace = Generator(options, models).run();
   // The kernel's default pool, with its rounding for many areas.
   const std::uint64_t nslabs = round_up_power_of_two(
-      std::max<std::uint64_t>(kDefaultSlotCount, kSegmentSlots * options.cpus));
+      std::max<std::uint64_t>(kDefaultSlotCount, std::uint64_t{kSegmentSlots} * options.cpus));
   trace.pool = TracePool{"default", kPoolStart, nslabs, options.cpus, 0};
   trace.comments.push_back(
       {0, fmt::format("synthetic: swiotlb workload --profile {} --events {} --seed {} --cpus {}",

@@ -147,6 +147,7 @@ struct Timed {
 std::vector<Timed> time_case(const LookupFixture& fixture, const Case& c,
                              const LookupBenchOptions& options) {
   std::vector<Timed> timed;
+  timed.reserve(kLookupSchemes.size());
   for (LookupScheme scheme : kLookupSchemes) {
     timed.push_back({scheme, calibrate(fixture, scheme, c, options.min_seconds), {}});
   }

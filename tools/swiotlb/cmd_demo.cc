@@ -118,9 +118,10 @@ void check_returned(Transfer& t, std::uint64_t tag, Tally& tally) {
 }
 
 Transfer make_transfer(std::mt19937_64& rng, Device* dev, std::uint64_t max_size) {
-  static const std::uint64_t kSizes[] = {512, 1024, 1500, 4096, 8192, 16384, 65536, 131072, 262144};
-  static const Direction kDirs[] = {Direction::to_device, Direction::from_device,
-                                    Direction::bidirectional};
+  static constexpr std::uint64_t kSizes[] = {512,   1024,  1500,   4096,  8192,
+                                             16384, 65536, 131072, 262144};
+  static constexpr Direction kDirs[] = {Direction::to_device, Direction::from_device,
+                                        Direction::bidirectional};
   Transfer t;
   t.dev = dev;
   t.size = std::min(kSizes[rng() % std::size(kSizes)], max_size);
@@ -173,6 +174,7 @@ void run_extras(Device& nvme, Tally& tally) {
   }
   std::vector<std::vector<std::byte>> pieces(4, std::vector<std::byte>(4096, std::byte{0x5a}));
   std::vector<ScatterEntry> sg;
+  sg.reserve(pieces.size());
   for (auto& p : pieces) {
     sg.push_back({PhysAddr::from_pointer(p.data()), 4096, {}, 0});
   }

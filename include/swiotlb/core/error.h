@@ -49,6 +49,10 @@ Error make_error(Errc code, fmt::format_string<Args...> format, Args&&... args) 
   return Error(code, fmt::format(format, std::forward<Args>(args)...));
 }
 
+// The system's text for an errno value (what strerror gives), safe to call
+// from any thread.
+std::string errno_text(int err);
+
 // A value or an Error, in the manner of std::expected (which this C++20 code
 // base cannot use yet).
 template <class T>

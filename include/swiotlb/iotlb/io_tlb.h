@@ -169,6 +169,11 @@ struct BounceRequest {
   // With Attr::may_sleep: until when to wait for room (default: now plus
   // IoTlbOptions::wait_timeout).
   std::optional<WaitQueue::Clock::time_point> deadline;
+  // The caller has another pool to try when this one is full (a high pool
+  // that overflows into the low one): map() then searches once and returns
+  // Errc::pool_full at once, without waiting, a transient pool or a
+  // warning, so that the caller's last pool is where those happen.
+  bool more_pools = false;
 };
 
 // A pool that came after creation, as the statistics show it.
@@ -218,7 +223,8 @@ class IoTlb {
   IoTlb& operator=(const IoTlb&) = delete;
 
   // Reserves slots in request.pool (or a pool grown for it) and fills them
-  // from the original buffer. When every pool is full:
+  // from the original buffer. When every pool is full (and the request
+  // has no more_pools):
   //  - with Attr::may_sleep the caller waits for room (first come, first
   //    served) until its deadline: Errc::timed_out then;
   //  - without it, a transient pool is made when the options allow;
@@ -260,9 +266,10 @@ class IoTlb {
   void copy_for_device(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size);
 
   // A zeroed allocation of `size` bytes from pool `pool` (the kernel's
-  // swiotlb_alloc), and its release.
+  // swiotlb_alloc), and its release. `more_pools`: as in BounceRequest.
   Result<PhysAddr> alloc(std::uint32_t pool, std::uint64_t size, DmaAddr pool_dma_start,
-                         std::uint32_t owner, const DmaReach* reach = nullptr);
+                         std::uint32_t owner, const DmaReach* reach = nullptr,
+                         bool more_pools = false);
   Status free(PhysAddr addr, std::uint64_t size, std::uint32_t owner);
 
   // The kernel's is_swiotlb_buffer(): whether any pool (configured, grown
