@@ -285,6 +285,7 @@ TEST(IoTlbGrowth, StopsAtMaxNslabsAndSaysSoOnce) {
 }
 
 TEST(IoTlbGrowth, DefaultMaxIsSixteenTimesTheConfiguredSlots) {
+  LogCapture log;
   IoTlbOptions options = growing(128);
   options.growth.pool_nslabs = 1024;  // 128 + 1024: fits; 128 + 2 * 1024 > 2048: does not
   auto tlb = make(options);
@@ -300,6 +301,7 @@ TEST(IoTlbGrowth, DefaultMaxIsSixteenTimesTheConfiguredSlots) {
   const IoTlbStats s = tlb->stats();
   EXPECT_EQ(s.growth.grow_events, 1u);
   EXPECT_EQ(s.growth.limit_reached, 1u);
+  EXPECT_EQ(log.count("stop growing at the maximum of 2048 slots"), 1u);
 }
 
 TEST(IoTlbGrowth, AnInjectedFailureIsCountedAndGrowthWorksAfterIt) {
@@ -1044,6 +1046,7 @@ TEST(IoTlbQueued, DestroyingTheIoTlbEndsAQueuedRequestWithAnError) {
 // ---- Lookup by address --------------------------------------------------------
 
 TEST(IoTlbLookup, FindsEveryByteOfSixteenPoolsAndNothingBeyond) {
+  LogCapture log;
   IoTlbOptions options = growing(128);
   options.growth.pool_nslabs = 128;  // 16 pools of 128 slots reach the default max
   auto tlb = make(options);
@@ -1093,6 +1096,7 @@ TEST(IoTlbLookup, FindsEveryByteOfSixteenPoolsAndNothingBeyond) {
   EXPECT_FALSE(tlb->map(request(*tlb, source.data(), kSegment, Direction::to_device)));
   tlb->run_maintenance();
   EXPECT_EQ(tlb->stats().growth.limit_reached, 1u);
+  EXPECT_EQ(log.count("stop growing at the maximum of 2048 slots"), 1u);
   for (PhysAddr a : held) {
     EXPECT_TRUE(unmap(*tlb, a, kSegment, Direction::to_device));
   }
