@@ -898,7 +898,9 @@ TEST(IoTlbWait, GrowthWakesAWaiter) {
   EXPECT_EQ(tlb->pool_of(*mapped), 0);
   EXPECT_EQ(std::memcmp(tlb->bounce_pointer(*mapped), buffer.data(), buffer.size()), 0);
   const IoTlbStats s = tlb->stats();
-  EXPECT_EQ(s.growth.grow_events, 1u);
+  // A retry that fails while the first pool is being added asks again, so
+  // a second pool may come too; at least one must have.
+  EXPECT_GE(s.growth.grow_events, 1u);
   EXPECT_EQ(s.waits.timeouts, 0u);
   EXPECT_TRUE(unmap(*tlb, *mapped, buffer.size(), Direction::to_device));
 }
