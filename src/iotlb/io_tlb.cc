@@ -460,27 +460,35 @@ Result<PhysAddr> IoTlb::map_slots(const BounceRequest& request, bool copy) {
   return wait_for_room(request, copy);
 }
 
-Result<PhysAddr> IoTlb::wait_for_room(const BounceRequest& request, bool copy) {
-  const WaitQueue::Clock::time_point start = WaitQueue::Clock::now();
-  const WaitQueue::Clock::time_point deadline = request.deadline.value_or(start + wait_timeout_);
-  std::optional<Result<PhysAddr>> outcome;
-  const bool served = waits_.wait(deadline, [&] {
-    PoolTable::ReadGuard reading(dynamic_);
-    Result<PhysAddr> mapped = try_map(request, copy);
-    if (!mapped && mapped.error().code() == Errc::pool_full) {
-      return false;
-    }
-    outcome.emplace(std::move(mapped));
-    return true;
-  });
-  if (served) {
-    return std::move(*outcome);
+std::optional<Result<PhysAddr>> IoTlb::try_for_waiter(const BounceRequest& request, bool copy) {
+  PoolTable::ReadGuard reading(dynamic_);
+  Result<PhysAddr> mapped = try_map(request, copy);
+  if (!mapped && mapped.error().code() == Errc::pool_full) {
+    return std::nullopt;  // still no room: keep waiting
   }
+  return mapped;
+}
+
+Error IoTlb::timeout_error(const BounceRequest& request, WaitQueue::Clock::time_point start) const {
   const auto waited =
       std::chrono::duration_cast<std::chrono::milliseconds>(WaitQueue::Clock::now() - start);
   return make_error(
       Errc::timed_out, "{}: no room for {} bytes in the {} pool within {} ms of waiting",
       request.owner_name, request.size, configured_[request.pool]->name, waited.count());
+}
+
+Result<PhysAddr> IoTlb::wait_for_room(const BounceRequest& request, bool copy) {
+  const WaitQueue::Clock::time_point start = WaitQueue::Clock::now();
+  const WaitQueue::Clock::time_point deadline = request.deadline.value_or(start + wait_timeout_);
+  std::optional<Result<PhysAddr>> outcome;
+  const bool served = waits_.wait(deadline, [&] {
+    outcome = try_for_waiter(request, copy);
+    return outcome.has_value();
+  });
+  if (served) {
+    return std::move(*outcome);
+  }
+  return timeout_error(request, start);
 }
 
 QueuedMap IoTlb::map_queued(const BounceRequest& request,
@@ -513,26 +521,14 @@ QueuedMap IoTlb::map_queued(const BounceRequest& request,
   waits_.enqueue(
       deadline,
       [this, pending] {
-        std::optional<Result<PhysAddr>> outcome;
-        {
-          PoolTable::ReadGuard reading(dynamic_);
-          Result<PhysAddr> mapped = try_map(pending->request, true);
-          if (!mapped && mapped.error().code() == Errc::pool_full) {
-            return false;
-          }
-          outcome.emplace(std::move(mapped));
+        std::optional<Result<PhysAddr>> outcome = try_for_waiter(pending->request, true);
+        if (!outcome) {
+          return false;
         }
-        pending->done(std::move(*outcome));
+        pending->done(std::move(*outcome));  // outside the read section
         return true;
       },
-      [this, pending, start] {
-        const auto waited =
-            std::chrono::duration_cast<std::chrono::milliseconds>(WaitQueue::Clock::now() - start);
-        pending->done(make_error(Errc::timed_out,
-                                 "{}: no room for {} bytes in the {} pool within {} ms of waiting",
-                                 pending->owner_name, pending->request.size,
-                                 configured_[pending->request.pool]->name, waited.count()));
-      });
+      [this, pending, start] { pending->done(timeout_error(pending->request, start)); });
   return QueuedMap::queued;
 }
 
@@ -603,12 +599,10 @@ Result<PhysAddr> IoTlb::map_transient(const BounceRequest& request, bool copy) {
                       request.owner_name, request.size, bytes);
   }
   fill(*pool, mapping->tlb_addr, request, copy);
-  IoPool* const made = pool.get();
   if (Status added = table_->insert(std::move(pool)); !added) {
     refused();
     return added.error();
   }
-  (void)made;
   counters_->transient_pools.fetch_add(1, std::memory_order_relaxed);
   counters_->transient_nslabs_total.fetch_add(nslabs, std::memory_order_relaxed);
   worker_->wake();  // the replaced snapshot waits for reclaim

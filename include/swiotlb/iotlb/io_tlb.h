@@ -343,6 +343,10 @@ class IoTlb {
   Result<PhysAddr> try_map(const BounceRequest& request, bool copy);
   Result<PhysAddr> map_slots(const BounceRequest& request, bool copy);
   Result<PhysAddr> wait_for_room(const BounceRequest& request, bool copy);
+  // One attempt of a waiting or queued request, in its own read section:
+  // nothing while there is still no room.
+  std::optional<Result<PhysAddr>> try_for_waiter(const BounceRequest& request, bool copy);
+  Error timeout_error(const BounceRequest& request, WaitQueue::Clock::time_point start) const;
   Result<PhysAddr> map_transient(const BounceRequest& request, bool copy);
   std::optional<DmaAddr> dma_start_of(const IoPool& pool, const IoPool& first,
                                       const BounceRequest& request) const;
