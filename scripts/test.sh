@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds and runs the tests three ways: every test in a Release build and in
 # an AddressSanitizer + UndefinedBehaviorSanitizer build, and the layers that
-# run threads (pool, iotlb, dma, iova) under ThreadSanitizer. Installs the build's
-# packages first if they are missing.
+# run threads (pool, iotlb, dma, iova) under ThreadSanitizer. The sanitizer
+# builds also evaluate the internal checks (SWIOTLB_CHECK, on with
+# SWIOTLB_SANITIZE). Installs the build's packages first if they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh

@@ -6,11 +6,12 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cassert>
 #include <condition_variable>
 #include <mutex>
 #include <utility>
 #include <vector>
+
+#include "swiotlb/core/check.h"
 
 namespace swiotlb {
 
@@ -142,7 +143,7 @@ WaitQueue::WaitQueue(std::function<void()> wake_service)
     : state_(std::make_unique<State>(std::move(wake_service))) {}
 
 WaitQueue::~WaitQueue() {
-  assert(state_->head == nullptr && "a WaitQueue destroyed with waiters");
+  SWIOTLB_CHECK(state_->head == nullptr, "a WaitQueue destroyed with waiters");
 }
 
 bool WaitQueue::wait(Clock::time_point deadline, const std::function<bool()>& attempt) {
@@ -186,7 +187,7 @@ bool WaitQueue::wait(Clock::time_point deadline, const std::function<bool()>& at
 void WaitQueue::enqueue(Clock::time_point deadline, std::function<bool()> attempt,
                         std::function<void()> on_timeout) {
   State& s = *state_;
-  assert(s.wake_service && "enqueue() needs a wake_service");
+  SWIOTLB_CHECK(s.wake_service, "enqueue() needs a wake_service");
   auto entry = std::make_unique<Entry>();
   entry->deadline = deadline;
   entry->attempt = std::move(attempt);

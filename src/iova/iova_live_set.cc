@@ -1,7 +1,7 @@
 // The live-IOVA record: one shard mutex per operation, nothing else held.
 #include "iova_live_set.h"
 
-#include <cassert>
+#include "swiotlb/core/check.h"
 
 namespace swiotlb::iova {
 
@@ -9,7 +9,7 @@ void IovaLiveSet::insert(std::uint64_t pfn, std::uint64_t size) {
   Shard& shard = shard_of(pfn);
   std::lock_guard lock(shard.mutex);
   [[maybe_unused]] const bool inserted = shard.map.emplace(pfn, size).second;
-  assert(inserted && "an IOVA was handed out twice");
+  SWIOTLB_CHECK(inserted, "an IOVA was handed out twice");
   count_.fetch_add(1, std::memory_order_relaxed);
 }
 

@@ -5,14 +5,15 @@
 #include "swiotlb/iova/iova_rcache.h"
 
 #include <bit>
-#include <cassert>
 #include <span>
 #include <utility>
+
+#include "swiotlb/core/check.h"
 
 namespace swiotlb::iova {
 
 unsigned order_base_2(std::uint64_t n) {
-  assert(n >= 1);
+  SWIOTLB_CHECK(n >= 1, "a magazine holds at least one pfn");
   return n <= 1 ? 0u : static_cast<unsigned>(std::bit_width(n - 1));
 }
 
@@ -34,7 +35,7 @@ std::optional<std::uint64_t> IovaRcache::Magazine::pop(std::uint64_t limit_pfn) 
 }
 
 IovaRcache::IovaRcache(unsigned cpu_count) : cpu_count_(cpu_count) {
-  assert(cpu_count >= 1);
+  SWIOTLB_CHECK(cpu_count >= 1, "a cache serves at least one CPU");
   for (SizeClass& cls : classes_) {
     cls.cpus = std::make_unique<CpuCache[]>(cpu_count);
     for (unsigned cpu = 0; cpu < cpu_count; ++cpu) {
@@ -48,7 +49,7 @@ IovaRcache::~IovaRcache() = default;
 
 std::optional<std::uint64_t> IovaRcache::get(unsigned cpu, std::uint64_t size,
                                              std::uint64_t limit_pfn) {
-  assert(cpu < cpu_count_);
+  SWIOTLB_CHECK(cpu < cpu_count_, "the CPU id was validated by the domain");
   const unsigned class_index = order_base_2(size);
   // The kernel pops below limit + 1 - size without checking that this does
   // not wrap; when it would, nothing of this size fits, so nothing is popped.
@@ -73,7 +74,7 @@ std::optional<std::uint64_t> IovaRcache::get(unsigned cpu, std::uint64_t size,
 }
 
 bool IovaRcache::insert(unsigned cpu, std::uint64_t pfn, std::uint64_t size, IovaTree& tree) {
-  assert(cpu < cpu_count_);
+  SWIOTLB_CHECK(cpu < cpu_count_, "the CPU id was validated by the domain");
   const unsigned class_index = order_base_2(size);
   if (class_index >= kIovaRangeCacheMaxSize) {
     return false;
@@ -124,7 +125,7 @@ void IovaRcache::drain(Magazine& mag, IovaTree& tree) {
 }
 
 void IovaRcache::flush_cpu(unsigned cpu, IovaTree& tree) {
-  assert(cpu < cpu_count_);
+  SWIOTLB_CHECK(cpu < cpu_count_, "the CPU id was validated by the domain");
   for (SizeClass& cls : classes_) {
     CpuCache& cache = cls.cpus[cpu];
     std::lock_guard lock(cache.mutex);
@@ -152,7 +153,8 @@ void IovaRcache::flush_all(IovaTree& tree) {
 }
 
 CpuMagazines IovaRcache::cpu_magazines(unsigned cpu, unsigned size_class) const {
-  assert(cpu < cpu_count_ && size_class < kIovaRangeCacheMaxSize);
+  SWIOTLB_CHECK(cpu < cpu_count_ && size_class < kIovaRangeCacheMaxSize,
+                "a cached size class on a known CPU");
   const CpuCache& cache = classes_[size_class].cpus[cpu];
   std::lock_guard lock(cache.mutex);
   const auto pfns = [](const Magazine& mag) {
@@ -163,7 +165,7 @@ CpuMagazines IovaRcache::cpu_magazines(unsigned cpu, unsigned size_class) const 
 }
 
 std::vector<std::vector<std::uint64_t>> IovaRcache::depot(unsigned size_class) const {
-  assert(size_class < kIovaRangeCacheMaxSize);
+  SWIOTLB_CHECK(size_class < kIovaRangeCacheMaxSize, "only cacheable sizes reach the depot");
   const SizeClass& cls = classes_[size_class];
   std::lock_guard depot_lock(cls.depot_mutex);
   std::vector<std::vector<std::uint64_t>> out;

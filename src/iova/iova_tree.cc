@@ -5,7 +5,8 @@
 
 #include <algorithm>
 #include <bit>
-#include <cassert>
+
+#include "swiotlb/core/check.h"
 
 namespace swiotlb::iova {
 namespace {
@@ -40,7 +41,7 @@ IovaTree::IovaTree(std::uint64_t granule, std::uint64_t start_pfn)
       max_pfn_(~std::uint64_t{0} >> shift_),
       map_(&node_pool_),
       max32_alloc_size_(dma_32bit_pfn_) {
-  assert(check_geometry(granule, start_pfn));
+  SWIOTLB_CHECK(check_geometry(granule, start_pfn), "callers validate the geometry first");
   cached_node_ = map_.emplace(kIovaAnchor, Entry{kIovaAnchor, IovaKind::anchor}).first;
   cached32_node_ = cached_node_;
 }
@@ -173,7 +174,7 @@ void IovaTree::free_many(std::span<const std::uint64_t> pfns) {
   for (const std::uint64_t pfn : pfns) {
     const Iter it = find_locked(pfn);
     const bool ok = it != map_.end() && it->second.kind == IovaKind::allocated;
-    assert(ok && "a magazine held a pfn the tree does not have");
+    SWIOTLB_CHECK(ok, "a magazine held a pfn the tree does not have");
     if (ok) {
       remove_locked(it);
     }

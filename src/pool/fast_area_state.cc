@@ -4,9 +4,9 @@
 #include "fast_area_state.h"
 
 #include <algorithm>
-#include <cassert>
 
 #include "placement.h"
+#include "swiotlb/core/check.h"
 #include "swiotlb/core/constants.h"
 
 namespace swiotlb::fast {
@@ -45,7 +45,8 @@ void FastAreaState::on_take(std::uint32_t first, std::uint32_t nslots) {
   const std::uint32_t segment = first / kSegmentSlots;
   const unsigned offset = first % kSegmentSlots;
   SegmentBits& free = free_[segment];
-  assert((free & range_bits(offset, nslots)) == range_bits(offset, nslots));
+  SWIOTLB_CHECK((free & range_bits(offset, nslots)) == range_bits(offset, nslots),
+                "taking slots that are free");
   const unsigned run = run_around(free, offset, nslots);
   free &= ~range_bits(offset, nslots);
   // Cutting a run as long as the bound may shorten the longest run: the
@@ -59,7 +60,7 @@ void FastAreaState::on_release(std::uint32_t first, std::uint32_t nslots) {
   const std::uint32_t segment = first / kSegmentSlots;
   const unsigned offset = first % kSegmentSlots;
   SegmentBits& free = free_[segment];
-  assert((free & range_bits(offset, nslots)) == 0);
+  SWIOTLB_CHECK((free & range_bits(offset, nslots)) == 0, "freeing slots that are taken");
   free |= range_bits(offset, nslots);
   // The released slots join their free neighbours, the only run that grew;
   // if it reaches the bound, it is the longest.

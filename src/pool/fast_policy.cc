@@ -3,14 +3,14 @@
 // by the area lock the pool holds around every call.
 #include "swiotlb/pool/fast_policy.h"
 
-#include <cassert>
-
 #include "fast_area_state.h"
+#include "swiotlb/core/check.h"
 
 namespace swiotlb {
 
 AreaSearch FastPolicy::search_area(const AreaView& area, const SearchPlan& plan) const {
-  assert(dynamic_cast<fast::FastAreaState*>(area.state) != nullptr);
+  SWIOTLB_CHECK(dynamic_cast<fast::FastAreaState*>(area.state) != nullptr,
+                "a fast area holds fast state");
   return static_cast<fast::FastAreaState*>(area.state)->search(area, plan);
 }
 

@@ -14,11 +14,11 @@
 
 #include <algorithm>
 #include <array>
-#include <cassert>
 #include <deque>
 #include <span>
 #include <vector>
 
+#include "swiotlb/core/check.h"
 #include "swiotlb/core/constants.h"
 
 namespace swiotlb::sim {
@@ -228,7 +228,7 @@ std::uint64_t Generator::pick_size(std::span<const SizeWeight> sizes) {
   for (const SizeWeight& s : sizes) {
     total += s.weight;
   }
-  assert(total > 0 && "every size table has a positive weight");
+  SWIOTLB_CHECK(total > 0, "every size table has a positive weight");
   std::uint64_t ticket = random_.below(total);
   for (const SizeWeight& s : sizes) {
     if (ticket < s.weight) {

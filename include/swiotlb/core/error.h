@@ -6,11 +6,12 @@
 
 #include <fmt/format.h>
 
-#include <cassert>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <variant>
+
+#include "swiotlb/core/check.h"
 
 namespace swiotlb {
 
@@ -66,15 +67,15 @@ class [[nodiscard]] Result {
 
   // REQUIRES: has_value().
   T& value() & {
-    assert(has_value());
+    SWIOTLB_CHECK(has_value(), "value() of a Result that holds an error");
     return std::get<0>(state_);
   }
   const T& value() const& {
-    assert(has_value());
+    SWIOTLB_CHECK(has_value(), "value() of a Result that holds an error");
     return std::get<0>(state_);
   }
   T&& value() && {
-    assert(has_value());
+    SWIOTLB_CHECK(has_value(), "value() of a Result that holds an error");
     return std::get<0>(std::move(state_));
   }
   T& operator*() & { return value(); }
@@ -84,11 +85,11 @@ class [[nodiscard]] Result {
 
   // REQUIRES: !has_value().
   const Error& error() const& {
-    assert(!has_value());
+    SWIOTLB_CHECK(!has_value(), "error() of a Result that holds a value");
     return std::get<1>(state_);
   }
   Error&& error() && {
-    assert(!has_value());
+    SWIOTLB_CHECK(!has_value(), "error() of a Result that holds a value");
     return std::get<1>(std::move(state_));
   }
 
@@ -109,7 +110,7 @@ class [[nodiscard]] Status {
 
   // REQUIRES: !has_value().
   const Error& error() const& {
-    assert(failed_);
+    SWIOTLB_CHECK(failed_, "error() of a Status that succeeded");
     return error_;
   }
 
