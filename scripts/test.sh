@@ -10,6 +10,9 @@ scripts/install-deps.sh
 
 jobs=$(nproc)
 
+echo "=== shellcheck"
+shellcheck -x tools/capture/swiotlb-capture tests/capture/*.sh
+
 # run_variant NAME "TARGETS" "LABEL-REGEX" CMAKE-ARGS...
 run_variant() {
   local name=$1 targets=$2 labels=$3

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The kernel's side of a fake tracefs instance (see fake_tracefs.sh): while
+# the instance exists and its tracing_on is 1, writes swiotlb map, map return
+# and unmap events, as trace_pipe shows them, into the instance's trace_pipe
+# FIFO, if the script enabled its probe events there. Ends when tracing_on
+# goes to 0 (the real trace_pipe then ends once drained), the instance goes,
+# its reader goes (SIGPIPE), or after a minute.
+instance=$1
+trap '' INT TERM
+# Waits for the script's reader to open the other end.
+exec 3>"$instance/trace_pipe" || exit 1
+n=0
+deadline=$((SECONDS + 60))
+while ((SECONDS < deadline)); do
+  on=$(cat "$instance/tracing_on" 2>/dev/null) || break
+  [[ $on == 1 ]] || break
+  if [[ $(cat "$instance/events/swiotlb_capture/enable" 2>/dev/null) == 1 ]]; then
+    n=$((n + 1))
+    orig=$(printf '0x1%08x' $((n * 4096)))
+    tlb=$(printf '0x%x' $((0x79b31000 + (n % 64) * 4096)))
+    t=$(printf '%d.%06d' $((300 + n / 1000)) $(((n % 1000) * 1000)))
+    dev='dev="0000:00:05.0" mam=0xfff sbm=0xffffffff dmask=0xffffffffffffffff'
+    printf '%s\n' \
+      "             fio-2291    [000] .....   $t: stlb_map: (swiotlb_tbl_map_single+0x0/0x260) $dev orig=$orig msize=4096 asize=4096 align=0x0 dir=2 attrs=0x0" \
+      "             fio-2291    [000] d..1.   $t: stlb_map_ret: (swiotlb_map+0x6b/0x1f0 <- swiotlb_tbl_map_single) tlb=$tlb" \
+      "          <idle>-0       [000] d.h1.   $t: stlb_unmap: (swiotlb_tbl_unmap_single+0x0/0x70) $dev tlb=$tlb msize=4096 dir=2 attrs=0x20" >&3 || break
+  fi
+  sleep 0.02
+done
+exec 3>&-
