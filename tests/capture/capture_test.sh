@@ -8,6 +8,8 @@
 #   sigint         Ctrl-C: SIGINT to the script's whole process group
 #   sigterm        SIGTERM, alternately to the script alone and to its group
 #   second-signal  a second SIGINT while converting keeps the raw capture
+#   duration       -d: stops by itself; the pool's state is read at the start
+#   layouts        the pool state probe's offsets for 6.1, 6.6 and 6.12
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -46,7 +48,7 @@ set -m
 # raw capture.
 start() {
   rm -f "$work/out.trace" "$work/raw" "$work/stderr"
-  env "$@" PATH="$work/bin:$PATH" SWIOTLB_CAPTURE_TRACEFS="$work/tracefs" \
+  env "$@" PATH="$work/bin:$PATH" SWIOTLB_CAPTURE_TRACEFS="$work/tracefs" SWIOTLB_CAPTURE_RELEASE=6.1.192 \
     bash "$script" -o "$work/out.trace" --raw "$work/raw" 2>"$work/stderr" &
   PID=$!
   wait_for "$work/stderr" "recording; press Ctrl-C"
@@ -72,6 +74,9 @@ check_trace() {
   [[ $(head -n 1 "$work/out.trace") == "# swiotlb-trace v1" ]] || fail "not a trace v1"
   grep -q '^# device 0000:00:05.0 min_align_mask=0xfff' "$work/out.trace" || fail "no # device line"
   grep -q '^map ' "$work/out.trace" || fail "no map in the trace"
+  # The pool's state at the start, once, before the first map.
+  [[ $(grep -c '^# state area=0 index=' "$work/out.trace") == 1 ]] || fail "not one '# state' line for area 0"
+  [[ $(grep -m 1 -E '^(# state area|map )' "$work/out.trace") == "# state area="* ]] || fail "the state comes after a map"
   [[ ! -e $work/out.trace.partial ]] || fail "partial output left"
   check_clean
 }
@@ -121,13 +126,48 @@ case_second_signal() {
   check_trace
 }
 
+# -d: the recording ends by itself; the pool's state probe goes off after
+# its first record.
+case_duration() {
+  rm -f "$work/out.trace" "$work/raw"
+  PATH="$work/bin:$PATH" SWIOTLB_CAPTURE_TRACEFS="$work/tracefs" SWIOTLB_CAPTURE_RELEASE=6.6.60 \
+    bash "$script" -d 2 -o "$work/out.trace" --raw "$work/raw" 2>"$work/stderr" || fail "status $?"
+  STATUS=0
+  check_trace
+  grep -q ': stlb_state:' "$work/raw" || fail "no state recorded"
+  tail -n 30 "$work/raw" | grep -q ': stlb_state:' && fail "the state probe stayed on"
+  return 0
+}
+
+# The offsets the state probe reads at, from the table, for each kernel
+# layout (no BTF here).
+case_layouts() {
+  local release expect
+  for release in 6.1.192 6.6.60 6.12.117; do
+    case $release in
+      6.1.*) expect="nareas=@io_tlb_default_mem+52:u32 a0_index=+8(@io_tlb_default_mem+64):u32 a0_used=+0(@io_tlb_default_mem+64):u64 a1_index=+24(@io_tlb_default_mem+64):u32" ;;
+      *) expect="nareas=@io_tlb_default_mem+36:u32 total_used=@io_tlb_default_mem+88:u64 used_hiwater=@io_tlb_default_mem+96:u64 a0_index=+8(@io_tlb_default_mem+48):u32 a0_used=+0(@io_tlb_default_mem+48):u64 a1_index=+24(@io_tlb_default_mem+48):u32" ;;
+    esac
+    SWIOTLB_CAPTURE_RELEASE=$release SWIOTLB_CAPTURE_TRACEFS="$work/tracefs" \
+      bash "$script" --dry-run >"$work/plan" 2>"$work/stderr" || fail "--dry-run for $release"
+    grep -q "^p:swiotlb_capture/stlb_state swiotlb_tbl_map_single $expect" "$work/plan" ||
+      fail "state probe for $release: $(grep stlb_state "$work/plan")"
+  done
+  SWIOTLB_CAPTURE_RELEASE=6.3.1 SWIOTLB_CAPTURE_TRACEFS="$work/tracefs" \
+    bash "$script" --dry-run >"$work/plan" 2>"$work/stderr" || fail "--dry-run for 6.3.1"
+  grep -q stlb_state "$work/plan" && fail "a state probe for a kernel not in the table"
+  grep -q "not in the table" "$work/stderr" || fail "no warning for a kernel not in the table"
+}
+
 rounds=${2:-1}
 case ${1:-} in
   sigint) case_sigint "$rounds" ;;
   sigterm) case_sigterm "$rounds" ;;
   second-signal) case_second_signal ;;
+  duration) case_duration ;;
+  layouts) case_layouts ;;
   *)
-    echo "usage: $0 sigint|sigterm|second-signal [ROUNDS]" >&2
+    echo "usage: $0 sigint|sigterm|second-signal|duration|layouts [ROUNDS]" >&2
     exit 2
     ;;
 esac

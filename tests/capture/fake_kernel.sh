@@ -9,6 +9,10 @@ instance=$1
 trap '' INT TERM
 # Waits for the script's reader to open the other end.
 exec 3>"$instance/trace_pipe" || exit 1
+# The pool state probe, if the script added one (its probes are all added
+# before tracing starts).
+state_probe=0
+grep -q '^p:swiotlb_capture/stlb_state ' "$instance/../../kprobe_events" && state_probe=1
 n=0
 deadline=$((SECONDS + 60))
 while ((SECONDS < deadline)); do
@@ -20,6 +24,9 @@ while ((SECONDS < deadline)); do
     tlb=$(printf '0x%x' $((0x79b31000 + (n % 64) * 4096)))
     t=$(printf '%d.%06d' $((300 + n / 1000)) $(((n % 1000) * 1000)))
     dev='dev="0000:00:05.0" mam=0xfff sbm=0xffffffff dmask=0xffffffffffffffff'
+    if [[ $state_probe == 1 && $(cat "$instance/events/swiotlb_capture/stlb_state/enable" 2>/dev/null) == 1 ]]; then
+      printf '%s\n' "             fio-2291    [000] .....   $t: stlb_state: (swiotlb_tbl_map_single+0x0/0x260) nareas=1 total_used=$((n % 64)) used_hiwater=64 a0_index=$((n % 64)) a0_used=$((n % 64))" >&3 || break
+    fi
     printf '%s\n' \
       "             fio-2291    [000] .....   $t: stlb_map: (swiotlb_tbl_map_single+0x0/0x260) $dev orig=$orig msize=4096 asize=4096 align=0x0 dir=2 attrs=0x0" \
       "             fio-2291    [000] d..1.   $t: stlb_map_ret: (swiotlb_map+0x6b/0x1f0 <- swiotlb_tbl_map_single) tlb=$tlb" \

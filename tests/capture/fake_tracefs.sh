@@ -7,8 +7,9 @@
 # that stand in for the kernel's side of tracefs:
 #   mkdir  of DIR/tracefs/instances/NAME makes what the kernel makes for an
 #          instance (buffer_size_kb, tracing_on, events/.../enable and a FIFO
-#          trace_pipe) and starts fake_kernel, which writes events into the
-#          FIFO while the instance's tracing_on and probe events are on;
+#          trace_pipe) and starts fake_kernel.sh, which writes events into
+#          the FIFO while the instance's tracing_on and probe events are on
+#          (the pool's state first, while its own enable is on);
 #   rmdir  of an instance refuses while its events are enabled (as the kernel
 #          does) and otherwise removes it;
 #   awk    sleeps FAKE_SLOW_CONVERT seconds before a conversion when set, so
@@ -38,6 +39,8 @@ case \$1 in
     echo 1 >"\$1/tracing_on"
     echo 1408 >"\$1/buffer_size_kb"
     echo 0 >"\$1/events/swiotlb_capture/enable"
+    "$real_mkdir" -p "\$1/events/swiotlb_capture/stlb_state"
+    echo 1 >"\$1/events/swiotlb_capture/stlb_state/enable"
     echo 0 >"\$1/events/swiotlb/swiotlb_bounced/enable"
     mkfifo "\$1/trace_pipe"
     # Its own session: signals to the script's process group do not reach it.
