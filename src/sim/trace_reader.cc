@@ -600,6 +600,9 @@ Status TraceReader::header_line(std::string_view text, bool after_events) {
   if (keyword == "device") {
     return device(text, words);
   }
+  if (keyword == "state") {
+    return state(words);
+  }
   trace_.comments.push_back({line_, std::string(text)});
   return {};
 }
@@ -729,6 +732,50 @@ Status TraceReader::device(std::string_view text, const std::vector<std::string_
   const auto index = static_cast<std::uint16_t>(trace_.devices.size());
   device_ids_.emplace(device.id, index);
   trace_.devices.push_back(std::move(device));
+  return {};
+}
+
+Status TraceReader::state(const std::vector<std::string_view>& words) {
+  TraceState state;
+  state.line = line_;
+  for (std::size_t i = 1; i < words.size(); ++i) {
+    const std::optional<KeyValue> kv = split_key_value(words[i]);
+    if (!kv) {
+      return make_error(Errc::parse, "line {}: '{}' in '# state' is not key=value", line_,
+                        words[i]);
+    }
+    std::optional<std::uint64_t>* slot = kv->key == "index"          ? &state.index
+                                         : kv->key == "used"         ? &state.used
+                                         : kv->key == "total_used"   ? &state.total_used
+                                         : kv->key == "used_hiwater" ? &state.used_hiwater
+                                                                     : nullptr;
+    std::uint64_t value = 0;
+    if (kv->key != "area" && slot == nullptr) {
+      continue;  // a key from a later version: ignored
+    }
+    if (Status ok = header_number(kv->key, kv->value, value); !ok) {
+      return ok;
+    }
+    if (slot != nullptr) {
+      *slot = value;
+    } else if (value > std::numeric_limits<std::uint32_t>::max()) {
+      return make_error(Errc::parse, "line {}: field 'area': {} is out of range", line_, value);
+    } else {
+      state.area = static_cast<std::uint32_t>(value);
+    }
+  }
+  if (state.area && (state.total_used || state.used_hiwater)) {
+    return make_error(Errc::parse,
+                      "line {}: '# state' gives an area and the pool's counters (one or the other)",
+                      line_);
+  }
+  if (!state.area && (state.index || state.used)) {
+    return make_error(Errc::parse,
+                      "line {}: field 'area' is missing in '# state' (index and "
+                      "used are an area's)",
+                      line_);
+  }
+  trace_.states.push_back(state);
   return {};
 }
 

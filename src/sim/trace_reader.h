@@ -61,6 +61,7 @@ class TraceReader {
   Status pool(const std::vector<std::string_view>& words);
   Status device(std::string_view text, const std::vector<std::string_view>& words);
   Status device_key(TraceDevice& device, std::string_view key, std::string_view value) const;
+  Status state(const std::vector<std::string_view>& words);
   Status header_number(std::string_view what, std::string_view value, std::uint64_t& out) const;
   Status event_line(const char* start, std::vector<TraceEvent>& out);
   bool intern_device(std::string_view id, std::uint16_t& out);

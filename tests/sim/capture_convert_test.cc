@@ -39,13 +39,17 @@ std::string run_script(const std::string& args, int* status) {
   return out;
 }
 
-Trace convert(const std::string& raw_file) {
+Trace convert_path(const std::string& path) {
   int status = -1;
-  const std::string text = run_script("--convert " + kData + "/" + raw_file, &status);
+  const std::string text = run_script("--convert " + path, &status);
   EXPECT_EQ(status, 0) << text;
   Result<Trace> trace = parse_trace(text);
   EXPECT_TRUE(trace) << trace.error().message() << "\n" << text;
   return trace ? std::move(*trace) : Trace{};
+}
+
+Trace convert(const std::string& raw_file) {
+  return convert_path(kData + "/" + raw_file);
 }
 
 bool has_comment(const Trace& trace, const std::string& part) {
@@ -143,6 +147,117 @@ TEST(CaptureConvert, MainlineArm64WithoutBtf) {
   EXPECT_EQ(r->policy, "linux");
   EXPECT_EQ(r->unmatched_unmaps, 0u);
   EXPECT_EQ(r->final_used_slots, 0u);
+}
+
+TEST(CaptureConvert, Linux61PoolStateOfTheAreasItHas) {
+  const Trace trace = convert("capture-raw-6.1-x86_64.txt");
+  // The probe read 8 areas; the kernel has one, the rest is other memory.
+  // 6.1 has no total_used or used_hiwater.
+  ASSERT_EQ(trace.states.size(), 1u);
+  EXPECT_EQ(trace.states[0].area, 0u);
+  EXPECT_EQ(trace.states[0].index, 0u);
+  EXPECT_EQ(trace.states[0].used, 0u);
+  EXPECT_LT(trace.states[0].line, trace.events[0].line);
+}
+
+// A capture that started while the pool was in use: the state says where
+// each area's cursor was and how many slots were taken.
+void expect_mid_stream_state(const Trace& trace, std::size_t areas, std::uint64_t hiwater) {
+  ASSERT_EQ(trace.states.size(), areas + 1);
+  const TraceState& pool = trace.states[0];
+  EXPECT_FALSE(pool.area);
+  EXPECT_EQ(pool.total_used, 3u);
+  EXPECT_EQ(pool.used_hiwater, hiwater);
+  EXPECT_EQ(trace.states[1].area, 0u);
+  EXPECT_EQ(trace.states[1].index, 130u);
+  EXPECT_EQ(trace.states[1].used, 2u);
+  EXPECT_EQ(trace.states[2].area, 1u);
+  EXPECT_EQ(trace.states[2].index, 12u);
+  EXPECT_EQ(trace.states[2].used, 1u);
+  for (const TraceState& s : trace.states) {
+    EXPECT_LT(s.line, trace.events[0].line);
+  }
+}
+
+TEST(CaptureConvert, Linux66MidStreamWithPoolState) {
+  const Trace trace = convert("capture-raw-6.6-x86_64.txt");
+  ASSERT_TRUE(trace.pool);
+  EXPECT_EQ(trace.pool->nareas, 2u);
+  expect_mid_stream_state(trace, 2, 57);
+  ASSERT_EQ(trace.events.size(), 8u);
+  EXPECT_TRUE(trace.events[0].has(recorded::kAllocSize));  // 6.6 still passes alloc_size
+  EXPECT_EQ(trace.devices[1].id, "virtio1");
+  EXPECT_EQ(trace.devices[1].min_align_mask, 0u);  // no dma_parms: read as a fault
+
+  // Two unmaps name mappings made before the capture began.
+  Result<ReplayReport> r = replay_trace(trace, {});
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->policy, "linux");
+  EXPECT_EQ(r->unmatched_unmaps, 2u);
+}
+
+TEST(CaptureConvert, Linux612MidStreamWithPoolState) {
+  const Trace trace = convert("capture-raw-6.12-x86_64.txt");
+  ASSERT_TRUE(trace.pool);
+  EXPECT_EQ(trace.pool->nareas, 4u);
+  expect_mid_stream_state(trace, 4, 130);
+  EXPECT_EQ(trace.states[4].area, 3u);
+  EXPECT_EQ(trace.states[4].index, 4095u);
+  ASSERT_EQ(trace.events.size(), 8u);
+  EXPECT_FALSE(trace.events[0].has(recorded::kAllocSize));
+  Result<ReplayReport> r = replay_trace(trace, {});
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->unmatched_unmaps, 2u);
+}
+
+TEST(CaptureConvert, StateThatDoesNotMatchThePoolIsLeftOut) {
+  // The probe's offsets were wrong: it read a nareas that is not the pool's.
+  const std::string raw = ::testing::TempDir() + "capture-wrong-layout.raw";
+  {
+    std::FILE* f = std::fopen(raw.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(
+        "#swiotlb-capture kernel 6.6.58-amd64\n"
+        "#swiotlb-capture pool default start=0xbbe00000 nslabs=8192 nareas=2\n"
+        "  fio-1 [000] ..... 1.000001: stlb_state: (swiotlb_tbl_map_single+0x0/0x2b0) "
+        "nareas=3221225472 a0_index=1 a0_used=1\n",
+        f);
+    std::fclose(f);
+  }
+  const Trace trace = convert_path(raw);
+  EXPECT_TRUE(trace.states.empty());
+  EXPECT_TRUE(has_comment(trace, "names 3221225472 areas, the pool 2: left out"));
+}
+
+TEST(CaptureConvert, StateLinesParse) {
+  const std::string head =
+      "# swiotlb-trace v1\n# pool default start=0x1000000 nslabs=1024 nareas=2\n"
+      "# device d min_align_mask=0x0\n";
+  Result<Trace> good = parse_trace(head +
+                                   "# state total_used=7 used_hiwater=0x20 future_key=1\n"
+                                   "# state area=1 index=5 used=7\n"
+                                   "map - - d 0x5000 4096 - - 1 - 0x1000000\n"
+                                   "# state area=0 index=2\n");
+  ASSERT_TRUE(good) << good.error().message();
+  ASSERT_EQ(good->states.size(), 3u);
+  EXPECT_EQ(good->states[0].used_hiwater, 0x20u);
+  EXPECT_FALSE(good->states[0].area);
+  EXPECT_EQ(good->states[1].area, 1u);
+  EXPECT_EQ(good->states[1].used, 7u);
+  EXPECT_EQ(good->states[2].line, 7u);  // after an event: kept with its line
+  EXPECT_FALSE(good->states[2].used);
+  EXPECT_TRUE(good->comments.empty());
+
+  const auto error_of = [&](const std::string& line) {
+    Result<Trace> t = parse_trace(head + line + "\n");
+    return t ? std::string("parsed") : t.error().message();
+  };
+  EXPECT_THAT(error_of("# state area=0 index=lots"),
+              HasSubstr("field 'index': 'lots' is not a number"));
+  EXPECT_THAT(error_of("# state area=0 index"), HasSubstr("'index' in '# state' is not key=value"));
+  EXPECT_THAT(error_of("# state index=3"), HasSubstr("field 'area' is missing"));
+  EXPECT_THAT(error_of("# state area=0 total_used=3"), HasSubstr("one or the other"));
+  EXPECT_THAT(error_of("# state area=0x100000000 index=1"), HasSubstr("out of range"));
 }
 
 TEST(CaptureConvert, HelpAndBadArguments) {

@@ -82,6 +82,19 @@ struct TracePool {
   std::uint32_t line = 0;
 };
 
+// A `# state` line: the kernel's pool as a capture read it, just before the
+// event on the next line (docs/trace-format.md, "Pool state"). A line with
+// `area` describes that area of the pool; one without, the whole pool. Each
+// value is absent when the line did not give it.
+struct TraceState {
+  std::uint32_t line = 0;
+  std::optional<std::uint32_t> area;
+  std::optional<std::uint64_t> index;         // the area's next search start, from its first slot
+  std::optional<std::uint64_t> used;          // slots in use in the area
+  std::optional<std::uint64_t> total_used;    // slots in use in the pool
+  std::optional<std::uint64_t> used_hiwater;  // the most the pool had in use at once
+};
+
 // A `#` line the parser does not know, kept as written (without the `#`).
 struct TraceComment {
   std::uint32_t line = 0;
@@ -99,6 +112,7 @@ struct Trace {
   std::optional<TracePool> pool;
   std::vector<TraceDevice> devices;
   std::vector<TraceComment> comments;
+  std::vector<TraceState> states;  // in file order
   std::vector<TraceEvent> events;
 
   // Lines that did not parse, when the parse was asked to skip them: all are
