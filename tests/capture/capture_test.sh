@@ -10,6 +10,8 @@
 #   second-signal  a second SIGINT while converting keeps the raw capture
 #   duration       -d: stops by itself; the pool's state is read at the start
 #   layouts        the pool state probe's offsets for 6.1, 6.6 and 6.12
+#   boot-args      the boot command line's probes, parsed back
+#   collect        a boot-time recording collected and converted
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -159,6 +161,54 @@ case_layouts() {
   grep -q "not in the table" "$work/stderr" || fail "no warning for a kernel not in the table"
 }
 
+# boot-args prints the same probes the live capture adds (but the pool's
+# state: at boot the pool is empty), in the kernel's boot syntax.
+case_boot_args() {
+  local args
+  SWIOTLB_CAPTURE_RELEASE=6.6.60 SWIOTLB_CAPTURE_TRACEFS="$work/tracefs" \
+    bash "$script" --dry-run >"$work/plan" 2>/dev/null || fail "--dry-run"
+  SWIOTLB_CAPTURE_RELEASE=6.6.60 SWIOTLB_CAPTURE_TRACEFS="$work/tracefs" \
+    bash "$script" boot-args --buffer-kb 65536 >"$work/boot" 2>"$work/stderr" || fail "boot-args"
+  [[ $(wc -l <"$work/boot") == 1 ]] || fail "boot-args printed more than one line"
+  grep -q ' trace_buf_size=65536K trace_options=nooverwrite$' "$work/boot" || fail "no buffer size: $(cat "$work/boot")"
+  args=$(sed -n 's/^kprobe_event="\([^"]*\)" .*/\1/p' "$work/boot")
+  [[ -n $args ]] || fail "no kprobe_event=\"...\": $(cat "$work/boot")"
+  [[ $args != *" "* ]] || fail "a space in kprobe_event"
+  tr ';' '\n' <<<"$args" | tr ',' ' ' >"$work/boot-probes"
+  grep -v '/stlb_state ' "$work/plan" | diff - "$work/boot-probes" >&2 || fail "boot probes differ from the live ones"
+  grep -q 'stlb_map ' "$work/boot-probes" || fail "no map probe at boot"
+}
+
+# collect: what the boot-time probes recorded, from the top-level buffer.
+case_collect() {
+  local t=$work/tracefs
+  mkdir -p "$t/events/swiotlb_capture" "$t/per_cpu/cpu0" "$t/per_cpu/cpu1"
+  echo 1 >"$t/events/swiotlb_capture/enable"
+  printf 'dropped events: 0\n' >"$t/per_cpu/cpu0/stats"
+  printf 'entries: 3\ndropped events: 5\n' >"$t/per_cpu/cpu1/stats"
+  # As the kernel lists boot-time probes (a kretprobe with its maxactive).
+  printf '%s\n' 'p:swiotlb_capture/stlb_map swiotlb_tbl_map_single dev=+0(+0(%di)):string' \
+    'r16:swiotlb_capture/stlb_map_ret swiotlb_tbl_map_single tlb=%ax:x64' \
+    'p:swiotlb_capture/stlb_unmap swiotlb_tbl_unmap_single tlb=%si:x64' >"$t/kprobe_events"
+  {
+    printf '# tracer: nop\n#\n# entries-in-buffer/entries-written: 6/6   #P:2\n#\n'
+    grep -v '^#' "$here/../data/capture-raw-6.1-x86_64.txt"
+  } >"$t/trace"
+  SWIOTLB_CAPTURE_RELEASE=6.1.192 SWIOTLB_CAPTURE_TRACEFS="$t" \
+    bash "$script" collect -o "$work/out.trace" 2>"$work/stderr" || fail "collect: status $?"
+  [[ $(<"$t/events/swiotlb_capture/enable") == 0 ]] || fail "the boot probes still enabled"
+  STATUS=0
+  grep -q '^# warning: the boot buffer filled: the kernel dropped 5 later events' "$work/out.trace" ||
+    fail "no warning about dropped events"
+  [[ $(grep -c "^map " "$work/out.trace") == 4 ]] || fail "not the 4 maps of the buffer"
+  [[ -z $(probes_left "$work") ]] || fail "boot probes left: $(probes_left "$work")"
+  # Without boot-time probes there is nothing to collect.
+  rm -r "$t/events/swiotlb_capture"
+  SWIOTLB_CAPTURE_TRACEFS="$t" bash "$script" collect -o "$work/none.trace" 2>"$work/stderr" &&
+    fail "collect without boot probes succeeded"
+  grep -q "no boot-time probes" "$work/stderr" || fail "no reason given"
+}
+
 rounds=${2:-1}
 case ${1:-} in
   sigint) case_sigint "$rounds" ;;
@@ -166,8 +216,10 @@ case ${1:-} in
   second-signal) case_second_signal ;;
   duration) case_duration ;;
   layouts) case_layouts ;;
+  boot-args) case_boot_args ;;
+  collect) case_collect ;;
   *)
-    echo "usage: $0 sigint|sigterm|second-signal|duration|layouts [ROUNDS]" >&2
+    echo "usage: $0 sigint|sigterm|second-signal|duration|layouts|boot-args|collect [ROUNDS]" >&2
     exit 2
     ;;
 esac
