@@ -65,6 +65,7 @@ esac
 SHIM
   cat >"$dir/bin/awk" <<SHIM
 #!/usr/bin/env bash
+[[ -n \${FAKE_SLOW_CONVERT:-} ]] || exec "$real_awk" "\$@"
 for a in "\$@"; do
   if [[ \$a == META=* && -n \${FAKE_SLOW_CONVERT:-} ]]; then sleep "\$FAKE_SLOW_CONVERT"; fi
 done
