@@ -143,6 +143,30 @@ Result<std::vector<BlockSizeShare>> parse_block_sizes(std::string_view text) {
   return shares;
 }
 
+void merge_into(JobResult& total, const JobResult& part) {
+  JobMeasures& t = total.measures;
+  const JobMeasures& p = part.measures;
+  t.ios += p.ios;
+  t.reads += p.reads;
+  t.writes += p.writes;
+  t.bytes += p.bytes;
+  t.bounced += p.bounced;
+  t.seconds += p.seconds;
+  t.cpu_ns += p.cpu_ns;
+  t.latency.merge(p.latency);
+  total.verified_blocks += part.verified_blocks;
+  total.verify_errors += part.verify_errors;
+  total.unknown_blocks += part.unknown_blocks;
+  if (total.first_verify_error.empty()) {
+    total.first_verify_error = part.first_verify_error;
+  }
+  total.pool_waits += part.pool_waits;
+  total.cancelled = total.cancelled || part.cancelled;
+  if (!total.error && part.error) {
+    total.error = part.error;
+  }
+}
+
 double JobMeasures::iops() const {
   return seconds > 0 ? static_cast<double>(ios) / seconds : 0;
 }

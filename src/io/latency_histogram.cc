@@ -30,6 +30,13 @@ void LatencyHistogram::record(std::uint64_t nanoseconds) {
   ++count_;
 }
 
+void LatencyHistogram::merge(const LatencyHistogram& other) {
+  for (unsigned b = 0; b < kBuckets; ++b) {
+    buckets_[b] += other.buckets_[b];
+  }
+  count_ += other.count_;
+}
+
 std::uint64_t LatencyHistogram::percentile(double fraction) const {
   if (count_ == 0) {
     return 0;

@@ -55,6 +55,7 @@ struct IoCliOptions {
   bool json = false;
   bool allow_buffered = false;
   bool no_baselines = false;
+  std::uint32_t rounds = 4;
 };
 
 struct NamedRun {
@@ -199,11 +200,14 @@ int run_io(const IoCliOptions& o) {
 
   std::vector<NamedRun> runs;
   std::optional<Error> failure;
-  const auto run = [&](const std::string& name, auto&& body) {
+  io::JobSpec slice = spec;
+  // Runs `body` under `name`, adding its result to the run of that name.
+  const auto run = [&](const std::string& name, std::uint32_t queue_depth, auto&& body) {
     if (g_interrupted.load() || failure) {
       return;
     }
     spec.progress = progress_line(name, o.json);
+    slice.progress = spec.progress;
     Result<io::JobResult> r = body();
     clear_progress(o.json);
     if (!r) {
@@ -213,27 +217,47 @@ int run_io(const IoCliOptions& o) {
     if (r->error) {
       failure = make_error(r->error->code(), "{}: {}", name, r->error->message());
     }
-    runs.push_back(
-        {name, std::move(*r), name.rfind("pread", 0) == 0 || name == "buffered" ? 1U : o.qd});
-  };
-  spec.buffers = *buffers;
-  run("bounce", [&] { return io::run_ring_job(device, spec); });
-  std::optional<std::uint64_t> cached_after_ring;
-  if (!o.no_baselines) {
-    io::JobSpec direct = spec;
-    direct.buffers = io::BufferSource::registered;
-    run("direct", [&] { return io::run_ring_job(device, direct); });
-    if (Result<std::uint64_t> c = file->cached_bytes(spec.file_size)) {
-      cached_after_ring = *c;
+    for (NamedRun& existing : runs) {
+      if (existing.name == name) {
+        io::merge_into(existing.result, *r);
+        return;
+      }
     }
-    run("pread_odirect", [&] { return io::run_sync_job(file->fd(), device.block_size(), spec); });
-    run("buffered", [&] {
+    runs.push_back({name, std::move(*r), queue_depth});
+  };
+  // The bounce run and the direct baseline alternate in slices, so that a
+  // change in the machine's load during the run weighs on both alike.
+  const std::uint32_t rounds = o.no_baselines ? 1 : o.rounds;
+  if (spec.ios == 0 && spec.runtime.count() == 0) {
+    std::uint64_t mean = 0;
+    for (const io::BlockSizeShare& s : spec.block_sizes) {
+      mean += s.bytes * s.percent;
+    }
+    slice.ios = std::max<std::uint64_t>(spec.file_size / std::max<std::uint64_t>(mean / 100, 1), 1);
+  }
+  slice.ios = (slice.ios + rounds - 1) / rounds;
+  slice.runtime = spec.runtime / rounds;
+  for (std::uint32_t round = 0; round < rounds; ++round) {
+    slice.seed = round + 1;
+    slice.buffers = *buffers;
+    run("bounce", o.qd, [&] { return io::run_ring_job(device, slice); });
+    if (!o.no_baselines) {
+      slice.buffers = io::BufferSource::registered;
+      run("direct", o.qd, [&] { return io::run_ring_job(device, slice); });
+    }
+  }
+  std::optional<std::uint64_t> cached_after_ring;
+  if (Result<std::uint64_t> c = file->cached_bytes(spec.file_size)) {
+    cached_after_ring = *c;
+  }
+  if (!o.no_baselines) {
+    run("pread_odirect", 1,
+        [&] { return io::run_sync_job(file->fd(), device.block_size(), spec); });
+    run("buffered", 1, [&] {
       Result<io::JobResult> r = io::run_sync_job(file->buffered_fd(), device.block_size(), spec);
       ::fsync(file->buffered_fd());
       return r;
     });
-  } else if (Result<std::uint64_t> c = file->cached_bytes(spec.file_size)) {
-    cached_after_ring = *c;
   }
   const bool interrupted = g_interrupted.load();
   ::sigaction(SIGINT, &previous, nullptr);
@@ -420,6 +444,10 @@ void add_io_command(CLI::App& app, int* exit_code) {
   cmd->add_flag("--allow-buffered", options->allow_buffered,
                 "go on with buffered I/O where O_DIRECT is refused");
   cmd->add_flag("--no-baselines", options->no_baselines, "run only the bounce path");
+  cmd->add_option("--rounds", options->rounds,
+                  "slices in which the bounce run and the direct baseline alternate")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   cmd->callback([options, exit_code] { *exit_code = run_io(*options); });
 }
 

@@ -100,6 +100,10 @@ struct JobResult {
   std::optional<Error> error;
 };
 
+// Adds `part` (a later slice of the same run) to `total`: counts, times and
+// latencies add up; the first error and first verify message are kept.
+void merge_into(JobResult& total, const JobResult& part);
+
 // Errors (nothing was run): invalid_argument for a spec that cannot run on
 // this device (sizes not whole blocks, a file smaller than the largest
 // I/O, a direct arena too small for the buffers asked for).

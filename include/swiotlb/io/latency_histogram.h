@@ -13,6 +13,8 @@ namespace swiotlb::io {
 class LatencyHistogram {
  public:
   void record(std::uint64_t nanoseconds);
+  // Adds another histogram's samples to this one.
+  void merge(const LatencyHistogram& other);
   std::uint64_t count() const { return count_; }
   // The latency below which `fraction` (0..1) of the samples lie, in
   // nanoseconds (the upper edge of its bucket); 0 without samples.
