@@ -164,7 +164,12 @@ Result<std::unique_ptr<IoDevice>> IoDevice::create(int fd, IoTlb* io_tlb, IoDevi
 }
 
 IoDevice::~IoDevice() {
-  // Every I/O still in flight must complete before its memory can go.
+  // Every I/O still in flight must complete before its memory can go; one
+  // queued but not yet submitted is submitted first, or it never would.
+  if (unsubmitted_ > 0) {
+    Status ignored = submit();
+    (void)ignored;  // a failure shows as a failed wait below
+  }
   while (in_flight_ > 0) {
     io_uring_cqe* cqe = nullptr;
     if (io_uring_wait_cqe(ring_->get(), &cqe) < 0 || cqe == nullptr) {
@@ -299,6 +304,7 @@ Status IoDevice::queue(std::uint32_t slot) {
   if (sqe == nullptr) {
     // The submission queue is full: hand what is queued to the kernel.
     ++stats_.ring_full;
+    unsubmitted_ = 0;
     const int rc = io_uring_submit(ring);
     if (rc < 0) {
       return make_error(Errc::system, "io device {}: submitting a full ring: {}", options_.name,
@@ -319,10 +325,15 @@ Status IoDevice::queue(std::uint32_t slot) {
     io_uring_prep_write_fixed(sqe, fd_, addr, bytes, offset, f.window);
   }
   io_uring_sqe_set_data64(sqe, slot);
+  ++unsubmitted_;
   return {};
 }
 
 Status IoDevice::submit() {
+  if (unsubmitted_ == 0) {
+    return {};
+  }
+  unsubmitted_ = 0;
   const int rc = io_uring_submit(ring_->get());
   if (rc < 0) {
     return make_error(Errc::system, "io device {}: io_uring_submit: {}", options_.name,
@@ -396,16 +407,13 @@ Status IoDevice::handle(std::uint32_t slot, int result, bool* finished) {
 Result<std::size_t> IoDevice::reap(std::span<IoCompletion> out, std::size_t min_wait) {
   io_uring* ring = ring_->get();
   std::size_t n = 0;
-  bool resubmit = false;
   while (n < out.size() && in_flight_ > 0) {
     io_uring_cqe* cqe = nullptr;
     int rc = 0;
     if (n < min_wait) {
-      if (resubmit) {
-        if (Status ok = submit(); !ok) {
-          return ok.error();
-        }
-        resubmit = false;
+      // Nothing queued may be left unsubmitted while this waits.
+      if (Status ok = submit(); !ok) {
+        return ok.error();
       }
       rc = io_uring_wait_cqe(ring, &cqe);
     } else {
@@ -435,17 +443,14 @@ Result<std::size_t> IoDevice::reap(std::span<IoCompletion> out, std::size_t min_
       if (Status queued = queue(slot); !queued) {
         status = queued;
       } else {
-        resubmit = true;
         continue;
       }
     }
     finish(slot, std::move(status), &out[n]);
     ++n;
   }
-  if (resubmit) {
-    if (Status ok = submit(); !ok) {
-      return ok.error();
-    }
+  if (Status ok = submit(); !ok) {
+    return ok.error();
   }
   return n;
 }

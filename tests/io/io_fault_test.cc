@@ -187,6 +187,21 @@ TEST_F(IoFixture, BadOpsAreRefusedAndLeaveNothingMapped) {
   EXPECT_EQ(pool_used(), 0U);
 }
 
+TEST_F(IoFixture, TeardownFinishesIosStillQueuedOrInFlight) {
+  open();
+  if (IsSkipped()) {
+    return;
+  }
+  std::vector<std::byte> heap(3 * 4096 + 8);
+  ASSERT_TRUE(dev_->start({IoKind::read, heap.data() + 8, 4096, 0, 1}));
+  ASSERT_TRUE(dev_->submit());
+  ASSERT_TRUE(dev_->start({IoKind::read, heap.data() + 8 + 4096, 4096, 4096, 2}));  // queued only
+  EXPECT_EQ(dev_->in_flight(), 2U);
+  EXPECT_GT(pool_used(), 0U);
+  dev_.reset();
+  EXPECT_EQ(pool_used(), 0U);
+}
+
 TEST_F(IoFixture, WindowsComeAndGoInTheSparseTable) {
   open();
   if (IsSkipped()) {

@@ -194,6 +194,7 @@ class IoDevice {
   std::vector<InFlight> slots_;
   std::vector<std::uint32_t> free_slots_;
   std::uint32_t in_flight_ = 0;
+  std::uint32_t unsubmitted_ = 0;  // SQEs queued since the last submit
   IoDeviceStats stats_;
 };
 
