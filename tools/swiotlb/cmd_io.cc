@@ -418,7 +418,9 @@ void add_io_command(CLI::App& app, int* exit_code) {
   auto options = std::make_shared<IoCliOptions>();
   CLI::App* cmd = app.add_subcommand(
       "io", "O_DIRECT I/O through io_uring fixed buffers, bounced by the IoTlb (docs/io.md)");
-  cmd->add_option("--file", options->file, "file or block device (default: a temporary file)");
+  cmd->add_option(
+      "--file", options->file,
+      "file or block device; its first --size bytes are overwritten (default: a temporary file)");
   cmd->add_option("--dir", options->dir, "where the temporary file goes")->capture_default_str();
   cmd->add_option("--size", options->size, "bytes of the file to use (4k, 256M, 1G)")
       ->capture_default_str();
