@@ -61,7 +61,7 @@ TEST(IoCli, BadOptionsExitTwoNamingTheWord) {
 
 TEST(IoCli, SigintReleasesEverySlotAndExits130) {
   const testing::CliRun run = run_cli("io --size 8M --qd 16 --runtime 60 --verify --json",
-                                      "2>&1 & pid=$!; sleep 1.5; "
+                                      "2>&1 & pid=$!; sleep 3; "
                                       "kill -INT $pid; wait $pid; echo status=$?");
   if (run.out.find("status=2") != std::string::npos && unavailable({run.out, 2})) {
     GTEST_SKIP() << run.out;
