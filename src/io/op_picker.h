@@ -1,6 +1,7 @@
 // OpPicker: the next I/O of a run (kind, offset, length) from its spec.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <vector>
@@ -45,7 +46,7 @@ class OpPicker {
     if (random()) {
       // Aligned to the largest power of two in the length, as fio aligns
       // random offsets to the block size.
-      const std::uint64_t align = std::bit_floor(p.length);
+      const std::uint64_t align = std::max<std::uint64_t>(std::bit_floor(p.length), 1);
       p.offset = below((spec_.file_size - p.length) / align + 1) * align;
     } else {
       if (position_ + p.length > spec_.file_size) {
@@ -76,7 +77,7 @@ class OpPicker {
     state_ ^= state_ >> 12;
     state_ ^= state_ << 25;
     state_ ^= state_ >> 27;
-    return ((state_ * 0x2545F4914F6CDD1D) >> 11) % n;
+    return n == 0 ? 0 : ((state_ * 0x2545F4914F6CDD1D) >> 11) % n;
   }
 
   const JobSpec& spec_;

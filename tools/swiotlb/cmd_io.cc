@@ -108,21 +108,21 @@ std::function<void(std::uint64_t, double)> progress_line(const std::string& name
     return {};
   }
   return [name](std::uint64_t ios, double seconds) {
-    std::fprintf(stderr, "\r%-15s %10llu I/Os %8.1f s %10.0f IOPS ", name.c_str(),
-                 static_cast<unsigned long long>(ios), seconds,  // NOLINT(google-runtime-int)
-                 seconds > 0 ? static_cast<double>(ios) / seconds : 0.0);
-    std::fflush(stderr);
+    (void)std::fprintf(stderr, "\r%-15s %10llu I/Os %8.1f s %10.0f IOPS ", name.c_str(),
+                       static_cast<unsigned long long>(ios), seconds,  // NOLINT(google-runtime-int)
+                       seconds > 0 ? static_cast<double>(ios) / seconds : 0.0);
+    (void)std::fflush(stderr);
   };
 }
 
 void clear_progress(bool quiet) {
   if (!quiet && ::isatty(STDERR_FILENO) != 0) {
-    std::fprintf(stderr, "\r%70s\r", "");
+    (void)std::fprintf(stderr, "\r%70s\r", "");
   }
 }
 
 int fail(int code, const std::string& message) {
-  std::fprintf(stderr, "swiotlb io: %s\n", message.c_str());
+  (void)std::fprintf(stderr, "swiotlb io: %s\n", message.c_str());
   return code;
 }
 
