@@ -8,6 +8,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   liburcu-dev
   shellcheck
+  liburing-dev
 )
 
 # --list: print the packages, one line (for .ci/run).

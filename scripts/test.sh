@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the tests three ways: every test in a Release build and in
 # an AddressSanitizer + UndefinedBehaviorSanitizer build, and the layers that
-# run threads (pool, iotlb, dma, iova) under ThreadSanitizer. The sanitizer
+# run threads (pool, iotlb, dma, iova, io) under ThreadSanitizer. The sanitizer
 # builds also evaluate the internal checks (SWIOTLB_CHECK, on with
 # SWIOTLB_SANITIZE). Installs the build's packages first if they are missing.
 set -euo pipefail
@@ -28,5 +28,5 @@ run_variant() {
 run_variant release "" "" -DCMAKE_BUILD_TYPE=Release
 run_variant asan "" "" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSWIOTLB_SANITIZE=address,undefined -DSWIOTLB_BUILD_BENCH=OFF
-run_variant tsan "test_pool test_iotlb test_dma test_iova" "^(pool|iotlb|dma|iova)$" \
+run_variant tsan "test_pool test_iotlb test_dma test_iova test_io" "^(pool|iotlb|dma|iova|io)$" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSWIOTLB_SANITIZE=thread -DSWIOTLB_BUILD_BENCH=OFF
