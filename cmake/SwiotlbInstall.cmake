@@ -48,6 +48,14 @@ install(FILES ${PROJECT_BINARY_DIR}/swiotlbConfig.cmake
 
 # pkg-config: the packages behind the library go to Requires.private (static
 # linking) and the C++ runtime to Libs.private, since a C program links it.
+# The prefix is found from the file's own place (${pcfiledir}), so that an
+# install with `cmake --install --prefix` elsewhere still finds itself.
+if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
+  set(SWIOTLB_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
+else()
+  file(RELATIVE_PATH swiotlb_pc_up "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
+  set(SWIOTLB_PC_PREFIX "\${pcfiledir}/${swiotlb_pc_up}")
+endif()
 if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
   set(SWIOTLB_PC_LIBDIR "${CMAKE_INSTALL_LIBDIR}")
 else()
