@@ -1,7 +1,8 @@
 // The README's example: a NIC with a 32-bit mask receives a packet through
 // a pool, and the pool's statistics are printed the way debugfs shows them.
-#include <swiotlb/dma/dma_api.h>
-#include <swiotlb/iotlb/io_tlb.h>
+// scripts/test-install.sh builds it against an installed library
+// (examples/cmake-consumer), static and shared.
+#include <swiotlb/swiotlb.h>
 
 #include <cstdio>
 #include <vector>

@@ -26,6 +26,9 @@ run_variant() {
 }
 
 run_variant release "" "" -DCMAKE_BUILD_TYPE=Release
+# Programs built against the installed library (static from the Release
+# tree, then a shared build of the library alone).
+scripts/test-install.sh build/release
 run_variant asan "" "" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSWIOTLB_SANITIZE=address,undefined -DSWIOTLB_BUILD_BENCH=OFF
 run_variant tsan "test_pool test_iotlb test_dma test_iova test_io" "^(pool|iotlb|dma|iova|io)$" \

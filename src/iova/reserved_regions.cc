@@ -6,6 +6,8 @@
 #include <array>
 #include <sstream>
 
+#include "swiotlb/iova/reserved_regions_json.h"
+
 namespace swiotlb::iova {
 namespace {
 

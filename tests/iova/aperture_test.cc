@@ -7,6 +7,7 @@
 
 #include "swiotlb/iova/device_domain.h"
 #include "swiotlb/iova/reserved_regions.h"
+#include "swiotlb/iova/reserved_regions_json.h"
 
 namespace swiotlb::iova {
 namespace {

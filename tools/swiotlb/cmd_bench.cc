@@ -22,8 +22,8 @@
 #include "bench_lookup.h"
 #include "bench_search.h"
 #include "commands.h"
+#include "replay_bench.h"
 #include "swiotlb/sim/replay.h"
-#include "swiotlb/sim/replay_bench.h"
 #include "swiotlb/sim/workload.h"
 
 namespace swiotlb::cli {

@@ -19,6 +19,7 @@
 #include "swiotlb/iova/iova_replay.h"
 #include "swiotlb/iova/iova_trace.h"
 #include "swiotlb/iova/reserved_regions.h"
+#include "swiotlb/iova/reserved_regions_json.h"
 
 namespace swiotlb::cli {
 namespace {

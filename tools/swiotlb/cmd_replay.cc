@@ -18,8 +18,8 @@
 #include <string>
 
 #include "commands.h"
+#include "progress.h"
 #include "swiotlb/sim/dynamic_replay.h"
-#include "swiotlb/sim/progress.h"
 #include "swiotlb/sim/replay.h"
 #include "swiotlb/sim/report_json.h"
 

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "commands.h"
-#include "swiotlb/sim/progress.h"
+#include "progress.h"
 #include "swiotlb/sim/report_json.h"
 #include "swiotlb/sim/sizing.h"
 #include "swiotlb/sim/trace_parser.h"

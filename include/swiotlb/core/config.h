@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "swiotlb/core/error.h"
+#include "swiotlb/core/export.h"
 
 namespace swiotlb {
 
@@ -35,7 +36,7 @@ enum class ForceMode : std::uint8_t {
   noforce,    // never bounce (the kernel then also frees the pool)
 };
 
-std::string_view to_string(ForceMode mode);
+SWIOTLB_API std::string_view to_string(ForceMode mode);
 
 struct SwiotlbConfig {
   std::uint64_t nslabs = 0;  // slots, after the kernel's rounding
@@ -60,7 +61,7 @@ struct SwiotlbConfig {
 
 // The configuration a kernel boots with when no `swiotlb=` is given: 64 MiB,
 // nareas from the CPU count, rounded as above.
-SwiotlbConfig default_swiotlb_config(unsigned cpu_count);
+SWIOTLB_API SwiotlbConfig default_swiotlb_config(unsigned cpu_count);
 
 // Parses `text`: either a bare value ("65536,8,force"), a single
 // "swiotlb=..." word, or a whole kernel command line in which every
@@ -73,11 +74,11 @@ SwiotlbConfig default_swiotlb_config(unsigned cpu_count);
 // ",<nareas>" (a leading comma) gives nareas without nslabs, as in the
 // kernel. Later words win where they set something, except that noforce,
 // once given, stays: the kernel keeps it as a flag nothing clears.
-Result<SwiotlbConfig> parse_swiotlb_config(std::string_view text, unsigned cpu_count);
+SWIOTLB_API Result<SwiotlbConfig> parse_swiotlb_config(std::string_view text, unsigned cpu_count);
 
 // Checks an explicit geometry (not from the command line, so not rounded):
 // nslabs a non-zero multiple of 128 and at most kMaxSlotCount, nareas a power
 // of two with at least one segment per area, nslabs divisible by nareas.
-Status validate_geometry(std::uint64_t nslabs, std::uint32_t nareas);
+SWIOTLB_API Status validate_geometry(std::uint64_t nslabs, std::uint32_t nareas);
 
 }  // namespace swiotlb

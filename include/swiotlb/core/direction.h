@@ -5,6 +5,8 @@
 #include <optional>
 #include <string_view>
 
+#include "swiotlb/core/export.h"
+
 namespace swiotlb {
 
 // Numbered as the kernel's enum dma_data_direction, so that traces recorded
@@ -16,8 +18,8 @@ enum class Direction : std::uint8_t {
   none = 3,
 };
 
-std::string_view to_string(Direction dir);
-std::optional<Direction> direction_from_number(std::uint64_t n);
+SWIOTLB_API std::string_view to_string(Direction dir);
+SWIOTLB_API std::optional<Direction> direction_from_number(std::uint64_t n);
 
 // True when the CPU's data must reach the device (copy into the bounce buffer).
 constexpr bool copies_to_device(Direction dir) {

@@ -4,14 +4,13 @@
 // has to act on it: what was asked, what limit stood in the way, the numbers.
 #pragma once
 
-#include <fmt/format.h>
-
 #include <string>
 #include <string_view>
 #include <utility>
 #include <variant>
 
 #include "swiotlb/core/check.h"
+#include "swiotlb/core/export.h"
 
 namespace swiotlb {
 
@@ -30,7 +29,7 @@ enum class Errc {
   limit_reached,      // growth would pass the configured maximum
 };
 
-std::string_view to_string(Errc code);
+SWIOTLB_API std::string_view to_string(Errc code);
 
 class [[nodiscard]] Error {
  public:
@@ -44,15 +43,9 @@ class [[nodiscard]] Error {
   std::string message_;
 };
 
-// Builds an Error with a fmt-style message.
-template <class... Args>
-Error make_error(Errc code, fmt::format_string<Args...> format, Args&&... args) {
-  return Error(code, fmt::format(format, std::forward<Args>(args)...));
-}
-
 // The system's text for an errno value (what strerror gives), safe to call
 // from any thread.
-std::string errno_text(int err);
+SWIOTLB_API std::string errno_text(int err);
 
 // A value or an Error, in the manner of std::expected (which this C++20 code
 // base cannot use yet).
@@ -120,3 +113,9 @@ class [[nodiscard]] Status {
 };
 
 }  // namespace swiotlb
+
+// The library's own sources build messages with fmt (make_error); a program
+// that uses the library sees neither fmt nor the helper.
+#ifdef SWIOTLB_INTERNAL_FORMAT
+#include "swiotlb/core/error_format.h"
+#endif

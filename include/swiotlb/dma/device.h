@@ -33,6 +33,7 @@
 #include "swiotlb/core/address.h"
 #include "swiotlb/core/direction.h"
 #include "swiotlb/core/error.h"
+#include "swiotlb/core/export.h"
 #include "swiotlb/dma/dma_debug.h"
 #include "swiotlb/dma/dma_range_map.h"
 #include "swiotlb/dma/frame_translator.h"
@@ -83,7 +84,7 @@ struct DeviceStats {
   std::uint64_t live_bounced = 0;  // bounced mappings and coherent buffers live now
 };
 
-class Device {
+class SWIOTLB_API Device {
  public:
   // Fails for a configuration no kernel would accept: a zero mask, a
   // boundary mask not of the form 2^n - 1, a zero max_segment_size.

@@ -25,32 +25,37 @@
 #include "swiotlb/core/address.h"
 #include "swiotlb/core/direction.h"
 #include "swiotlb/core/error.h"
+#include "swiotlb/core/export.h"
 #include "swiotlb/dma/device.h"
 
 namespace swiotlb {
 
 // Maps [phys, phys + size). Errors: invalid_argument (size 0, direction
 // none), pool_full, unreachable.
-Result<DmaAddr> map_page(Device& dev, PhysAddr phys, std::uint64_t size, Direction dir,
-                         Attrs attrs = {});
-Result<DmaAddr> map_single(Device& dev, const void* cpu_addr, std::uint64_t size, Direction dir,
-                           Attrs attrs = {});
+SWIOTLB_API Result<DmaAddr> map_page(Device& dev, PhysAddr phys, std::uint64_t size, Direction dir,
+                                     Attrs attrs = {});
+SWIOTLB_API Result<DmaAddr> map_single(Device& dev, const void* cpu_addr, std::uint64_t size,
+                                       Direction dir, Attrs attrs = {});
 
 // Ends a mapping; size and direction must be those of the map. Copies a
 // bounced buffer back for from_device and bidirectional unless
 // skip_cpu_sync.
-Status unmap_page(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir, Attrs attrs = {});
-Status unmap_single(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir, Attrs attrs = {});
+SWIOTLB_API Status unmap_page(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir,
+                              Attrs attrs = {});
+SWIOTLB_API Status unmap_single(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir,
+                                Attrs attrs = {});
 
 // Hands [addr, addr + size) of a live mapping to the CPU or back to the
 // device. The range may be any part of the mapping (the kernel's
 // dma_sync_single_range_*); the direction must be the map's.
-Status sync_single_for_cpu(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir);
-Status sync_single_for_device(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir);
+SWIOTLB_API Status sync_single_for_cpu(Device& dev, DmaAddr addr, std::uint64_t size,
+                                       Direction dir);
+SWIOTLB_API Status sync_single_for_device(Device& dev, DmaAddr addr, std::uint64_t size,
+                                          Direction dir);
 
 // The largest mapping this device can be sure to get: 256 KiB less the
 // slots its min_align_mask may skip, when it bounces; unbounded otherwise.
-std::uint64_t max_mapping_size(const Device& dev);
+SWIOTLB_API std::uint64_t max_mapping_size(const Device& dev);
 
 // One entry of a scatter-gather list. The caller fills phys and length;
 // map_sg fills dma_address and dma_length.
@@ -65,12 +70,13 @@ struct ScatterEntry {
 // already mapped are unmapped again and the error returned. Also refused:
 // an entry longer than max_segment_size, or one whose device addresses
 // would cross the segment boundary. Returns the number of entries mapped.
-Result<std::size_t> map_sg(Device& dev, std::span<ScatterEntry> sg, Direction dir,
-                           Attrs attrs = {});
+SWIOTLB_API Result<std::size_t> map_sg(Device& dev, std::span<ScatterEntry> sg, Direction dir,
+                                       Attrs attrs = {});
 // Unmaps every entry; goes on after an error and returns the first one.
-Status unmap_sg(Device& dev, std::span<ScatterEntry> sg, Direction dir, Attrs attrs = {});
-Status sync_sg_for_cpu(Device& dev, std::span<ScatterEntry> sg, Direction dir);
-Status sync_sg_for_device(Device& dev, std::span<ScatterEntry> sg, Direction dir);
+SWIOTLB_API Status unmap_sg(Device& dev, std::span<ScatterEntry> sg, Direction dir,
+                            Attrs attrs = {});
+SWIOTLB_API Status sync_sg_for_cpu(Device& dev, std::span<ScatterEntry> sg, Direction dir);
+SWIOTLB_API Status sync_sg_for_device(Device& dev, std::span<ScatterEntry> sg, Direction dir);
 
 // ---- Split mappings ---------------------------------------------------------
 //
@@ -101,15 +107,18 @@ Status sync_sg_for_device(Device& dev, std::span<ScatterEntry> sg, Direction dir
 //    keeping the piece's error code, is returned.
 // Errors: invalid_argument (size 0, direction none, a range that wraps
 // around the address space), and those of map_page.
-Result<std::vector<ScatterEntry>> map_split(Device& dev, PhysAddr phys, std::uint64_t size,
-                                            Direction dir, Attrs attrs = {});
+SWIOTLB_API Result<std::vector<ScatterEntry>> map_split(Device& dev, PhysAddr phys,
+                                                        std::uint64_t size, Direction dir,
+                                                        Attrs attrs = {});
 // Unmaps every piece of a list map_split returned, with the map's direction;
 // goes on after an error and returns the first one.
-Status unmap_split(Device& dev, std::span<const ScatterEntry> pieces, Direction dir,
-                   Attrs attrs = {});
+SWIOTLB_API Status unmap_split(Device& dev, std::span<const ScatterEntry> pieces, Direction dir,
+                               Attrs attrs = {});
 // Syncs every piece; goes on after an error and returns the first one.
-Status sync_split_for_cpu(Device& dev, std::span<const ScatterEntry> pieces, Direction dir);
-Status sync_split_for_device(Device& dev, std::span<const ScatterEntry> pieces, Direction dir);
+SWIOTLB_API Status sync_split_for_cpu(Device& dev, std::span<const ScatterEntry> pieces,
+                                      Direction dir);
+SWIOTLB_API Status sync_split_for_device(Device& dev, std::span<const ScatterEntry> pieces,
+                                         Direction dir);
 // ---- End of split mappings --------------------------------------------------
 
 // The kernel's dma_supported(): whether the device can work with `mask`
@@ -127,7 +136,7 @@ struct CoherentBuffer {
   std::uint64_t size = 0;
 };
 
-Result<CoherentBuffer> alloc_coherent(Device& dev, std::uint64_t size);
-Status free_coherent(Device& dev, const CoherentBuffer& buffer);
+SWIOTLB_API Result<CoherentBuffer> alloc_coherent(Device& dev, std::uint64_t size);
+SWIOTLB_API Status free_coherent(Device& dev, const CoherentBuffer& buffer);
 
 }  // namespace swiotlb

@@ -32,6 +32,7 @@
 #include <optional>
 
 #include "swiotlb/core/error.h"
+#include "swiotlb/core/export.h"
 #include "swiotlb/iova/iova_rcache.h"
 #include "swiotlb/iova/iova_tree.h"
 
@@ -39,7 +40,7 @@ namespace swiotlb::iova {
 
 class IovaLiveSet;
 
-class IovaDomain {
+class SWIOTLB_API IovaDomain {
  public:
   // init_iova_domain plus iova_domain_init_rcaches.
   // Fails (invalid_argument) when the granule is not a power of two of at

@@ -13,13 +13,13 @@
 #pragma once
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "swiotlb/core/error.h"
+#include "swiotlb/core/export.h"
 #include "swiotlb/iova/dma_window.h"
 
 namespace swiotlb::iova {
@@ -34,9 +34,9 @@ enum class ReservedType : std::uint8_t {
 };
 
 // The sysfs name: direct, direct-relaxable, reserved, msi (sw_msi too).
-std::string_view to_string(ReservedType type);
+SWIOTLB_API std::string_view to_string(ReservedType type);
 // Parses a sysfs name; "msi" gives ReservedType::msi.
-std::optional<ReservedType> reserved_type_from_string(std::string_view name);
+SWIOTLB_API std::optional<ReservedType> reserved_type_from_string(std::string_view name);
 
 struct ReservedRegion {
   std::uint64_t start = 0;
@@ -49,23 +49,17 @@ struct ReservedRegion {
 // time: sorted by start then type; regions of one type that overlap or
 // touch become one. Regions of different types are kept even if they
 // overlap.
-std::vector<ReservedRegion> merge_reserved_regions(std::vector<ReservedRegion> regions);
+SWIOTLB_API std::vector<ReservedRegion> merge_reserved_regions(std::vector<ReservedRegion> regions);
 
 // The sysfs text: one "0x%016llx 0x%016llx <type>\n" line per region.
-std::string format_reserved_regions(const std::vector<ReservedRegion>& regions);
+SWIOTLB_API std::string format_reserved_regions(const std::vector<ReservedRegion>& regions);
 
 // Reads the sysfs text back. Fails (parse) naming the line and the field.
-Result<std::vector<ReservedRegion>> parse_reserved_regions(std::string_view text);
+SWIOTLB_API Result<std::vector<ReservedRegion>> parse_reserved_regions(std::string_view text);
 
 // VFIO's valid IOVA ranges: `aperture` minus every region that is not
 // direct-relaxable, in address order. Empty when nothing is left.
-std::vector<DmaWindow> valid_iova_ranges(const DmaWindow& aperture,
-                                         const std::vector<ReservedRegion>& regions);
-
-// [{"start": "0x...", "end": "0x...", "type": "..."}] and
-// [{"start": "0x...", "end": "0x..."}]; addresses as 0x%016llx strings, since
-// JSON numbers lose precision above 2^53.
-nlohmann::json reserved_regions_json(const std::vector<ReservedRegion>& regions);
-nlohmann::json dma_windows_json(const std::vector<DmaWindow>& windows);
+SWIOTLB_API std::vector<DmaWindow> valid_iova_ranges(const DmaWindow& aperture,
+                                                     const std::vector<ReservedRegion>& regions);
 
 }  // namespace swiotlb::iova

@@ -1,5 +1,5 @@
 // TerminalProgress: a self-effacing progress line on a terminal's stderr.
-#include "swiotlb/sim/progress.h"
+#include "progress.h"
 
 #include <fmt/format.h>
 #include <unistd.h>

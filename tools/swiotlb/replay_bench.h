@@ -1,6 +1,5 @@
-// How fast a trace replays, end to end, for `swiotlb bench` and the
-// benchmarks: a synthetic trace is generated and written out as text (not
-// timed), then parsed and replayed by replay_trace_text (timed), the way
+// How fast a trace replays, end to end, for `swiotlb bench`: a synthetic trace is generated and
+// written out as text (not timed), then parsed and replayed by replay_trace_text (timed), the way
 // `swiotlb replay` spends its time on a file already in the page cache.
 #pragma once
 

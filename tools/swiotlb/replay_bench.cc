@@ -1,5 +1,5 @@
 // The end-to-end replay measurement behind `swiotlb bench` (replay_bench.h).
-#include "swiotlb/sim/replay_bench.h"
+#include "replay_bench.h"
 
 #include <chrono>
 #include <ctime>

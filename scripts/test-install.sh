@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Builds programs against an installed swiotlb, as a user of the library
+# would, from a temporary prefix:
+#  1. static (the Release tree, reused): every examples/c/*.c with
+#     `cc -std=c11 -Wall -Werror x.c $(pkg-config --cflags --libs --static swiotlb)`
+#     and examples/bounce_packet.cc through find_package(swiotlb CONFIG)
+#     (examples/cmake-consumer); each must run and exit 0;
+#  2. shared (a second tree that builds only the library, with
+#     -DBUILD_SHARED_LIBS=ON): the same programs, plus checks that
+#     libswiotlb.so has a soname and exports only the API;
+#  and checks that no installed header a user must include needs fmt or
+#  nlohmann-json (only the opt-in *_json.h headers may).
+#
+# Usage: scripts/test-install.sh [RELEASE_BUILD_DIR]   (default build/release)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+release=${1:-build/release}
+jobs=$(nproc)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+say() { echo "=== test-install: $*"; }
+
+# ---- 1. static, from the Release tree -----------------------------------------
+if [ ! -f "$release/CMakeCache.txt" ]; then
+  cmake -S . -B "$release" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+cmake --build "$release" -j "$jobs" --target swiotlb swiotlb_cli
+cmake --install "$release" --prefix "$work/static" >/dev/null
+
+# Headers: no installed header includes fmt, and nothing the entry headers
+# pull in includes nlohmann-json, except IoTlb's forward declarations
+# (nlohmann/json_fwd.hpp in io_tlb.h) until IoTlb's JSON moves to
+# iotlb/io_tlb_json.h. The opt-in *_json.h headers and the command-side
+# reports may include nlohmann.
+say "installed headers include no fmt; entry headers pull in no nlohmann"
+leaks=$(grep -rlE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]fmt/' "$work/static/include" || true)
+{
+  echo '#include <swiotlb.h>'
+  echo '#include <swiotlb/swiotlb.h>'
+  echo '#include <swiotlb/iova.h>'
+  if [ -e "$work/static/include/swiotlb/trace.h" ]; then echo '#include <swiotlb/trace.h>'; fi
+} >"$work/entry.cc"
+leaks+=$(c++ -std=c++20 -I"$work/static/include" -M "$work/entry.cc" | tr ' ' '\n' |
+  grep -E '/(fmt|nlohmann)/' | grep -vE '/nlohmann/(json_fwd\.hpp|detail/abi_macros\.hpp)$' || true)
+if [ -n "$leaks" ]; then
+  echo "public headers that include fmt or nlohmann:" >&2
+  echo "$leaks" >&2
+  exit 1
+fi
+if [ -e "$work/static/include/swiotlb/core/error_format.h" ]; then
+  echo "the internal header core/error_format.h was installed" >&2
+  exit 1
+fi
+
+# build_c_examples PREFIX PKG_CONFIG_FLAGS...: every C example, built and run.
+build_c_examples() {
+  local prefix=$1
+  shift
+  local flags
+  flags=$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs "$@" swiotlb)
+  for source in examples/c/*.c; do
+    local name
+    name=$(basename "$source" .c)
+    # shellcheck disable=SC2086
+    cc -std=c11 -Wall -Werror "$source" $flags -o "$work/$name"
+    LD_LIBRARY_PATH="$prefix/lib" "$work/$name" >/dev/null
+    echo "  $name: built and ran"
+  done
+}
+
+# build_cxx_consumer PREFIX: examples/cmake-consumer with find_package.
+build_cxx_consumer() {
+  local prefix=$1 dir
+  dir=$work/consumer-$(basename "$1")
+  cmake -S examples/cmake-consumer -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+  cmake --build "$dir" >/dev/null
+  LD_LIBRARY_PATH="$prefix/lib" "$dir/bounce_packet" >/dev/null
+  echo "  bounce_packet (find_package): built and ran"
+}
+
+say "static library: C examples with pkg-config --static"
+build_c_examples "$work/static" --static
+say "static library: C++ consumer with find_package"
+build_cxx_consumer "$work/static"
+"$work/static/bin/swiotlb" --version
+
+# ---- 2. shared: the library alone ---------------------------------------------
+shared=${release}-shared
+say "shared library build"
+# The Release tree's compiler launcher (ccache), if it has one.
+mapfile -t launchers < <(grep -oE '^CMAKE_(CXX|C)_COMPILER_LAUNCHER:[A-Z]+=.+' \
+  "$release/CMakeCache.txt" | sed -E 's/^([A-Z_]+):[A-Z]+=(.*)$/-D\1=\2/')
+cmake -S . -B "$shared" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
+  -DSWIOTLB_BUILD_TESTS=OFF -DSWIOTLB_BUILD_BENCH=OFF -DSWIOTLB_BUILD_EXAMPLES=OFF \
+  -DSWIOTLB_BUILD_TOOLS=OFF -DSWIOTLB_BUILD_SIM=OFF "${launchers[@]}" >/dev/null
+cmake --build "$shared" -j "$jobs" --target swiotlb
+cmake --install "$shared" --prefix "$work/shared" >/dev/null
+lib=$work/shared/lib/libswiotlb.so
+
+say "libswiotlb.so has a soname and exports only the API"
+soname=$(readelf -d "$lib" | sed -nE 's/.*\(SONAME\).*\[(.*)\]/\1/p')
+if [ -z "$soname" ]; then
+  echo "libswiotlb.so has no soname" >&2
+  exit 1
+fi
+echo "  soname $soname"
+nm -D --defined-only "$lib" | awk '{print $3}' | sed 's/@.*$//' | c++filt >"$work/exports"
+foreign=$(grep -vE '^(swiotlb_[a-z0-9_]+|swiotlb::.*|(typeinfo|typeinfo name|vtable) for swiotlb::.*|SWIOTLB_0)$' \
+  "$work/exports" || true)
+if [ -n "$foreign" ]; then
+  echo "libswiotlb.so exports symbols outside the API:" >&2
+  echo "$foreign" | head -20 >&2
+  exit 1
+fi
+# The layers marked with SWIOTLB_API export only what is marked: none of
+# their internals.
+internal=$(grep -E 'swiotlb::(FastPolicy|LinuxPolicy|Linux61Policy|SegmentSet|RegionBacking|RegionMapping|UniqueFd|iova::IovaLiveSet|iova::IovaRcache|capi::)' \
+  "$work/exports" || true)
+if [ -n "$internal" ]; then
+  echo "libswiotlb.so exports internals:" >&2
+  echo "$internal" | head -20 >&2
+  exit 1
+fi
+for wanted in swiotlb_map_single swiotlb_tlb_create 'swiotlb::Device::create' \
+  'swiotlb::map_single' 'swiotlb::IoTlb::create' 'swiotlb::iova::IovaDomain::create'; do
+  if ! grep -q "^$wanted" "$work/exports"; then
+    echo "libswiotlb.so does not export $wanted" >&2
+    exit 1
+  fi
+done
+echo "  $(wc -l <"$work/exports") symbols, all API"
+
+say "shared library: C examples with pkg-config"
+build_c_examples "$work/shared"
+say "shared library: C++ consumer with find_package"
+build_cxx_consumer "$work/shared"
+say "all consumers built and ran"
