@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   swiotlb::cli::add_replay_command(app, &exit_code);
   swiotlb::cli::add_size_command(app, &exit_code);
   swiotlb::cli::add_workload_command(app, &exit_code);
+  swiotlb::cli::add_report_command(app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }
