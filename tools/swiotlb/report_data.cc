@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <thread>
 
@@ -33,7 +34,7 @@ std::vector<double> event_seconds(const sim::Trace& trace) {
   return out;
 }
 
-// The curve's sizes: from a little below the lowest peak demand to a couple
+// The curve's sizes: from the lowest peak demand (rounded down) to a couple
 // of steps above the largest answer, in whole steps, about `points` of them.
 struct CurveRange {
   std::uint64_t first = 0;
@@ -57,7 +58,7 @@ std::optional<CurveRange> curve_range(const sim::SizingReport& sizing, std::uint
   }
   const std::uint64_t floor = std::uint64_t{128} * nareas;
   CurveRange r;
-  r.first = std::max(floor, lowest_demand * 3 / 4 / unit * unit);
+  r.first = std::max(floor, lowest_demand / unit * unit);
   const std::uint64_t span = largest + 2 * unit - r.first;
   const std::uint64_t units = (span + unit - 1) / unit;
   r.step =
@@ -190,20 +191,36 @@ Result<TraceReport> build_trace_report(const std::string& path, const ReportOpti
   }
   const std::optional<CurveRange> range =
       curve_range(r.sizing, r.curve_nareas, options.curve_points);
+  // One job per series and per curve point, shared by as many threads as
+  // the machine has cores: the points differ a lot in cost (a pool far too
+  // small fails, and searches its whole area for, nearly every map).
+  const std::size_t points =
+      range ? static_cast<std::size_t>((range->last - range->first) / range->step + 1) : 0;
   std::vector<std::optional<Result<sim::ReplaySeries>>> series(policies.size());
-  std::vector<std::optional<Result<std::vector<sim::CurvePoint>>>> curves(policies.size());
-  std::vector<std::thread> threads;
-  for (std::size_t i = 0; i < policies.size(); ++i) {
-    threads.emplace_back([&, i] {
-      sim::SeriesOptions o = series_options;
-      o.policy = policies[i];
-      series[i] = sim::replay_series(t, o);
-      if (range) {
-        curves[i] = sim::sizing_curve(t, policies[i], r.curve_nareas, range->first, range->last,
-                                      range->step);
+  std::vector<std::vector<std::optional<Result<std::vector<sim::CurvePoint>>>>> curves(
+      policies.size(), std::vector<std::optional<Result<std::vector<sim::CurvePoint>>>>(points));
+  const std::size_t jobs = policies.size() * (1 + points);
+  std::atomic<std::size_t> next{0};
+  const auto work = [&] {
+    for (std::size_t job = next++; job < jobs; job = next++) {
+      const std::size_t policy = job % policies.size();
+      const std::size_t point = job / policies.size();
+      if (point == 0) {
+        sim::SeriesOptions o = series_options;
+        o.policy = policies[policy];
+        series[policy] = sim::replay_series(t, o);
+      } else {
+        const std::uint64_t n = range->first + (point - 1) * range->step;
+        curves[policy][point - 1] =
+            sim::sizing_curve(t, policies[policy], r.curve_nareas, n, n, range->step);
       }
-    });
+    }
+  };
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < std::max(1u, std::thread::hardware_concurrency()); ++i) {
+    threads.emplace_back(work);
   }
+  work();
   for (std::thread& thread : threads) {
     thread.join();
   }
@@ -212,12 +229,17 @@ Result<TraceReport> build_trace_report(const std::string& path, const ReportOpti
       return std::move(*series[i]).error();
     }
     r.series.push_back(std::move(*series[i]).value());
-    if (curves[i]) {
-      if (!*curves[i]) {
-        return std::move(*curves[i]).error();
-      }
-      r.curves.push_back({policies[i], std::move(*curves[i]).value()});
+    if (points == 0) {
+      continue;
     }
+    CurveSeries curve{policies[i], {}};
+    for (std::optional<Result<std::vector<sim::CurvePoint>>>& point : curves[i]) {
+      if (!*point) {
+        return std::move(*point).error();
+      }
+      curve.points.insert(curve.points.end(), (*point)->begin(), (*point)->end());
+    }
+    r.curves.push_back(std::move(curve));
   }
 
   stage(options, "report: dynamic growth");

@@ -31,7 +31,7 @@ struct ReportOptions {
   std::string cmdline;  // for the swiotlb= flags, as `size --cmdline`
   bool skip_bad = false;
   // About how many pool sizes the sizing curve replays per policy.
-  std::size_t curve_points = 32;
+  std::size_t curve_points = 16;
   // Told of each stage; may be null.
   sim::TerminalProgress* progress = nullptr;
 };
