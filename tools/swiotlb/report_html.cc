@@ -75,6 +75,11 @@ const sim::ReplaySeries& main_series(const TraceReport& r) {
   return r.series.front();
 }
 
+// "16 GiB" for whole GiB, else MiB.
+std::string ram_text(std::uint64_t bytes) {
+  return bytes % (std::uint64_t{1} << 30) == 0 ? fmt::format("{} GiB", bytes >> 30) : mib(bytes);
+}
+
 std::string advice(const TraceReport& r, std::size_t n, const PageOptions& o) {
   const sim::PolicySize& best = r.sizing.recommended();
   std::string out = fmt::format(R"(<div class="advice" id="advice-{}"><h3>Advice</h3>)", n);
@@ -119,7 +124,7 @@ std::string advice(const TraceReport& r, std::size_t n, const PageOptions& o) {
         R"(<p id="saved-coco-{}">Memory saved against a confidential (SEV/TDX) guest's default )"
         "for {} of RAM (6% of RAM, at least 64 MiB, at most 1 GiB, rounded as the kernel "
         "does: {}): <b>{}</b>.</p>",
-        n, mib(*o.ram_bytes), mib(*r.sizing.coco_default_bytes),
+        n, ram_text(*o.ram_bytes), mib(*r.sizing.coco_default_bytes),
         saved(*r.sizing.coco_default_bytes));
   } else {
     out +=
