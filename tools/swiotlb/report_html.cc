@@ -26,7 +26,7 @@ th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f3f3
 td.l,th.l{text-align:left}
 .advice{border:2px solid #2ca02c;background:#f3fbf3;padding:10px 14px;border-radius:6px}
 .swiotlb-line{font:bold 17px ui-monospace,monospace;background:#fff;padding:2px 6px;border:1px solid #9c9}
-svg .tick,svg .legend{font-size:11px;fill:#444}svg .axis-label{font-size:12px;fill:#222}
+svg.chart{max-width:100%;height:auto}svg .tick,svg .legend{font-size:11px;fill:#444}svg .axis-label{font-size:12px;fill:#222}
 .foot{color:#777;font-size:12px;margin-top:30px}
 )";
 
