@@ -9,6 +9,7 @@ packages=(
   liburcu-dev
   shellcheck
   liburing-dev
+  chromium
 )
 
 # --list: print the packages, one line (for .ci/run).

@@ -48,6 +48,10 @@ json policy_size_json(const PolicySize& size) {
               {"nareas", size.nareas},
               {"bytes", size.found ? json(size.bytes()) : json(nullptr)},
               {"swiotlb", size.found ? json(size.swiotlb_param()) : json(nullptr)},
+              {"step", size.step},
+              {"margin_percent", size.margin_percent},
+              {"advised_nslabs", size.found ? json(size.advised_nslabs) : json(nullptr)},
+              {"boot_nslabs", size.found ? json(size.boot_nslabs) : json(nullptr)},
               {"peak_demand_slots", size.peak_demand_slots},
               {"unservable_maps", size.unservable_maps},
               {"replays", size.replays},
@@ -129,13 +133,13 @@ json to_json(const SizingReport& r) {
                 {"chunk_bytes", kGrowthChunkBytes}}},
               {"default_bytes", r.default_bytes},
               {"saved_bytes_vs_default",
-               best.found ? json(saved(r.default_bytes, best.bytes())) : json(nullptr)},
+               best.found ? json(saved(r.default_bytes, best.boot_bytes())) : json(nullptr)},
               {"coco_default_bytes", nullptr},
               {"saved_bytes_vs_coco_default", nullptr}};
   if (r.coco_default_bytes) {
     out["coco_default_bytes"] = *r.coco_default_bytes;
     out["saved_bytes_vs_coco_default"] =
-        best.found ? json(saved(*r.coco_default_bytes, best.bytes())) : json(nullptr);
+        best.found ? json(saved(*r.coco_default_bytes, best.boot_bytes())) : json(nullptr);
   }
   return out;
 }

@@ -5,12 +5,16 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "address_table.h"
 #include "swiotlb/core/address.h"
+#include "swiotlb/core/config.h"
 #include "swiotlb/core/constants.h"
 #include "swiotlb/pool/slot_policy.h"
 
@@ -108,32 +112,87 @@ struct SearchContext {
   const Trace& trace;
   std::uint32_t nareas;
   std::uint64_t start;
+  std::uint32_t margin_percent;
+  std::string flags;
   ProgressFn progress;
+  std::function<void(const std::string&, std::uint32_t, std::uint64_t)> on_try;
 };
 
-// Replays `size.nslabs / 2`, the step below the answer, to show it fails.
-Status check_step_below(const SearchContext& c, PolicySize& size,
-                        const std::optional<ReplayReport>& tried_below) {
-  const std::uint64_t smallest = kernel_pool_slots(1, c.nareas);
-  if (size.nslabs <= smallest) {
-    return {};  // nothing smaller exists
+// Replays at `nslabs`, stopping at the first failure, and counts it.
+Result<ReplayReport> try_size(const SearchContext& c, PolicySize& size, std::uint64_t nslabs) {
+  if (c.on_try) {
+    c.on_try(size.policy, c.nareas, nslabs);
   }
-  size.below_nslabs = size.nslabs / 2;
-  size.below_ruled_out_by_demand = size.below_nslabs < size.peak_demand_slots;
-  std::optional<ReplayReport> below = tried_below;
-  if (!below) {
-    Result<ReplayReport> replay =
-        replay_at(c.trace, size.policy, size.below_nslabs, c.nareas, c.start, c.progress);
+  Result<ReplayReport> replay =
+      replay_at(c.trace, size.policy, nslabs, c.nareas, c.start, c.progress);
+  if (replay) {
+    ++size.replays;
+  }
+  return replay;
+}
+
+// What a failed replay one step below the answer says about it.
+void note_step_below(PolicySize& size, const ReplayReport& below) {
+  size.below_failures = below.failures + below.would_spin;
+  if (!below.first_failures.empty()) {
+    size.first_failure_below = below.first_failures.front();
+  }
+}
+
+// Doubling from the floor to a size that serves every map, then bisection
+// in whole steps down to one whose step below fails.
+Status search(const SearchContext& c, PolicySize& size, std::uint64_t floor) {
+  std::optional<std::uint64_t> failed;  // the largest size known to fail
+  std::optional<ReplayReport> failed_report;
+  std::uint64_t n = floor;
+  while (n <= kMaxSizingSlots) {
+    Result<ReplayReport> replay = try_size(c, size, n);
     if (!replay) {
       return replay.error();
     }
-    ++size.replays;
-    below = std::move(*replay);
+    if (served_all(*replay)) {
+      break;
+    }
+    failed = n;
+    failed_report = std::move(*replay);
+    n *= 2;
   }
-  size.below_failures = below->failures + below->would_spin;
-  if (!below->first_failures.empty()) {
-    size.first_failure_below = below->first_failures.front();
+  if (n > kMaxSizingSlots) {
+    return {};
   }
+  std::uint64_t served = n;
+  while (failed && served - *failed > size.step) {
+    const std::uint64_t mid = (*failed + served) / 2 / size.step * size.step;
+    Result<ReplayReport> replay = try_size(c, size, mid);
+    if (!replay) {
+      return replay.error();
+    }
+    if (served_all(*replay)) {
+      served = mid;
+    } else {
+      failed = mid;
+      failed_report = std::move(*replay);
+    }
+  }
+  size.found = true;
+  size.nslabs = served;
+  if (served == floor) {
+    // One step below the floor is below the peak demand, so it fails; it is
+    // replayed to name the map that fails. Below the smallest pool is nothing.
+    if (floor == kSegmentSlots * std::uint64_t{c.nareas}) {
+      return {};
+    }
+    size.below_nslabs = floor - size.step;
+    size.below_ruled_out_by_demand = true;
+    Result<ReplayReport> below = try_size(c, size, size.below_nslabs);
+    if (!below) {
+      return below.error();
+    }
+    note_step_below(size, *below);
+    return {};
+  }
+  size.below_nslabs = *failed;
+  note_step_below(size, *failed_report);
   return {};
 }
 
@@ -146,34 +205,24 @@ Result<PolicySize> size_for_policy(const SearchContext& c, const std::string& po
   PolicySize size;
   size.policy = policy_name;
   size.nareas = c.nareas;
+  size.step = pool_step_slots(c.nareas);
+  size.margin_percent = c.margin_percent;
+  size.flags = c.flags;
   size.peak_demand_slots = demand.peak_slots;
   size.unservable_maps = demand.unservable_maps;
   if (demand.unservable_maps != 0) {
     return size;  // no pool serves a map larger than a segment
   }
-  std::optional<ReplayReport> last_failed;
-  for (std::uint64_t n = kernel_pool_slots(std::max<std::uint64_t>(demand.peak_slots, 1), c.nareas);
-       n <= kMaxSizingSlots; n *= 2) {
-    Result<ReplayReport> replay = replay_at(c.trace, policy_name, n, c.nareas, c.start, c.progress);
-    if (!replay) {
-      return std::move(replay).error();
-    }
-    ++size.replays;
-    if (served_all(*replay)) {
-      size.found = true;
-      size.nslabs = n;
-      break;
-    }
-    last_failed = std::move(*replay);
-  }
-  if (!size.found) {
-    return size;
-  }
-  if (last_failed && last_failed->nslabs != size.nslabs / 2) {
-    last_failed.reset();
-  }
-  if (Status ok = check_step_below(c, size, last_failed); !ok) {
+  const std::uint64_t floor =
+      std::max(round_up(std::max<std::uint64_t>(demand.peak_slots, 1), size.step),
+               std::uint64_t{kSegmentSlots} * c.nareas);
+  if (Status ok = search(c, size, floor); !ok) {
     return ok.error();
+  }
+  if (size.found) {
+    const std::uint64_t with_margin = size.nslabs + (size.nslabs * c.margin_percent + 99) / 100;
+    size.advised_nslabs = round_up(with_margin, size.step);
+    size.boot_nslabs = kernel_pool_slots(size.advised_nslabs, c.nareas);
   }
   return size;
 }
@@ -194,13 +243,71 @@ std::uint64_t coco_default_pool_bytes(std::uint64_t ram_bytes, std::uint32_t nar
   return kernel_pool_slots(slots, nareas) << kSlotShift;
 }
 
+namespace {
+
+// The force mode set by the `swiotlb=` words of `text`, if any.
+std::optional<ForceMode> force_in(std::string_view text) {
+  std::optional<ForceMode> mode;
+  std::size_t at = 0;
+  while ((at = text.find("swiotlb=", at)) != std::string_view::npos) {
+    const std::size_t end = std::min(text.find_first_of(" \t\n\"", at), text.size());
+    const std::string_view word = text.substr(at, end - at);
+    at = end;
+    Result<SwiotlbConfig> config = parse_swiotlb_config(word, 1);
+    if (config && config->force != ForceMode::automatic) {
+      mode = config->force;
+    }
+  }
+  return mode;
+}
+
+}  // namespace
+
+std::string recorded_swiotlb_flags(const Trace& trace, std::string_view cmdline) {
+  std::optional<ForceMode> mode;
+  for (const TraceComment& comment : trace.comments) {
+    if (std::optional<ForceMode> m = force_in(comment.text)) {
+      mode = m;
+    }
+  }
+  if (std::optional<ForceMode> m = force_in(cmdline)) {
+    mode = m;
+  }
+  return mode ? std::string(to_string(*mode)) : std::string();
+}
+
+std::uint64_t pool_step_slots(std::uint32_t nareas) {
+  return std::max<std::uint64_t>(kSegmentSlots, nareas);
+}
+
 std::string PolicySize::swiotlb_param() const {
-  return fmt::format("swiotlb={},{}", nslabs, nareas);
+  return flags.empty() ? fmt::format("swiotlb={},{}", advised_nslabs, nareas)
+                       : fmt::format("swiotlb={},{},{}", advised_nslabs, nareas, flags);
+}
+
+Result<std::vector<CurvePoint>> sizing_curve(const Trace& trace, const std::string& policy,
+                                             std::uint32_t nareas, std::uint64_t first,
+                                             std::uint64_t last, std::uint64_t step) {
+  std::vector<CurvePoint> curve;
+  for (std::uint64_t n = first; n <= last && step != 0; n += step) {
+    ReplayOptions options;
+    options.policy = policy;
+    options.nslabs = n;
+    options.nareas = nareas;
+    options.start = trace.pool ? trace.pool->start : 0;
+    options.failures_kept = 0;
+    Result<ReplayReport> replay = replay_trace(trace, options);
+    if (!replay) {
+      return std::move(replay).error();
+    }
+    curve.push_back({n, replay->failures + replay->would_spin});
+  }
+  return curve;
 }
 
 const PolicySize& SizingReport::recommended() const {
   for (const PolicySize& size : sizes) {
-    if (size.policy == recommended_policy) {
+    if (size.policy == recommended_policy && size.nareas == nareas) {
       return size;
     }
   }
@@ -208,9 +315,14 @@ const PolicySize& SizingReport::recommended() const {
 }
 
 Result<SizingReport> size_pool(const Trace& trace, const SizingOptions& options) {
-  const std::uint32_t nareas = options.nareas.value_or(trace.pool ? trace.pool->nareas : 1);
-  if (!is_power_of_two(nareas)) {
-    return make_error(Errc::invalid_argument, "nareas {} is not a power of two", nareas);
+  std::vector<std::uint32_t> area_counts = options.area_counts;
+  if (area_counts.empty()) {
+    area_counts.push_back(trace.pool ? trace.pool->nareas : 1);
+  }
+  for (const std::uint32_t nareas : area_counts) {
+    if (!is_power_of_two(nareas)) {
+      return make_error(Errc::invalid_argument, "nareas {} is not a power of two", nareas);
+    }
   }
   if (std::none_of(trace.events.begin(), trace.events.end(),
                    [](const TraceEvent& e) { return e.op == TraceOp::map; })) {
@@ -220,20 +332,36 @@ Result<SizingReport> size_pool(const Trace& trace, const SizingOptions& options)
   if (policies.empty()) {
     policies = {"linux", "linux-6.1"};
   }
-  const SearchContext context{
-      trace, nareas, options.start.value_or(trace.pool ? trace.pool->start : 0), options.progress};
+  const std::uint32_t nareas = area_counts.front();
+  const std::uint64_t start = options.start.value_or(trace.pool ? trace.pool->start : 0);
   SizingReport report;
   report.nareas = nareas;
-  // Each policy's search is independent (its own pools, the trace only
-  // read): all but the first run on threads of their own, the first here,
-  // with the progress callback, which is not meant for several threads.
-  std::vector<std::optional<Result<PolicySize>>> sizes(policies.size());
-  const SearchContext quiet{trace, nareas, context.start, ProgressFn{}};
-  std::vector<std::thread> threads;
-  for (std::size_t i = 1; i < policies.size(); ++i) {
-    threads.emplace_back([&, i] { sizes[i] = size_for_policy(quiet, policies[i]); });
+  // Each search is independent (its own pools, the trace only read): all
+  // but the first run on threads of their own, the first here, with the
+  // progress callbacks, which are not meant for several threads.
+  struct Job {
+    std::string policy;
+    std::uint32_t nareas;
+  };
+  std::vector<Job> jobs;
+  for (const std::uint32_t n : area_counts) {
+    for (const std::string& policy : policies) {
+      jobs.push_back({policy, n});
+    }
   }
-  sizes[0] = size_for_policy(context, policies[0]);
+  std::vector<std::optional<Result<PolicySize>>> sizes(jobs.size());
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < jobs.size(); ++i) {
+    threads.emplace_back([&, i] {
+      const SearchContext quiet{trace,         jobs[i].nareas, start, options.margin_percent,
+                                options.flags, ProgressFn{},   {}};
+      sizes[i] = size_for_policy(quiet, jobs[i].policy);
+    });
+  }
+  const SearchContext context{
+      trace,         jobs[0].nareas,   start,         options.margin_percent,
+      options.flags, options.progress, options.on_try};
+  sizes[0] = size_for_policy(context, jobs[0].policy);
   for (std::thread& t : threads) {
     t.join();
   }

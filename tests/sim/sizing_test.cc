@@ -31,16 +31,19 @@ ReplayReport replay_at(const Trace& trace, const std::string& policy, std::uint6
   return report ? *report : ReplayReport{};
 }
 
-// The property every answer must have: zero failures at the size, and
-// failures one step below (unless it is the smallest pool there is).
+// The property every answer must have: zero failures at the size, a whole
+// number of steps, and failures one step below (unless it is the smallest
+// pool there is).
 void expect_tight(const Trace& trace, const PolicySize& size) {
   ASSERT_TRUE(size.found) << size.policy;
+  EXPECT_EQ(size.nslabs % size.step, 0u);
   const ReplayReport at = replay_at(trace, size.policy, size.nslabs, size.nareas);
   EXPECT_EQ(at.failures + at.would_spin, 0u) << size.policy << " at " << size.nslabs;
   if (size.nslabs > kernel_pool_slots(1, size.nareas)) {
-    const ReplayReport below = replay_at(trace, size.policy, size.nslabs / 2, size.nareas);
-    EXPECT_GT(below.failures + below.would_spin, 0u) << size.policy << " at " << size.nslabs / 2;
-    EXPECT_EQ(size.below_nslabs, size.nslabs / 2);
+    const std::uint64_t below_size = size.nslabs - size.step;
+    const ReplayReport below = replay_at(trace, size.policy, below_size, size.nareas);
+    EXPECT_GT(below.failures + below.would_spin, 0u) << size.policy << " at " << below_size;
+    EXPECT_EQ(size.below_nslabs, below_size);
     EXPECT_GT(size.below_failures, 0u);
     ASSERT_TRUE(size.first_failure_below);
     EXPECT_EQ(size.first_failure_below->line, below.first_failures.at(0).line);
@@ -83,6 +86,74 @@ TEST(Sizing, WorkloadsAcrossAreas) {
       expect_tight(*trace, size);
     }
   }
+}
+
+// 128-slot granularity: the sample needs more than 4096 slots under
+// linux-6.1 and fewer than 8192, the two sizes doubling would offer.
+TEST(Sizing, SampleTraceToOneSegment) {
+  Result<Trace> trace = load_trace(kSample);
+  ASSERT_TRUE(trace) << trace.error().message();
+  SizingOptions options;
+  options.policies = {"linux-6.1"};
+  Result<SizingReport> report = size_pool(*trace, options);
+  ASSERT_TRUE(report) << report.error().message();
+  const PolicySize& size = report->recommended();
+  EXPECT_GT(size.nslabs, 4096u);
+  EXPECT_LT(size.nslabs, 8192u);
+  EXPECT_EQ(size.nslabs % 128, 0u);
+  EXPECT_EQ(size.step, 128u);
+  expect_tight(*trace, size);
+  EXPECT_EQ(size.boot_nslabs, 8192u);  // what a kernel with areas allocates for it
+  EXPECT_EQ(size.swiotlb_param(), "swiotlb=" + std::to_string(size.nslabs) + ",1");
+}
+
+TEST(Sizing, MarginFlagsAndAreaCounts) {
+  Result<Trace> trace = load_trace(kSample);
+  ASSERT_TRUE(trace) << trace.error().message();
+  SizingOptions options;
+  options.policies = {"linux"};
+  options.area_counts = {4, 1};
+  options.margin_percent = 25;
+  options.flags = "force";
+  Result<SizingReport> report = size_pool(*trace, options);
+  ASSERT_TRUE(report) << report.error().message();
+  ASSERT_EQ(report->sizes.size(), 2u);
+  EXPECT_EQ(report->nareas, 4u);
+  EXPECT_EQ(report->recommended().nareas, 4u);
+  for (const PolicySize& size : report->sizes) {
+    expect_tight(*trace, size);
+    const std::uint64_t advised = (size.nslabs * 125 / 100 + 127) / 128 * 128;
+    EXPECT_EQ(size.advised_nslabs, advised);
+    EXPECT_EQ(size.swiotlb_param(),
+              "swiotlb=" + std::to_string(advised) + "," + std::to_string(size.nareas) + ",force");
+  }
+}
+
+TEST(Sizing, FlagsFromTheTraceOrTheCommandLine) {
+  Result<Trace> trace = parse_trace(
+      "# swiotlb-trace v1\n"
+      "# cmdline ro quiet swiotlb=8192,force\n"
+      "# device d min_align_mask=0\n"
+      "map - 0 d 0x1000 2048 - 0 1 0 -\n");
+  ASSERT_TRUE(trace) << trace.error().message();
+  EXPECT_EQ(recorded_swiotlb_flags(*trace, ""), "force");
+  EXPECT_EQ(recorded_swiotlb_flags(*trace, "swiotlb=noforce"), "noforce");
+  Result<Trace> plain = load_trace(kSample);
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(recorded_swiotlb_flags(*plain, ""), "");
+  EXPECT_EQ(recorded_swiotlb_flags(*plain, "swiotlb=4096,1,force root=/dev/vda"), "force");
+}
+
+TEST(Sizing, CurveCountsEveryFailure) {
+  Result<Trace> trace = load_trace(kSample);
+  ASSERT_TRUE(trace) << trace.error().message();
+  Result<std::vector<CurvePoint>> curve = sizing_curve(*trace, "linux", 1, 3840, 4352, 128);
+  ASSERT_TRUE(curve) << curve.error().message();
+  ASSERT_EQ(curve->size(), 5u);
+  EXPECT_EQ(curve->front().nslabs, 3840u);
+  EXPECT_EQ(curve->front().failures, replay_at(*trace, "linux", 3840, 1).failures);
+  EXPECT_GT(curve->front().failures, 1u);  // a whole replay, not stopped at the first
+  EXPECT_EQ(curve->back().failures, 0u);
 }
 
 TEST(Sizing, SmallestPoolIsTheKernelsFloor) {
@@ -138,8 +209,10 @@ TEST(Sizing, OnePolicyOnly) {
   EXPECT_EQ(report->coco_default_bytes, std::uint64_t{1} << 30);
   const nlohmann::json j = to_json(*report);
   EXPECT_EQ(j["coco_default_bytes"], std::uint64_t{1} << 30);
+  // Saved against what the kernel allocates for the advice, not the exact need.
   EXPECT_EQ(j["saved_bytes_vs_coco_default"],
-            static_cast<std::int64_t>((std::uint64_t{1} << 30) - report->sizes[0].bytes()));
+            static_cast<std::int64_t>((std::uint64_t{1} << 30) - report->sizes[0].boot_bytes()));
+  EXPECT_EQ(j["policies"][0]["boot_nslabs"], report->sizes[0].boot_nslabs);
 }
 
 TEST(Sizing, KernelRounding) {

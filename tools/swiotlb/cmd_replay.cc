@@ -246,7 +246,9 @@ int run_replay(const ReplayCliOptions& o) {
     return run_dynamic_replay(o, parse);
   }
   sim::ReplayOptions options = library_options(o);
-  sim::TerminalProgress progress("replay");
+  sim::TerminalProgress progress(
+      fmt::format("replay {}{}", options.policy,
+                  options.nslabs ? fmt::format(" nslabs={}", *options.nslabs) : std::string()));
   options.progress = progress.callback();
   // Parses on a second thread while it replays: see sim/replay.h.
   Result<sim::ReplayReport> report = sim::replay_trace_file(o.path, parse, options);

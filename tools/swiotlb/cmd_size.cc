@@ -4,10 +4,12 @@
 // kernel's defaults. The method and the growth model are in sim/sizing.h.
 //
 // Exit status: 0 when sizing ran (even if no pool size serves the trace),
-// 1 when the trace cannot be read or sized, 2 for a malformed --ram.
+// 1 when the trace cannot be read or sized, 2 for a malformed --ram or
+// --margin.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <limits>
@@ -18,6 +20,7 @@
 
 #include "commands.h"
 #include "progress.h"
+#include "report_units.h"
 #include "swiotlb/sim/report_json.h"
 #include "swiotlb/sim/sizing.h"
 #include "swiotlb/sim/trace_parser.h"
@@ -28,52 +31,28 @@ namespace {
 struct SizeCliOptions {
   std::string path;
   std::string ram;
+  std::string cmdline;
   std::vector<std::string> policies;
-  std::uint32_t nareas = 0;
+  std::vector<std::uint32_t> area_counts;
+  std::string margin = "0";
   bool skip_bad = false;
   bool json = false;
-  CLI::Option* nareas_option = nullptr;
 };
 
-// "17179869184", "16G", "16GiB", "512M": binary units.
-std::optional<std::uint64_t> parse_bytes(std::string text) {
-  for (const char* suffix : {"iB", "B"}) {
-    const std::string s(suffix);
-    if (text.size() > s.size() && text.compare(text.size() - s.size(), s.size(), s) == 0) {
-      text.resize(text.size() - s.size());
-      break;
-    }
+// "line 412 (a map of 262144 bytes by 0000:00:05.0 nvme)".
+std::string describe_failure(const sim::Trace& trace, const sim::FailedMap& f) {
+  const auto event =
+      std::lower_bound(trace.events.begin(), trace.events.end(), f.line,
+                       [](const sim::TraceEvent& e, std::uint32_t line) { return e.line < line; });
+  std::string device;
+  if (event != trace.events.end() && event->line == f.line) {
+    const sim::TraceDevice& d = trace.devices[event->device];
+    device = d.name.empty() ? fmt::format(" by {}", d.id) : fmt::format(" by {} {}", d.id, d.name);
   }
-  unsigned shift = 0;
-  if (!text.empty()) {
-    const std::string units = "KMGT";
-    const std::size_t unit = units.find(static_cast<char>(std::toupper(text.back())));
-    if (unit != std::string::npos) {
-      shift = 10 * static_cast<unsigned>(unit + 1);
-      text.pop_back();
-    }
-  }
-  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) {
-    return std::nullopt;
-  }
-  const std::uint64_t value = std::stoull(text);
-  if (value > (std::numeric_limits<std::uint64_t>::max() >> shift)) {
-    return std::nullopt;
-  }
-  return value << shift;
+  return fmt::format("line {} (a map of {} bytes{})", f.line, f.size, device);
 }
 
-std::string mib(std::uint64_t bytes) {
-  return bytes % (1 << 20) == 0 ? fmt::format("{} MiB", bytes >> 20)
-                                : fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20));
-}
-
-std::string signed_mib(std::int64_t bytes) {
-  return bytes < 0 ? "-" + mib(static_cast<std::uint64_t>(-bytes))
-                   : mib(static_cast<std::uint64_t>(bytes));
-}
-
-void print_policy(const sim::PolicySize& s) {
+void print_policy(const sim::Trace& trace, const sim::PolicySize& s) {
   if (s.unservable_maps != 0) {
     fmt::print("  {:<10} no pool serves this trace: {} map(s) larger than one segment\n", s.policy,
                s.unservable_maps);
@@ -84,19 +63,23 @@ void print_policy(const sim::PolicySize& s) {
                s.policy, sim::kMaxSizingSlots, s.peak_demand_slots);
     return;
   }
-  fmt::print("  {:<10} {:>8} slots ({:>8})  {:<18} peak demand {} slots, {} replay(s)\n", s.policy,
-             s.nslabs, mib(s.bytes()), s.swiotlb_param(), s.peak_demand_slots, s.replays);
+  fmt::print("  {:<10} {:>8} slots ({:>8}) at {} area(s), peak demand {} slots, {} replay(s)\n",
+             s.policy, s.nslabs, mib(s.bytes()), s.nareas, s.peak_demand_slots, s.replays);
   if (s.first_failure_below) {
-    fmt::print("  {:<10} one step below, {} slots, fails at line {} (a map of {} bytes)\n", "",
-               s.below_nslabs, s.first_failure_below->line, s.first_failure_below->size);
+    fmt::print("  {:<10} one step below, {} slots, fails at {}\n", "", s.below_nslabs,
+               describe_failure(trace, *s.first_failure_below));
   }
+  fmt::print("  {:<10} {} ({} slots with a {}% margin; a kernel with areas boots {} slots = {})\n",
+             "", s.swiotlb_param(), s.advised_nslabs, s.margin_percent, s.boot_nslabs,
+             mib(s.boot_bytes()));
 }
 
-void print_report(const std::string& path, const sim::SizingReport& r,
+void print_report(const std::string& path, const sim::Trace& trace, const sim::SizingReport& r,
                   const std::optional<std::uint64_t>& ram) {
-  fmt::print("sizing for {} ({} area(s)): smallest pool with no failed map\n", path, r.nareas);
+  fmt::print("sizing for {}: smallest pool with no failed map, in {}-slot steps\n", path,
+             sim::pool_step_slots(r.nareas));
   for (const sim::PolicySize& size : r.sizes) {
-    print_policy(size);
+    print_policy(trace, size);
   }
   fmt::print("dynamic growth:    would peak at {} slots = {} in {} MiB chunks\n",
              r.dynamic_peak_slots, mib(r.dynamic_peak_bytes), sim::kGrowthChunkBytes >> 20);
@@ -105,7 +88,8 @@ void print_report(const std::string& path, const sim::SizingReport& r,
     return;
   }
   const auto saved = [&](std::uint64_t theirs) {
-    return signed_mib(static_cast<std::int64_t>(theirs) - static_cast<std::int64_t>(best.bytes()));
+    return signed_mib(static_cast<std::int64_t>(theirs) -
+                      static_cast<std::int64_t>(best.boot_bytes()));
   };
   fmt::print("saved vs default:  {} (kernel default {})\n", saved(r.default_bytes),
              mib(r.default_bytes));
@@ -113,7 +97,7 @@ void print_report(const std::string& path, const sim::SizingReport& r,
     fmt::print("saved vs CoCo:     {} (confidential guest default {} for {} of RAM)\n",
                saved(*r.coco_default_bytes), mib(*r.coco_default_bytes), mib(*ram));
   }
-  fmt::print("# for {}:\n{}\n", best.policy, best.swiotlb_param());
+  fmt::print("# for {} at {} area(s):\n{}\n", best.policy, best.nareas, best.swiotlb_param());
 }
 
 int run_size(const SizeCliOptions& o) {
@@ -137,11 +121,21 @@ int run_size(const SizeCliOptions& o) {
     fmt::print(stderr, "swiotlb: skipped {} line(s) that do not parse\n", trace->bad_line_count);
   }
   options.policies = o.policies;
-  if (o.nareas_option->count() != 0) {
-    options.nareas = o.nareas;
+  options.area_counts = o.area_counts;
+  const std::optional<std::uint32_t> margin = parse_percent(o.margin);
+  if (!margin) {
+    fmt::print(stderr, "swiotlb: error: --margin '{}' is not a percentage from 0 to {}\n", o.margin,
+               kMaxMarginPercent);
+    return 2;
   }
+  options.margin_percent = *margin;
+  options.flags = sim::recorded_swiotlb_flags(*trace, o.cmdline);
   sim::TerminalProgress progress("size");
   options.progress = progress.callback();
+  options.on_try = [&progress](const std::string& policy, std::uint32_t nareas,
+                               std::uint64_t nslabs) {
+    progress.set_stage(fmt::format("size {} nareas={} nslabs={}", policy, nareas, nslabs));
+  };
   Result<sim::SizingReport> report = sim::size_pool(*trace, options);
   progress.finish();
   if (!report) {
@@ -151,7 +145,7 @@ int run_size(const SizeCliOptions& o) {
   if (o.json) {
     fmt::print("{}\n", sim::to_json(*report).dump(2));
   } else {
-    print_report(o.path, *report, options.ram_bytes);
+    print_report(o.path, *trace, *report, options.ram_bytes);
   }
   return 0;
 }
@@ -167,7 +161,14 @@ void add_size_command(CLI::App& app, int* exit_code) {
                   "guest's default pool");
   cmd->add_option("--policy", o->policies,
                   "Size for this policy only (repeatable; default: linux and linux-6.1)");
-  o->nareas_option = cmd->add_option("--nareas", o->nareas, "Areas (default: the trace's)");
+  cmd->add_option("--nareas", o->area_counts,
+                  "Size for this many areas (repeatable; default: the trace's)");
+  cmd->add_option("--margin", o->margin,
+                  "Head room in the swiotlb= advice, percent of the smallest size (\"25\" or "
+                  "\"25%\"; default 0)");
+  cmd->add_option("--cmdline", o->cmdline,
+                  "The kernel command line the trace was recorded under, for its swiotlb= flags "
+                  "(default: any swiotlb= in the trace's comments)");
   cmd->add_flag("--skip-bad", o->skip_bad, "Skip lines that do not parse");
   cmd->add_flag("--json", o->json, "Print the report as JSON");
   cmd->callback([o, exit_code] { *exit_code = run_size(*o); });

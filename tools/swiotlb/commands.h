@@ -14,5 +14,6 @@ void add_replay_command(CLI::App& app, int* exit_code);
 void add_size_command(CLI::App& app, int* exit_code);
 void add_workload_command(CLI::App& app, int* exit_code);
 void add_io_command(CLI::App& app, int* exit_code);
+void add_report_command(CLI::App& app, int* exit_code);
 
 }  // namespace swiotlb::cli

@@ -24,6 +24,7 @@ constexpr Example kExamples[] = {
     {"replay", "swiotlb workload --profile nvme -o nvme.trace && swiotlb replay nvme.trace"},
     {"size", "swiotlb workload --profile network -o net.trace && swiotlb size net.trace"},
     {"workload", "swiotlb workload --profile nvme --events 10000 --seed 7 -o nvme.trace"},
+    {"report", "swiotlb report tests/data/linux-6.1-nvme-randrw-256k-qd32.trace -o report.html"},
     {"io", "swiotlb io --size 256M --bs 4k --qd 32 --rw randrw --verify"},
 };
 
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
   swiotlb::cli::add_size_command(app, &exit_code);
   swiotlb::cli::add_workload_command(app, &exit_code);
   swiotlb::cli::add_io_command(app, &exit_code);
+  swiotlb::cli::add_report_command(app, &exit_code);
   add_examples(app, "");
   CLI11_PARSE(app, argc, argv);
   return exit_code;
