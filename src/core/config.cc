@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <limits>
 
@@ -24,6 +25,7 @@ namespace {
 constexpr std::uint64_t kMaxAreaCount = std::uint64_t{1} << 20;
 
 constexpr std::string_view kParamName = "swiotlb";
+constexpr std::string_view kHighParamName = "swiotlb_high";
 constexpr std::string_view kAddrPrefix = "addr=";
 constexpr std::string_view kGrammar = "<nslabs>[,<nareas>][,force|noforce][,addr=<phys>]";
 
@@ -64,8 +66,12 @@ unsigned digit_value(char c) {
 
 // The kernel's area adjustment: no areas means one, others go up to a power
 // of two so that an area index is a mask of the CPU number.
+// A count taken from the CPUs is capped at kMaxAreaCount (nareas itself is
+// refused above it), so the result always fits 32 bits.
 std::uint32_t adjust_nareas(std::uint64_t nareas) {
-  return nareas == 0 ? 1u : static_cast<std::uint32_t>(round_up_power_of_two(nareas));
+  return nareas == 0
+             ? 1u
+             : static_cast<std::uint32_t>(std::min(round_up_power_of_two(nareas), kMaxAreaCount));
 }
 
 // Splits `value` at commas. Every piece, even an empty one, is a view into
@@ -187,6 +193,7 @@ class RequestReader {
   Status read_value(std::string_view value);
 
   const std::vector<WordRequest>& requests() const { return requests_; }
+  const std::vector<HighPoolWord>& high_words() const { return high_words_; }
   std::vector<std::string>& warnings() { return warnings_; }
 
  private:
@@ -203,6 +210,7 @@ class RequestReader {
 
   std::string_view text_;
   std::vector<WordRequest> requests_;
+  std::vector<HighPoolWord> high_words_;
   std::vector<std::string> warnings_;
 };
 
@@ -355,6 +363,16 @@ Status RequestReader::read_command_line() {
     const Param param = split_param(word);
     if (param.name == "--" && !param.value) {
       break;
+    }
+    if (param.name == kHighParamName) {
+      if (!param.value) {
+        return make_error(
+            Errc::parse,
+            "'{}' at column {} has no value (expected swiotlb_high=<nslabs>[,<nareas>])", word,
+            column(word));
+      }
+      high_words_.push_back({word, *param.value, column(word)});
+      continue;
     }
     if (param.name != kParamName) {
       continue;
@@ -537,7 +555,7 @@ Result<SwiotlbConfig> parse_swiotlb_config(std::string_view text, unsigned cpu_c
   }
   Result<SwiotlbConfig> config = resolve(reader, cpu_count);
   if (config) {
-    if (Status high = apply_high_pool(text, *config); !high) {
+    if (Status high = apply_high_pool(reader.high_words(), *config); !high) {
       return high.error();
     }
   }

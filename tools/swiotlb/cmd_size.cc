@@ -3,8 +3,9 @@
 // what dynamic growth would have used, and the memory it saves against the
 // kernel's defaults. The method and the growth model are in sim/sizing.h.
 //
-// Exit status: 0 when sizing ran (even if no pool size serves the trace),
-// 1 when the trace cannot be read or sized, 2 for a malformed --ram.
+// Exit status (README.md): 0 when sizing ran (even if no pool size serves the
+// trace), 2 for a trace or an option that is not valid, 3 when the trace
+// cannot be read.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -16,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_limits.h"
 #include "commands.h"
 #include "swiotlb/sim/progress.h"
 #include "swiotlb/sim/report_json.h"
@@ -53,10 +55,11 @@ std::optional<std::uint64_t> parse_bytes(std::string text) {
       text.pop_back();
     }
   }
-  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) {
+  Result<std::uint64_t> parsed = parse_count(text, std::numeric_limits<std::uint64_t>::max());
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || !parsed) {
     return std::nullopt;
   }
-  const std::uint64_t value = std::stoull(text);
+  const std::uint64_t value = *parsed;
   if (value > (std::numeric_limits<std::uint64_t>::max() >> shift)) {
     return std::nullopt;
   }
@@ -121,8 +124,10 @@ int run_size(const SizeCliOptions& o) {
   if (!o.ram.empty()) {
     options.ram_bytes = parse_bytes(o.ram);
     if (!options.ram_bytes) {
-      fmt::print(stderr, "swiotlb: error: --ram '{}' is not a byte count (e.g. 17179869184, 16G)\n",
-                 o.ram);
+      fmt::print(stderr,
+                 "swiotlb: error: --ram '{}' is not a byte count that fits 64 bits (e.g. "
+                 "17179869184, 16G)\n",
+                 quote_prefix(o.ram));
       return 2;
     }
   }
@@ -130,8 +135,7 @@ int run_size(const SizeCliOptions& o) {
   parse.skip_bad = o.skip_bad;
   Result<sim::Trace> trace = sim::load_trace(o.path, parse);
   if (!trace) {
-    fmt::print(stderr, "swiotlb: error: {}\n", trace.error().message());
-    return 1;
+    return report_error(trace.error());
   }
   if (trace->bad_line_count != 0) {
     fmt::print(stderr, "swiotlb: skipped {} line(s) that do not parse\n", trace->bad_line_count);
@@ -146,7 +150,7 @@ int run_size(const SizeCliOptions& o) {
   progress.finish();
   if (!report) {
     fmt::print(stderr, "swiotlb: error: {}: {}\n", o.path, report.error().message());
-    return 1;
+    return exit_code_for(report.error());
   }
   if (o.json) {
     fmt::print("{}\n", sim::to_json(*report).dump(2));
@@ -167,7 +171,8 @@ void add_size_command(CLI::App& app, int* exit_code) {
                   "guest's default pool");
   cmd->add_option("--policy", o->policies,
                   "Size for this policy only (repeatable; default: linux and linux-6.1)");
-  o->nareas_option = cmd->add_option("--nareas", o->nareas, "Areas (default: the trace's)");
+  o->nareas_option = cmd->add_option("--nareas", o->nareas, "Areas (default: the trace's)")
+                         ->check(whole_number(0, UINT32_MAX));
   cmd->add_flag("--skip-bad", o->skip_bad, "Skip lines that do not parse");
   cmd->add_flag("--json", o->json, "Print the report as JSON");
   cmd->callback([o, exit_code] { *exit_code = run_size(*o); });
