@@ -33,7 +33,7 @@ Result<std::uint64_t> read_number(const HighPoolWord& word, std::string_view tok
     return make_error(Errc::parse,
                       "swiotlb_high= {} '{}' in '{}' at column {} is not a number that fits 64 "
                       "bits (expected {})",
-                      what, token, word.word, word.column, kGrammar);
+                      what, quoted_token(token), quoted_token(word.word), word.column, kGrammar);
   }
   return value;
 }
@@ -62,12 +62,12 @@ Result<HighRequest> read_word(const HighPoolWord& word) {
     return make_error(Errc::parse,
                       "swiotlb_high= nslabs {} in '{}' at column {} is too large: at most {} "
                       "slots (4 TiB)",
-                      request.nslabs, word.word, word.column, kMaxSlotCount);
+                      request.nslabs, quoted_token(word.word), word.column, kMaxSlotCount);
   }
   if (request.nareas && *request.nareas > kMaxAreas) {
     return make_error(Errc::parse,
                       "swiotlb_high= nareas {} in '{}' at column {} is too large: at most {} areas",
-                      *request.nareas, word.word, word.column, kMaxAreas);
+                      *request.nareas, quoted_token(word.word), word.column, kMaxAreas);
   }
   return request;
 }
@@ -109,6 +109,14 @@ void round_high(std::uint64_t requested_nslabs, std::optional<std::uint64_t> req
 
 }  // namespace
 
+std::string quoted_token(std::string_view text) {
+  constexpr std::size_t kQuotedBytes = 64;
+  if (text.size() <= kQuotedBytes) {
+    return std::string(text);
+  }
+  return fmt::format("{}... ({} bytes in all)", text.substr(0, kQuotedBytes), text.size());
+}
+
 Status apply_high_pool(const std::vector<HighPoolWord>& words, SwiotlbConfig& config) {
   std::optional<std::uint64_t> nslabs;
   std::optional<std::uint64_t> nareas;
@@ -120,7 +128,7 @@ Status apply_high_pool(const std::vector<HighPoolWord>& words, SwiotlbConfig& co
     if (nslabs) {
       config.warnings.push_back(fmt::format(
           "'{}' at column {} repeats swiotlb_high=: what it sets replaces the earlier value",
-          word.word, word.column));
+          quoted_token(word.word), word.column));
     }
     nslabs = request->nslabs;
     if (request->nareas) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -16,6 +17,10 @@ struct HighPoolWord {
   std::string_view value;  // what follows '=', quotes removed
   std::size_t column = 0;  // 1-based column of the word in the text
 };
+
+// `text`, or its first 64 bytes and a note of its length: how an error or a
+// warning of the parser quotes a token, so that a 10 MB word stays readable.
+std::string quoted_token(std::string_view text);
 
 // Applies the words in order to config: each sets nslabs and, when given,
 // nareas, replacing what an earlier word set (with a warning, as a repeated

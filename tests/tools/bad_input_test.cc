@@ -205,6 +205,8 @@ TEST_P(BadInputTest, ExitsWithItsCodeAndNamesTheBadPart) {
 
 const std::string kLong2k(2000, 'a');
 const std::string kNested = std::string(5000, '(') + "map" + std::string(5000, ')');
+const std::string kLongWord(100000, 'q');
+const std::string kLongDigits(100000, '7');
 const std::string kNestedShort = std::string(400, '(') + "map" + std::string(400, ')');
 
 // clang-format off
@@ -246,6 +248,12 @@ const BadInput kCases[] = {
     {"info --cmdline 'swiotlb=1024 swiotlb_high='", 2, {"swiotlb_high", "nslabs"}},
     {"info --cmdline 'swiotlb=1024 swiotlb_high=1024,'", 2, {"swiotlb_high", "nareas"}},
     {"info --cmdline 'swiotlb=1024 swiotlb_high=-5'", 2, {"swiotlb_high", "-5"}},
+    // A 100 kB token is quoted by a short prefix and its length.
+    {"info --cmdline swiotlb=1024," + kLongWord, 2, {"unknown word", "bytes in all"}},
+    {"info --cmdline swiotlb=" + kLongDigits, 2, {"nslabs", "64 bits", "bytes in all"}},
+    {"info --cmdline 'swiotlb=1024 swiotlb_high=" + kLongWord + "'", 2, {"swiotlb_high", "bytes in all"}},
+    {"info --cpus " + kLongDigits, 2, {"--cpus", "bytes in all"}},
+    {"size @good.trace@ --ram " + kLongWord, 2, {"--ram", "bytes in all"}},
     // demo: counts.
     {"demo --transfers -1", 2, {"--transfers", "-1"}},
     {"demo --transfers 99999999999999999999", 2, {"--transfers", "64 bits"}},
