@@ -7,6 +7,7 @@ packages=(
   libfmt-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   liburcu-dev
+  clang-14 libclang-rt-14-dev
 )
 
 # --list: print the packages, one line (for .ci/run).
