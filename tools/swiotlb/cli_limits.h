@@ -54,7 +54,7 @@ Result<std::uint64_t> parse_count(std::string_view text, std::uint64_t max);
 // CLI11 validators that run on an option's text before it is converted, so
 // that "-1" is refused instead of wrapping to 2^64 - 1.
 //   whole_number(min, max): parse_count, then at least `min`.
-//   seconds(min_exclusive): a finite decimal number of seconds, > 0 (or >= 0
+//   seconds(zero_allowed): a finite decimal number of seconds, > 0 (or >= 0
 //     when zero is allowed), at most kMaxSeconds; NaN and infinities refused.
 CLI::Validator whole_number(std::uint64_t min, std::uint64_t max);
 CLI::Validator seconds(bool zero_allowed);
