@@ -10,6 +10,7 @@ packages=(
   shellcheck
   liburing-dev
   chromium
+  clang-14 libclang-rt-14-dev
 )
 
 # --list: print the packages, one line (for .ci/run).

@@ -3,7 +3,9 @@
 # an AddressSanitizer + UndefinedBehaviorSanitizer build, and the layers that
 # run threads (pool, iotlb, dma, iova, io) under ThreadSanitizer. The sanitizer
 # builds also evaluate the internal checks (SWIOTLB_CHECK, on with
-# SWIOTLB_SANITIZE). Installs the build's packages first if they are missing.
+# SWIOTLB_SANITIZE). Then builds the libFuzzer targets with clang and runs
+# each for SWIOTLB_FUZZ_SECONDS (default 30), failing on any finding
+# (scripts/fuzz.sh). Installs the build's packages first if they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -33,3 +35,6 @@ run_variant asan "" "" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSWIOTLB_SANITIZE=address,undefined -DSWIOTLB_BUILD_BENCH=OFF
 run_variant tsan "test_pool test_iotlb test_dma test_iova test_io" "^(pool|iotlb|dma|iova|io)$" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSWIOTLB_SANITIZE=thread -DSWIOTLB_BUILD_BENCH=OFF
+
+echo "=== fuzz"
+scripts/fuzz.sh "${SWIOTLB_FUZZ_SECONDS:-30}"

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <limits>
 
@@ -24,8 +25,14 @@ namespace {
 constexpr std::uint64_t kMaxAreaCount = std::uint64_t{1} << 20;
 
 constexpr std::string_view kParamName = "swiotlb";
+constexpr std::string_view kHighParamName = "swiotlb_high";
 constexpr std::string_view kAddrPrefix = "addr=";
 constexpr std::string_view kGrammar = "<nslabs>[,<nareas>][,force|noforce][,addr=<phys>]";
+
+// Errors and warnings quote at most a prefix of a token (high_pool_config.h).
+std::string quoted(std::string_view text) {
+  return quoted_token(text);
+}
 
 // What one `swiotlb=` word asked for; what it leaves unset keeps the value an
 // earlier word gave.
@@ -64,8 +71,12 @@ unsigned digit_value(char c) {
 
 // The kernel's area adjustment: no areas means one, others go up to a power
 // of two so that an area index is a mask of the CPU number.
+// A count taken from the CPUs is capped at kMaxAreaCount (nareas itself is
+// refused above it), so the result always fits 32 bits.
 std::uint32_t adjust_nareas(std::uint64_t nareas) {
-  return nareas == 0 ? 1u : static_cast<std::uint32_t>(round_up_power_of_two(nareas));
+  return nareas == 0
+             ? 1u
+             : static_cast<std::uint32_t>(std::min(round_up_power_of_two(nareas), kMaxAreaCount));
 }
 
 // Splits `value` at commas. Every piece, even an empty one, is a view into
@@ -187,6 +198,7 @@ class RequestReader {
   Status read_value(std::string_view value);
 
   const std::vector<WordRequest>& requests() const { return requests_; }
+  const std::vector<HighPoolWord>& high_words() const { return high_words_; }
   std::vector<std::string>& warnings() { return warnings_; }
 
  private:
@@ -203,6 +215,7 @@ class RequestReader {
 
   std::string_view text_;
   std::vector<WordRequest> requests_;
+  std::vector<HighPoolWord> high_words_;
   std::vector<std::string> warnings_;
 };
 
@@ -227,11 +240,11 @@ Result<std::uint64_t> RequestReader::read_number(std::string_view token,
       const std::string_view hint = radix_hint(base, c);
       return make_error(Errc::parse,
                         "{} '{}' at column {} is not a number: '{}' is not a base-{} digit{}", what,
-                        token, column(token), c, base, hint);
+                        quoted(token), column(token), c, base, hint);
     }
     if (value > (std::numeric_limits<std::uint64_t>::max() - digit) / base) {
-      return make_error(Errc::parse, "{} '{}' at column {} does not fit in 64 bits", what, token,
-                        column(token));
+      return make_error(Errc::parse, "{} '{}' at column {} does not fit in 64 bits", what,
+                        quoted(token), column(token));
     }
     value = value * base + digit;
   }
@@ -250,7 +263,7 @@ Status RequestReader::read_numbers(const std::vector<std::string_view>& fields, 
     if (*nslabs > kMaxSlotCount) {
       return make_error(Errc::parse,
                         "nslabs '{}' at column {} is too large: at most {} slots (4 TiB)",
-                        fields[i], column(fields[i]), kMaxSlotCount);
+                        quoted(fields[i]), column(fields[i]), kMaxSlotCount);
     }
     request.nslabs = *nslabs;
     ++i;
@@ -264,7 +277,7 @@ Status RequestReader::read_numbers(const std::vector<std::string_view>& fields, 
     }
     if (*nareas > kMaxAreaCount) {
       return make_error(Errc::parse, "nareas '{}' at column {} is too large: at most {} areas",
-                        fields[i], column(fields[i]), kMaxAreaCount);
+                        quoted(fields[i]), column(fields[i]), kMaxAreaCount);
     }
     request.nareas = *nareas;
     ++i;
@@ -282,7 +295,8 @@ Status RequestReader::read_words(const std::vector<std::string_view>& fields, st
   if (i < fields.size() && fields[i].substr(0, kAddrPrefix.size()) == kAddrPrefix) {
     const std::string_view text = fields[i].substr(kAddrPrefix.size());
     if (!starts_with_digit(text)) {
-      return make_error(Errc::parse, "'{}' at column {} needs a number after addr=", fields[i],
+      return make_error(Errc::parse,
+                        "'{}' at column {} needs a number after addr=", quoted(fields[i]),
                         column(fields[i]));
     }
     auto addr = read_number(text, "addr");
@@ -290,8 +304,8 @@ Status RequestReader::read_words(const std::vector<std::string_view>& fields, st
       return addr.error();
     }
     if (*addr % kPageSize != 0) {
-      return make_error(Errc::parse, "'{}' at column {} is not page-aligned ({} bytes)", fields[i],
-                        column(fields[i]), kPageSize);
+      return make_error(Errc::parse, "'{}' at column {} is not page-aligned ({} bytes)",
+                        quoted(fields[i]), column(fields[i]), kPageSize);
     }
     request.addr = *addr;
     ++i;
@@ -304,27 +318,28 @@ Error RequestReader::reject_field(std::string_view value, std::string_view field
                                   const WordRequest& request) const {
   const std::size_t at = column(field);
   if (field.empty()) {
-    return make_error(Errc::parse, "empty field at column {} in '{}' (expected {})", at, value,
-                      kGrammar);
+    return make_error(Errc::parse, "empty field at column {} in '{}' (expected {})", at,
+                      quoted(value), kGrammar);
   }
   if (field == "force" || field == "noforce") {
     if (request.force && !request.addr) {
       const bool same = (field == "force") == (*request.force == ForceMode::force);
       return make_error(Errc::parse, "{} word '{}' at column {} in '{}'",
-                        same ? "repeated" : "conflicting", field, at, value);
+                        same ? "repeated" : "conflicting", quoted(field), at, quoted(value));
     }
   }
   if (field.substr(0, kAddrPrefix.size()) == kAddrPrefix && request.addr) {
-    return make_error(Errc::parse, "repeated word '{}' at column {} in '{}'", field, at, value);
+    return make_error(Errc::parse, "repeated word '{}' at column {} in '{}'", quoted(field), at,
+                      quoted(value));
   }
   if (starts_with_digit(field) || field == "force" || field == "noforce") {
-    return make_error(Errc::parse, "'{}' at column {} is out of place in '{}' (expected {})", field,
-                      at, value, kGrammar);
+    return make_error(Errc::parse, "'{}' at column {} is out of place in '{}' (expected {})",
+                      quoted(field), at, quoted(value), kGrammar);
   }
   return make_error(
       Errc::parse,
-      "unknown word '{}' at column {} in '{}' (expected force, noforce or addr=<phys>)", field, at,
-      value);
+      "unknown word '{}' at column {} in '{}' (expected force, noforce or addr=<phys>)",
+      quoted(field), at, quoted(value));
 }
 
 Status RequestReader::read_value(std::string_view value) {
@@ -356,17 +371,27 @@ Status RequestReader::read_command_line() {
     if (param.name == "--" && !param.value) {
       break;
     }
+    if (param.name == kHighParamName) {
+      if (!param.value) {
+        return make_error(
+            Errc::parse,
+            "'{}' at column {} has no value (expected swiotlb_high=<nslabs>[,<nareas>])",
+            quoted(word), column(word));
+      }
+      high_words_.push_back({word, *param.value, column(word)});
+      continue;
+    }
     if (param.name != kParamName) {
       continue;
     }
     if (!param.value) {
-      return make_error(Errc::parse, "'{}' at column {} has no value (expected swiotlb={})", word,
-                        column(word), kGrammar);
+      return make_error(Errc::parse, "'{}' at column {} has no value (expected swiotlb={})",
+                        quoted(word), column(word), kGrammar);
     }
     if (!requests_.empty()) {
       warnings_.push_back(
           fmt::format("'{}' at column {} repeats swiotlb=: what it sets replaces the earlier value",
-                      word, column(word)));
+                      quoted(word), column(word)));
     }
     if (Status s = read_value(*param.value); !s) {
       return s;
@@ -537,7 +562,7 @@ Result<SwiotlbConfig> parse_swiotlb_config(std::string_view text, unsigned cpu_c
   }
   Result<SwiotlbConfig> config = resolve(reader, cpu_count);
   if (config) {
-    if (Status high = apply_high_pool(text, *config); !high) {
+    if (Status high = apply_high_pool(reader.high_words(), *config); !high) {
       return high.error();
     }
   }

@@ -1,12 +1,14 @@
 // `swiotlb_high=<nslabs>[,<nareas>]`: a second pool above 4 GiB, for devices
 // that can reach it, so the default (low) pool stays free for those that
 // cannot. The kernel has no such parameter (its `swiotlb=` second number is
-// nareas), so it is a word of its own, rounded as `swiotlb=` is.
+// nareas), so it is a word of its own, read, rounded and warned about as
+// `swiotlb=` is.
 #include "high_pool_config.h"
 
 #include <fmt/format.h>
 
 #include <charconv>
+#include <optional>
 
 #include "swiotlb/core/constants.h"
 
@@ -14,10 +16,11 @@ namespace swiotlb {
 
 namespace {
 
-constexpr std::string_view kPrefix = "swiotlb_high=";
 constexpr std::uint64_t kMaxAreas = std::uint64_t{1} << 20;
+constexpr std::string_view kGrammar = "swiotlb_high=<nslabs>[,<nareas>]";
 
-Result<std::uint64_t> read_number(std::string_view token, std::string_view what) {
+Result<std::uint64_t> read_number(const HighPoolWord& word, std::string_view token,
+                                  std::string_view what) {
   int base = 10;
   std::string_view digits = token;
   if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
@@ -27,59 +30,113 @@ Result<std::uint64_t> read_number(std::string_view token, std::string_view what)
   std::uint64_t value = 0;
   const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
   if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size()) {
-    return make_error(Errc::parse, "swiotlb_high= {} '{}' is not a number that fits 64 bits", what,
-                      token);
+    return make_error(Errc::parse,
+                      "swiotlb_high= {} '{}' in '{}' at column {} is not a number that fits 64 "
+                      "bits (expected {})",
+                      what, quoted_token(token), quoted_token(word.word), word.column, kGrammar);
   }
   return value;
 }
 
-Status apply_word(std::string_view value, SwiotlbConfig& config) {
-  const std::size_t comma = value.find(',');
-  const std::string_view slabs_text = value.substr(0, comma);
-  Result<std::uint64_t> slabs = read_number(slabs_text, "nslabs");
+struct HighRequest {
+  std::uint64_t nslabs = 0;
+  std::optional<std::uint64_t> nareas;
+};
+
+Result<HighRequest> read_word(const HighPoolWord& word) {
+  const std::size_t comma = word.value.find(',');
+  HighRequest request;
+  Result<std::uint64_t> slabs = read_number(word, word.value.substr(0, comma), "nslabs");
   if (!slabs) {
     return std::move(slabs).error();
   }
-  std::uint64_t areas = 1;
+  request.nslabs = *slabs;
   if (comma != std::string_view::npos) {
-    Result<std::uint64_t> n = read_number(value.substr(comma + 1), "nareas");
-    if (!n) {
-      return std::move(n).error();
+    Result<std::uint64_t> areas = read_number(word, word.value.substr(comma + 1), "nareas");
+    if (!areas) {
+      return std::move(areas).error();
     }
-    areas = *n == 0 ? 1 : *n;
+    request.nareas = *areas;
   }
-  if (areas > kMaxAreas || *slabs > kMaxSlotCount) {
-    return make_error(Errc::parse, "swiotlb_high={} asks for more than {} slots or {} areas", value,
-                      kMaxSlotCount, kMaxAreas);
+  if (request.nslabs > kMaxSlotCount) {
+    return make_error(Errc::parse,
+                      "swiotlb_high= nslabs {} in '{}' at column {} is too large: at most {} "
+                      "slots (4 TiB)",
+                      request.nslabs, quoted_token(word.word), word.column, kMaxSlotCount);
   }
-  areas = round_up_power_of_two(areas);
-  std::uint64_t nslabs = std::max(kernel_align(*slabs, kSegmentSlots), kSegmentSlots * areas);
-  nslabs = round_up_power_of_two(nslabs);
-  if (nslabs != *slabs) {
+  if (request.nareas && *request.nareas > kMaxAreas) {
+    return make_error(Errc::parse,
+                      "swiotlb_high= nareas {} in '{}' at column {} is too large: at most {} areas",
+                      *request.nareas, quoted_token(word.word), word.column, kMaxAreas);
+  }
+  return request;
+}
+
+// The rounding of `swiotlb=` (config.cc), step for step, with its warnings.
+void round_high(std::uint64_t requested_nslabs, std::optional<std::uint64_t> requested_nareas,
+                SwiotlbConfig& config) {
+  const std::uint64_t nslabs = kernel_align(requested_nslabs, kSegmentSlots);
+  if (nslabs != requested_nslabs) {
     config.warnings.push_back(fmt::format(
-        "swiotlb_high nslabs rounded up from {} to {}, as swiotlb= rounds", *slabs, nslabs));
+        "swiotlb_high nslabs rounded up from {} to {}: the pool is made of whole {}-slot segments",
+        requested_nslabs, nslabs, kSegmentSlots));
   }
-  config.high_nslabs = nslabs;
+  const std::uint64_t asked_areas = requested_nareas.value_or(1);
+  const std::uint64_t areas = asked_areas == 0 ? 1 : round_up_power_of_two(asked_areas);
+  if (requested_nareas && areas != *requested_nareas) {
+    config.warnings.push_back(fmt::format(
+        "swiotlb_high nareas rounded up from {} to {}: {}", *requested_nareas, areas,
+        *requested_nareas == 0 ? "0 means a single area" : "areas come in powers of two"));
+  }
+  const std::uint64_t floor = std::uint64_t{kSegmentSlots} * areas;
+  std::uint64_t rounded = nslabs;
+  if (nslabs < floor) {
+    config.warnings.push_back(fmt::format(
+        "swiotlb_high nslabs raised from {} to {} so that each of the {} area{} holds at least "
+        "one full {}-slot segment",
+        nslabs, floor, areas, areas == 1 ? "" : "s", kSegmentSlots));
+    rounded = floor;
+  } else if (!is_power_of_two(nslabs)) {
+    rounded = round_up_power_of_two(nslabs);
+    config.warnings.push_back(fmt::format(
+        "swiotlb_high nslabs rounded up from {} to {}, a power of two, so that the {} area{} are "
+        "all the same size",
+        nslabs, rounded, areas, areas == 1 ? "" : "s"));
+  }
+  config.high_nslabs = rounded;
   config.high_nareas = static_cast<std::uint32_t>(areas);
-  return {};
 }
 
 }  // namespace
 
-Status apply_high_pool(std::string_view text, SwiotlbConfig& config) {
-  std::size_t at = 0;
-  while ((at = text.find(kPrefix, at)) != std::string_view::npos) {
-    const bool word_start = at == 0 || text[at - 1] == ' ' || text[at - 1] == '\t';
-    const std::size_t end = text.find_first_of(" \t\n", at);
-    const std::string_view value = text.substr(
-        at + kPrefix.size(), end == std::string_view::npos ? end : end - at - kPrefix.size());
-    at += kPrefix.size();
-    if (!word_start) {
-      continue;
+std::string quoted_token(std::string_view text) {
+  constexpr std::size_t kQuotedBytes = 64;
+  if (text.size() <= kQuotedBytes) {
+    return std::string(text);
+  }
+  return fmt::format("{}... ({} bytes in all)", text.substr(0, kQuotedBytes), text.size());
+}
+
+Status apply_high_pool(const std::vector<HighPoolWord>& words, SwiotlbConfig& config) {
+  std::optional<std::uint64_t> nslabs;
+  std::optional<std::uint64_t> nareas;
+  for (const HighPoolWord& word : words) {
+    Result<HighRequest> request = read_word(word);
+    if (!request) {
+      return std::move(request).error();
     }
-    if (Status ok = apply_word(value, config); !ok) {
-      return ok;
+    if (nslabs) {
+      config.warnings.push_back(fmt::format(
+          "'{}' at column {} repeats swiotlb_high=: what it sets replaces the earlier value",
+          quoted_token(word.word), word.column));
     }
+    nslabs = request->nslabs;
+    if (request->nareas) {
+      nareas = request->nareas;
+    }
+  }
+  if (nslabs) {
+    round_high(*nslabs, nareas, config);
   }
   return {};
 }

@@ -3,10 +3,10 @@
 #include "swiotlb/iova/iova_trace.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cerrno>
 #include <fstream>
-#include <sstream>
 #include <system_error>
 
 #include "swiotlb/iova/dma_window.h"
@@ -15,6 +15,15 @@ namespace swiotlb::iova {
 namespace {
 
 constexpr std::string_view kVersionLine = "# swiotlb-iova-trace v1";
+constexpr std::size_t kQuotedBytes = 64;
+
+// `text`, or its first kQuotedBytes and a note of its length.
+std::string quoted(std::string_view text) {
+  if (text.size() <= kQuotedBytes) {
+    return std::string(text);
+  }
+  return fmt::format("{}... ({} bytes in all)", text.substr(0, kQuotedBytes), text.size());
+}
 
 std::vector<std::string_view> split_fields(std::string_view line) {
   std::vector<std::string_view> fields;
@@ -39,7 +48,7 @@ class LineParser {
   Status expect_count(std::size_t count, std::string_view usage) const {
     if (fields_.size() != count) {
       return make_error(Errc::parse, "line {}: {} takes {} fields ({}), found {}", line_,
-                        fields_[0], count - 1, usage, fields_.size() - 1);
+                        quoted(fields_[0]), count - 1, usage, fields_.size() - 1);
     }
     return Status::ok();
   }
@@ -47,7 +56,8 @@ class LineParser {
   Result<std::uint64_t> number(std::size_t index, std::string_view field) const {
     Result<std::uint64_t> value = parse_dma_number(fields_[index], field);
     if (!value) {
-      return make_error(Errc::parse, "line {}: {}", line_, value.error().message());
+      return make_error(Errc::parse, "line {}: {} '{}' is not a number", line_, field,
+                        quoted(fields_[index]));
     }
     return value;
   }
@@ -61,6 +71,16 @@ class LineParser {
       return std::move(value).error();
     }
     return static_cast<std::uint32_t>(*value);
+  }
+
+  // A CPU id: it sizes per-CPU caches, so it is bounded.
+  Result<std::uint32_t> cpu(std::size_t index) const {
+    Result<std::uint32_t> value = small(index, "cpu");
+    if (value && *value >= kMaxIovaTraceCpus) {
+      return make_error(Errc::parse, "line {}: cpu {} is not below the limit of {} CPUs", line_,
+                        *value, kMaxIovaTraceCpus);
+    }
+    return value;
   }
 
   std::string_view field(std::size_t index) const { return fields_[index]; }
@@ -93,11 +113,12 @@ Result<IovaTraceDomain> parse_domain(const LineParser& p) {
     const std::string_view text = p.field(index);
     if (text.substr(0, key.size()) != key || text.size() <= key.size() || text[key.size()] != '=') {
       return make_error(Errc::parse, "line {}: expected {}=<value>, found '{}'", p.line(), key,
-                        text);
+                        quoted(text));
     }
     Result<std::uint64_t> value = parse_dma_number(text.substr(key.size() + 1), key);
     if (!value) {
-      return make_error(Errc::parse, "line {}: {}", p.line(), value.error().message());
+      return make_error(Errc::parse, "line {}: {} '{}' is not a number", p.line(), key,
+                        quoted(text.substr(key.size() + 1)));
     }
     return value;
   };
@@ -132,12 +153,13 @@ Result<IovaTraceOp> parse_alloc(const LineParser& p) {
   }
   IovaTraceOp op;
   op.kind = IovaOpKind::alloc;
-  SWIOTLB_TRY_ASSIGN(op.cpu, p.small(1, "cpu"));
+  SWIOTLB_TRY_ASSIGN(op.cpu, p.cpu(1));
   SWIOTLB_TRY_ASSIGN(op.domain, p.small(2, "domain"));
   SWIOTLB_TRY_ASSIGN(op.size, p.number(3, "size"));
   SWIOTLB_TRY_ASSIGN(op.limit_pfn, p.number(4, "limit_pfn"));
   if (p.field(5) != "0" && p.field(5) != "1") {
-    return make_error(Errc::parse, "line {}: flush '{}' is not 0 or 1", p.line(), p.field(5));
+    return make_error(Errc::parse, "line {}: flush '{}' is not 0 or 1", p.line(),
+                      quoted(p.field(5)));
   }
   op.flush = p.field(5) == "1";
   if (p.field(6) != "fail") {
@@ -152,7 +174,7 @@ Result<IovaTraceOp> parse_free(const LineParser& p) {
   }
   IovaTraceOp op;
   op.kind = IovaOpKind::free;
-  SWIOTLB_TRY_ASSIGN(op.cpu, p.small(1, "cpu"));
+  SWIOTLB_TRY_ASSIGN(op.cpu, p.cpu(1));
   SWIOTLB_TRY_ASSIGN(op.domain, p.small(2, "domain"));
   SWIOTLB_TRY_ASSIGN(op.pfn, p.number(3, "pfn"));
   SWIOTLB_TRY_ASSIGN(op.size, p.number(4, "size"));
@@ -163,12 +185,12 @@ Result<IovaTraceOp> parse_free(const LineParser& p) {
 
 Result<IovaTraceOp> parse_op(const LineParser& p) {
   const std::string_view verb = p.field(0);
-  Result<IovaTraceOp> op = verb == "reserve" ? parse_reserve(p)
-                           : verb == "alloc" ? parse_alloc(p)
-                           : verb == "free"
-                               ? parse_free(p)
-                               : Result<IovaTraceOp>(make_error(
-                                     Errc::parse, "line {}: unknown op '{}'", p.line(), verb));
+  Result<IovaTraceOp> op =
+      verb == "reserve" ? parse_reserve(p)
+      : verb == "alloc" ? parse_alloc(p)
+      : verb == "free"  ? parse_free(p)
+                        : Result<IovaTraceOp>(make_error(Errc::parse, "line {}: unknown op '{}'",
+                                                         p.line(), quoted(verb)));
   if (op) {
     op->line = p.line();
   }
@@ -237,10 +259,21 @@ Result<IovaTrace> parse_iova_trace(std::string_view text) {
     if (!line.empty() && line.back() == '\r') {
       line.remove_suffix(1);
     }
+    if (line.size() > kMaxIovaTraceLineBytes) {
+      return make_error(Errc::parse,
+                        "line {}: the line is {} bytes long, more than the limit of {}", line_no,
+                        line.size(), kMaxIovaTraceLineBytes);
+    }
+    if (line.find('\r') != std::string_view::npos) {
+      return make_error(Errc::parse,
+                        "line {}: a carriage return inside the line: lines must end with LF or "
+                        "CRLF, not CR alone",
+                        line_no);
+    }
     if (line_no == 1) {
       if (line != kVersionLine) {
         return make_error(Errc::parse, "line 1: version: expected '{}', found '{}'", kVersionLine,
-                          line);
+                          quoted(line));
       }
       continue;
     }
@@ -255,15 +288,39 @@ Result<IovaTrace> parse_iova_trace(std::string_view text) {
 }
 
 Result<IovaTrace> read_iova_trace(const std::filesystem::path& path) {
+  std::error_code ec;
+  const std::filesystem::file_status status = std::filesystem::status(path, ec);
+  if (std::filesystem::is_directory(status)) {
+    return make_error(Errc::invalid_argument, "{} is a directory, not an IOVA trace",
+                      path.string());
+  }
+  if (std::filesystem::is_character_file(status) || std::filesystem::is_block_file(status)) {
+    return make_error(Errc::invalid_argument,
+                      "{} is a device, not an IOVA trace (give a regular file or a pipe)",
+                      path.string());
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int err = errno;
     return make_error(Errc::system, "cannot open IOVA trace {}: {}", path.string(),
                       std::generic_category().message(err));
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  Result<IovaTrace> trace = parse_iova_trace(text.str());
+  // Read in blocks, up to the limit, so that an endless stream is refused.
+  std::string text;
+  std::array<char, 1 << 16> block{};
+  while (in) {
+    in.read(block.data(), block.size());
+    text.append(block.data(), static_cast<std::size_t>(in.gcount()));
+    if (text.size() > kMaxIovaTraceStreamBytes) {
+      return make_error(Errc::invalid_argument,
+                        "{} gave more than {} bytes: an IOVA trace is read up to that limit",
+                        path.string(), kMaxIovaTraceStreamBytes);
+    }
+  }
+  if (in.bad()) {
+    return make_error(Errc::system, "cannot read IOVA trace {}", path.string());
+  }
+  Result<IovaTrace> trace = parse_iova_trace(text);
   if (!trace) {
     return make_error(Errc::parse, "{}: {}", path.string(), trace.error().message());
   }

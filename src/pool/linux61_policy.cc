@@ -22,7 +22,9 @@ Result<SearchPlan> Linux61Policy::plan(const SlotRequest& request) const {
   SearchPlan plan;
   plan.orig = orig;
   plan.search_bytes = alloc_size + offset;
-  plan.nslots = static_cast<std::uint32_t>(nr_slots(plan.search_bytes));
+  // Saturates: no pool has 2^32 slots, so such a plan simply finds no room.
+  plan.nslots =
+      static_cast<std::uint32_t>(std::min<std::uint64_t>(nr_slots(plan.search_bytes), 0xffffffffu));
   plan.tlb_offset = static_cast<std::uint32_t>(offset);
   plan.slot_alloc_offset = offset;
   plan.reported_bytes = alloc_size;
@@ -38,7 +40,8 @@ Result<SearchPlan> Linux61Policy::plan(const SlotRequest& request) const {
   stride = std::max(stride, (align >> kSlotShift) + 1);
   plan.alloc_align_mask = align;
   plan.iotlb_align_mask = keep;
-  plan.stride = static_cast<std::uint32_t>(stride);
+  // Capped to stay in 32 bits; see LinuxPolicy::plan.
+  plan.stride = static_cast<std::uint32_t>(std::min(stride, kMaxSlotCount));
   return plan;
 }
 

@@ -20,7 +20,9 @@ Result<SearchPlan> LinuxPolicy::plan(const SlotRequest& request) const {
   SearchPlan& plan = *result;
   plan.orig = orig;
   plan.search_bytes = kernel_align(request.mapping_size + offset, align + 1);
-  plan.nslots = static_cast<std::uint32_t>(nr_slots(plan.search_bytes));
+  // Saturates: no pool has 2^32 slots, so such a plan simply finds no room.
+  plan.nslots =
+      static_cast<std::uint32_t>(std::min<std::uint64_t>(nr_slots(plan.search_bytes), 0xffffffffu));
   plan.pad_slots = static_cast<std::uint32_t>(offset >> kSlotShift);
   plan.tlb_offset = static_cast<std::uint32_t>(offset & (kSlotSize - 1));
   plan.slot_alloc_offset = orig & min_align & (kSlotSize - 1);
@@ -36,7 +38,11 @@ Result<SearchPlan> LinuxPolicy::plan(const SlotRequest& request) const {
   keep &= ~align;
   plan.alloc_align_mask = align;
   plan.iotlb_align_mask = keep;
-  plan.stride = static_cast<std::uint32_t>((std::max(align, keep) >> kSlotShift) + 1);
+  // A stride of a whole area or more visits one candidate per area either
+  // way; capping it keeps it in 32 bits (an all-ones min_align_mask gives
+  // 2^53, which would truncate to 0 and never move the search).
+  plan.stride = static_cast<std::uint32_t>(
+      std::min((std::max(align, keep) >> kSlotShift) + 1, kMaxSlotCount));
   return result;
 }
 

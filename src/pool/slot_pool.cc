@@ -21,6 +21,7 @@
 #include "swiotlb/pool/slot_pool.h"
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 
 #include "slot_pool_area.h"
@@ -48,6 +49,15 @@ Status SlotPool::check_create_args(const PoolGeometry& geometry, const SlotPolic
   if (geometry.start.value() % kSlotSize != 0) {
     return make_error(Errc::invalid_argument, "pool start {:#x} is not aligned to a {}-byte slot",
                       geometry.start.value(), kSlotSize);
+  }
+  // The pool's last byte must have an address: a start near the top of the
+  // address space would wrap its end to 0.
+  const std::uint64_t last_offset = (geometry.slot_count << kSlotShift) - 1;
+  if (geometry.start.value() > std::numeric_limits<std::uint64_t>::max() - last_offset) {
+    return make_error(Errc::invalid_argument,
+                      "pool start {:#x} with {} slots runs past the end of the 64-bit address "
+                      "space",
+                      geometry.start.value(), geometry.slot_count);
   }
   return {};
 }
@@ -105,6 +115,17 @@ SlotPool::Area& SlotPool::area_of(std::uint64_t slot) const {
 // time, fields the policy has just written 4 bytes at a time, and stalls.
 Result<SearchPlan> SlotPool::make_plan(const SlotRequest& request) const {
   const std::uint64_t boundary = request.seg_boundary_mask;
+  // No pool holds more than kMaxSlotCount slots, so a larger mapping can
+  // never be served; refusing it here keeps every slot count below 2^32.
+  constexpr std::uint64_t kMaxMappingBytes = kMaxSlotCount << kSlotShift;
+  if (request.mapping_size > kMaxMappingBytes || request.alloc_size > kMaxMappingBytes ||
+      request.alloc_align_mask >= kMaxMappingBytes) {
+    return make_error(Errc::invalid_argument,
+                      "a mapping of {} bytes (allocation {} bytes, alignment mask {:#x}) is "
+                      "larger than any pool: at most {} bytes",
+                      request.mapping_size, request.alloc_size, request.alloc_align_mask,
+                      kMaxMappingBytes);
+  }
   const bool valid = request.mapping_size != 0 && (boundary & (boundary + 1)) == 0;
   Result<SearchPlan> plan = valid ? policy_->plan(request) : invalid_request(request);
   if (plan) {

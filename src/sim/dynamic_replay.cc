@@ -107,6 +107,11 @@ Result<Settings> settings_for(const Trace& header, const DynamicReplayOptions& o
   s.geometry.slot_count = options.nslabs.value_or(p ? p->nslabs : 0);
   s.geometry.area_count = options.nareas.value_or(p ? p->nareas : 1);
   s.geometry.start = PhysAddr(options.start.value_or(p ? p->start : 0));
+  if (s.geometry.slot_count > kMaxReplaySlots) {
+    return make_error(Errc::invalid_argument,
+                      "a pool of {} slots is above the replay limit of {} slots (32 GiB)",
+                      s.geometry.slot_count, kMaxReplaySlots);
+  }
   if (Status ok = validate_geometry(s.geometry.slot_count, s.geometry.area_count); !ok) {
     return ok.error();
   }

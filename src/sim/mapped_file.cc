@@ -35,6 +35,12 @@ class FileDescriptor {
 Status read_all(int fd, const std::string& path, std::string& out) {
   char buffer[1 << 16];
   for (;;) {
+    if (out.size() > MappedFile::kMaxStreamBytes) {
+      return make_error(Errc::invalid_argument,
+                        "{} gave more than {} bytes: a stream is read up to that limit (give a "
+                        "regular file for a larger trace)",
+                        path, MappedFile::kMaxStreamBytes);
+    }
     const ssize_t got = ::read(fd, buffer, sizeof buffer);
     if (got == 0) {
       return {};
@@ -59,6 +65,13 @@ Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::string& path) {
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) {
     return system_error("stat", path);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return make_error(Errc::invalid_argument, "{} is a directory, not a trace file", path);
+  }
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+    return make_error(Errc::invalid_argument,
+                      "{} is a device, not a trace file (give a regular file or a pipe)", path);
   }
   std::unique_ptr<MappedFile> file(new MappedFile);
   if (S_ISREG(st.st_mode) && st.st_size > 0) {

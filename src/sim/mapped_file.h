@@ -1,6 +1,7 @@
 // A whole file's bytes in memory, for parsers that want one buffer: mapped
-// read-only when the file is a regular one, read in full otherwise (pipes,
-// terminals). Private to the sim layer.
+// read-only when the file is a regular one, read in full up to
+// kMaxStreamBytes otherwise (pipes, sockets). Directories and devices
+// (/dev/zero, a terminal) are refused. Private to the sim layer.
 #pragma once
 
 #include <cstddef>
@@ -14,8 +15,12 @@ namespace swiotlb::sim {
 
 class MappedFile {
  public:
+  // The most bytes read from a file that cannot be mapped (1 GiB).
+  static constexpr std::size_t kMaxStreamBytes = std::size_t{1} << 30;
+
   // Fails with Errc::system (and the errno text) when the file cannot be
-  // opened, mapped or read.
+  // opened, mapped or read, and with Errc::invalid_argument for a directory,
+  // a device, or a stream longer than kMaxStreamBytes.
   static Result<std::unique_ptr<MappedFile>> open(const std::string& path);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;

@@ -261,6 +261,11 @@ Result<Session> open_session(const Trace& header, const ReplayOptions& options) 
   s.geometry.slot_count = options.nslabs.value_or(p ? p->nslabs : 0);
   s.geometry.area_count = options.nareas.value_or(p ? p->nareas : 1);
   s.geometry.start = PhysAddr(options.start.value_or(p ? p->start : 0));
+  if (s.geometry.slot_count > kMaxReplaySlots) {
+    return make_error(Errc::invalid_argument,
+                      "a pool of {} slots is above the replay limit of {} slots (32 GiB)",
+                      s.geometry.slot_count, kMaxReplaySlots);
+  }
   s.same_as_trace = p && s.geometry.slot_count == p->nslabs && s.geometry.area_count == p->nareas &&
                     s.geometry.start.value() == p->start;
   Result<std::unique_ptr<SlotPool>> pool = SlotPool::create(s.geometry, *policy);

@@ -13,6 +13,42 @@ namespace swiotlb::sim {
 namespace {
 
 constexpr std::string_view kMagic = "swiotlb-trace";
+
+// The longest line read (a real event line is under 200 bytes): a longer one
+// is an error, and errors quote at most kQuotedBytes of any field.
+constexpr std::size_t kMaxLineBytes = std::size_t{1} << 20;
+constexpr std::size_t kQuotedBytes = 64;
+
+// `text`, or its first kQuotedBytes and a note of its length.
+std::string quoted(std::string_view text) {
+  if (text.size() <= kQuotedBytes) {
+    return std::string(text);
+  }
+  return fmt::format("{}... ({} bytes in all)", text.substr(0, kQuotedBytes), text.size());
+}
+
+// A line that holds a carriage return anywhere but at its end: the file
+// ends its lines with CR alone, which this reader does not take for a line
+// end (LF and CRLF are read).
+bool has_inner_cr(std::string_view line) {
+  const std::size_t cr = line.find('\r');
+  return cr != std::string_view::npos && cr + 1 < line.size();
+}
+
+Error line_error(std::uint32_t line, std::string_view text) {
+  if (has_inner_cr(text)) {
+    return make_error(Errc::parse,
+                      "line {}: a carriage return inside the line: lines must end with LF or "
+                      "CRLF, not CR alone",
+                      line);
+  }
+  return make_error(Errc::parse, "line {}: the line is {} bytes long, more than the limit of {}",
+                    line, text.size(), kMaxLineBytes);
+}
+
+bool line_is_bad(std::string_view text) {
+  return text.size() > kMaxLineBytes || has_inner_cr(text);
+}
 constexpr std::string_view kVersion = "v1";
 
 // Field names in file order, for messages.
@@ -347,10 +383,10 @@ std::vector<std::string_view> line_fields(std::string_view line) {
 
 [[gnu::cold]] Error describe(const LineError& error, std::uint32_t line, std::string_view text) {
   const std::vector<std::string_view> f = line_fields(text);
-  const std::string_view op_word = f.empty() ? std::string_view{} : f[0];
+  const std::string op_word = quoted(f.empty() ? std::string_view{} : f[0]);
   const std::span<const std::string_view> names = field_names(op_of(op_word));
   const std::string_view name = error.field < names.size() ? names[error.field] : "?";
-  const std::string_view value = error.field < f.size() ? f[error.field] : "";
+  const std::string value = quoted(error.field < f.size() ? f[error.field] : "");
   switch (error.problem) {
     case Problem::bad_number:
       return make_error(Errc::parse, "line {}: field '{}': '{}' is not a number", line, name,
@@ -491,6 +527,9 @@ Status TraceReader::read_header() {
     }
     ++line_;
     const std::string_view text = rest_of_line();
+    if (line_is_bad(text)) {
+      return line_error(line_, text);
+    }
     if (!text.empty() && text[0] == '#') {
       if (Status ok = header_line(trim(text.substr(1)), false); !ok) {
         return ok;
@@ -524,7 +563,11 @@ Result<bool> TraceReader::read_events(std::vector<TraceEvent>& out, std::size_t 
     }
     if (*cursor_ == '#') {
       const std::size_t devices = trace_.devices.size();
-      if (Status ok = header_line(trim(rest_of_line().substr(1)), true); !ok) {
+      const std::string_view text = rest_of_line();
+      if (line_is_bad(text)) {
+        return line_error(line_, text);
+      }
+      if (Status ok = header_line(trim(text.substr(1)), true); !ok) {
         return ok.error();
       }
       if (trace_.devices.size() != devices) {
@@ -546,13 +589,20 @@ Status TraceReader::event_line(const char* start, std::vector<TraceEvent>& out) 
   const MaybeError error = parse_event(
       f, e, [this](std::string_view id, std::uint16_t& index) { return intern_device(id, index); });
   if (!error) {
-    out.push_back(e);
     cursor_ = f.position();
     rest_of_line();  // a newline, or a comment and a newline
+    if (static_cast<std::size_t>(cursor_ - start) > kMaxLineBytes) {
+      return line_error(line_, std::string_view(start, static_cast<std::size_t>(cursor_ - start)));
+    }
+    out.push_back(e);
     return {};
   }
   cursor_ = start;
-  Error described = describe(*error, line_, rest_of_line());
+  const std::string_view text = rest_of_line();
+  if (line_is_bad(text)) {
+    return line_error(line_, text);
+  }
+  Error described = describe(*error, line_, text);
   if (!options_.skip_bad) {
     return described;
   }
@@ -614,7 +664,7 @@ Status TraceReader::magic(const std::vector<std::string_view>& words) {
   }
   if (words[1] != kVersion) {
     return make_error(Errc::parse, "line {}: trace format '{}' is not supported (only {})", line_,
-                      words[1], kVersion);
+                      quoted(words[1]), kVersion);
   }
   seen_magic_ = true;
   return {};
@@ -623,7 +673,8 @@ Status TraceReader::magic(const std::vector<std::string_view>& words) {
 Status TraceReader::header_number(std::string_view what, std::string_view value,
                                   std::uint64_t& out) const {
   if (parse_number_slow(value, out) != NumberParse::ok) {
-    return make_error(Errc::parse, "line {}: field '{}': '{}' is not a number", line_, what, value);
+    return make_error(Errc::parse, "line {}: field '{}': '{}' is not a number", line_, what,
+                      quoted(value));
   }
   return {};
 }
@@ -643,7 +694,8 @@ Status TraceReader::pool(const std::vector<std::string_view>& words) {
   for (std::size_t i = 2; i < words.size(); ++i) {
     const std::optional<KeyValue> kv = split_key_value(words[i]);
     if (!kv) {
-      return make_error(Errc::parse, "line {}: '{}' in '# pool' is not key=value", line_, words[i]);
+      return make_error(Errc::parse, "line {}: '{}' in '# pool' is not key=value", line_,
+                        quoted(words[i]));
     }
     std::optional<std::uint64_t>* slot = kv->key == "start"    ? &start
                                          : kv->key == "nslabs" ? &nslabs
@@ -698,7 +750,8 @@ Status TraceReader::device(std::string_view text, const std::vector<std::string_
     return make_error(Errc::parse, "line {}: field 'id' is missing in '# device'", line_);
   }
   if (device_ids_.count(words[1]) != 0) {
-    return make_error(Errc::parse, "line {}: device '{}' is declared twice", line_, words[1]);
+    return make_error(Errc::parse, "line {}: device '{}' is declared twice", line_,
+                      quoted(words[1]));
   }
   if (trace_.devices.size() > std::numeric_limits<std::uint16_t>::max()) {
     return make_error(Errc::parse, "line {}: more than {} devices", line_,
@@ -712,7 +765,7 @@ Status TraceReader::device(std::string_view text, const std::vector<std::string_
     const std::optional<KeyValue> kv = split_key_value(words[i]);
     if (!kv) {
       return make_error(Errc::parse, "line {}: '{}' in '# device' is not key=value", line_,
-                        words[i]);
+                        quoted(words[i]));
     }
     if (kv->key == "name") {
       // The name is free text: it runs to the end of the line.

@@ -13,8 +13,9 @@
 #include <chrono>
 #include <cmath>
 #include <map>
-#include <regex>
 #include <thread>
+
+#include "cli_name_filter.h"
 
 namespace swiotlb::bench {
 namespace {
@@ -170,15 +171,6 @@ double ns_of(const std::vector<Timed>& timed, LookupScheme scheme) {
   return 0;
 }
 
-Result<std::regex> compile_filter(const std::string& filter) {
-  try {
-    return std::regex(filter, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    return make_error(Errc::invalid_argument, "filter '{}' is not a valid regular expression: {}",
-                      filter, e.what());
-  }
-}
-
 }  // namespace
 
 std::vector<std::string> lookup_bench_names() {
@@ -198,16 +190,14 @@ Result<std::vector<LookupBenchResult>> run_lookup_bench(
     return make_error(Errc::invalid_argument,
                       "lookup bench: needs at least one round of some time");
   }
-  Result<std::regex> pattern = compile_filter(options.filter);
+  Result<cli::NameFilter> pattern = cli::NameFilter::compile(options.filter);
   if (!pattern) {
     return std::move(pattern).error();
   }
   Fixtures fixtures;
   std::vector<LookupBenchResult> rows;
   for (const Case& c : all_cases()) {
-    auto selected = [&](LookupScheme scheme) {
-      return std::regex_search(case_name(scheme, c), *pattern);
-    };
+    auto selected = [&](LookupScheme scheme) { return pattern->matches(case_name(scheme, c)); };
     if (std::none_of(kLookupSchemes.begin(), kLookupSchemes.end(), selected)) {
       continue;
     }

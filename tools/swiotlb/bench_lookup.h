@@ -281,7 +281,7 @@ struct LookupBenchResult {
 struct LookupBenchOptions {
   double min_seconds = 0.05;  // the least time one round of one scheme lasts
   std::uint32_t rounds = 5;   // rounds of every scheme of a case, interleaved; medians kept
-  std::string filter;         // ECMAScript regex on the names; empty: every case
+  std::string filter;         // a NameFilter pattern (cli_name_filter.h); empty: every case
 };
 
 // The case names, in the order run_lookup_bench() reports them.

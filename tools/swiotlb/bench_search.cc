@@ -17,9 +17,10 @@
 #include <cmath>
 #include <iterator>
 #include <map>
-#include <regex>
 #include <thread>
 #include <tuple>
+
+#include "cli_name_filter.h"
 
 namespace swiotlb::bench {
 namespace {
@@ -208,15 +209,6 @@ Result<std::vector<Timed>> time_case(Fixtures& fixtures, const Case& c,
   return timed;
 }
 
-Result<std::regex> compile_filter(const std::string& filter) {
-  try {
-    return std::regex(filter, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    return make_error(Errc::invalid_argument, "filter '{}' is not a valid regular expression: {}",
-                      filter, e.what());
-  }
-}
-
 }  // namespace
 
 std::vector<std::string> search_bench_names() {
@@ -236,16 +228,14 @@ Result<std::vector<SearchBenchResult>> run_search_bench(
     return make_error(Errc::invalid_argument,
                       "search bench: needs at least one round of some time");
   }
-  Result<std::regex> pattern = compile_filter(options.filter);
+  Result<cli::NameFilter> pattern = cli::NameFilter::compile(options.filter);
   if (!pattern) {
     return std::move(pattern).error();
   }
   Fixtures fixtures;
   std::vector<SearchBenchResult> rows;
   for (const Case& c : all_cases()) {
-    auto selected = [&](std::string_view policy) {
-      return std::regex_search(case_name(policy, c), *pattern);
-    };
+    auto selected = [&](std::string_view policy) { return pattern->matches(case_name(policy, c)); };
     std::vector<std::string_view> policies{kBaselinePolicy};
     std::copy_if(kSearchPolicies.begin(), kSearchPolicies.end(), std::back_inserter(policies),
                  [&](std::string_view p) { return p != kBaselinePolicy && selected(p); });

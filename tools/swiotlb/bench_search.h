@@ -193,7 +193,7 @@ struct SearchBenchResult {
 struct SearchBenchOptions {
   double min_seconds = 0.05;  // the least time one round of one policy lasts
   std::uint32_t rounds = 5;   // rounds of every policy of a case, interleaved; medians kept
-  std::string filter;         // ECMAScript regex on the names; empty: every case
+  std::string filter;         // a NameFilter pattern (cli_name_filter.h); empty: every case
 };
 
 // The case names, in the order run_search_bench() reports them.

@@ -14,13 +14,14 @@
 #include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <string>
 #include <vector>
 
 #include "bench_cases.h"
 #include "bench_lookup.h"
 #include "bench_search.h"
+#include "cli_limits.h"
+#include "cli_name_filter.h"
 #include "commands.h"
 #include "replay_bench.h"
 #include "swiotlb/sim/replay.h"
@@ -87,14 +88,11 @@ struct Selection {
 // An invalid expression, or one that matches nothing, is an error naming
 // what there is to match.
 Result<Selection> select_cases(const std::string& filter) {
-  std::regex pattern;
-  try {
-    pattern = std::regex(filter, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    return make_error(Errc::invalid_argument, "--filter '{}' is not a valid regular expression: {}",
-                      filter, e.what());
+  Result<NameFilter> pattern = NameFilter::compile(filter);
+  if (!pattern) {
+    return std::move(pattern).error();
   }
-  auto matches = [&](const std::string& name) { return std::regex_search(name, pattern); };
+  auto matches = [&](const std::string& name) { return pattern->matches(name); };
   std::vector<bench::BenchCase> all = bench::bench_cases();
   Selection chosen;
   std::copy_if(all.begin(), all.end(), std::back_inserter(chosen.cases),
@@ -105,8 +103,8 @@ Result<Selection> select_cases(const std::string& filter) {
   chosen.lookup = std::any_of(lookup.begin(), lookup.end(), matches);
   chosen.replay = matches(std::string(kReplayCase));
   if (chosen.cases.empty() && !chosen.search && !chosen.lookup && !chosen.replay) {
-    return make_error(Errc::invalid_argument, "--filter '{}' matches no case (cases: {})", filter,
-                      case_names(all));
+    return make_error(Errc::invalid_argument, "--filter '{}' matches no case (cases: {})",
+                      quote_prefix(filter), case_names(all));
   }
   return chosen;
 }
@@ -398,11 +396,12 @@ void add_bench_command(CLI::App& app, int* exit_code) {
       "IOVA allocation and trace replay, each against a baseline timed in the same run");
   bench->add_flag("--json", options->json, "Print a JSON list instead of a table");
   bench->add_option("--filter", options->filter,
-                    "Run only the cases whose name this regular expression matches");
+                    "Run only the cases whose name this pattern matches: literals, . * + ? ^ $ "
+                    "and | (no groups)");
   bench
       ->add_option("--min-time", options->min_time,
                    "Seconds that one round of one case (and of its baseline) lasts at least")
-      ->check(CLI::PositiveNumber)
+      ->check(seconds(false))
       ->capture_default_str();
   bench->callback([options, exit_code] { *exit_code = run_bench(*options); });
 }

@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_limits.h"
 #include "commands.h"
 #include "swiotlb/core/config.h"
 #include "swiotlb/core/constants.h"
@@ -216,8 +217,7 @@ int run_demo(const DemoOptions& options) {
                                               ? IoTlb::create(*tlb_options)
                                               : Result<std::unique_ptr<IoTlb>>(tlb_options.error());
   if (!io_tlb) {
-    fmt::print(stderr, "swiotlb: error: {}\n", io_tlb.error().message());
-    return 2;
+    return report_error(io_tlb.error());
   }
   auto nic = Device::create({.name = "legacy-nic", .dma_mask = 0xffffffff}, io_tlb->get());
   auto nvme = Device::create({.name = "nvme", .min_align_mask = 0xfff}, io_tlb->get());
@@ -684,8 +684,7 @@ int run_shared_demo(const DemoOptions& options) {
       tlb ? make_peer_device(**tlb) : Result<std::unique_ptr<Device>>(tlb.error());
   Result<Peer> peer = dev ? start_peer(**tlb) : Result<Peer>(dev.error());
   if (!peer) {
-    fmt::print(stderr, "swiotlb: error: {}\n", peer.error().message());
-    return 2;
+    return report_error(peer.error());
   }
   SharedRun run;
   run.workload = run_shared_workload(options, **dev, *peer, run.tally);
@@ -706,11 +705,15 @@ void add_demo_command(CLI::App& app, int* exit_code) {
                                      "checking every byte");
   cmd->add_option("--cmdline", options->cmdline, "the pool's swiotlb= parameter")
       ->capture_default_str();
-  cmd->add_option("--transfers", options->transfers, "how many transfers")->capture_default_str();
-  cmd->add_option("--seed", options->seed, "seed of the workload")->capture_default_str();
+  cmd->add_option("--transfers", options->transfers, "how many transfers")
+      ->capture_default_str()
+      ->check(whole_number(0, kMaxDemoTransfers));
+  cmd->add_option("--seed", options->seed, "seed of the workload")
+      ->capture_default_str()
+      ->check(whole_number(0, UINT64_MAX));
   cmd->add_option("--queue-depth", options->queue_depth, "transfers in flight at once")
       ->capture_default_str()
-      ->check(CLI::Range(1, 4096));
+      ->check(whole_number(1, 4096));
   cmd->add_flag("--json", options->json, "print the result as JSON");
   cmd->add_flag("--grow", options->grow,
                 "let the pool grow (a worker adds 4 MiB pools) and give mappings that find it "

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli_limits.h"
 #include "commands.h"
 #include "swiotlb/core/config.h"
 #include "swiotlb/core/constants.h"
@@ -106,7 +107,7 @@ int run_info(const InfoOptions& options) {
     if (Status placed = place_fixed_pool(*config); !placed) {
       fmt::print(stderr, "swiotlb: error: cannot place the pool at {:#x}: {}\n", *config->addr,
                  placed.error().message());
-      return 2;
+      return kExitBadInput;  // the addr= asked for cannot be had here
     }
   }
   for (const std::string& warning : config->warnings) {
@@ -130,7 +131,8 @@ void add_info_command(CLI::App& app, int* exit_code) {
   info->add_option("--cmdline", options->cmdline,
                    "A swiotlb= value, word, or whole kernel command line");
   info->add_option("--cpus", options->cpus, "CPUs, which set nareas when the command line does not")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(whole_number(1, kMaxCpus));
   info->add_flag("--json", options->json, "Print JSON instead of the kernel's boot lines");
   info->callback([options, exit_code] { *exit_code = run_info(*options); });
 }

@@ -4,7 +4,8 @@
 // `swiotlb iova replay TRACE`: replays an IOVA trace through kernel-exact
 // domains and reports how often they chose the kernel's pfn.
 //
-// Errors go to stderr as "swiotlb: error: <msg>" with exit status 2.
+// Errors go to stderr as "swiotlb: error: <msg>" with exit status 2 (bad
+// input) or 3 (the trace cannot be read), as README.md lists.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -12,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "cli_limits.h"
 #include "commands.h"
 #include "swiotlb/iova/aperture.h"
 #include "swiotlb/iova/device_domain.h"
@@ -113,15 +115,15 @@ int run_replay(const ReplayArgs& args) {
   IovaReplayOptions options;
   if (!args.cpus.empty()) {
     Result<std::uint64_t> cpus = parse_dma_number(args.cpus, "--cpus");
-    if (!cpus || *cpus == 0 || *cpus > 4096) {
-      return fail(cpus ? fmt::format("--cpus {} is outside [1, 4096]", *cpus)
+    if (!cpus || *cpus == 0 || *cpus > kMaxCpus) {
+      return fail(cpus ? fmt::format("--cpus {} is outside [1, {}]", *cpus, kMaxCpus)
                        : cpus.error().message());
     }
     options.cpus = static_cast<unsigned>(*cpus);
   }
   Result<IovaTrace> trace = read_iova_trace(args.trace);
   if (!trace) {
-    return fail(trace.error().message());
+    return report_error(trace.error());
   }
   Result<IovaReplayReport> report = replay_iova_trace(*trace, options);
   if (!report) {

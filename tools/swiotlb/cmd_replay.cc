@@ -6,9 +6,9 @@
 // With --dynamic the pools grow as the kernel's dynamic swiotlb grows them
 // (sim/dynamic_replay.h), and the report says how far they grew.
 //
-// Exit status: 0 when the replay ran (failed maps are a result, not an
-// error), 1 when the trace cannot be read or the pool cannot be built,
-// 2 for an option that is not valid.
+// Exit status (README.md): 0 when the replay ran (failed maps are a result,
+// not an error), 2 for a trace or an option that is not valid, 3 when the
+// trace cannot be read.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "cli_limits.h"
 #include "commands.h"
 #include "progress.h"
 #include "swiotlb/sim/dynamic_replay.h"
@@ -223,7 +224,7 @@ int run_dynamic_replay(const ReplayCliOptions& o, const sim::ParseOptions& parse
     const bool named = report.error().message().find(o.path) != std::string::npos;
     fmt::print(stderr, "swiotlb: error: {}{}\n", named ? "" : o.path + ": ",
                report.error().message());
-    return 1;
+    return exit_code_for(report.error());
   }
   if (report->bad_lines != 0) {
     fmt::print(stderr, "swiotlb: skipped {} line(s) that do not parse\n", report->bad_lines);
@@ -257,7 +258,7 @@ int run_replay(const ReplayCliOptions& o) {
     const bool named = report.error().message().find(o.path) != std::string::npos;
     fmt::print(stderr, "swiotlb: error: {}{}\n", named ? "" : o.path + ": ",
                report.error().message());
-    return 1;
+    return exit_code_for(report.error());
   }
   print_bad_lines(*report);
   if (o.json) {
@@ -278,10 +279,13 @@ void add_replay_command(CLI::App& app, int* exit_code) {
                   "Slot policy: linux-6.1 or linux (default: linux-6.1 for a 6.1 kernel's "
                   "trace, else linux)");
   o->nslabs_option =
-      cmd->add_option("--nslabs", o->nslabs, "Pool size in slots (default: the trace's)");
-  o->nareas_option = cmd->add_option("--nareas", o->nareas, "Areas (default: the trace's)");
+      cmd->add_option("--nslabs", o->nslabs, "Pool size in slots (default: the trace's)")
+          ->check(whole_number(0, UINT64_MAX));
+  o->nareas_option = cmd->add_option("--nareas", o->nareas, "Areas (default: the trace's)")
+                         ->check(whole_number(0, UINT32_MAX));
   o->start_option =
-      cmd->add_option("--start", o->start, "Pool start address (default: the trace's)");
+      cmd->add_option("--start", o->start, "Pool start address (default: the trace's)")
+          ->check(whole_number(0, UINT64_MAX));
   cmd->add_flag("--skip-bad", o->skip_bad, "Skip lines that do not parse (counted and reported)");
   cmd->add_flag("--json", o->json, "Print the report as JSON");
   CLI::Option* dynamic = cmd->add_flag(
@@ -289,12 +293,14 @@ void add_replay_command(CLI::App& app, int* exit_code) {
       "Pools grow as the kernel's dynamic swiotlb grows them (Linux 6.6+); default policy linux");
   cmd->add_option("--grow-nslabs", o->grow_nslabs,
                   "With --dynamic: slots per grown pool (default 2048, 4 MiB)")
-      ->needs(dynamic);
+      ->needs(dynamic)
+      ->check(whole_number(0, UINT64_MAX));
   o->max_nslabs_option =
       cmd->add_option("--max-nslabs", o->max_nslabs,
                       "With --dynamic: most default and grown slots together (default: 16 times "
                       "the default pool)")
-          ->needs(dynamic);
+          ->needs(dynamic)
+          ->check(whole_number(0, UINT64_MAX));
   cmd->add_option("--order", o->order,
                   "With --dynamic: pool search order, kernel (newest first) or oldest (default "
                   "first, then oldest grown)")
@@ -303,7 +309,8 @@ void add_replay_command(CLI::App& app, int* exit_code) {
       cmd->add_option("--shrink-after", o->shrink_after,
                       "With --dynamic: give back a grown pool idle for this many events "
                       "(default: never, as the kernel)")
-          ->needs(dynamic);
+          ->needs(dynamic)
+          ->check(whole_number(0, UINT64_MAX));
   cmd->callback([o, exit_code] { *exit_code = run_replay(*o); });
 }
 

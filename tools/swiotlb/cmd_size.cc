@@ -3,9 +3,9 @@
 // what dynamic growth would have used, and the memory it saves against the
 // kernel's defaults. The method and the growth model are in sim/sizing.h.
 //
-// Exit status: 0 when sizing ran (even if no pool size serves the trace),
-// 1 when the trace cannot be read or sized, 2 for a malformed --ram or
-// --margin.
+// Exit status (README.md): 0 when sizing ran (even if no pool size serves the
+// trace), 2 for a trace or an option that is not valid, 3 when the trace
+// cannot be read.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_limits.h"
 #include "commands.h"
 #include "progress.h"
 #include "report_units.h"
@@ -105,8 +106,10 @@ int run_size(const SizeCliOptions& o) {
   if (!o.ram.empty()) {
     options.ram_bytes = parse_bytes(o.ram);
     if (!options.ram_bytes) {
-      fmt::print(stderr, "swiotlb: error: --ram '{}' is not a byte count (e.g. 17179869184, 16G)\n",
-                 o.ram);
+      fmt::print(stderr,
+                 "swiotlb: error: --ram '{}' is not a byte count that fits 64 bits (e.g. "
+                 "17179869184, 16G)\n",
+                 quote_prefix(o.ram));
       return 2;
     }
   }
@@ -114,8 +117,7 @@ int run_size(const SizeCliOptions& o) {
   parse.skip_bad = o.skip_bad;
   Result<sim::Trace> trace = sim::load_trace(o.path, parse);
   if (!trace) {
-    fmt::print(stderr, "swiotlb: error: {}\n", trace.error().message());
-    return 1;
+    return report_error(trace.error());
   }
   if (trace->bad_line_count != 0) {
     fmt::print(stderr, "swiotlb: skipped {} line(s) that do not parse\n", trace->bad_line_count);
@@ -140,7 +142,7 @@ int run_size(const SizeCliOptions& o) {
   progress.finish();
   if (!report) {
     fmt::print(stderr, "swiotlb: error: {}: {}\n", o.path, report.error().message());
-    return 1;
+    return exit_code_for(report.error());
   }
   if (o.json) {
     fmt::print("{}\n", sim::to_json(*report).dump(2));
@@ -162,7 +164,8 @@ void add_size_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--policy", o->policies,
                   "Size for this policy only (repeatable; default: linux and linux-6.1)");
   cmd->add_option("--nareas", o->area_counts,
-                  "Size for this many areas (repeatable; default: the trace's)");
+                  "Size for this many areas (repeatable; default: the trace's)")
+      ->check(whole_number(1, UINT32_MAX));
   cmd->add_option("--margin", o->margin,
                   "Head room in the swiotlb= advice, percent of the smallest size (\"25\" or "
                   "\"25%\"; default 0)");

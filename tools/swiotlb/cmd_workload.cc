@@ -2,8 +2,8 @@
 // device models of docs/trace-format.md, for replay and sizing when no kernel
 // trace is at hand. The same options give the same file.
 //
-// Exit status: 0 when the trace was written, 1 when it could not be, 2 for a
-// bad option value.
+// Exit status (README.md): 0 when the trace was written, 2 for a bad option
+// value, 3 when the file could not be written.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "cli_limits.h"
 #include "commands.h"
 #include "swiotlb/sim/trace_writer.h"
 #include "swiotlb/sim/workload.h"
@@ -45,8 +46,7 @@ int run_workload(const WorkloadCliOptions& o) {
     return 2;
   }
   if (Status written = sim::write_trace(*trace, o.output); !written) {
-    fmt::print(stderr, "swiotlb: error: {}\n", written.error().message());
-    return 1;
+    return report_error(written.error());
   }
   return 0;
 }
@@ -58,10 +58,15 @@ void add_workload_command(CLI::App& app, int* exit_code) {
   CLI::App* cmd = app.add_subcommand("workload", "Write a synthetic trace from a device model");
   cmd->add_option("--profile", o->profile, "nvme, virtio-blk, network or mixed")
       ->capture_default_str();
-  cmd->add_option("--events", o->events, "About this many events")->capture_default_str();
-  cmd->add_option("--seed", o->seed, "Random seed")->capture_default_str();
+  cmd->add_option("--events", o->events, "About this many events")
+      ->capture_default_str()
+      ->check(whole_number(0, kMaxWorkloadEvents));
+  cmd->add_option("--seed", o->seed, "Random seed")
+      ->capture_default_str()
+      ->check(whole_number(0, UINT64_MAX));
   cmd->add_option("--cpus", o->cpus, "CPUs, each with its own queues (a power of two)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(whole_number(1, kMaxCpus));
   cmd->add_option("-o,--output", o->output, "Output file ('-': standard output)")
       ->capture_default_str();
   cmd->callback([o, exit_code] { *exit_code = run_workload(*o); });

@@ -12,7 +12,10 @@
 // are comments, except "# domain", which declares a domain before its first
 // use. Blank lines are skipped. Numbers are decimal or 0x-prefixed hex
 // (pfns are written in hex by convention). A malformed line is an error
-// naming its line number and the field at fault.
+// naming its line number and the field at fault. Lines end with LF or CRLF
+// (CR alone is refused); limits: a line is at most kMaxIovaTraceLineBytes, a
+// CPU id below kMaxIovaTraceCpus, and a file that is not a regular one at
+// most kMaxIovaTraceStreamBytes; errors quote at most 64 bytes of a field.
 //
 // Plain values; no synchronization needed.
 #pragma once
@@ -28,6 +31,11 @@
 #include "swiotlb/core/error.h"
 
 namespace swiotlb::iova {
+
+inline constexpr std::size_t kMaxIovaTraceLineBytes = std::size_t{1} << 20;
+// CPU ids size the replay's per-CPU caches; Linux's largest NR_CPUS is 8192.
+inline constexpr std::uint32_t kMaxIovaTraceCpus = 8192;
+inline constexpr std::size_t kMaxIovaTraceStreamBytes = std::size_t{1} << 30;
 
 struct IovaTraceDomain {
   std::uint32_t id = 0;
@@ -67,7 +75,9 @@ struct IovaTrace {
 // flush other than 0/1, an op on an undeclared domain, a domain declared
 // twice, or a granule that is not a power of two.
 Result<IovaTrace> parse_iova_trace(std::string_view text);
-// Reads and parses a file. Fails (system) when it cannot be read.
+// Reads and parses a file. Fails (system) when it cannot be read, and
+// (invalid_argument) for a directory, a device, or a stream longer than
+// kMaxIovaTraceStreamBytes.
 Result<IovaTrace> read_iova_trace(const std::filesystem::path& path);
 
 // Writes a trace back in format v1 (pfns and limits in hex).

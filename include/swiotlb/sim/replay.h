@@ -53,6 +53,12 @@
 
 namespace swiotlb::sim {
 
+// The largest pool a replay models: 2^24 slots (32 GiB). The bookkeeping of
+// a replay is tens of bytes per slot, so the library's own maximum (2^31)
+// would ask for tens of GB; a larger pool (from the trace or an option) is
+// refused with Errc::invalid_argument.
+inline constexpr std::uint64_t kMaxReplaySlots = std::uint64_t{1} << 24;
+
 // Called now and then during a replay (every few tens of thousands of
 // events), from the replaying thread.
 struct ReplayProgress {
