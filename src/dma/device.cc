@@ -159,9 +159,16 @@ void Device::cache_sync(CacheOp op, PhysAddr addr, std::uint64_t size, Direction
     return;
   }
   cache_syncs_.fetch_add(1, std::memory_order_relaxed);
-  if (config_.cache_hook) {
-    config_.cache_hook(op, addr, size, dir);
+  if (!config_.cache_hook) {
+    return;
   }
+  if (config_.translator) {
+    if (config_.cache_hook_foreign_only && !config_.translator->foreign(addr, size)) {
+      return;
+    }
+    addr = PhysAddr(config_.translator->to_machine(addr));
+  }
+  config_.cache_hook(op, addr, size, dir);
 }
 
 DeviceStats Device::stats() const {

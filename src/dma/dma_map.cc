@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "dma_bounce.h"
 #include "dma_iommu.h"
 #include "swiotlb/core/constants.h"
 #include "swiotlb/dma/dma_api.h"
@@ -37,6 +38,8 @@ Status check_request(const Device& dev, std::uint64_t size, Direction dir) {
                     bounced ? "" : " and it has no pool to bounce through");
 }
 
+}  // namespace
+
 [[gnu::cold]] Error no_pool_error(const Device& dev, const IoTlb& io_tlb) {
   std::string pools;
   for (std::uint32_t i = 0; i < io_tlb.pool_count(); ++i) {
@@ -58,6 +61,7 @@ Result<DmaAddr> finish_bounce(Device& dev, IoTlb& io_tlb, const BounceRequest& r
     dev.count_map_failure();
     return std::move(tlb).error();
   }
+  dev.mark_uses_io_tlb();
   const DmaAddr dma = dev.phys_to_dma(*tlb, size);
   if (!dev.dma_capable(dma, size)) {
     Status undone = io_tlb.unmap(*tlb, request.min_align_mask, {size, dir, dev.id()},
@@ -72,15 +76,7 @@ Result<DmaAddr> finish_bounce(Device& dev, IoTlb& io_tlb, const BounceRequest& r
   return dma;
 }
 
-// The kernel's swiotlb_map(): bounce into the first of the device's pools
-// that has room, then make sure the device reaches the bounce buffer.
-Result<DmaAddr> bounce_map(Device& dev, IoTlb& io_tlb, PhysAddr phys, std::uint64_t size,
-                           Direction dir, Attrs attrs) {
-  const std::vector<PoolChoice>& pools = dev.streaming_pools();
-  if (pools.empty()) {
-    dev.count_map_failure();
-    return dev.debug().record(no_pool_error(dev, io_tlb));
-  }
+BounceRequest bounce_request(const Device& dev, PhysAddr phys, std::uint64_t size, Direction dir) {
   BounceRequest request;
   request.orig = phys;
   request.size = size;
@@ -90,6 +86,20 @@ Result<DmaAddr> bounce_map(Device& dev, IoTlb& io_tlb, PhysAddr phys, std::uint6
   request.owner = dev.id();
   request.owner_name = dev.name();
   request.reach = dev.streaming_reach();
+  return request;
+}
+
+// The kernel's swiotlb_map(): bounce into the first of the device's pools
+// that has room, then make sure the device reaches the bounce buffer.
+Result<DmaAddr> bounce_map(Device& dev, IoTlb& io_tlb, PhysAddr phys, std::uint64_t size,
+                           Direction dir, Attrs attrs,
+                           std::optional<WaitQueue::Clock::time_point> deadline) {
+  const std::vector<PoolChoice>& pools = dev.streaming_pools();
+  if (pools.empty()) {
+    dev.count_map_failure();
+    return dev.debug().record(no_pool_error(dev, io_tlb));
+  }
+  BounceRequest request = bounce_request(dev, phys, size, dir);
   // The last pool's answer stands; the ones before it only pass on a full
   // pool. Only the last waits (may_sleep), makes a transient pool or speaks
   // of a full pool: a full high pool overflows to the low one first.
@@ -108,10 +118,9 @@ Result<DmaAddr> bounce_map(Device& dev, IoTlb& io_tlb, PhysAddr phys, std::uint6
   request.pool_dma_start = pools[i].dma_start;
   request.attrs = attrs;
   request.more_pools = false;
+  request.deadline = deadline;
   return finish_bounce(dev, io_tlb, request, io_tlb.map(request), attrs);
 }
-
-}  // namespace
 
 Result<DmaAddr> map_page(Device& dev, PhysAddr phys, std::uint64_t size, Direction dir,
                          Attrs attrs) {
@@ -124,7 +133,7 @@ Result<DmaAddr> map_page(Device& dev, PhysAddr phys, std::uint64_t size, Directi
   IoTlb* io_tlb = dev.io_tlb();
   const DmaAddr dma = dev.phys_to_dma(phys, size);
   if (io_tlb != nullptr && (io_tlb->force_bounce() || !dev.dma_capable(dma, size))) {
-    return bounce_map(dev, *io_tlb, phys, size, dir, attrs);
+    return bounce_map(dev, *io_tlb, phys, size, dir, attrs, std::nullopt);
   }
   if (!dev.dma_capable(dma, size)) {
     dev.count_map_failure();
@@ -148,7 +157,7 @@ Status unmap_page(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir, 
   }
   const PhysAddr phys = dev.dma_to_phys(addr);
   IoTlb* io_tlb = dev.io_tlb();
-  if (io_tlb != nullptr && io_tlb->contains(phys)) {
+  if (io_tlb != nullptr && dev.uses_io_tlb() && io_tlb->contains(phys)) {
     Result<BounceMapping> mapping =
         io_tlb->begin_unmap(phys, dev.config().min_align_mask, {size, dir, dev.id()});
     if (!mapping) {
@@ -179,7 +188,7 @@ Status sync_single_for_cpu(Device& dev, DmaAddr addr, std::uint64_t size, Direct
   }
   const PhysAddr phys = dev.dma_to_phys(addr);
   IoTlb* io_tlb = dev.io_tlb();
-  if (io_tlb != nullptr && io_tlb->contains(phys)) {
+  if (io_tlb != nullptr && dev.uses_io_tlb() && io_tlb->contains(phys)) {
     Result<BounceMapping> mapping = io_tlb->find_for_sync(phys, size, dir, dev.id());
     if (!mapping) {
       return dev.debug().record(std::move(mapping).error());
@@ -201,7 +210,7 @@ Status sync_single_for_device(Device& dev, DmaAddr addr, std::uint64_t size, Dir
   }
   const PhysAddr phys = dev.dma_to_phys(addr);
   IoTlb* io_tlb = dev.io_tlb();
-  if (io_tlb != nullptr && io_tlb->contains(phys)) {
+  if (io_tlb != nullptr && dev.uses_io_tlb() && io_tlb->contains(phys)) {
     Result<BounceMapping> mapping = io_tlb->find_for_sync(phys, size, dir, dev.id());
     if (!mapping) {
       return dev.debug().record(std::move(mapping).error());

@@ -1,6 +1,8 @@
 // Frame tables for the translator: two hash maps, one per direction.
 #include "swiotlb/dma/frame_translator.h"
 
+#include <algorithm>
+
 #include "swiotlb/core/constants.h"
 
 namespace swiotlb {
@@ -66,6 +68,123 @@ bool FrameTranslator::contiguous(PhysAddr addr, std::uint64_t size) const {
     }
   }
   return true;
+}
+
+}  // namespace swiotlb
+
+namespace swiotlb {
+
+FrameExchange::FrameExchange(std::uint64_t first_mfn, std::uint64_t count) {
+  if (count != 0) {
+    free_.emplace(first_mfn, count);
+  }
+}
+
+void FrameExchange::fail_after(std::uint64_t frames) {
+  std::lock_guard guard(lock_);
+  fail_after_ = frames;
+}
+
+std::uint64_t FrameExchange::free_frames() const {
+  std::lock_guard guard(lock_);
+  std::uint64_t frames = 0;
+  for (const auto& [first, count] : free_) {
+    frames += count;
+  }
+  return frames;
+}
+
+Result<std::uint64_t> FrameExchange::exchange(std::uint64_t count, std::uint64_t limit,
+                                              std::uint64_t chunk) {
+  std::lock_guard guard(lock_);
+  const std::uint64_t limit_frames =
+      limit == ~std::uint64_t{0} ? ~std::uint64_t{0} >> kPageShift : (limit + 1) >> kPageShift;
+  // The lowest run first: the kernel asks for the fewest address bits it
+  // can and raises them only when the hypervisor refuses.
+  auto it = free_.begin();
+  for (; it != free_.end(); ++it) {
+    if (it->second >= count && it->first + count <= limit_frames) {
+      break;
+    }
+  }
+  if (it == free_.end() || count == 0) {
+    return make_error(Errc::unreachable,
+                      "exchange: no run of {} free machine frames ends below {:#x}", count, limit);
+  }
+  // Frame by frame in chunks, as the hypercall goes; a stop part way gives
+  // back what it took.
+  std::uint64_t done = 0;
+  while (done < count) {
+    const std::uint64_t step = std::min(chunk, count - done);
+    if (done + step > fail_after_) {
+      const std::uint64_t stopped_at = fail_after_;
+      fail_after_ = ~std::uint64_t{0};
+      return make_error(Errc::system,
+                        "exchange: the hypervisor exchanged {} of {} frames and stopped; the {} "
+                        "frames it handed out were taken back",
+                        stopped_at, count, stopped_at);
+    }
+    done += step;
+  }
+  fail_after_ = ~std::uint64_t{0};
+  const std::uint64_t first = it->first;
+  const std::uint64_t left = it->second - count;
+  free_.erase(it);
+  if (left != 0) {
+    free_.emplace(first + count, left);
+  }
+  return first;
+}
+
+bool FrameTranslator::foreign(PhysAddr addr, std::uint64_t size) const {
+  if (size == 0 || to_machine_.empty()) {
+    return false;
+  }
+  const std::uint64_t first = addr.value() >> kPageShift;
+  const std::uint64_t last = (addr.value() + size - 1) >> kPageShift;
+  for (std::uint64_t pfn = first; pfn <= last; ++pfn) {
+    if (const auto it = to_machine_.find(pfn); it != to_machine_.end() && it->second != pfn) {
+      return true;
+    }
+  }
+  return false;
+}
+
+Result<std::shared_ptr<const FrameTranslator>> FrameTranslator::exchanged(
+    FrameExchange& exchange, PhysAddr start, std::uint64_t bytes, std::uint64_t limit) const {
+  if (bytes == 0 || (start.value() & (kPageSize - 1)) != 0 || (bytes & (kPageSize - 1)) != 0) {
+    return make_error(Errc::invalid_argument,
+                      "exchange of [{:#x}, +{:#x}): a pool is exchanged in whole pages",
+                      start.value(), bytes);
+  }
+  const std::uint64_t first_pfn = start.value() >> kPageShift;
+  const std::uint64_t frames = bytes >> kPageShift;
+  Result<std::uint64_t> first_mfn = exchange.exchange(frames, limit, kSegmentBytes >> kPageShift);
+  if (!first_mfn) {
+    return make_error(first_mfn.error().code(), "pool [{:#x}, {:#x}): {}", start.value(),
+                      start.value() + bytes, first_mfn.error().message());
+  }
+  auto t = std::make_shared<FrameTranslator>(*this);
+  for (std::uint64_t i = 0; i < frames; ++i) {
+    const std::uint64_t pfn = first_pfn + i;
+    if (const auto it = t->to_machine_.find(pfn); it != t->to_machine_.end()) {
+      t->to_pseudo_.erase(it->second);  // the old frame is given up
+      t->to_machine_.erase(it);
+    }
+  }
+  for (std::uint64_t i = 0; i < frames; ++i) {
+    const std::uint64_t pfn = first_pfn + i;
+    const std::uint64_t mfn = *first_mfn + i;
+    if (const auto owner = t->to_pseudo_.find(mfn); owner != t->to_pseudo_.end()) {
+      return make_error(Errc::invalid_argument,
+                        "exchange: machine frame {:#x} came back for pfn {:#x} but pfn {:#x} "
+                        "owns it",
+                        mfn, pfn, owner->second);
+    }
+    t->to_machine_.emplace(pfn, mfn);
+    t->to_pseudo_.emplace(mfn, pfn);
+  }
+  return std::shared_ptr<const FrameTranslator>(std::move(t));
 }
 
 }  // namespace swiotlb

@@ -44,7 +44,7 @@ class RegionBuilder {
 namespace {
 
 bool has_file(RegionKind kind) {
-  return kind == RegionKind::file || kind == RegionKind::hugetlbfs;
+  return kind == RegionKind::file || kind == RegionKind::hugetlbfs || kind == RegionKind::device;
 }
 
 Status check_not_null(const std::optional<PhysAddr>& fixed) {
@@ -65,6 +65,11 @@ Status check_spec(const RegionSpec& spec) {
     return make_error(Errc::invalid_argument, "a {} region takes no path (given: {})",
                       to_string(spec.kind), spec.path);
   }
+  if (spec.kind == RegionKind::device && spec.create) {
+    return make_error(Errc::invalid_argument,
+                      "a device region maps a device file that exists; it is never created ({})",
+                      spec.path);
+  }
   if (!has_file(spec.kind) && spec.offset != 0) {
     return make_error(Errc::invalid_argument, "a {} region takes no offset (given: {:#x})",
                       to_string(spec.kind), spec.offset);
@@ -81,6 +86,8 @@ Result<Backing> open_backing(const RegionSpec& spec) {
     case RegionKind::file:
     case RegionKind::hugetlbfs:
       return open_file(spec.path, spec.kind, spec.create);
+    case RegionKind::device:
+      return open_device(spec.path);
   }
   return make_error(Errc::invalid_argument, "unknown region kind {}", static_cast<int>(spec.kind));
 }
@@ -151,6 +158,8 @@ Status prepare(const Backing& backing, const RegionSpec& spec, std::size_t size)
     case RegionKind::file:
     case RegionKind::hugetlbfs:
       return fit_file(backing, spec.offset, size, spec.create);
+    case RegionKind::device:
+      return backing.sized ? fit_file(backing, spec.offset, size, false) : Status::ok();
   }
   return Status::ok();
 }
@@ -211,6 +220,8 @@ std::string_view to_string(RegionKind kind) {
       return "file";
     case RegionKind::hugetlbfs:
       return "hugetlbfs";
+    case RegionKind::device:
+      return "device";
   }
   return "unknown";
 }

@@ -147,6 +147,30 @@ Result<Backing> open_file(const std::string& path, RegionKind wanted, bool creat
   return backing;
 }
 
+Result<Backing> open_device(const std::string& path) {
+  Backing backing;
+  backing.name = fmt::format("device {}", path);
+  backing.fd.reset(open(path.c_str(), O_RDWR | O_CLOEXEC));
+  if (!backing.fd.valid()) {
+    return make_error(Errc::system, "cannot open {}: {}", backing.name, last_error());
+  }
+  struct stat st {};
+  if (fstat(backing.fd.get(), &st) != 0) {
+    return make_error(Errc::system, "fstat of {} failed: {}", backing.name, last_error());
+  }
+  if (!S_ISCHR(st.st_mode) && !S_ISREG(st.st_mode)) {
+    return make_error(Errc::invalid_argument,
+                      "{} is neither a character device nor a file (mode {:o})", backing.name,
+                      st.st_mode);
+  }
+  backing.kind = RegionKind::device;
+  backing.page_size = host_page_size();
+  // A character device's size is its driver's business: mmap refuses a
+  // range beyond what it exposes.
+  backing.sized = S_ISREG(st.st_mode);
+  return backing;
+}
+
 Result<Backing> adopt_fd(int fd) {
   Backing backing;
   backing.name = fmt::format("fd {}", fd);

@@ -23,7 +23,8 @@ struct Backing {
   UniqueFd fd;  // not valid for anonymous memory
   RegionKind kind = RegionKind::anonymous;
   std::size_t page_size = 0;
-  std::string name;  // "anonymous memory", "memfd", "file /x", "fd 7", ...
+  std::string name;   // "anonymous memory", "memfd", "file /x", "fd 7", ...
+  bool sized = true;  // the file has a size to check (a character device has none)
 };
 
 Backing anonymous_backing();
@@ -42,6 +43,10 @@ Status seal_memfd(const Backing& backing, std::uint64_t size);
 // the huge page size, from fstatfs), file otherwise. `wanted` hugetlbfs
 // refuses a path elsewhere.
 Result<Backing> open_file(const std::string& path, RegionKind wanted, bool create);
+
+// Opens the device file `path` read-write, never creating it: a character
+// device, or a regular file standing in for one. Anything else is refused.
+Result<Backing> open_device(const std::string& path);
 
 // Takes a duplicate of a caller's descriptor; the kind is memfd for a memfd,
 // else as for open_file().

@@ -92,7 +92,9 @@ TEST_P(DmaDebugChecks, AnotherDeviceCannotUnmapIt) {
     // Direct mappings are per device: the other device has none at all.
     expect_error(unmap_single(*other_, dma_, 8192, Direction::from_device), Errc::not_mapped);
   } else {
-    expect_error(unmap_single(*other_, dma_, 8192, Direction::from_device), Errc::mapping_mismatch);
+    // The other device never bounced (its dma_uses_io_tlb is clear), so it
+    // takes the address for a direct mapping it does not have.
+    expect_error(unmap_single(*other_, dma_, 8192, Direction::from_device), Errc::not_mapped);
   }
   EXPECT_EQ(other_->stats().debug_errors, 1u);
   EXPECT_TRUE(unmap_single(*dev_, dma_, 8192, Direction::from_device));

@@ -380,7 +380,16 @@ TEST(DmaGrowthPools, AFullHighPoolOverflowsBeforeATransientPoolOrAWait) {
 TEST(DmaGrowthPools, ACoherentBufferOverflowsBeforeATransientPool) {
   auto io_tlb = overflowing_io_tlb();
   ASSERT_TRUE(io_tlb);
-  auto disk = make_device(io_tlb.get(), {.name = "disk64"});
+  // Coherent memory comes from the pools only for a device that cannot
+  // reach normal memory: this one sees the two pools and nothing else.
+  std::vector<DmaRange> seen;
+  for (std::uint32_t i = 0; i < io_tlb->pool_count(); ++i) {
+    const PoolInfo info = io_tlb->pool_info(i);
+    seen.push_back({info.start.value(), info.start.value(), info.end - info.start});
+  }
+  auto pools_only = DmaRangeMap::create(std::move(seen));
+  ASSERT_TRUE(pools_only) << pools_only.error().message();
+  auto disk = make_device(io_tlb.get(), {.name = "disk64", .dma_ranges = *pools_only});
   ASSERT_TRUE(disk);
   ASSERT_EQ(disk->coherent_pools().size(), 2u);
   // Page-sized buffers fill the high pool.

@@ -71,7 +71,11 @@ TEST(DmaSg, FailureHalfWayUndoesTheEntriesBefore) {
 
 TEST(DmaCoherent, ZeroedPageRoundedAndFreed) {
   auto io_tlb = make_io_tlb();
-  auto dev = make_device(io_tlb.get());
+  // A device that sees only the pool gets its coherent memory there.
+  auto pool_only = DmaRangeMap::create({{io_tlb->start().value(), io_tlb->start().value(),
+                                         io_tlb->end().value() - io_tlb->start().value()}});
+  ASSERT_TRUE(pool_only);
+  auto dev = make_device(io_tlb.get(), {.name = "pool-only", .dma_ranges = *pool_only});
   // Dirty the pool first so that zeroing is observable.
   std::vector<std::byte> junk = pattern(16384, 9);
   auto dma = map_single(*dev, junk.data(), junk.size(), Direction::to_device);

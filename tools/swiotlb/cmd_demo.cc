@@ -53,8 +53,10 @@ struct DemoOptions {
   std::uint64_t seed = 1;
   std::uint32_t queue_depth = 32;
   bool json = false;
-  bool shared = false;     // the device is another process (docs/shared-window.md)
-  bool grow = false;       // pools grow and full pools make transient ones (docs/growth.md)
+  bool shared = false;  // the device is another process (docs/shared-window.md)
+  bool grow = false;    // pools grow and full pools make transient ones (docs/growth.md)
+  std::string
+      device_memory;       // swiotlb_devmem=...: the pool in device memory (docs/device-memory.md)
   int device_socket = -1;  // set in that process: the socket to the host
 };
 
@@ -74,10 +76,14 @@ struct Tally {
   std::uint64_t bad_bytes = 0;
   std::uint64_t map_failures = 0;
   std::uint64_t api_errors = 0;
+  std::uint64_t lowest_dma = ~std::uint64_t{0};  // device addresses handed out
+  std::uint64_t highest_dma = 0;
 };
 
-std::byte* device_view(DmaAddr addr) {
-  return static_cast<std::byte*>(PhysAddr(addr.value()).to_pointer());
+// What the device finds at a device address: the CPU memory its dma ranges
+// translate the address to.
+std::byte* device_view(const Device& dev, DmaAddr addr) {
+  return static_cast<std::byte*>(dev.dma_to_phys(addr).to_pointer());
 }
 
 std::byte fill_byte(std::uint64_t seed, std::uint64_t i) {
@@ -94,7 +100,7 @@ std::uint64_t count_mismatches(const std::byte* a, const std::byte* b, std::uint
 
 // The device's side: read what was sent, write what it returns.
 void play_device(Transfer& t, std::uint64_t tag, Tally& tally) {
-  std::byte* seen = device_view(t.dma);
+  std::byte* seen = device_view(*t.dev, t.dma);
   if (copies_to_device(t.dir)) {
     tally.bad_bytes += count_mismatches(seen, t.data(), t.size);
     tally.bytes_checked += t.size;
@@ -156,6 +162,8 @@ void run_workload(const DemoOptions& options, Device& nic, Device& nvme, Tally& 
       ++tally.map_failures;
     } else {
       t.dma = *dma;
+      tally.lowest_dma = std::min(tally.lowest_dma, dma->value());
+      tally.highest_dma = std::max(tally.highest_dma, dma->value() + t.size - 1);
       in_flight.emplace_back(std::move(t), n);
     }
     if (in_flight.size() >= options.queue_depth || n + 1 == options.transfers) {
@@ -185,7 +193,7 @@ void run_extras(Device& nvme, Tally& tally) {
     return;
   }
   for (const ScatterEntry& e : sg) {
-    tally.bad_bytes += count_mismatches(device_view(e.dma_address), pieces[0].data(), 4096);
+    tally.bad_bytes += count_mismatches(device_view(nvme, e.dma_address), pieces[0].data(), 4096);
     tally.bytes_checked += 4096;
   }
   if (!unmap_sg(nvme, sg, Direction::to_device)) {
@@ -213,14 +221,42 @@ int run_demo(const DemoOptions& options) {
     tlb_options->growth.enabled = true;
     tlb_options->transient = true;
   }
+  if (tlb_options && !options.device_memory.empty()) {
+    Result<RegionSpec> spec = parse_device_memory(options.device_memory);
+    if (!spec) {
+      fmt::print(stderr, "swiotlb: error: {}\n", spec.error().message());
+      return 2;
+    }
+    // addr= keeps its meaning: where the CPU maps the pool.
+    if (tlb_options->region) {
+      spec->fixed_address = tlb_options->region->fixed_address;
+    }
+    tlb_options->region = std::move(*spec);
+    tlb_options->force_bounce = true;
+  }
   Result<std::unique_ptr<IoTlb>> io_tlb = tlb_options
                                               ? IoTlb::create(*tlb_options)
                                               : Result<std::unique_ptr<IoTlb>>(tlb_options.error());
   if (!io_tlb) {
     return report_error(io_tlb.error());
   }
-  auto nic = Device::create({.name = "legacy-nic", .dma_mask = 0xffffffff}, io_tlb->get());
-  auto nvme = Device::create({.name = "nvme", .min_align_mask = 0xfff}, io_tlb->get());
+  // With device memory, the devices see the pool at its bus address and
+  // nothing else, so every byte bounces through the device's memory.
+  DmaRangeMap view;
+  if (!options.device_memory.empty()) {
+    const Region& region = (*io_tlb)->region();
+    auto ranges =
+        DmaRangeMap::create({{region.start().value(), region.dma_base().value(), region.size()}});
+    if (!ranges) {
+      fmt::print(stderr, "swiotlb: error: {}\n", ranges.error().message());
+      return 2;
+    }
+    view = std::move(*ranges);
+  }
+  auto nic = Device::create({.name = "legacy-nic", .dma_mask = 0xffffffff, .dma_ranges = view},
+                            io_tlb->get());
+  auto nvme =
+      Device::create({.name = "nvme", .min_align_mask = 0xfff, .dma_ranges = view}, io_tlb->get());
   if (!nic || !nvme) {
     fmt::print(stderr, "swiotlb: error: cannot create the demo devices\n");
     return 2;
@@ -237,11 +273,22 @@ int run_demo(const DemoOptions& options) {
                           {"bad_bytes", tally.bad_bytes},
                           {"map_failures", tally.map_failures},
                           {"api_errors", tally.api_errors},
+                          {"lowest_dma", tally.lowest_dma},
+                          {"highest_dma", tally.highest_dma},
+                          {"bus_base", (*io_tlb)->region().dma_base().value()},
                           {"pool", (*io_tlb)->to_json()},
                           {"devices", {device_json(**nic), device_json(**nvme)}}};
     fmt::print("{}\n", out.dump(2));
   } else {
     fmt::print("{}\n", (*io_tlb)->boot_line());
+    if (!options.device_memory.empty()) {
+      const Region& region = (*io_tlb)->region();
+      fmt::print(
+          "device memory at offset {:#x}: CPU [{:#x}, {:#x}), bus [{:#x}, {:#x}); "
+          "device addresses handed out: [{:#x}, {:#x}]\n",
+          region.offset(), region.start().value(), region.end().value(), region.dma_base().value(),
+          region.dma_base().value() + region.size(), tally.lowest_dma, tally.highest_dma);
+    }
     fmt::print("{} transfers, {} bytes checked, {} wrong, {} maps refused (pool full)\n",
                tally.transfers, tally.bytes_checked, tally.bad_bytes, tally.map_failures);
     fmt::print("{}", (*io_tlb)->debugfs_text());
@@ -718,6 +765,10 @@ void add_demo_command(CLI::App& app, int* exit_code) {
   cmd->add_flag("--grow", options->grow,
                 "let the pool grow (a worker adds 4 MiB pools) and give mappings that find it "
                 "full a transient pool of their own (docs/growth.md)");
+  cmd->add_option("--device-memory", options->device_memory,
+                  "put the pool in device memory, given as swiotlb_devmem=<path>[,offset=N]"
+                  "[,dma_base=BUS]; the devices see only it, at its bus address, so every byte "
+                  "bounces (docs/device-memory.md)");
   cmd->add_flag("--shared", options->shared,
                 "put the pool in a memfd and play the device in another process that sees "
                 "only that window (docs/shared-window.md)");

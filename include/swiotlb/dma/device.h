@@ -46,7 +46,10 @@ class IoTlb;
 
 // Cache maintenance the kernel does for a non-coherent device:
 // arch_sync_dma_for_device before the device reads, arch_sync_dma_for_cpu
-// before the CPU reads what the device wrote.
+// before the CPU reads what the device wrote. For a device with a frame
+// translator the hook is given the machine address (what a cache-flush
+// hypercall takes, since a machine address cannot be turned back into the
+// guest's own); otherwise the CPU address.
 enum class CacheOp : std::uint8_t { for_device, for_cpu };
 using CacheHook = std::function<void(CacheOp op, PhysAddr addr, std::uint64_t size, Direction dir)>;
 
@@ -62,6 +65,10 @@ struct DeviceConfig {
   CacheHook cache_hook;                               // called only when !coherent
   DmaRangeMap dma_ranges;                             // empty: the identity
   std::shared_ptr<const FrameTranslator> translator;  // null: none
+  // With a translator: call the cache hook only for a range that holds a
+  // foreign page, as xen-swiotlb issues its cache-flush hypercall only for
+  // those; local pages are maintained by the CPU itself (still counted).
+  bool cache_hook_foreign_only = false;
   // Behind an IOMMU: mappings get IOVAs from this domain (null: no IOMMU).
   std::shared_ptr<IommuDomain> iommu;
   // An untrusted device (the kernel's external-facing PCI device): behind an
@@ -136,6 +143,18 @@ class SWIOTLB_API Device {
   DmaDebug& debug() { return debug_; }
   DeviceStats stats() const;
 
+  // The kernel's dev->dma_uses_io_tlb: whether the device has ever bounced
+  // or taken coherent memory from its IoTlb. Until it has, unmap and sync
+  // know every address of its to be a direct mapping and skip the pool
+  // lookup. Set before the first bounce address is handed out; a thread
+  // that is given that address (ordered by the caller) sees it set.
+  bool uses_io_tlb() const { return uses_io_tlb_.load(std::memory_order_relaxed); }
+  void mark_uses_io_tlb() {
+    if (!uses_io_tlb_.load(std::memory_order_relaxed)) {
+      uses_io_tlb_.store(true, std::memory_order_relaxed);
+    }
+  }
+
   // Used by the DMA API: count a refused map, run the cache hook.
   void count_map_failure() { map_failures_.fetch_add(1, std::memory_order_relaxed); }
   void cache_sync(CacheOp op, PhysAddr addr, std::uint64_t size, Direction dir);
@@ -166,6 +185,7 @@ class SWIOTLB_API Device {
   DmaDebug debug_;
   std::atomic<std::uint64_t> map_failures_{0};
   std::atomic<std::uint64_t> cache_syncs_{0};
+  std::atomic<bool> uses_io_tlb_{false};
 };
 
 }  // namespace swiotlb

@@ -18,7 +18,10 @@
 // before its unmap), as in the kernel.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -78,6 +81,60 @@ SWIOTLB_API Status unmap_sg(Device& dev, std::span<ScatterEntry> sg, Direction d
 SWIOTLB_API Status sync_sg_for_cpu(Device& dev, std::span<ScatterEntry> sg, Direction dir);
 SWIOTLB_API Status sync_sg_for_device(Device& dev, std::span<ScatterEntry> sg, Direction dir);
 
+// ---- Waiting and queued mappings ----------------------------------------------
+//
+// A bounce that finds every pool of the device full fails at once with
+// Errc::pool_full (or gets a transient pool, when the IoTlb makes them).
+// A caller that can wait for room has two more ways, both first come,
+// first served with every other waiter of the IoTlb (a request that
+// arrives later never takes room before an earlier one):
+//  - it sleeps: map_page with Attr::may_sleep waits up to the IoTlb's
+//    wait_timeout; the *_until calls wait until the caller's deadline;
+//  - it queues (FreeBSD's deferred busdma load): the *_queued calls return
+//    at once; the callback gets the mapping on the IoTlb's worker thread
+//    once there is room, or Errc::timed_out at the deadline.
+// Only a bounce ever waits: a direct mapping, an invalid request or a
+// device with no pool it reaches is answered at once (for a queued call,
+// on the caller's thread, before it returns). Behind an IOMMU, a bounce
+// waits up to the IoTlb's wait_timeout whatever the deadline. A waiting
+// or queued map never makes a transient pool.
+using DmaDeadline = std::chrono::steady_clock::time_point;
+
+// map_page / map_single / map_sg with Attr::may_sleep, waiting at most
+// until `deadline`. Errors: those of map_page, and Errc::timed_out. A
+// scatter-gather list waits entry by entry, holding the entries mapped
+// before; when one fails they are unmapped again.
+Result<DmaAddr> map_page_until(Device& dev, PhysAddr phys, std::uint64_t size, Direction dir,
+                               DmaDeadline deadline, Attrs attrs = {});
+Result<DmaAddr> map_single_until(Device& dev, const void* cpu_addr, std::uint64_t size,
+                                 Direction dir, DmaDeadline deadline, Attrs attrs = {});
+Result<std::size_t> map_sg_until(Device& dev, std::span<ScatterEntry> sg, Direction dir,
+                                 DmaDeadline deadline, Attrs attrs = {});
+
+// What a queued call did with its request.
+enum class DmaQueued : std::uint8_t {
+  done,    // the callback already ran, on the caller's thread
+  queued,  // the callback will run on the IoTlb's worker thread
+};
+
+// Queued maps. The callback runs exactly once, with the device address (or
+// the number of entries, with dma_address and dma_length filled in) or the
+// error; it must not throw, and should be short: it runs on the worker
+// thread that serves every queued request of the IoTlb. It may map and
+// unmap. REQUIRES: the device, and for map_sg_queued the list, outlive the
+// callback. Queued requests of one IoTlb complete in the order they were
+// queued; a scatter-gather list keeps its entries in order, an entry that
+// has to wait joining the queue behind the requests already in it.
+// deadline: none means the IoTlb's wait_timeout from now.
+using DmaMapCallback = std::function<void(Result<DmaAddr>)>;
+using DmaSgCallback = std::function<void(Result<std::size_t>)>;
+DmaQueued map_page_queued(Device& dev, PhysAddr phys, std::uint64_t size, Direction dir,
+                          std::optional<DmaDeadline> deadline, DmaMapCallback done,
+                          Attrs attrs = {});
+DmaQueued map_sg_queued(Device& dev, std::span<ScatterEntry> sg, Direction dir,
+                        std::optional<DmaDeadline> deadline, DmaSgCallback done, Attrs attrs = {});
+// ---- End of waiting and queued mappings ---------------------------------------
+
 // ---- Split mappings ---------------------------------------------------------
 //
 // A bounce buffer is one run of slots inside one 128-slot segment, so a single
@@ -127,9 +184,20 @@ inline bool dma_supported(const Device& dev, std::uint64_t mask) {
   return dev.dma_supported(mask);
 }
 
-// Memory both the CPU and the device may use at any time, zeroed, from the
-// device's pool (the kernel's swiotlb_alloc for a device with a restricted
-// pool). Its size is rounded up to whole pages.
+// Memory both the CPU and the device may use at any time, zeroed, its size
+// rounded up to whole pages. Where it comes from is decided as the kernel's
+// dma_direct_alloc decides it:
+//  - a device bound to a restricted pool: from that pool (swiotlb_alloc);
+//  - any other device: normal memory (a private anonymous mapping) when the
+//    whole of it lies below the device's coherent mask as the device sees
+//    it (dma_coherent_ok);
+//  - otherwise from the first of the device's pools that it reaches and
+//    that has room, the pool standing in for the low zones the kernel's
+//    page allocator retries in.
+// Errors: invalid_argument (size 0), unreachable (neither normal memory nor
+// a pool below the coherent mask), pool_full, system (mmap refused).
+// free_coherent takes the buffer exactly as alloc_coherent returned it;
+// anything else is not_mapped, counted as a debug error, and frees nothing.
 struct CoherentBuffer {
   void* cpu_addr = nullptr;
   DmaAddr dma_handle;

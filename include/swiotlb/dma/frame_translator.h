@@ -8,17 +8,53 @@
 // it), the foreign page owns that frame and the local page has no machine
 // address at all: the device cannot reach it, so it is bounced.
 //
+// Xen's fixup of a bounce pool (exchanging the pool's frames for
+// machine-contiguous frames a device reaches) makes a new translator from
+// an old one and a FrameExchange: see exchanged().
+//
 // Thread safety: immutable after creation; build it with the Builder.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <unordered_map>
 
 #include "swiotlb/core/address.h"
 #include "swiotlb/core/error.h"
 
 namespace swiotlb {
+
+// A model of the hypervisor's side of Xen's memory exchange
+// (XENMEM_exchange, as xen_create_contiguous_region uses it): machine
+// frames it can hand a guest in place of the guest's own, one
+// machine-contiguous run at a time. It can be made to stop part way, as a
+// real exchange may (the hypercall reports how many frames it exchanged).
+//
+// Thread safety: every method may be called from any thread.
+class FrameExchange {
+ public:
+  // Machine frames [first_mfn, first_mfn + count) are free to hand out.
+  FrameExchange(std::uint64_t first_mfn, std::uint64_t count);
+
+  // Fault injection: the next exchange stops after `frames` frames.
+  void fail_after(std::uint64_t frames);
+  // Free machine frames now.
+  std::uint64_t free_frames() const;
+
+  // Takes the lowest run of `count` free machine frames that ends at or
+  // below machine address `limit`, and exchanges it `chunk` frames at a
+  // time. Returns its first mfn. Errors: unreachable (no such run),
+  // system (the exchange stopped part way: every frame it handed out is
+  // taken back, and the message says how many there were).
+  Result<std::uint64_t> exchange(std::uint64_t count, std::uint64_t limit, std::uint64_t chunk);
+
+ private:
+  mutable std::mutex lock_;
+  std::map<std::uint64_t, std::uint64_t> free_;   // first mfn -> frames; guarded by lock_
+  std::uint64_t fail_after_ = ~std::uint64_t{0};  // guarded by lock_
+};
 
 class FrameTranslator {
  public:
@@ -45,6 +81,22 @@ class FrameTranslator {
   // mapping that is not must be bounced, as xen-swiotlb's
   // range_straddles_page_boundary).
   bool contiguous(PhysAddr addr, std::uint64_t size) const;
+  // True when some page of [addr, addr + size) is foreign: its machine
+  // frame is not its own frame number. Only those need the cache-flush
+  // hypercall; a local page is maintained by the CPU itself.
+  bool foreign(PhysAddr addr, std::uint64_t size) const;
+
+  // The kernel's xen_swiotlb_fixup for one pool: a translator in which the
+  // pages of [start, start + bytes) (whole pages) sit in one run of machine
+  // frames ending at or below machine address `limit`, got from `exchange`
+  // one segment (256 KiB) at a time. The frames given up are not reused.
+  // This translator is unchanged (it is immutable); the caller hands the
+  // new one to its devices. Errors: invalid_argument (not whole pages, or
+  // an exchanged frame that another page already owns), and those of
+  // FrameExchange::exchange, which leave everything as it was.
+  Result<std::shared_ptr<const FrameTranslator>> exchanged(FrameExchange& exchange, PhysAddr start,
+                                                           std::uint64_t bytes,
+                                                           std::uint64_t limit) const;
 
  private:
   std::unordered_map<std::uint64_t, std::uint64_t> to_machine_;

@@ -20,6 +20,7 @@
 #include <string_view>
 
 #include "swiotlb/core/address.h"
+#include "swiotlb/core/error.h"
 
 namespace swiotlb {
 
@@ -32,6 +33,12 @@ enum class RegionKind : std::uint8_t {
   file,       // a named file at an offset, mapped shared; outlives the process
   hugetlbfs,  // a named file on a hugetlbfs mount: backed by huge pages, so the
               // offset, the size and a fixed address follow the huge page size
+  device,     // a device file that supports mmap, mapped shared at an offset:
+              // device memory (a UIO BAR, a DAX device, RAM set aside and
+              // reached through /dev/mem). Opened as it is, never created or
+              // resized; a regular file standing in for one (a test's memfd
+              // through /proc/self/fd) must already be long enough.
+              // docs/device-memory.md
 };
 
 std::string_view to_string(RegionKind kind);
@@ -52,11 +59,11 @@ struct RegionSpec {
   // hugetlbfs). Region::size() reports the rounded size.
   std::size_t bytes = 0;
 
-  // file and hugetlbfs only: the file, and where in it the region starts.
-  // The offset must be a multiple of the page size (of the huge page size on
-  // hugetlbfs). With `create`, a missing file is created (mode 0600) and a
-  // short one grown to offset + size; without it, a file too short for the
-  // region is an error, never silently extended.
+  // file, hugetlbfs and device only: the file, and where in it the region
+  // starts. The offset must be a multiple of the page size (of the huge page
+  // size on hugetlbfs). With `create` (not for a device), a missing file is
+  // created (mode 0600) and a short one grown to offset + size; without it,
+  // a file too short for the region is an error, never silently extended.
   std::string path;
   std::uint64_t offset = 0;
   bool create = false;
@@ -75,8 +82,10 @@ struct RegionSpec {
   // Where a region without a fixed address goes.
   RegionPlacement placement = RegionPlacement::anywhere;
 
-  // The address the device sees the first byte at; by default the CPU-side
-  // start address (an identity-mapped device).
+  // The address the device sees the first byte at (its bus address, as a
+  // BAR or a reserved range has one); by default the CPU-side start address
+  // (an identity-mapped device). Where the CPU maps the region
+  // (`fixed_address`, `placement`) is a separate matter.
   std::optional<DmaAddr> dma_base;
 
   // When set, a fixed address must lie, with the whole region, inside one
@@ -106,5 +115,17 @@ struct AttachSpec {
 
   std::optional<DmaAddr> dma_base;  // as in RegionSpec
 };
+
+// Parses the device-memory word that sits beside the kernel's swiotlb=
+// (docs/device-memory.md):
+//
+//   swiotlb_devmem=<path>[,offset=<bytes>][,dma_base=<bus address>]
+//
+// into a RegionSpec of kind device (its size comes from swiotlb=<nslabs>;
+// swiotlb=...,addr= keeps its meaning: where the CPU maps the pool). The
+// word's name may be left out. Numbers take 0x for hexadecimal and a K, M
+// or G suffix, as the kernel's memparse. Errors (Errc::parse): no path, an
+// unknown key, a key given twice, a number that does not parse or overflows.
+Result<RegionSpec> parse_device_memory(std::string_view text);
 
 }  // namespace swiotlb
