@@ -122,7 +122,7 @@ BenchCase map_unmap_case(std::string_view kind, std::string_view policy, std::ui
 // since a bounced mapping is checked by its pool's record either way.
 BenchCase direct_checked_case(std::uint64_t bytes) {
   BenchCase c;
-  c.name = fmt::format("map_unmap_direct_checked/{}", bytes);
+  c.name = fmt::format("dma_debug/direct/{}", bytes);
   c.bytes = bytes;
   c.policy = "fast";
   c.baseline = "checks off";

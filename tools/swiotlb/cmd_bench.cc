@@ -155,13 +155,13 @@ struct Table {
   }
   void print_header() const {
     fmt::print(
-        "{:<{}}  {:>8}  {:>7}  {:<{}}  {:>9}  {:>9}  {:<{}}  {:>9}  {:>9}  {:>6}  {:>9}  {}\n",
+        "{:<{}}  {:>8}  {:>7}  {:<{}}  {:>9}  {:>9}  {:<{}}  {:>14}  {:>12}  {:>6}  {:>9}  {}\n",
         "name", name_width, "bytes", "threads", "policy", policy_width, "ns/op", "cpu ns/op",
-        "baseline", baseline_width, "ns/op", "cpu ns/op", "ratio", "cpu ratio", "copy");
+        "baseline", baseline_width, "baseline ns/op", "baseline cpu", "ratio", "cpu ratio", "copy");
   }
   void print_row(const bench::CaseResult& r) const {
     fmt::print(
-        "{:<{}}  {:>8}  {:>7}  {:<{}}  {:>9.1f}  {:>9.1f}  {:<{}}  {:>9.1f}  {:>9.1f}  {:>6.3f}  "
+        "{:<{}}  {:>8}  {:>7}  {:<{}}  {:>9.1f}  {:>9.1f}  {:<{}}  {:>14.1f}  {:>12.1f}  {:>6.3f}  "
         "{:>9.3f}  {}\n",
         r.name, name_width, r.bytes, r.threads, r.policy, policy_width, r.ns_per_op,
         r.cpu_ns_per_op, r.baseline, baseline_width, r.baseline_ns_per_op, r.baseline_cpu_ns_per_op,
