@@ -3,7 +3,8 @@
 // kernel's default pool with forced bouncing, once per kernel slot policy;
 // and a plain memcpy of the same bytes from the same kind of source, the
 // baseline they are read against. The fixture is the one `swiotlb bench`
-// times (tools/swiotlb/bench_cases.h), so both tools measure the same thing.
+// times (tools/swiotlb/bench_cases.h), so both tools measure the same thing,
+// with the device's DMA debug checks off, as in production.
 //
 // Names: BM_MapUnmapToDevice/<policy>/<bytes> and BM_Memcpy/<bytes>.
 #include <benchmark/benchmark.h>

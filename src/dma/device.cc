@@ -47,7 +47,8 @@ Device::Device(DeviceConfig config, IoTlb* io_tlb, std::uint32_t id)
       io_tlb_(io_tlb),
       id_(id),
       streaming_reach_(*this, dma_limit()),
-      coherent_reach_(*this, coherent_limit()) {
+      coherent_reach_(*this, coherent_limit()),
+      debug_(dma_debug_enabled(config_.debug)) {
   streaming_pools_ = choose_pools(dma_limit());
   coherent_pools_ = choose_pools(coherent_limit());
 }

@@ -1,14 +1,48 @@
-// The direct-mapping table and the misuse counter.
+// The direct-mapping table, the misuse counter and the process default.
 #include "swiotlb/dma/dma_debug.h"
+
+#include "swiotlb/core/check.h"
 
 namespace swiotlb {
 
+namespace {
+
+std::atomic<bool> process_default{SWIOTLB_CHECKS_ENABLED != 0};
+
+}  // namespace
+
+bool dma_debug_default() {
+  return process_default.load(std::memory_order_relaxed);
+}
+
+void set_dma_debug_default(bool on) {
+  process_default.store(on, std::memory_order_relaxed);
+}
+
+bool dma_debug_enabled(DmaDebugMode mode) {
+  switch (mode) {
+    case DmaDebugMode::on:
+      return true;
+    case DmaDebugMode::off:
+      return false;
+    case DmaDebugMode::process_default:
+      break;
+  }
+  return dma_debug_default();
+}
+
 void DmaDebug::add_direct(DirectMapping mapping) {
+  if (!enabled_) {
+    return;
+  }
   std::lock_guard guard(lock_);
   direct_.insert_or_assign(mapping.start.value(), mapping);
 }
 
 Status DmaDebug::remove_direct(DmaAddr start, std::uint64_t size, Direction dir) {
+  if (!enabled_) {
+    return {};
+  }
   std::lock_guard guard(lock_);
   auto it = direct_.find(start.value());
   if (it == direct_.end()) {
@@ -25,6 +59,9 @@ Status DmaDebug::remove_direct(DmaAddr start, std::uint64_t size, Direction dir)
 }
 
 Result<DirectMapping> DmaDebug::find_direct(DmaAddr addr, std::uint64_t size, Direction dir) const {
+  if (!enabled_) {
+    return DirectMapping{addr, size, dir};
+  }
   std::lock_guard guard(lock_);
   auto it = direct_.upper_bound(addr.value());
   if (it == direct_.begin()) {
@@ -49,6 +86,9 @@ Result<DirectMapping> DmaDebug::find_direct(DmaAddr addr, std::uint64_t size, Di
 }
 
 std::uint64_t DmaDebug::live_direct() const {
+  if (!enabled_) {
+    return 0;
+  }
   std::lock_guard guard(lock_);
   return direct_.size();
 }

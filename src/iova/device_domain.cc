@@ -73,7 +73,7 @@ Result<std::unique_ptr<DeviceIovaDomain>> DeviceIovaDomain::create(const DeviceI
   }
   const unsigned shift = static_cast<unsigned>(std::countr_zero(spec.granule));
   Result<std::unique_ptr<IovaDomain>> domain = IovaDomain::create(
-      spec.granule, std::max<std::uint64_t>(1, spec.base >> shift), spec.cpu_count);
+      spec.granule, std::max<std::uint64_t>(1, spec.base >> shift), spec.cpu_count, spec.checks);
   if (!domain) {
     return std::move(domain).error();
   }

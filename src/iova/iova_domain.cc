@@ -12,19 +12,22 @@
 namespace swiotlb::iova {
 
 Result<std::unique_ptr<IovaDomain>> IovaDomain::create(std::uint64_t granule,
-                                                       std::uint64_t start_pfn,
-                                                       unsigned cpu_count) {
+                                                       std::uint64_t start_pfn, unsigned cpu_count,
+                                                       IovaChecks checks) {
   if (Status st = IovaTree::check_geometry(granule, start_pfn); !st) {
     return st.error();
   }
   if (cpu_count == 0) {
     return make_error(Errc::invalid_argument, "an IOVA domain needs at least one CPU");
   }
-  return std::unique_ptr<IovaDomain>(new IovaDomain(granule, start_pfn, cpu_count));
+  return std::unique_ptr<IovaDomain>(new IovaDomain(granule, start_pfn, cpu_count, checks));
 }
 
-IovaDomain::IovaDomain(std::uint64_t granule, std::uint64_t start_pfn, unsigned cpu_count)
-    : tree_(granule, start_pfn), rcache_(cpu_count), live_(std::make_unique<IovaLiveSet>()) {}
+IovaDomain::IovaDomain(std::uint64_t granule, std::uint64_t start_pfn, unsigned cpu_count,
+                       IovaChecks checks)
+    : tree_(granule, start_pfn),
+      rcache_(cpu_count),
+      live_(checks == IovaChecks::on ? std::make_unique<IovaLiveSet>() : nullptr) {}
 
 IovaDomain::~IovaDomain() = default;
 
@@ -39,13 +42,16 @@ Status IovaDomain::check_cpu(unsigned cpu) const {
 Result<IovaRange> IovaDomain::alloc(std::uint64_t size, std::uint64_t limit_pfn,
                                     bool size_aligned) {
   Result<IovaRange> range = tree_.alloc(size, limit_pfn, size_aligned);
-  if (range) {
+  if (range && live_ != nullptr) {
     live_->insert(range->pfn_lo, range->size());
   }
   return range;
 }
 
 Status IovaDomain::free(std::uint64_t pfn) {
+  if (live_ == nullptr) {
+    return tree_.free(pfn);
+  }
   std::optional<std::uint64_t> found;
   const auto any_size = [](std::uint64_t) { return true; };
   if (!live_->take(pfn, any_size, found)) {
@@ -78,7 +84,9 @@ Result<std::uint64_t> IovaDomain::alloc_fast(unsigned cpu, std::uint64_t size,
   // The kernel adds one to the limit on the way in; keep that from wrapping.
   limit_pfn = std::min(limit_pfn, kIovaAnchor - 1);
   if (const std::optional<std::uint64_t> pfn = rcache_.get(cpu, size, limit_pfn)) {
-    live_->insert(*pfn, size);
+    if (live_ != nullptr) {
+      live_->insert(*pfn, size);
+    }
     return *pfn;
   }
   return alloc_fast_from_tree(size, limit_pfn, flush_rcache);
@@ -96,7 +104,9 @@ Result<std::uint64_t> IovaDomain::alloc_fast_from_tree(std::uint64_t size, std::
         Errc::pool_full, "no room for {} granule(s) at or below pfn {:#x}{}: {} IOVA(s) live", size,
         limit_pfn, flush_rcache ? " even after flushing the magazines" : "", live_count());
   }
-  live_->insert(range->pfn_lo, size);
+  if (live_ != nullptr) {
+    live_->insert(range->pfn_lo, size);
+  }
   return range->pfn_lo;
 }
 
@@ -107,15 +117,20 @@ Status IovaDomain::free_fast(unsigned cpu, std::uint64_t pfn, std::uint64_t size
   if (size == 0 || size > kMaxIovaSize) {
     return make_error(Errc::invalid_argument, "IOVA size {} is outside [1, 2^63] granules", size);
   }
-  Result<std::uint64_t> held = take_live(pfn, size);
-  if (!held) {
-    return std::move(held).error();
+  const std::uint64_t rounded = fast_alloc_size(size);
+  // Production mode takes the caller's size for what alloc_fast gave.
+  std::uint64_t held = rounded;
+  if (live_ != nullptr) {
+    Result<std::uint64_t> taken = take_live(pfn, size);
+    if (!taken) {
+      return std::move(taken).error();
+    }
+    held = *taken;
   }
   // Only a range of exactly its class's size and alignment may be parked:
   // the magazine will hand it to any request of that class. A range from
   // alloc() with an odd size or without alignment goes back to the tree.
-  const std::uint64_t rounded = fast_alloc_size(size);
-  const bool cacheable = rounded == std::bit_ceil(size) && *held == rounded && pfn % rounded == 0;
+  const bool cacheable = rounded == std::bit_ceil(size) && held == rounded && pfn % rounded == 0;
   if (cacheable && rcache_.insert(cpu, pfn, size, tree_)) {
     return Status::ok();
   }
@@ -154,7 +169,7 @@ Status IovaDomain::flush_cpu_rcache(unsigned cpu) {
 }
 
 std::uint64_t IovaDomain::live_count() const {
-  return live_->count();
+  return live_ != nullptr ? live_->count() : 0;
 }
 
 Status IovaDomain::check_invariants() const {
@@ -168,8 +183,10 @@ Status IovaDomain::check_invariants() const {
 // live record) or by a magazine.
 Status IovaDomain::check_parked_pfns() const {
   std::map<std::uint64_t, std::uint64_t> owned;  // pfn -> size
-  for (const auto& [pfn, size] : live_->snapshot()) {
-    owned.emplace(pfn, size);
+  if (live_ != nullptr) {
+    for (const auto& [pfn, size] : live_->snapshot()) {
+      owned.emplace(pfn, size);
+    }
   }
   const auto park = [&](std::uint64_t pfn, unsigned size_class) -> Status {
     if (!owned.emplace(pfn, std::uint64_t{1} << size_class).second) {
@@ -192,6 +209,20 @@ Status IovaDomain::check_parked_pfns() const {
         return st;
       }
     }
+  }
+  if (live_ == nullptr) {
+    // No record of the handed-out ones: each parked pfn must at least be
+    // an allocated range of its class's size.
+    for (const auto& [pfn, size] : owned) {
+      const std::optional<IovaNode> node = tree_.find(pfn);
+      if (!node || node->kind != IovaKind::allocated || node->range.pfn_lo != pfn ||
+          node->range.size() != size) {
+        return make_error(Errc::invalid_argument,
+                          "parked IOVA pfn {:#x} is not an allocated range of {} granule(s)", pfn,
+                          size);
+      }
+    }
+    return Status::ok();
   }
   std::uint64_t allocated = 0;
   for (const IovaNode& node : tree_.nodes()) {

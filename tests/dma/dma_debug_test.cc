@@ -100,5 +100,52 @@ TEST_P(DmaDebugChecks, AnotherDeviceCannotUnmapIt) {
   EXPECT_TRUE(unmap_single(*dev_, dma_, 8192, Direction::from_device));
 }
 
+// With the checks off a direct mapping is not recorded: the caller's word
+// is taken, as the kernel takes it without CONFIG_DMA_API_DEBUG.
+TEST(DmaDebugOff, DirectMappingsAreTakenOnTrust) {
+  auto io_tlb = make_io_tlb(1024, false);
+  auto dev = make_device(io_tlb.get(), {.name = "prod", .debug = DmaDebugMode::off});
+  ASSERT_FALSE(dev->debug().enabled());
+  std::vector<std::byte> buffer(8192);
+  auto dma = map_single(*dev, buffer.data(), buffer.size(), Direction::from_device);
+  ASSERT_TRUE(dma);
+  EXPECT_EQ(dev->stats().live_direct, 0u);
+  EXPECT_TRUE(sync_single_for_cpu(*dev, *dma, 8192, Direction::from_device));
+  EXPECT_TRUE(unmap_single(*dev, *dma + 4096, 4096, Direction::from_device));
+  EXPECT_EQ(dev->stats().debug_errors, 0u);
+  EXPECT_TRUE(dev->close());
+}
+
+// A bounced mapping is checked by its pool's record either way.
+TEST(DmaDebugOff, BouncedMappingsAreStillChecked) {
+  auto io_tlb = make_io_tlb(1024, true);
+  auto dev = make_device(io_tlb.get(), {.name = "prod", .debug = DmaDebugMode::off});
+  std::vector<std::byte> buffer(8192);
+  auto dma = map_single(*dev, buffer.data(), buffer.size(), Direction::from_device);
+  ASSERT_TRUE(dma);
+  Status wrong = unmap_single(*dev, *dma, 4096, Direction::from_device);
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().code(), Errc::mapping_mismatch);
+  EXPECT_EQ(dev->stats().debug_errors, 1u);
+  EXPECT_FALSE(dev->close()) << "a live bounced mapping is still seen";
+  EXPECT_TRUE(unmap_single(*dev, *dma, 8192, Direction::from_device));
+  EXPECT_TRUE(dev->close());
+}
+
+TEST(DmaDebugMode, ProcessDefaultIsTakenAtCreation) {
+  auto io_tlb = make_io_tlb(1024, false);
+  ASSERT_TRUE(dma_debug_default()) << "the DMA tests turn the checks on";
+  set_dma_debug_default(false);
+  auto off = make_device(io_tlb.get(), {.name = "off"});
+  set_dma_debug_default(true);
+  auto on = make_device(io_tlb.get(), {.name = "on"});
+  auto forced_on = make_device(io_tlb.get(), {.name = "forced", .debug = DmaDebugMode::on});
+  EXPECT_FALSE(off->debug().enabled());
+  EXPECT_TRUE(on->debug().enabled());
+  EXPECT_TRUE(forced_on->debug().enabled());
+  EXPECT_TRUE(dma_debug_enabled(DmaDebugMode::on));
+  EXPECT_FALSE(dma_debug_enabled(DmaDebugMode::off));
+}
+
 }  // namespace
 }  // namespace swiotlb

@@ -29,8 +29,9 @@ TEST(BenchCommand, JsonListsFilteredCasesWithTheirBaseline) {
   ASSERT_TRUE(j.is_array());
   ASSERT_FALSE(j.empty());
   for (const nlohmann::json& row : j) {
-    for (const char* key : {"name", "bytes", "threads", "policy", "ns_per_op", "baseline_ns_per_op",
-                            "ratio", "copy"}) {
+    for (const char* key :
+         {"name", "bytes", "threads", "policy", "ns_per_op", "cpu_ns_per_op", "baseline",
+          "baseline_ns_per_op", "baseline_cpu_ns_per_op", "ratio", "cpu_ratio", "copy"}) {
       EXPECT_TRUE(row.contains(key)) << key << " missing in " << row.dump();
     }
     EXPECT_THAT(row.at("name").get<std::string>(), HasSubstr("4096"));
@@ -45,7 +46,7 @@ TEST(BenchCommand, JsonListsFilteredCasesWithTheirBaseline) {
 
 TEST(BenchCommand, RunsTheDefaultAndEveryKernelPolicy) {
   const CliRun run =
-      run_cli("bench --json --filter 'map_unmap.*/512$' --min-time 0.001", "2>/dev/null");
+      run_cli("bench --json --filter '^map_unmap/.*/512$' --min-time 0.001", "2>/dev/null");
   ASSERT_EQ(run.status, 0) << run.out;
   const nlohmann::json j = nlohmann::json::parse(run.out, nullptr, false);
   ASSERT_TRUE(j.is_array()) << run.out;
@@ -196,6 +197,42 @@ TEST(BenchCommand, InvalidFilterIsAnError) {
   const CliRun run = run_cli("bench --filter '(' --min-time 0.001", "2>&1 >/dev/null");
   EXPECT_EQ(run.status, 2);
   EXPECT_THAT(run.out, HasSubstr("is not supported (no groups"));
+}
+
+TEST(BenchCommand, CheckedAndColdRowsSitBesideTheProductionOne) {
+  const CliRun run =
+      run_cli("bench --json --filter '^map_unmap(_checked|_cold)?/fast/512$' --min-time 0.001",
+              "2>/dev/null");
+  ASSERT_EQ(run.status, 0) << run.out;
+  const nlohmann::json j = nlohmann::json::parse(run.out, nullptr, false);
+  ASSERT_TRUE(j.is_array()) << run.out;
+  std::vector<std::string> names;
+  for (const nlohmann::json& row : j) {
+    names.push_back(row.at("name").get<std::string>());
+    EXPECT_GT(row.at("cpu_ns_per_op").get<double>(), 0);
+    EXPECT_GT(row.at("baseline_cpu_ns_per_op").get<double>(), 0);
+  }
+  EXPECT_THAT(names, ::testing::ElementsAre("map_unmap/fast/512", "map_unmap_checked/fast/512",
+                                            "map_unmap_cold/fast/512"));
+  EXPECT_EQ(j.at(2).at("baseline"), "memcpy, rotating");
+}
+
+TEST(BenchCommand, ScalingRowHasItsSpeedupAndTheCeiling) {
+  const CliRun run =
+      run_cli("bench --json --filter '^scaling/fast/4096/t2$' --min-time 0.001", "2>/dev/null");
+  ASSERT_EQ(run.status, 0) << run.out;
+  const nlohmann::json j = nlohmann::json::parse(run.out, nullptr, false);
+  ASSERT_TRUE(j.is_array()) << run.out;
+  ASSERT_EQ(j.size(), 1u) << run.out;
+  const nlohmann::json& row = j.front();
+  EXPECT_EQ(row.at("threads"), 2);
+  EXPECT_EQ(row.at("baseline"), "1 thread");
+  for (const char* key : {"ns_per_op", "cpu_ns_per_op", "baseline_ns_per_op", "speedup",
+                          "ceiling_speedup", "efficiency", "cpu_ratio"}) {
+    EXPECT_GT(row.at(key).get<double>(), 0) << key;
+  }
+  EXPECT_NEAR(row.at("efficiency").get<double>(),
+              row.at("speedup").get<double>() / row.at("ceiling_speedup").get<double>(), 1e-9);
 }
 
 }  // namespace

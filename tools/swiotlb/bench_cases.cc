@@ -6,21 +6,21 @@
 // gone round). Then `rounds` rounds each time the run loop and then the
 // baseline loop with those counts, and the median round of each is kept. A
 // burst of noise on a shared machine spoils one round of one loop, which the
-// median drops, rather than one whole side of the ratio.
+// median drops, rather than one whole side of the ratio. Each round reads
+// the wall clock and the process's CPU clock (bench_clock.h); the medians
+// of both are reported.
 #include "bench_cases.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 
+#include "bench_clock.h"
 #include "swiotlb/iova/iova_domain.h"
 
 namespace swiotlb::bench {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 // How much a calibration pass may grow the iteration count at once, and the
 // margin it aims above min_seconds so that rounds do not fall short of it.
@@ -30,16 +30,18 @@ constexpr double kAimAbove = 1.2;
 struct Timed {
   std::uint64_t iterations = 0;
   double seconds = 0;
+  double cpu_seconds = 0;
   double ns_per_op() const { return seconds * 1e9 / static_cast<double>(iterations); }
+  double cpu_ns_per_op() const { return cpu_seconds * 1e9 / static_cast<double>(iterations); }
 };
 
 Result<Timed> time_loop(const Loop& loop, std::uint64_t iterations) {
-  const Clock::time_point start = Clock::now();
+  const Stopwatch watch;
   if (Status ok = loop(iterations); !ok) {
     return ok.error();
   }
-  const std::chrono::duration<double> elapsed = Clock::now() - start;
-  return Timed{iterations, elapsed.count()};
+  const Elapsed took = watch.elapsed();
+  return Timed{iterations, took.wall, took.cpu};
 }
 
 // The iteration count that makes one pass of `loop` last min_seconds.
@@ -79,8 +81,9 @@ Loop repeat(Op op) {
   };
 }
 
-Result<CaseBody> prepare_map_unmap(const std::string& policy, std::uint64_t bytes) {
-  Result<std::unique_ptr<MapUnmapFixture>> made = MapUnmapFixture::create(policy, bytes);
+Result<CaseBody> prepare_map_unmap(const std::string& policy, std::uint64_t bytes,
+                                   const MapUnmapSetup& setup) {
+  Result<std::unique_ptr<MapUnmapFixture>> made = MapUnmapFixture::create(policy, bytes, setup);
   if (!made) {
     return std::move(made).error();
   }
@@ -95,14 +98,49 @@ Result<CaseBody> prepare_map_unmap(const std::string& policy, std::uint64_t byte
 }
 
 // map_single + unmap_single to_device on a forced-bounce pool, against a
-// memcpy of the same bytes from the same source.
-BenchCase map_unmap_case(std::string_view policy, std::uint64_t bytes) {
+// memcpy of the same bytes from the same source: `map_unmap` with the
+// device's DMA debug checks off (production), `map_unmap_checked` with them
+// on, `map_unmap_cold` (checks off) with sources and the baseline's
+// destinations rotating over kColdSpan; the bounce buffers are wherever
+// the pool puts them, which is the policy's to choose.
+BenchCase map_unmap_case(std::string_view kind, std::string_view policy, std::uint64_t bytes) {
+  MapUnmapSetup setup;
+  setup.debug = kind == "map_unmap_checked" ? DmaDebugMode::on : DmaDebugMode::off;
+  setup.span = kind == "map_unmap_cold" ? kColdSpan : 0;
   BenchCase c;
-  c.name = fmt::format("map_unmap/{}/{}", policy, bytes);
+  c.name = fmt::format("{}/{}/{}", kind, policy, bytes);
   c.bytes = bytes;
   c.policy = std::string(policy);
   c.copy = true;
-  c.prepare = [policy = c.policy, bytes] { return prepare_map_unmap(policy, bytes); };
+  c.baseline = setup.span != 0 ? "memcpy, rotating" : "memcpy";
+  c.prepare = [policy = c.policy, bytes, setup] { return prepare_map_unmap(policy, bytes, setup); };
+  return c;
+}
+
+// Direct mappings (no bounce, nothing copied) with the DMA debug checks on,
+// against the same with them off: what the checks cost where they do work,
+// since a bounced mapping is checked by its pool's record either way.
+BenchCase direct_checked_case(std::uint64_t bytes) {
+  BenchCase c;
+  c.name = fmt::format("dma_debug/direct/{}", bytes);
+  c.bytes = bytes;
+  c.policy = "fast";
+  c.baseline = "checks off";
+  c.prepare = [bytes]() -> Result<CaseBody> {
+    Result<std::unique_ptr<MapUnmapFixture>> checked =
+        MapUnmapFixture::create("fast", bytes, {DmaDebugMode::on, false, 0});
+    Result<std::unique_ptr<MapUnmapFixture>> unchecked =
+        MapUnmapFixture::create("fast", bytes, {DmaDebugMode::off, false, 0});
+    if (!checked || !unchecked) {
+      return checked ? std::move(unchecked).error() : std::move(checked).error();
+    }
+    std::shared_ptr<MapUnmapFixture> on = std::move(*checked);
+    std::shared_ptr<MapUnmapFixture> off = std::move(*unchecked);
+    CaseBody body;
+    body.run = repeat([on] { return on->map_unmap(); });
+    body.baseline = repeat([off] { return off->map_unmap(); });
+    return body;
+  };
   return c;
 }
 
@@ -117,7 +155,9 @@ Result<CaseResult> time_case(const BenchCase& bench_case, const CaseBody& body,
     return std::move(baseline_iterations).error();
   }
   std::vector<double> run_ns;
+  std::vector<double> run_cpu_ns;
   std::vector<double> baseline_ns;
+  std::vector<double> baseline_cpu_ns;
   for (std::uint32_t round = 0; round < options.rounds; ++round) {
     Result<Timed> run = time_loop(body.run, *run_iterations);
     if (!run) {
@@ -128,23 +168,30 @@ Result<CaseResult> time_case(const BenchCase& bench_case, const CaseBody& body,
       return std::move(baseline).error();
     }
     run_ns.push_back(run->ns_per_op());
+    run_cpu_ns.push_back(run->cpu_ns_per_op());
     baseline_ns.push_back(baseline->ns_per_op());
+    baseline_cpu_ns.push_back(baseline->cpu_ns_per_op());
   }
-  CaseResult result{bench_case.name, bench_case.bytes, bench_case.threads, bench_case.policy,
-                    bench_case.copy};
+  CaseResult result{bench_case.name,   bench_case.bytes, bench_case.threads,
+                    bench_case.policy, bench_case.copy,  bench_case.baseline};
   result.ns_per_op = median(run_ns);
+  result.cpu_ns_per_op = median(run_cpu_ns);
   result.baseline_ns_per_op = median(baseline_ns);
+  result.baseline_cpu_ns_per_op = median(baseline_cpu_ns);
   return result;
 }
 
 // IOVA allocation: one alloc + free of `granules` on a domain that already
 // holds 1 M live IOVAs of that size, through the magazines (what the DMA
 // layer uses), against the tree alone on a twin domain as the baseline.
+// `iova_alloc_free` runs both domains in production mode (no record of
+// handed-out IOVAs), `iova_alloc_free_checked` both in checked mode.
 constexpr std::uint64_t kLiveIovas = std::uint64_t{1} << 20;
 constexpr std::uint64_t kIovaLimitPfn = (std::uint64_t{1} << 36) - 1;  // a 48-bit device
 
-Result<std::shared_ptr<iova::IovaDomain>> busy_iova_domain(std::uint64_t granules) {
-  Result<std::unique_ptr<iova::IovaDomain>> domain = iova::IovaDomain::create(4096, 1, 1);
+Result<std::shared_ptr<iova::IovaDomain>> busy_iova_domain(std::uint64_t granules,
+                                                           iova::IovaChecks checks) {
+  Result<std::unique_ptr<iova::IovaDomain>> domain = iova::IovaDomain::create(4096, 1, 1, checks);
   if (!domain) {
     return std::move(domain).error();
   }
@@ -157,14 +204,17 @@ Result<std::shared_ptr<iova::IovaDomain>> busy_iova_domain(std::uint64_t granule
   return std::shared_ptr<iova::IovaDomain>(std::move(*domain));
 }
 
-BenchCase iova_case(std::uint64_t granules) {
+BenchCase iova_case(std::uint64_t granules, iova::IovaChecks checks) {
   BenchCase c;
-  c.name = fmt::format("iova_alloc_free/{}", granules);
+  c.name = fmt::format(
+      "{}/{}", checks == iova::IovaChecks::on ? "iova_alloc_free_checked" : "iova_alloc_free",
+      granules);
   c.bytes = granules * 4096;
   c.policy = "magazines";
-  c.prepare = [granules]() -> Result<CaseBody> {
-    Result<std::shared_ptr<iova::IovaDomain>> fast = busy_iova_domain(granules);
-    Result<std::shared_ptr<iova::IovaDomain>> tree = busy_iova_domain(granules);
+  c.baseline = "tree";
+  c.prepare = [granules, checks]() -> Result<CaseBody> {
+    Result<std::shared_ptr<iova::IovaDomain>> fast = busy_iova_domain(granules, checks);
+    Result<std::shared_ptr<iova::IovaDomain>> tree = busy_iova_domain(granules, checks);
     if (!fast || !tree) {
       return fast ? std::move(tree).error() : std::move(fast).error();
     }
@@ -204,11 +254,22 @@ std::vector<BenchCase> bench_cases() {
   std::vector<BenchCase> cases;
   for (std::string_view policy : kCopyPolicies) {
     for (std::uint64_t bytes : kCopySizes) {
-      cases.push_back(map_unmap_case(policy, bytes));
+      cases.push_back(map_unmap_case("map_unmap", policy, bytes));
     }
   }
-  for (std::uint64_t granules : {std::uint64_t{1}, std::uint64_t{8}, std::uint64_t{32}}) {
-    cases.push_back(iova_case(granules));
+  for (std::uint64_t bytes : kCopySizes) {
+    cases.push_back(map_unmap_case("map_unmap_checked", "fast", bytes));
+  }
+  for (std::string_view policy : {"fast", "linux"}) {
+    for (std::uint64_t bytes : kColdCopySizes) {
+      cases.push_back(map_unmap_case("map_unmap_cold", policy, bytes));
+    }
+  }
+  cases.push_back(direct_checked_case(4096));
+  for (iova::IovaChecks checks : {iova::IovaChecks::off, iova::IovaChecks::on}) {
+    for (std::uint64_t granules : {std::uint64_t{1}, std::uint64_t{8}, std::uint64_t{32}}) {
+      cases.push_back(iova_case(granules, checks));
+    }
   }
   return cases;
 }

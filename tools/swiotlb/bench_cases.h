@@ -16,6 +16,7 @@
 // Thread safety: a fixture and the loops of one case belong to one thread.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -34,6 +35,7 @@
 #include "swiotlb/core/error.h"
 #include "swiotlb/dma/device.h"
 #include "swiotlb/dma/dma_api.h"
+#include "swiotlb/dma/dma_debug.h"
 #include "swiotlb/iotlb/io_tlb.h"
 #include "swiotlb/platform/cpu.h"
 
@@ -42,6 +44,11 @@ namespace swiotlb::bench {
 // The transfer sizes of the copy cases: a small packet, a page, the default
 // max_segment_size and the largest mapping a pool allows (one segment).
 inline constexpr std::array<std::uint64_t, 4> kCopySizes{512, 4096, 64 * 1024, 256 * 1024};
+// The sizes of the cold-cache copy cases.
+inline constexpr std::array<std::uint64_t, 3> kColdCopySizes{512, 4096, 64 * 1024};
+// How far the cold-cache cases rotate their sources and destinations:
+// more than the last-level caches of the machines this runs on.
+inline constexpr std::uint64_t kColdSpan = std::uint64_t{64} << 20;
 
 // The pools the copy cases run on: the library's default and the policies
 // that reproduce a kernel.
@@ -78,6 +85,19 @@ class TouchedBuffer {
   std::uint64_t size_;
 };
 
+// How a MapUnmapFixture is set up.
+struct MapUnmapSetup {
+  // The DMA debug checks of the device: off is what production runs.
+  DmaDebugMode debug = DmaDebugMode::off;
+  // Force bouncing (true), or map directly (false: nothing is copied).
+  bool bounce = true;
+  // 0: every operation uses the same source (and the baseline the same
+  // destination), which stay in cache. Otherwise sources and destinations
+  // rotate, a page apart, over this many bytes each, so that what an
+  // operation touches has left the caches since it was last touched.
+  std::uint64_t span = 0;
+};
+
 // What a driver has for one streaming to_device transfer on a forced-bounce
 // system: the kernel's default pool (64 MiB, one area per CPU), a device
 // with a 64-bit mask, and its own page-aligned source buffer; plus a
@@ -87,12 +107,13 @@ class MapUnmapFixture {
   // Fails when the pool cannot be created (unknown policy, no memory) or a
   // buffer cannot be allocated.
   static Result<std::unique_ptr<MapUnmapFixture>> create(std::string_view policy,
-                                                         std::uint64_t bytes) {
+                                                         std::uint64_t bytes,
+                                                         const MapUnmapSetup& setup = {}) {
     Result<IoTlbOptions> options = IoTlbOptions::from_config(default_swiotlb_config(cpu_count()));
     if (!options) {
       return std::move(options).error();
     }
-    options->force_bounce = true;
+    options->force_bounce = setup.bounce;
     options->policy = std::string(policy);
     Result<std::unique_ptr<IoTlb>> io_tlb = IoTlb::create(*options);
     if (!io_tlb) {
@@ -101,14 +122,17 @@ class MapUnmapFixture {
     DeviceConfig config;
     config.name = "bench";
     config.dma_mask = ~std::uint64_t{0};
+    config.debug = setup.debug;
     Result<std::unique_ptr<Device>> device = Device::create(std::move(config), io_tlb->get());
     if (!device) {
       return std::move(device).error();
     }
+    const std::uint64_t stride = kernel_align(bytes, kPageSize);
+    const std::uint64_t span = std::max(setup.span, stride);
     auto fixture = std::unique_ptr<MapUnmapFixture>(
-        new MapUnmapFixture(std::move(*io_tlb), std::move(*device), bytes));
+        new MapUnmapFixture(std::move(*io_tlb), std::move(*device), bytes, span, stride));
     if (!fixture->source_.valid() || !fixture->destination_.valid()) {
-      return make_error(Errc::system, "cannot allocate two buffers of {} bytes", bytes);
+      return make_error(Errc::system, "cannot allocate two buffers of {} bytes", span);
     }
     return fixture;
   }
@@ -118,16 +142,18 @@ class MapUnmapFixture {
 
   // One map (which fills the bounce buffer) and its unmap.
   Status map_unmap() {
-    Result<DmaAddr> dma = map_single(*device_, source_.data(), bytes_, Direction::to_device);
+    const std::byte* source = source_.data() + next_offset();
+    Result<DmaAddr> dma = map_single(*device_, source, bytes_, Direction::to_device);
     if (!dma) {
       return std::move(dma).error();
     }
     return unmap_single(*device_, *dma, bytes_, Direction::to_device);
   }
 
-  // The copy alone, from the same source.
+  // The copy alone, from the same source (or the next one, rotating).
   void copy() {
-    std::memcpy(destination_.data(), source_.data(), bytes_);
+    const std::uint64_t offset = next_offset();
+    std::memcpy(destination_.data() + offset, source_.data() + offset, bytes_);
     clobber_memory();
   }
 
@@ -136,18 +162,30 @@ class MapUnmapFixture {
 
  private:
   MapUnmapFixture(std::unique_ptr<IoTlb> io_tlb, std::unique_ptr<Device> device,
-                  std::uint64_t bytes)
+                  std::uint64_t bytes, std::uint64_t span, std::uint64_t stride)
       : io_tlb_(std::move(io_tlb)),
         device_(std::move(device)),
-        source_(bytes),
-        destination_(bytes),
-        bytes_(bytes) {}
+        source_(span),
+        destination_(span),
+        bytes_(bytes),
+        positions_(span / stride),
+        stride_(stride) {}
+
+  // Where the next operation's source (and destination) starts.
+  std::uint64_t next_offset() {
+    const std::uint64_t offset = position_ * stride_;
+    position_ = position_ + 1 == positions_ ? 0 : position_ + 1;
+    return offset;
+  }
 
   std::unique_ptr<IoTlb> io_tlb_;
   std::unique_ptr<Device> device_;  // after io_tlb_: a device checks its pool as it goes
   TouchedBuffer source_;
   TouchedBuffer destination_;
   std::uint64_t bytes_;
+  std::uint64_t positions_;  // offsets the rotation goes through (1: none)
+  std::uint64_t stride_;
+  std::uint64_t position_ = 0;
 };
 
 // A loop of `iterations` operations; fails at the first operation that does.
@@ -160,11 +198,12 @@ struct CaseBody {
 };
 
 struct BenchCase {
-  std::string name;           // what --filter matches, e.g. "map_unmap/linux/4096"
-  std::uint64_t bytes = 0;    // bytes one operation moves or maps
-  std::uint32_t threads = 1;  // threads that run the operation at once
-  std::string policy;         // the pool's slot policy
-  bool copy = false;          // whether an operation copies its bytes
+  std::string name;                 // what --filter matches, e.g. "map_unmap/linux/4096"
+  std::uint64_t bytes = 0;          // bytes one operation moves or maps
+  std::uint32_t threads = 1;        // threads that run the operation at once
+  std::string policy;               // the pool's slot policy
+  bool copy = false;                // whether an operation copies its bytes
+  std::string baseline = "memcpy";  // what the baseline loop does
   // Builds the fixture; called only for the cases that are run.
   std::function<Result<CaseBody>()> prepare;
 };
@@ -183,9 +222,17 @@ struct CaseResult {
   std::uint32_t threads = 1;
   std::string policy;
   bool copy = false;
-  double ns_per_op = 0;           // median over the rounds
-  double baseline_ns_per_op = 0;  // median over the rounds
+  std::string baseline;
+  double ns_per_op = 0;               // wall time, median over the rounds
+  double cpu_ns_per_op = 0;           // CPU time (bench_clock.h), median over the rounds
+  double baseline_ns_per_op = 0;      // wall time, median over the rounds
+  double baseline_cpu_ns_per_op = 0;  // CPU time, median over the rounds
   double ratio() const { return baseline_ns_per_op > 0 ? ns_per_op / baseline_ns_per_op : 0; }
+  // The same from CPU times: steadier than `ratio` on a machine where the
+  // loops wait for a CPU.
+  double cpu_ratio() const {
+    return baseline_cpu_ns_per_op > 0 ? cpu_ns_per_op / baseline_cpu_ns_per_op : 0;
+  }
 };
 
 // Prepares and times one case. Fails when its fixture cannot be built or an

@@ -9,18 +9,15 @@
 
 #include <fmt/format.h>
 
-#include <atomic>
-#include <chrono>
 #include <cmath>
 #include <map>
 #include <thread>
 
+#include "bench_clock.h"
 #include "cli_name_filter.h"
 
 namespace swiotlb::bench {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 constexpr double kMaxGrowth = 10.0;
 constexpr double kAimAbove = 1.2;
@@ -49,47 +46,17 @@ std::uint64_t first_address(unsigned t, std::uint32_t threads) {
   return static_cast<std::uint64_t>(t) * (kLookupAddresses / threads);
 }
 
-// Starts `count` threads, runs setup(t) on each, waits until every one is
-// ready, releases them together to run body(t), and returns the wall time
-// from their release to the last one's end.
-//
-// As run_released in bench_search.cc (a single thread is a worker thread
-// too, never the caller), with a setup step outside the timed part: a
-// thread's first read-side critical section registers it with liburcu-bp,
-// which takes a global lock and may map memory, a cost a long-lived reader
-// pays once and a timed pass on a new thread must not.
-template <class Setup, class Body>
-double run_released(unsigned count, Setup setup, Body body) {
-  std::atomic<unsigned> ready{0};
-  std::atomic<bool> go{false};
-  std::vector<std::thread> threads;
-  for (unsigned t = 0; t < count; ++t) {
-    threads.emplace_back([&, t] {
-      setup(t);
-      ready.fetch_add(1);
-      while (!go.load(std::memory_order_acquire)) {
-        std::this_thread::yield();
-      }
-      body(t);
-    });
-  }
-  while (ready.load() != count) {
-    std::this_thread::yield();
-  }
-  const Clock::time_point start = Clock::now();
-  go.store(true, std::memory_order_release);
-  for (std::thread& t : threads) {
-    t.join();
-  }
-  const std::chrono::duration<double> elapsed = Clock::now() - start;
-  return elapsed.count();
-}
+// The threads are released together (bench_clock.h), with a setup step
+// outside the timed part: a thread's first read-side critical section
+// registers it with liburcu-bp, which takes a global lock and may map
+// memory, a cost a long-lived reader pays once and a timed pass on a new
+// thread must not.
 
 // Runs `iterations` lookups on each of the case's threads; returns the
-// seconds they took. The hits are kept (and written once per thread) so
+// time they took. The hits are kept (and written once per thread) so
 // that no lookup's result goes unused.
-double time_ops(const LookupFixture& fixture, LookupScheme scheme, const Case& c,
-                std::uint64_t iterations, std::vector<std::uint64_t>& hits) {
+Elapsed time_ops(const LookupFixture& fixture, LookupScheme scheme, const Case& c,
+                 std::uint64_t iterations, std::vector<std::uint64_t>& hits) {
   hits.assign(c.threads, 0);
   return run_released(
       c.threads, [&](unsigned t) { (void)fixture.lookup(scheme, first_address(t, c.threads), 1); },
@@ -103,7 +70,7 @@ std::uint64_t calibrate(const LookupFixture& fixture, LookupScheme scheme, const
   std::vector<std::uint64_t> hits;
   std::uint64_t iterations = 1;
   for (;;) {
-    const double seconds = time_ops(fixture, scheme, c, iterations, hits);
+    const double seconds = time_ops(fixture, scheme, c, iterations, hits).wall;
     if (seconds >= min_seconds) {
       return iterations;
     }
@@ -142,6 +109,7 @@ struct Timed {
   LookupScheme scheme = LookupScheme::rcu;
   std::uint64_t iterations = 0;
   std::vector<double> ns;
+  std::vector<double> cpu_ns;
 };
 
 // Times every scheme of one case, rounds interleaved.
@@ -150,13 +118,15 @@ std::vector<Timed> time_case(const LookupFixture& fixture, const Case& c,
   std::vector<Timed> timed;
   timed.reserve(kLookupSchemes.size());
   for (LookupScheme scheme : kLookupSchemes) {
-    timed.push_back({scheme, calibrate(fixture, scheme, c, options.min_seconds), {}});
+    timed.push_back({scheme, calibrate(fixture, scheme, c, options.min_seconds), {}, {}});
   }
   std::vector<std::uint64_t> hits;
   for (std::uint32_t round = 0; round < options.rounds; ++round) {
     for (Timed& t : timed) {
-      const double seconds = time_ops(fixture, t.scheme, c, t.iterations, hits);
-      t.ns.push_back(seconds * 1e9 / static_cast<double>(t.iterations * c.threads));
+      const Elapsed took = time_ops(fixture, t.scheme, c, t.iterations, hits);
+      const double ops = static_cast<double>(t.iterations * c.threads);
+      t.ns.push_back(took.wall * 1e9 / ops);
+      t.cpu_ns.push_back(took.cpu * 1e9 / ops);
     }
   }
   return timed;
@@ -219,6 +189,7 @@ Result<std::vector<LookupBenchResult>> run_lookup_bench(
                             c.threads,
                             (*fixture)->misses(),
                             median(t.ns),
+                            median(t.cpu_ns),
                             linear,
                             0,
                             rwlock,

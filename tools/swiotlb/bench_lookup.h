@@ -272,6 +272,7 @@ struct LookupBenchResult {
   std::uint32_t threads = 1;
   double misses = 0;              // fraction of the addresses looked up that are in no pool
   double ns_per_op = 0;           // one lookup (several threads: wall time / all ops)
+  double cpu_ns_per_op = 0;       // CPU time of all threads / all ops
   double baseline_ns_per_op = 0;  // the `linear` scheme's, same case, same run
   double ratio = 0;               // ns_per_op / baseline_ns_per_op (below 1: faster)
   double rwlock_ns_per_op = 0;    // the `rwlock` scheme's, same case, same run

@@ -12,20 +12,17 @@
 
 #include <fmt/format.h>
 
-#include <atomic>
-#include <chrono>
 #include <cmath>
 #include <iterator>
 #include <map>
 #include <thread>
 #include <tuple>
 
+#include "bench_clock.h"
 #include "cli_name_filter.h"
 
 namespace swiotlb::bench {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 constexpr double kMaxGrowth = 10.0;
 constexpr double kAimAbove = 1.2;
@@ -54,50 +51,17 @@ std::vector<Case> all_cases() {
 }
 
 struct Pass {
-  double seconds = 0;
+  double seconds = 0;       // wall
+  double cpu_seconds = 0;   // all threads
   std::uint64_t found = 0;  // maps that found a run, all threads
 };
 
-// Starts `count` threads that wait to be released together, then run
-// body(t); returns the wall time from their release to the last one's end.
-//
-// A single thread is a worker thread too, never the caller: glibc takes a
-// lock with plain instructions in a process that has never started a
-// thread, and with atomic ones once it has, which is what a library user
-// with threads pays. Timing one thread on a caller that may never have
-// started one would compare two different prices of the same lock.
-template <class Body>
-double run_released(unsigned count, Body body) {
-  std::atomic<unsigned> ready{0};
-  std::atomic<bool> go{false};
-  std::vector<std::thread> threads;
-  for (unsigned t = 0; t < count; ++t) {
-    threads.emplace_back([&, t] {
-      ready.fetch_add(1);
-      while (!go.load(std::memory_order_acquire)) {
-        std::this_thread::yield();
-      }
-      body(t);
-    });
-  }
-  while (ready.load() != count) {
-    std::this_thread::yield();
-  }
-  const Clock::time_point start = Clock::now();
-  go.store(true, std::memory_order_release);
-  for (std::thread& t : threads) {
-    t.join();
-  }
-  const std::chrono::duration<double> elapsed = Clock::now() - start;
-  return elapsed.count();
-}
-
-// Runs `iterations` map+unmap on each of the case's threads, thread t on
-// CPU t.
+// Runs `iterations` map+unmap on each of the case's threads (released
+// together, see bench_clock.h), thread t in the area of CPU t.
 Result<Pass> time_ops(SearchFixture& fixture, const Case& c, std::uint64_t iterations) {
   std::vector<Status> status(c.threads);
   std::vector<std::uint64_t> found(c.threads);
-  const double seconds = run_released(c.threads, [&](unsigned t) {
+  const Elapsed took = run_released(c.threads, [&](unsigned t) {
     // Counted locally and stored once: neighbouring counters written on
     // every operation would share a cache line between the threads.
     std::uint64_t hits = 0;
@@ -116,7 +80,7 @@ Result<Pass> time_ops(SearchFixture& fixture, const Case& c, std::uint64_t itera
       return s.error();
     }
   }
-  Pass pass{seconds, 0};
+  Pass pass{took.wall, took.cpu, 0};
   for (std::uint64_t f : found) {
     pass.found += f;
   }
@@ -175,6 +139,7 @@ struct Timed {
   double occupancy = 0;
   std::uint64_t iterations = 0;
   std::vector<double> ns;
+  std::vector<double> cpu_ns;
   std::uint64_t ops = 0;
   std::uint64_t found = 0;
 };
@@ -193,7 +158,7 @@ Result<std::vector<Timed>> time_case(Fixtures& fixtures, const Case& c,
     if (!iterations) {
       return std::move(iterations).error();
     }
-    timed.push_back({policy, *fixture, (*fixture)->occupancy(), *iterations, {}});
+    timed.push_back({policy, *fixture, (*fixture)->occupancy(), *iterations, {}, {}});
   }
   for (std::uint32_t round = 0; round < options.rounds; ++round) {
     for (Timed& t : timed) {
@@ -201,7 +166,9 @@ Result<std::vector<Timed>> time_case(Fixtures& fixtures, const Case& c,
       if (!pass) {
         return std::move(pass).error();
       }
-      t.ns.push_back(pass->seconds * 1e9 / static_cast<double>(t.iterations * c.threads));
+      const double ops = static_cast<double>(t.iterations * c.threads);
+      t.ns.push_back(pass->seconds * 1e9 / ops);
+      t.cpu_ns.push_back(pass->cpu_seconds * 1e9 / ops);
       t.ops += t.iterations * c.threads;
       t.found += pass->found;
     }
@@ -248,6 +215,7 @@ Result<std::vector<SearchBenchResult>> run_search_bench(
                         timed.error().message());
     }
     const double baseline = median(timed->front().ns);
+    const double baseline_cpu = median(timed->front().cpu_ns);
     for (const Timed& t : *timed) {
       if (!selected(t.policy)) {
         continue;
@@ -259,9 +227,13 @@ Result<std::vector<SearchBenchResult>> run_search_bench(
                             t.occupancy,
                             static_cast<double>(t.found) / static_cast<double>(t.ops),
                             median(t.ns),
+                            median(t.cpu_ns),
                             baseline,
+                            baseline_cpu,
+                            0,
                             0};
       row.ratio = baseline > 0 ? row.ns_per_op / baseline : 0;
+      row.cpu_ratio = baseline_cpu > 0 ? row.cpu_ns_per_op / baseline_cpu : 0;
       if (on_row) {
         on_row(row);
       }

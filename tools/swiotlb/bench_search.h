@@ -16,7 +16,7 @@
 // that finds no run is timed too (that is the search a nearly full pool
 // makes its callers wait for) and counted: each row says which fraction of
 // the maps found a run. Thread t (one or several, always worker threads,
-// never the caller: see run_released in bench_search.cc) runs on CPU t, and
+// never the caller: see run_released in bench_clock.h) runs on CPU t, and
 // the pool has an area per thread (search_areas()), so each thread searches
 // an area of its own, as each CPU does on a kernel with an area per CPU; ns
 // per operation is the wall time divided by the operations of all threads
@@ -186,8 +186,11 @@ struct SearchBenchResult {
   double occupancy = 0;           // fraction of the slots in use when timing began
   double found = 0;               // fraction of the timed maps that found a run
   double ns_per_op = 0;           // one map + unmap (several threads: wall time / all ops)
+  double cpu_ns_per_op = 0;       // CPU time of all threads / all ops
   double baseline_ns_per_op = 0;  // the `linux` policy's, same case, same run
-  double ratio = 0;               // ns_per_op / baseline_ns_per_op (below 1: faster)
+  double baseline_cpu_ns_per_op = 0;
+  double ratio = 0;      // ns_per_op / baseline_ns_per_op (below 1: faster)
+  double cpu_ratio = 0;  // the same from CPU times
 };
 
 struct SearchBenchOptions {

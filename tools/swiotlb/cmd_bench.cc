@@ -1,9 +1,11 @@
 // `swiotlb bench`: times the cases of bench_cases.h, the slot-search cases
-// of bench_search.h and the lookup-by-address cases of bench_lookup.h, each
-// against its baseline measured in the same run, and prints one row per
-// case as a table (the search and the lookup cases in tables of their own),
-// or all of them as a JSON list for scripts. Rows are printed as their
-// cases finish, since a full run takes a while.
+// of bench_search.h, the lookup-by-address cases of bench_lookup.h and the
+// scaling cases of bench_scaling.h, each against its baseline measured in
+// the same run, and prints one row per case as a table (the search, lookup
+// and scaling cases in tables of their own), or all of them as a JSON list
+// for scripts. Every row has the wall time and the CPU time per operation
+// (bench_clock.h). Rows are printed as their cases finish, since a full run
+// takes a while.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -19,6 +21,7 @@
 
 #include "bench_cases.h"
 #include "bench_lookup.h"
+#include "bench_scaling.h"
 #include "bench_search.h"
 #include "cli_limits.h"
 #include "cli_name_filter.h"
@@ -72,6 +75,9 @@ std::string case_names(const std::vector<bench::BenchCase>& cases) {
   for (const bench::BenchCase& c : cases) {
     names += (names.empty() ? "" : ", ") + c.name;
   }
+  for (const std::string& name : bench::scaling_bench_names()) {
+    names += ", " + name;
+  }
   return names + ", " + search_case_pattern() + ", " + lookup_case_pattern() + ", " +
          std::string(kReplayCase);
 }
@@ -80,8 +86,9 @@ std::string case_names(const std::vector<bench::BenchCase>& cases) {
 // name (an empty filter matches all).
 struct Selection {
   std::vector<bench::BenchCase> cases;
-  bool search = false;  // some slot-search case
-  bool lookup = false;  // some lookup case
+  bool search = false;   // some slot-search case
+  bool lookup = false;   // some lookup case
+  bool scaling = false;  // some scaling case
   bool replay = false;
 };
 
@@ -101,8 +108,11 @@ Result<Selection> select_cases(const std::string& filter) {
   chosen.search = std::any_of(search.begin(), search.end(), matches);
   const std::vector<std::string> lookup = bench::lookup_bench_names();
   chosen.lookup = std::any_of(lookup.begin(), lookup.end(), matches);
+  const std::vector<std::string> scaling = bench::scaling_bench_names();
+  chosen.scaling = std::any_of(scaling.begin(), scaling.end(), matches);
   chosen.replay = matches(std::string(kReplayCase));
-  if (chosen.cases.empty() && !chosen.search && !chosen.lookup && !chosen.replay) {
+  if (chosen.cases.empty() && !chosen.search && !chosen.lookup && !chosen.scaling &&
+      !chosen.replay) {
     return make_error(Errc::invalid_argument, "--filter '{}' matches no case (cases: {})",
                       quote_prefix(filter), case_names(all));
   }
@@ -117,8 +127,12 @@ nlohmann::ordered_json to_json(const bench::CaseResult& r) {
   out["threads"] = r.threads;
   out["policy"] = r.policy;
   out["ns_per_op"] = r.ns_per_op;
+  out["cpu_ns_per_op"] = r.cpu_ns_per_op;
+  out["baseline"] = r.baseline;
   out["baseline_ns_per_op"] = r.baseline_ns_per_op;
+  out["baseline_cpu_ns_per_op"] = r.baseline_cpu_ns_per_op;
   out["ratio"] = r.ratio();
+  out["cpu_ratio"] = r.cpu_ratio();
   out["copy"] = r.copy;
   return out;
 }
@@ -128,22 +142,28 @@ nlohmann::ordered_json to_json(const bench::CaseResult& r) {
 struct Table {
   std::size_t name_width = 4;
   std::size_t policy_width = 6;
+  std::size_t baseline_width = 8;
 
   explicit Table(const std::vector<bench::BenchCase>& cases) {
     for (const bench::BenchCase& c : cases) {
       name_width = std::max(name_width, c.name.size());
       policy_width = std::max(policy_width, c.policy.size());
+      baseline_width = std::max(baseline_width, c.baseline.size());
     }
   }
   void print_header() const {
-    fmt::print("{:<{}}  {:>8}  {:>7}  {:<{}}  {:>11}  {:>14}  {:>6}  {}\n", "name", name_width,
-               "bytes", "threads", "policy", policy_width, "ns/op", "baseline ns/op", "ratio",
-               "copy");
+    fmt::print(
+        "{:<{}}  {:>8}  {:>7}  {:<{}}  {:>9}  {:>9}  {:<{}}  {:>14}  {:>12}  {:>6}  {:>9}  {}\n",
+        "name", name_width, "bytes", "threads", "policy", policy_width, "ns/op", "cpu ns/op",
+        "baseline", baseline_width, "baseline ns/op", "baseline cpu", "ratio", "cpu ratio", "copy");
   }
   void print_row(const bench::CaseResult& r) const {
-    fmt::print("{:<{}}  {:>8}  {:>7}  {:<{}}  {:>11.1f}  {:>14.1f}  {:>6.3f}  {}\n", r.name,
-               name_width, r.bytes, r.threads, r.policy, policy_width, r.ns_per_op,
-               r.baseline_ns_per_op, r.ratio(), r.copy ? "yes" : "no");
+    fmt::print(
+        "{:<{}}  {:>8}  {:>7}  {:<{}}  {:>9.1f}  {:>9.1f}  {:<{}}  {:>14.1f}  {:>12.1f}  {:>6.3f}  "
+        "{:>9.3f}  {}\n",
+        r.name, name_width, r.bytes, r.threads, r.policy, policy_width, r.ns_per_op,
+        r.cpu_ns_per_op, r.baseline, baseline_width, r.baseline_ns_per_op, r.baseline_cpu_ns_per_op,
+        r.ratio(), r.cpu_ratio(), r.copy ? "yes" : "no");
     (void)std::fflush(stdout);  // progress as it comes; a failed flush loses nothing
   }
 };
@@ -160,9 +180,12 @@ nlohmann::ordered_json to_json(const bench::SearchBenchResult& r) {
   out["occupancy"] = r.occupancy;
   out["found"] = r.found;
   out["ns_per_op"] = r.ns_per_op;
+  out["cpu_ns_per_op"] = r.cpu_ns_per_op;
   out["baseline"] = "linux";
   out["baseline_ns_per_op"] = r.baseline_ns_per_op;
+  out["baseline_cpu_ns_per_op"] = r.baseline_cpu_ns_per_op;
   out["ratio"] = r.ratio;
+  out["cpu_ratio"] = r.cpu_ratio;
   out["copy"] = false;
   return out;
 }
@@ -182,15 +205,16 @@ struct SearchTable {
     }
   }
   void print_header() const {
-    fmt::print("{:<{}}  {:>8}  {:>7}  {:<{}}  {:>6}  {:>6}  {:>11}  {:>11}  {:>6}  {}\n", "name",
-               name_width, "bytes", "threads", "policy", policy_width, "occ%", "found%", "ns/op",
-               "linux ns/op", "ratio", "copy");
+    fmt::print("{:<{}}  {:>8}  {:>7}  {:<{}}  {:>6}  {:>6}  {:>11}  {:>11}  {:>11}  {:>6}  {}\n",
+               "name", name_width, "bytes", "threads", "policy", policy_width, "occ%", "found%",
+               "ns/op", "cpu ns/op", "linux ns/op", "ratio", "copy");
   }
   void print_row(const bench::SearchBenchResult& r) const {
     fmt::print(
-        "{:<{}}  {:>8}  {:>7}  {:<{}}  {:>6.1f}  {:>6.1f}  {:>11.1f}  {:>11.1f}  {:>6.3f}  {}\n",
+        "{:<{}}  {:>8}  {:>7}  {:<{}}  {:>6.1f}  {:>6.1f}  {:>11.1f}  {:>11.1f}  {:>11.1f}  "
+        "{:>6.3f}  {}\n",
         r.name, name_width, r.bytes, r.threads, r.policy, policy_width, 100 * r.occupancy,
-        100 * r.found, r.ns_per_op, r.baseline_ns_per_op, r.ratio, "no");
+        100 * r.found, r.ns_per_op, r.cpu_ns_per_op, r.baseline_ns_per_op, r.ratio, "no");
     (void)std::fflush(stdout);  // progress as it comes; a failed flush loses nothing
   }
 };
@@ -206,6 +230,7 @@ nlohmann::ordered_json to_json(const bench::LookupBenchResult& r) {
   out["scheme"] = r.scheme;
   out["misses"] = r.misses;
   out["ns_per_op"] = r.ns_per_op;
+  out["cpu_ns_per_op"] = r.cpu_ns_per_op;
   out["baseline"] = "linear";
   out["baseline_ns_per_op"] = r.baseline_ns_per_op;
   out["ratio"] = r.ratio;
@@ -226,19 +251,58 @@ struct LookupTable {
     }
   }
   void print_header() const {
-    fmt::print("{:<{}}  {:>5}  {:>7}  {:<6}  {:>7}  {:>8}  {:>12}  {:>6}  {:>12}  {:>6}\n", "name",
-               name_width, "pools", "threads", "scheme", "misses%", "ns/op", "linear ns/op",
-               "ratio", "rwlock ns/op", "ratio");
+    fmt::print("{:<{}}  {:>5}  {:>7}  {:<6}  {:>7}  {:>8}  {:>9}  {:>12}  {:>6}  {:>12}  {:>6}\n",
+               "name", name_width, "pools", "threads", "scheme", "misses%", "ns/op", "cpu ns/op",
+               "linear ns/op", "ratio", "rwlock ns/op", "ratio");
   }
   void print_row(const bench::LookupBenchResult& r) const {
     fmt::print(
-        "{:<{}}  {:>5}  {:>7}  {:<6}  {:>7.1f}  {:>8.1f}  {:>12.1f}  {:>6.3f}  {:>12.1f}  "
+        "{:<{}}  {:>5}  {:>7}  {:<6}  {:>7.1f}  {:>8.1f}  {:>9.1f}  {:>12.1f}  {:>6.3f}  {:>12.1f} "
+        " "
         "{:>6.3f}\n",
         r.name, name_width, r.pools, r.threads, r.scheme, 100 * r.misses, r.ns_per_op,
-        r.baseline_ns_per_op, r.ratio, r.rwlock_ns_per_op, r.rwlock_ratio);
+        r.cpu_ns_per_op, r.baseline_ns_per_op, r.ratio, r.rwlock_ns_per_op, r.rwlock_ratio);
     (void)std::fflush(stdout);  // progress as it comes; a failed flush loses nothing
   }
 };
+
+// A scaling row: 2 threads against 1 (the baseline), with the ceiling a
+// pure compute loop reaches in the same run.
+nlohmann::ordered_json to_json(const bench::ScalingBenchResult& r) {
+  nlohmann::ordered_json out;
+  out["name"] = r.name;
+  out["bytes"] = r.bytes;
+  out["threads"] = r.threads;
+  out["policy"] = r.policy;
+  out["ns_per_op"] = r.ns_per_op;
+  out["cpu_ns_per_op"] = r.cpu_ns_per_op;
+  out["baseline"] = "1 thread";
+  out["baseline_ns_per_op"] = r.baseline_ns_per_op;
+  out["baseline_cpu_ns_per_op"] = r.baseline_cpu_ns_per_op;
+  out["ratio"] = r.baseline_ns_per_op > 0 ? r.ns_per_op / r.baseline_ns_per_op : 0;
+  out["speedup"] = r.speedup;
+  // CPU time per operation on 2 threads over that on 1: 1 when the threads
+  // do not slow each other down, whatever else the machine is running.
+  out["cpu_ratio"] = r.baseline_cpu_ns_per_op > 0 ? r.cpu_ns_per_op / r.baseline_cpu_ns_per_op : 0;
+  out["ceiling_speedup"] = r.ceiling_speedup;
+  out["efficiency"] = r.efficiency;
+  out["copy"] = r.copy;
+  return out;
+}
+
+void print_scaling_header() {
+  fmt::print("{:<26}  {:>8}  {:>7}  {:>11}  {:>11}  {:>11}  {:>7}  {:>7}  {:>10}  {}\n", "name",
+             "bytes", "threads", "ns/op", "cpu ns/op", "t1 ns/op", "speedup", "ceiling",
+             "efficiency", "copy");
+}
+
+void print_scaling_row(const bench::ScalingBenchResult& r) {
+  fmt::print(
+      "{:<26}  {:>8}  {:>7}  {:>11.1f}  {:>11.1f}  {:>11.1f}  {:>7.2f}  {:>7.2f}  {:>10.3f}  {}\n",
+      r.name, r.bytes, r.threads, r.ns_per_op, r.cpu_ns_per_op, r.baseline_ns_per_op, r.speedup,
+      r.ceiling_speedup, r.efficiency, r.copy ? "yes" : "no");
+  (void)std::fflush(stdout);  // progress as it comes; a failed flush loses nothing
+}
 
 // Times the cases in order and hands each result on as it comes; stops at
 // the first case that fails.
@@ -286,6 +350,9 @@ Result<nlohmann::ordered_json> replay_speed_row() {
   row["threads"] = 2;  // a parser thread runs ahead of the replay
   row["policy"] = "linux";
   row["ns_per_op"] = ns_per_event;
+  row["cpu_ns_per_op"] =
+      speed->events_per_cpu_second() > 0 ? 1e9 / speed->events_per_cpu_second() : 0;
+  row["baseline"] = "replay of the parsed trace";
   row["baseline_ns_per_op"] = baseline;
   row["ratio"] = baseline > 0 ? ns_per_event / baseline : 0;
   row["copy"] = false;
@@ -295,9 +362,12 @@ Result<nlohmann::ordered_json> replay_speed_row() {
 }
 
 void print_replay_row(const nlohmann::ordered_json& row) {
-  fmt::print("{}: {:.0f} ns/event end to end, {:.0f} ns/event replay alone, {:.2f} M events/s\n",
-             row["name"].get<std::string>(), row["ns_per_op"].get<double>(),
-             row["baseline_ns_per_op"].get<double>(), row["events_per_s"].get<double>() / 1e6);
+  fmt::print(
+      "{}: {:.0f} ns/event end to end ({:.0f} CPU ns), {:.0f} ns/event replay alone, {:.2f} M "
+      "events/s, {:.2f} M events per CPU second\n",
+      row["name"].get<std::string>(), row["ns_per_op"].get<double>(),
+      row["cpu_ns_per_op"].get<double>(), row["baseline_ns_per_op"].get<double>(),
+      row["events_per_s"].get<double>() / 1e6, row["events_per_cpu_s"].get<double>() / 1e6);
 }
 
 int run_bench(const BenchOptions& options) {
@@ -365,6 +435,27 @@ int run_bench(const BenchOptions& options) {
       ran = rows.error();
     }
   }
+  if (ran && chosen->scaling) {
+    bench::ScalingBenchOptions scaling;
+    scaling.min_seconds = options.min_time;
+    scaling.rounds = timing.rounds;
+    scaling.filter = options.filter;
+    if (!options.json) {
+      fmt::print("{}", selected.empty() && !chosen->search && !chosen->lookup ? "" : "\n");
+      print_scaling_header();
+    }
+    Result<std::vector<bench::ScalingBenchResult>> rows =
+        bench::run_scaling_bench(scaling, [&](const bench::ScalingBenchResult& r) {
+          if (options.json) {
+            out.push_back(to_json(r));
+          } else {
+            print_scaling_row(r);
+          }
+        });
+    if (!rows) {
+      ran = rows.error();
+    }
+  }
   if (ran && chosen->replay) {
     Result<nlohmann::ordered_json> row = replay_speed_row();
     if (!row) {
@@ -393,7 +484,8 @@ void add_bench_command(CLI::App& app, int* exit_code) {
   CLI::App* bench = app.add_subcommand(
       "bench",
       "Time map+unmap (with its bounce copy, and its slot search alone), pool lookup by address, "
-      "IOVA allocation and trace replay, each against a baseline timed in the same run");
+      "2-thread scaling, IOVA allocation and trace replay, each against a baseline timed in the "
+      "same run (wall and CPU time per operation)");
   bench->add_flag("--json", options->json, "Print a JSON list instead of a table");
   bench->add_option("--filter", options->filter,
                     "Run only the cases whose name this pattern matches: literals, . * + ? ^ $ "

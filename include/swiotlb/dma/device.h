@@ -75,6 +75,8 @@ struct DeviceConfig {
   // IOMMU, a buffer that does not fill whole granules is bounced, so the
   // device never sees other data that shares its pages.
   bool untrusted = false;
+  // The DMA debug checks (dma_debug.h): on, off, or the process default.
+  DmaDebugMode debug = DmaDebugMode::process_default;
 };
 
 // A pool the device can use, and where it sees the pool's first byte.

@@ -11,7 +11,8 @@
 // A bounce whose slots the device still cannot reach is undone and fails.
 //
 // Every misuse the kernel's DMA debugging catches is an error here, counted
-// on the device (see dma_debug.h), and leaves everything as it was.
+// on the device (see dma_debug.h), and leaves everything as it was; misuse
+// of a direct mapping only while the device's debug checks are on.
 //
 // Thread safety: every function may be called from any thread; calls on
 // one mapping must be ordered by the caller (map before its syncs, syncs

@@ -1,16 +1,27 @@
-// DmaDebug: the always-on checks of the DMA API (the kernel's
-// CONFIG_DMA_API_DEBUG, which the kernel leaves off by default; here it
-// costs little and stays on).
+// DmaDebug: the checks of the DMA API that can be turned off (the kernel's
+// CONFIG_DMA_API_DEBUG, which production kernels leave off).
 //
 // Bounced mappings are checked by the pool itself, which records on each
-// mapping its size, direction and owner. Direct mappings have no slots, so
+// mapping its size, direction and owner; that record is also what unmap
+// needs to find the slots, so it is kept whether checks are on or off.
+// Direct mappings (and IOMMU mappings) have no slots, so with checks on
 // this table records them: start, size and direction, by device address.
 // An unmap or sync that names no mapping, or one with another size or
 // direction, a double unmap, a sync beyond the mapping: each is an error
 // value, counted here, and changes nothing.
 //
+// With checks off the table records nothing: add_direct does nothing,
+// remove_direct and find_direct accept the caller's word (as the kernel
+// does without CONFIG_DMA_API_DEBUG), live_direct() is 0, so Device::close()
+// sees only bounced mappings. Requests no mapping can satisfy (no
+// direction, zero bytes) and every misuse of a bounced mapping are still
+// refused: those checks are part of the API, not of the debugging.
+//
+// Whether a device checks is fixed when it is created: DeviceConfig::debug,
+// whose default follows the process default below.
+//
 // Thread safety: all methods may be called from any thread; the table is
-// guarded by one mutex per device.
+// guarded by one mutex per device, taken only with checks on.
 #pragma once
 
 #include <atomic>
@@ -24,6 +35,23 @@
 
 namespace swiotlb {
 
+// Whether a device runs the checks.
+enum class DmaDebugMode : std::uint8_t {
+  process_default,  // what dma_debug_default() says when the device is created
+  on,
+  off,
+};
+
+// The process default: on in builds that evaluate SWIOTLB_CHECK (Debug and
+// sanitizer builds), off otherwise (Release), until set. Test programs turn
+// it on before creating devices. Thread safety: any thread; a device takes
+// the value current at its creation.
+bool dma_debug_default();
+void set_dma_debug_default(bool on);
+
+// The mode made definite: `mode`, or the process default for process_default.
+bool dma_debug_enabled(DmaDebugMode mode);
+
 struct DirectMapping {
   DmaAddr start;
   std::uint64_t size = 0;
@@ -32,6 +60,11 @@ struct DirectMapping {
 
 class DmaDebug {
  public:
+  explicit DmaDebug(bool enabled) : enabled_(enabled) {}
+
+  // Whether this table checks (see the top of this file).
+  bool enabled() const { return enabled_; }
+
   void add_direct(DirectMapping mapping);
   // Removes the direct mapping that starts at `start`, if its size and
   // direction match.
@@ -47,6 +80,7 @@ class DmaDebug {
   std::uint64_t errors() const { return errors_.load(std::memory_order_relaxed); }
 
  private:
+  const bool enabled_;
   mutable std::mutex lock_;
   std::map<std::uint64_t, DirectMapping> direct_;  // by start; guarded by lock_
   std::atomic<std::uint64_t> errors_{0};

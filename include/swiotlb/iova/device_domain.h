@@ -44,6 +44,9 @@ struct DeviceIovaSpec {
   // Regions the IOMMU reports for the device (MSI doorbells, RMRRs, ...), in
   // the order the driver lists them. Intel's driver lists kX86MsiWindow.
   std::vector<ReservedRegion> regions;
+  // Whether the domain records handed-out IOVAs (iova_domain.h): on for
+  // tests and debugging, off for production.
+  IovaChecks checks = IovaChecks::on;
 };
 
 // The spec's reserved regions as sysfs would list them (merged and sorted;

@@ -14,10 +14,15 @@
 // Fed the same calls with the same sizes, limits and CPUs as a kernel, it
 // returns the same pfns.
 //
-// Beyond the kernel, it remembers which IOVAs it has handed out, so a free
-// of one never allocated, freed twice or with the wrong size is an error
-// value and changes nothing (the kernel would cache it and later hand the
-// same pfns to two owners).
+// Checked mode (IovaChecks::on, the default, for tests and debugging): beyond
+// the kernel, it remembers which IOVAs it has handed out, so a free of one
+// never allocated, freed twice or with the wrong size is an error value and
+// changes nothing (the kernel would cache it and later hand the same pfns to
+// two owners). Production mode (IovaChecks::off) trusts its callers as the
+// kernel does: no record, so the cached calls touch only a CPU's magazines;
+// free() and a free_fast() that reaches the tree still refuse a pfn the
+// tree does not hold, but a wrong free_fast() that fits a magazine is
+// parked there unchecked.
 //
 // Synchronization: every method may be called from any thread. The tree has
 // one mutex (iova_rbtree_lock); each CPU's magazines one per size class;
@@ -40,6 +45,9 @@ namespace swiotlb::iova {
 
 class IovaLiveSet;
 
+// Whether a domain keeps the record of handed-out IOVAs (see above).
+enum class IovaChecks : std::uint8_t { on, off };
+
 class SWIOTLB_API IovaDomain {
  public:
   // init_iova_domain plus iova_domain_init_rcaches.
@@ -47,7 +55,8 @@ class SWIOTLB_API IovaDomain {
   // most kMaxGranule bytes, start_pfn is 0 or beyond the highest pfn, or
   // cpu_count is 0.
   static Result<std::unique_ptr<IovaDomain>> create(std::uint64_t granule, std::uint64_t start_pfn,
-                                                    unsigned cpu_count);
+                                                    unsigned cpu_count,
+                                                    IovaChecks checks = IovaChecks::on);
   ~IovaDomain();
   IovaDomain(const IovaDomain&) = delete;
   IovaDomain& operator=(const IovaDomain&) = delete;
@@ -58,6 +67,7 @@ class SWIOTLB_API IovaDomain {
   std::uint64_t dma_32bit_pfn() const { return tree_.dma_32bit_pfn(); }
   std::uint64_t max_pfn() const { return tree_.max_pfn(); }
   unsigned cpu_count() const { return rcache_.cpu_count(); }
+  IovaChecks checks() const { return live_ != nullptr ? IovaChecks::on : IovaChecks::off; }
 
   // --- The tree calls -----------------------------------------------------
 
@@ -67,7 +77,8 @@ class SWIOTLB_API IovaDomain {
   Result<IovaRange> alloc(std::uint64_t size, std::uint64_t limit_pfn, bool size_aligned);
 
   // free_iova of the IOVA handed out at `pfn`, straight to the tree.
-  // Fails (not_mapped) when no handed-out IOVA starts at pfn.
+  // Fails (not_mapped) when no handed-out IOVA starts at pfn (production
+  // mode: when the tree holds no allocated range there).
   Status free(std::uint64_t pfn);
 
   // find_iova: the range containing pfn: handed out, parked in a magazine
@@ -106,7 +117,8 @@ class SWIOTLB_API IovaDomain {
   // straight to the tree.
   // Fails (invalid_argument) for cpu >= cpu_count(), (not_mapped) when no
   // handed-out IOVA starts at pfn, (mapping_mismatch) when it has another
-  // size; nothing changes.
+  // size; nothing changes. Production mode makes only the first check and
+  // the tree's own.
   Status free_fast(unsigned cpu, std::uint64_t pfn, std::uint64_t size);
 
   // Returns every magazine's pfns to the tree (what step 4 does).
@@ -118,16 +130,18 @@ class SWIOTLB_API IovaDomain {
 
   const IovaTree& tree() const { return tree_; }
   const IovaRcache& rcache() const { return rcache_; }
-  // IOVAs handed out and not given back (magazine-parked ones excluded).
+  // IOVAs handed out and not given back (magazine-parked ones excluded);
+  // 0 in production mode, which keeps no record.
   std::uint64_t live_count() const;
 
   // The tree's invariants, plus: every handed-out IOVA and every parked pfn
   // is the start of an allocated tree range of its size, no pfn is both or
-  // twice, and every allocated range is one or the other.
+  // twice, and every allocated range is one or the other (production mode:
+  // only the parked pfns, which must be allocated ranges of their class).
   Status check_invariants() const;
 
  private:
-  IovaDomain(std::uint64_t granule, std::uint64_t start_pfn, unsigned cpu_count);
+  IovaDomain(std::uint64_t granule, std::uint64_t start_pfn, unsigned cpu_count, IovaChecks checks);
 
   Status check_cpu(unsigned cpu) const;
   // Removes pfn from the record of handed-out IOVAs and returns its size.
@@ -139,7 +153,7 @@ class SWIOTLB_API IovaDomain {
 
   IovaTree tree_;
   IovaRcache rcache_;
-  std::unique_ptr<IovaLiveSet> live_;
+  std::unique_ptr<IovaLiveSet> live_;  // null in production mode
 };
 
 }  // namespace swiotlb::iova
