@@ -45,6 +45,7 @@ struct IoTlb::Counters {
   std::atomic<std::uint64_t> limit_reached{0};
   std::atomic<std::uint64_t> shrunk_pools{0};
   std::atomic<std::uint64_t> transient_pools{0};
+  std::atomic<std::uint64_t> transient_pools_total{0};
   std::atomic<std::uint64_t> transient_nslabs{0};
   std::atomic<std::uint64_t> transient_nslabs_total{0};
   std::atomic<std::uint64_t> transient_failures{0};

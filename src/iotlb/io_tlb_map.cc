@@ -22,10 +22,11 @@ SlotRequest slot_request(const BounceRequest& request) {
   SlotRequest slots;
   slots.orig = request.orig;
   slots.mapping_size = request.size;
+  slots.alloc_size = request.alloc_size;
   slots.alloc_align_mask = request.alloc_align_mask;
   slots.min_align_mask = request.min_align_mask;
   slots.seg_boundary_mask = request.seg_boundary_mask;
-  slots.cpu = current_cpu();
+  slots.cpu = request.cpu.value_or(current_cpu());
   slots.dir = request.dir;
   slots.owner = request.owner;
   return slots;
@@ -76,6 +77,10 @@ Result<PhysAddr> IoTlb::try_map(const BounceRequest& request, bool copy) {
     slots.one_area = area.has_value();
     slots.cpu = area.value_or(cpu);
     Result<SlotMapping> mapping = pool.slots->map(slots);
+    if (request.observer != nullptr) {
+      request.observer->searched(pool.start, pool.kind, area.value_or(mapping ? mapping->area : 0),
+                                 mapping.has_value());
+    }
     if (mapping) {
       fill_mapping(pool, mapping->tlb_addr, request, copy);
       counters_->tiers[request.pool].add_used(mapping->nslots.value());
@@ -94,10 +99,20 @@ Result<PhysAddr> IoTlb::try_map(const BounceRequest& request, bool copy) {
     }
     return std::nullopt;
   };
-  if (search_order_ == PoolSearchOrder::oldest_first || order.size() == 1) {
+  if (search_order_ == PoolSearchOrder::oldest_first && request.observer == nullptr) {
     for (IoPool* pool : order) {
       if (auto done = attempt(*pool, std::nullopt)) {
         return std::move(*done);
+      }
+    }
+  } else if (search_order_ == PoolSearchOrder::oldest_first) {
+    // The same search, one area at a time, so that the observer sees each.
+    for (IoPool* pool : order) {
+      const std::uint32_t nareas = pool->slots->area_count();
+      for (std::uint32_t i = 0; i < nareas; ++i) {
+        if (auto done = attempt(*pool, (cpu + i) & (nareas - 1))) {
+          return std::move(*done);
+        }
       }
     }
   } else {
@@ -120,7 +135,7 @@ Result<PhysAddr> IoTlb::try_map(const BounceRequest& request, bool copy) {
       }
     }
   }
-  if (growth_.enabled) {
+  if (growth_.enabled && fits_a_segment(request)) {
     worker_->request_growth(request.pool);
   }
   if (!first_error) {
@@ -176,6 +191,10 @@ Result<PhysAddr> IoTlb::map_slots(const BounceRequest& request, bool copy) {
     }();
     if (mapped || mapped.error().code() != Errc::pool_full) {
       return mapped;
+    }
+    if (!fits_a_segment(request)) {
+      refused(request, mapped.error());
+      return mapped;  // no pool of any size holds it: nothing to wait for
     }
     if (!may_sleep) {
       // Transient memory is for the callers that cannot wait for room.
@@ -269,6 +288,11 @@ QueuedMap IoTlb::map_queued(const BounceRequest& request,
         pending->done(timeout_error(pending->request, start));
       });
   return QueuedMap::queued;
+}
+
+bool IoTlb::fits_a_segment(const BounceRequest& request) const {
+  Result<SearchPlan> plan = policy_->plan(slot_request(request));
+  return plan && plan->nslots <= kSegmentSlots;
 }
 
 void IoTlb::refused(const BounceRequest& request, const Error& error) {

@@ -25,8 +25,18 @@ IoTlbStats IoTlb::stats() const {
       if (p->kind == PoolKind::configured) {
         continue;
       }
-      s.dynamic.push_back({p->name, p->kind, p->tier, p->owner, p->start.value(), p->end.value(),
-                           p->nslabs(), p->slots->used()});
+      const PoolStats own = p->slots->stats();
+      s.dynamic.push_back({.name = p->name,
+                           .kind = p->kind,
+                           .tier = p->tier,
+                           .owner = p->owner,
+                           .start = p->start.value(),
+                           .end = p->end.value(),
+                           .nslabs = p->nslabs(),
+                           .used = own.used,
+                           .nareas = own.nareas,
+                           .maps = own.maps,
+                           .hiwater = own.hiwater});
       if (p->kind == PoolKind::grown) {
         s.growth.grown_pools += 1;
         s.growth.grown_nslabs += p->nslabs();
@@ -34,18 +44,35 @@ IoTlbStats IoTlb::stats() const {
       }
     }
   }
-  const Counters& c = *counters_;
-  s.growth.grow_events = c.grow_events.load(std::memory_order_relaxed);
-  s.growth.grow_failures = c.grow_failures.load(std::memory_order_relaxed);
-  s.growth.grown_smaller = c.grown_smaller.load(std::memory_order_relaxed);
-  s.growth.limit_reached = c.limit_reached.load(std::memory_order_relaxed);
-  s.growth.shrunk_pools = c.shrunk_pools.load(std::memory_order_relaxed);
-  s.growth.transient_pools = c.transient_pools.load(std::memory_order_relaxed);
-  s.growth.transient_nslabs = c.transient_nslabs.load(std::memory_order_relaxed);
-  s.growth.transient_nslabs_total = c.transient_nslabs_total.load(std::memory_order_relaxed);
-  s.growth.transient_failures = c.transient_failures.load(std::memory_order_relaxed);
+  const GrowthStats counted = growth_stats();
+  s.growth.grow_events = counted.grow_events;
+  s.growth.grow_failures = counted.grow_failures;
+  s.growth.grown_smaller = counted.grown_smaller;
+  s.growth.limit_reached = counted.limit_reached;
+  s.growth.shrunk_pools = counted.shrunk_pools;
+  s.growth.transient_pools = counted.transient_pools;
+  s.growth.transient_pools_total = counted.transient_pools_total;
+  s.growth.transient_nslabs = counted.transient_nslabs;
+  s.growth.transient_nslabs_total = counted.transient_nslabs_total;
+  s.growth.transient_failures = counted.transient_failures;
   s.waits = waits_.stats();
   return s;
+}
+
+GrowthStats IoTlb::growth_stats() const {
+  const Counters& c = *counters_;
+  GrowthStats g;
+  g.grow_events = c.grow_events.load(std::memory_order_relaxed);
+  g.grow_failures = c.grow_failures.load(std::memory_order_relaxed);
+  g.grown_smaller = c.grown_smaller.load(std::memory_order_relaxed);
+  g.limit_reached = c.limit_reached.load(std::memory_order_relaxed);
+  g.shrunk_pools = c.shrunk_pools.load(std::memory_order_relaxed);
+  g.transient_pools = c.transient_pools.load(std::memory_order_relaxed);
+  g.transient_pools_total = c.transient_pools_total.load(std::memory_order_relaxed);
+  g.transient_nslabs = c.transient_nslabs.load(std::memory_order_relaxed);
+  g.transient_nslabs_total = c.transient_nslabs_total.load(std::memory_order_relaxed);
+  g.transient_failures = c.transient_failures.load(std::memory_order_relaxed);
+  return g;
 }
 
 std::string IoTlb::debugfs_text() const {

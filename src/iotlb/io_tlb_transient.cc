@@ -57,6 +57,9 @@ Result<PhysAddr> IoTlb::map_transient(const BounceRequest& request, bool copy) {
   slot_req.pool_dma_start = *dma_start;
   slot_req.cpu = 0;
   Result<SlotMapping> mapping = pool->slots->map(slot_req);
+  if (request.observer != nullptr) {
+    request.observer->searched(pool->start, PoolKind::transient, 0, mapping.has_value());
+  }
   if (!mapping || mapping->tlb_addr + request.size > pool->end) {
     refuse();
     return make_error(Errc::pool_full, "{}: {} bytes do not fit a transient pool of {} bytes",
@@ -69,6 +72,7 @@ Result<PhysAddr> IoTlb::map_transient(const BounceRequest& request, bool copy) {
   }
   counters_->tiers[request.pool].add_used(mapping->nslots.value());
   counters_->transient_pools.fetch_add(1, std::memory_order_relaxed);
+  counters_->transient_pools_total.fetch_add(1, std::memory_order_relaxed);
   counters_->transient_nslabs_total.fetch_add(nslabs, std::memory_order_relaxed);
   worker_->wake();  // the replaced snapshot waits for reclaim
   return mapping->tlb_addr;

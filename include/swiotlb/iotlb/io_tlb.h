@@ -181,6 +181,18 @@ struct PoolInfo {
   PhysAddr end;
 };
 
+// Told of every pool area a map searches, in order (replays and
+// explanations). Called on the mapping thread, inside the search: it must
+// not call back into the IoTlb. A search with an observer goes one area at
+// a time; it finds what a search without one finds.
+class SearchObserver {
+ public:
+  virtual void searched(PhysAddr pool_start, PoolKind kind, std::uint32_t area, bool found) = 0;
+
+ protected:
+  ~SearchObserver() = default;
+};
+
 // A live bounce mapping and the pool that holds it (valid while the
 // mapping is live).
 struct BounceMapping {
@@ -193,6 +205,9 @@ struct BounceRequest {
   std::uint32_t pool = 0;  // which configured pool (see pool_count()), with its growth
   PhysAddr orig;
   std::uint64_t size = 0;
+  // Bytes to reserve when they differ from `size` (SlotRequest::alloc_size:
+  // only the linux-6.1 policy reads it); 0: `size`.
+  std::uint64_t alloc_size = 0;
   std::uint64_t alloc_align_mask = 0;
   std::uint64_t min_align_mask = 0;
   std::uint64_t seg_boundary_mask = ~std::uint64_t{0};
@@ -212,6 +227,10 @@ struct BounceRequest {
   // Errc::pool_full at once, without waiting, a transient pool or a
   // warning, so that the caller's last pool is where those happen.
   bool more_pools = false;
+  // The CPU whose area the search starts in; default: the calling thread's.
+  std::optional<unsigned> cpu;
+  // Told of each area searched; null: nobody. Not owned.
+  SearchObserver* observer = nullptr;
 };
 
 // A pool that came after creation, as the statistics show it.
@@ -224,6 +243,9 @@ struct DynamicPoolStats {
   std::uint64_t end = 0;
   std::uint64_t nslabs = 0;
   std::uint64_t used = 0;
+  std::uint32_t nareas = 1;
+  std::uint64_t maps = 0;     // maps it served
+  std::uint64_t hiwater = 0;  // most slots in use in it at once
 };
 
 // A configured pool together with the grown and transient pools that serve
@@ -246,6 +268,7 @@ struct GrowthStats {
   std::uint64_t limit_reached = 0;           // growths refused by max_nslabs
   std::uint64_t shrunk_pools = 0;            // grown pools given back, ever
   std::uint64_t transient_pools = 0;         // transient pools now
+  std::uint64_t transient_pools_total = 0;   // transient pools made, ever
   std::uint64_t transient_nslabs = 0;        // their slots now
   std::uint64_t transient_nslabs_total = 0;  // slots of every transient pool, ever
   std::uint64_t transient_failures = 0;      // transient pools refused
@@ -399,6 +422,16 @@ class IoTlb {
   Status check_invariants() const;
 
   IoTlbStats stats() const;
+  // The growth counters alone: cheap (no walk over the pools), so that a
+  // caller may read them after every call. The *_pools and *_nslabs
+  // figures of the pools now are those of stats().
+  GrowthStats growth_stats() const;
+
+  // Whether a pool could ever hold `request`: its slots fit in one segment
+  // (no run of slots crosses a segment). A request that cannot is refused
+  // at once, with no growth, transient pool or wait, as the kernel refuses
+  // it before it searches.
+  bool fits_a_segment(const BounceRequest& request) const;
   // The kernel's debugfs files, one "name: value" line each; the high
   // pool's names end in "_high". A configured pool's figures include the
   // pools grown for it and transient pools made in its place; a growing
