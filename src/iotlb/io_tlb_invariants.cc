@@ -17,7 +17,21 @@ Error broken(std::string what) {
 
 Status IoTlb::check_invariants() const {
   PoolTable::ReadGuard reading(dynamic_);
-  const std::span<IoPool* const> pools = table_->pools();
+  // One snapshot of the table: the maintenance may publish another between
+  // two reads, so read until the pools are the same before and after the
+  // search orders (a snapshot is never published twice, and none that this
+  // section saw is freed while it lasts).
+  std::span<IoPool* const> pools;
+  std::vector<std::span<IoPool* const>> orders(configured_.size());
+  for (;;) {
+    pools = table_->pools();
+    for (std::uint32_t tier = 0; tier < configured_.size(); ++tier) {
+      orders[tier] = table_->search_order(tier);
+    }
+    if (table_->pools().data() == pools.data()) {
+      break;
+    }
+  }
   std::vector<std::uint64_t> used(configured_.size(), 0);
   for (std::size_t i = 0; i < pools.size(); ++i) {
     const IoPool& p = *pools[i];
@@ -50,7 +64,7 @@ Status IoTlb::check_invariants() const {
     if (std::find(pools.begin(), pools.end(), configured_[tier]) == pools.end()) {
       return broken(fmt::format("configured pool {} is not in the table", tier));
     }
-    const std::span<IoPool* const> order = table_->search_order(tier);
+    const std::span<IoPool* const> order = orders[tier];
     if (order.empty() || order.front() != configured_[tier]) {
       return broken(fmt::format("the search order of pool {} does not start with it", tier));
     }

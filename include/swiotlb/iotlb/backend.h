@@ -8,9 +8,10 @@
 //  - the real backend (make_region_backend) maps regions of the same kind as
 //    the configured window: anonymous, memfd, file or hugetlbfs; a window
 //    at a fixed address grows anywhere;
-//  - a shared-window backend hands each new memfd segment to a device
-//    process before any mapping in it is handed out;
-//  - a simulation backend (make_simulation_backend) gives synthetic
+//  - a backend of the user's own can wrap it, for example to hand each new
+//    memfd to a device process in announce(), before any mapping in it is
+//    handed out;
+//  - a simulation backend (SimulationBackend) gives synthetic
 //    addresses with no memory behind them, an event clock and manual
 //    maintenance, so that pools of many GiB cost nothing.
 //
@@ -36,10 +37,10 @@
 // which therefore outlives every pool it gave memory for.
 //
 // Thread safety: allocate(), announce() and release() may be called from any
-// thread, including the IoTlb's worker, but never at once for the same
-// backend by one IoTlb's growth (the worker serializes growth); transient
-// pools are made on callers' threads concurrently, so an implementation
-// that keeps state must lock it. now() and maintenance() from any thread.
+// thread and at once: growth runs in the maintenance, transient pools are
+// made on callers' threads, and release() follows a grace period. An
+// implementation that keeps state must lock it. now() and maintenance()
+// from any thread.
 #pragma once
 
 #include <atomic>

@@ -443,12 +443,12 @@ class IoTlb {
   std::string boot_line() const;
 
  private:
-  // The internals (io_tlb_internal.h): what the IoTlb counts, the worker
-  // that runs its background work, and how pools are made.
+  // The internals (src/iotlb/io_tlb_internal.h, io_tlb_worker.h): what
+  // the IoTlb counts, the worker that runs its background work, and the
+  // builder of its configured pools.
   class Worker;
   struct Counters;
   friend class IoTlbBuilder;
-  friend class IoTlbPeer;  // tests
 
   IoTlb(std::unique_ptr<PoolTable> table, std::vector<IoPool*> configured,
         std::shared_ptr<const SlotPolicy> policy, std::shared_ptr<IoTlbBackend> backend,
