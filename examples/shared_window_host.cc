@@ -145,7 +145,7 @@ Result<Peer> start_peer(const std::string& program, const swiotlb::IoTlb& tlb) {
   pair->second.reset();
   Peer peer(std::move(pair->first), std::move(*process));
   const Message hello = {kHello, kProtocolVersion, tlb.end() - tlb.start(), kDmaBase, 0, 0};
-  auto answer = peer.exchange(hello, tlb.region().fd());
+  auto answer = peer.exchange(hello, tlb.region()->fd());
   if (!answer) {
     return std::move(answer).error();
   }
@@ -281,7 +281,7 @@ int run(const Options& options) {
   if (!peer) {
     return fail(peer.error());
   }
-  fmt::print("{}, in memfd {}\n", (*tlb)->boot_line(), (*tlb)->region().fd());
+  fmt::print("{}, in memfd {}\n", (*tlb)->boot_line(), (*tlb)->region()->fd());
   fmt::print("device process {} sees it at DMA [{:#x}, {:#x})\n", peer->process().pid(), kDmaBase,
              kDmaBase + ((*tlb)->end() - (*tlb)->start()));
   Tally tally;

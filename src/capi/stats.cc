@@ -6,6 +6,7 @@
 #include <string>
 
 #include "capi_internal.h"
+#include "swiotlb/iotlb/io_tlb_json.h"
 
 namespace swiotlb::capi {
 namespace {
@@ -100,7 +101,7 @@ swiotlb_status swiotlb_tlb_stats(const swiotlb_tlb* tlb, swiotlb_stats_format fo
         text = tlb->tlb->debugfs_text();
         break;
       case SWIOTLB_STATS_JSON:
-        text = tlb->tlb->to_json().dump();
+        text = io_tlb_json(*tlb->tlb).dump();
         break;
       case SWIOTLB_STATS_PROMETHEUS:
         text = swiotlb::capi::prometheus_text(*tlb->tlb);

@@ -5,6 +5,7 @@
 #include "capi_internal.h"
 #include "swiotlb/core/config.h"
 #include "swiotlb/platform/cpu.h"
+#include "swiotlb/platform/region.h"
 #include "swiotlb/platform/region_spec.h"
 
 namespace swiotlb::capi {
@@ -126,7 +127,8 @@ swiotlb_status swiotlb_tlb_region_fd(const swiotlb_tlb* tlb, int* fd) {
     if (tlb == nullptr || fd == nullptr) {
       return null_argument("swiotlb_tlb_region_fd", tlb == nullptr ? "tlb" : "fd");
     }
-    const int region_fd = tlb->tlb->region().fd();
+    const Region* region = tlb->tlb->region();
+    const int region_fd = region != nullptr ? region->fd() : -1;
     if (region_fd < 0) {
       return fail(SWIOTLB_E_INVALID_ARGUMENT,
                   "swiotlb_tlb_region_fd: the window is anonymous memory and has no descriptor "

@@ -53,8 +53,12 @@ Result<CoherentBuffer> alloc_from_pool(Device& dev, IoTlb& io_tlb, std::uint64_t
     // A pool before the last only passes on when full: a transient pool
     // comes only when the last is full too.
     const bool more_pools = &choice != &pools.back();
-    phys = io_tlb.alloc(choice.pool, size, choice.dma_start, dev.id(), dev.coherent_reach(),
-                        more_pools);
+    phys = io_tlb.alloc({.pool = choice.pool,
+                          .size = size,
+                          .pool_dma_start = choice.dma_start,
+                          .owner = dev.id(),
+                          .reach = dev.coherent_reach(),
+                          .more_pools = more_pools});
     if (phys || phys.error().code() != Errc::pool_full) {
       break;
     }

@@ -6,10 +6,17 @@
 
 namespace swiotlb {
 
-IoTlb::Worker::Worker(IoTlb& owner, std::chrono::milliseconds tick)
-    : owner_(owner), tick_(tick), thread_([this] { loop(); }) {}
+IoTlb::Worker::Worker(IoTlb& owner, std::chrono::milliseconds tick, bool threaded)
+    : owner_(owner), tick_(tick) {
+  if (threaded) {
+    thread_ = std::thread([this] { loop(); });
+  }
+}
 
 IoTlb::Worker::~Worker() {
+  if (!thread_.joinable()) {
+    return;
+  }
   {
     std::lock_guard guard(lock_);
     stop_ = true;
@@ -35,6 +42,9 @@ void IoTlb::Worker::wake() {
 }
 
 void IoTlb::Worker::run_now() {
+  if (!thread_.joinable()) {
+    (void)owner_.waits_.service();  // nobody else serves the queued maps
+  }
   std::lock_guard work(work_lock_);
   run_pending();
 }

@@ -1,7 +1,9 @@
-// The IoTlb's worker thread: the work that must not run in a caller's map
-// or unmap. It adds pools when asked (a search failed, or a pool passed its
+// The IoTlb's background work: what must not run in a caller's map or
+// unmap. It adds pools when asked (a search failed, or a pool passed its
 // watermark), gives back grown pools that stayed idle, frees retired pools
-// after their grace period, and serves the queued map requests.
+// after their grace period, and serves the queued map requests. A thread
+// of its own runs it, or, for a backend with caller-driven maintenance,
+// only run_now() (IoTlb::run_maintenance()) does.
 //
 // Thread safety: request_growth(), wake() and run_now() from any thread.
 #pragma once
@@ -19,8 +21,9 @@ namespace swiotlb {
 
 class IoTlb::Worker {
  public:
-  // `tick`: how often to look for idle pools (zero: never).
-  Worker(IoTlb& owner, std::chrono::milliseconds tick);
+  // `tick`: how often to look for idle pools (zero: never); `threaded`:
+  // whether a thread runs the work by itself.
+  Worker(IoTlb& owner, std::chrono::milliseconds tick, bool threaded);
   ~Worker();  // stops and joins the thread
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -44,7 +47,7 @@ class IoTlb::Worker {
   bool woken_ = false;
   std::atomic<std::uint32_t> growth_asked_{0};  // one bit per configured pool
   std::mutex work_lock_;                        // one runner of the work at a time
-  std::thread thread_;
+  std::thread thread_;                          // not started without `threaded`
 };
 
 }  // namespace swiotlb

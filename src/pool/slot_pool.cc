@@ -151,7 +151,8 @@ Result<SlotMapping> SlotPool::map(const SlotRequest& request) {
   }
   SlotMapping mapping;
   const std::uint32_t first_area = request.cpu & (area_count_ - 1);
-  for (std::uint32_t i = 0; i < area_count_; ++i) {
+  const std::uint32_t areas = request.one_area ? 1 : area_count_;
+  for (std::uint32_t i = 0; i < areas; ++i) {
     const std::uint32_t a = (first_area + i) & (area_count_ - 1);
     Area& area = areas_[a];
     std::unique_lock guard(area.lock);

@@ -1,19 +1,15 @@
-// Dynamic replay: a trace's events through a default pool, the pools grown
-// for it and transient pools, as dynamic_replay.h describes.
-//
-// Every pool is a set of one-area SlotPools, one per area, at consecutive
-// addresses: the kernel's search order visits areas, not pools, and a
-// one-area SlotPool whose device start is the area's own chooses the slots
-// that area of the larger pool would (the alignment and boundary tests see
-// the same device addresses). Live pools are also kept by start address,
-// for unmaps. The trace's names for mappings map to our bounce addresses
-// in an AddressTable, as in replay.cc.
+// Dynamic replay: a trace's events through a real IoTlb on the simulation
+// backend, as dynamic_replay.h describes. This file only translates: trace
+// events into IoTlb calls, and what the IoTlb reports into the replay's
+// report. Every rule of growth, transient pools, search order and shrink is
+// IoTlb's (docs/growth.md).
 #include "swiotlb/sim/dynamic_replay.h"
 
 #include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>
+#include <unordered_map>
 
 #include "address_table.h"
 #include "event_pipeline.h"
@@ -22,38 +18,25 @@
 #include "swiotlb/core/address.h"
 #include "swiotlb/core/config.h"
 #include "swiotlb/core/constants.h"
-#include "swiotlb/pool/slot_pool.h"
+#include "swiotlb/iotlb/backend.h"
+#include "swiotlb/iotlb/io_tlb.h"
 #include "trace_reader.h"
 
 namespace swiotlb::sim {
 namespace {
 
 constexpr std::size_t kTableInitialMappings = 1024;
-// What the model did with one of the trace's mappings: our bounce address,
+// What the replay did with one of the trace's mappings: our bounce address,
 // or kFailedHere (the kernel's error value, never a bounce address).
 constexpr std::uint64_t kFailedHere = kInvalidAddress;
 // max_nslabs, unless given, is this many times the default pool: IoTlb's
-// default bound on growth, generous enough that a trace only meets it when
-// its load is far beyond what the default pool was sized for.
+// default bound on growth.
 constexpr std::uint64_t kMaxGrowthFactor = 16;
 
 struct DeviceMasks {
   std::uint64_t min_align_mask = 0;
   std::uint64_t seg_boundary_mask = ~std::uint64_t{0};
 };
-
-std::uint64_t align_up(std::uint64_t value, std::uint64_t alignment) {
-  return (value + alignment - 1) & ~(alignment - 1);
-}
-
-// The largest power of two not above `x` (x >= 1).
-std::uint32_t floor_power_of_two(std::uint64_t x) {
-  std::uint32_t p = 1;
-  while (std::uint64_t{p} * 2 <= x) {
-    p *= 2;
-  }
-  return p;
-}
 
 bool is_kernel_failure(const TraceEvent& e) {
   return e.has(recorded::kTlb) && e.tlb == kInvalidAddress;
@@ -62,27 +45,6 @@ bool is_kernel_failure(const TraceEvent& e) {
 std::uint64_t mapping_key(const TraceEvent& e) {
   return e.has(recorded::kTlb) ? e.tlb : e.orig;
 }
-
-// One pool of the model: default, grown or transient.
-struct ModelPool {
-  bool transient = false;
-  std::uint32_t index = kTransientPool;  // into the report's pools
-  std::uint64_t start = 0;
-  std::uint64_t nslabs = 0;   // slots of its SlotPools
-  std::uint64_t counted = 0;  // slots it counts as (transient: nr_slots)
-  std::uint32_t area_slots = 0;
-  std::vector<std::unique_ptr<SlotPool>> areas;
-  std::uint64_t used = 0;
-  std::uint64_t hiwater = 0;
-  std::uint64_t maps = 0;
-  std::uint64_t last_active = 0;  // the last event that mapped or unmapped here
-
-  std::uint64_t end() const { return start + (nslabs << kSlotShift); }
-  std::uint32_t nareas() const { return static_cast<std::uint32_t>(areas.size()); }
-  SlotPool& area_of(std::uint64_t addr) const {
-    return *areas[(addr - start) / (std::uint64_t{area_slots} << kSlotShift)];
-  }
-};
 
 struct Settings {
   std::string policy_name;
@@ -125,16 +87,20 @@ Result<Settings> settings_for(const Trace& header, const DynamicReplayOptions& o
     // A pool would go back before the event that follows its growth.
     return make_error(Errc::invalid_argument, "shrink after 0 events: give at least 1");
   }
+  if (options.watermark_percent == 0 || options.watermark_percent > 100) {
+    return make_error(Errc::invalid_argument, "growth watermark {}% is not in 1..100",
+                      options.watermark_percent);
+  }
   s.max_nslabs = options.max_nslabs.value_or(kMaxGrowthFactor * s.geometry.slot_count);
   return s;
 }
 
-class DynamicReplayer {
+class DynamicReplayer final : public SearchObserver {
  public:
   DynamicReplayer(const DynamicReplayOptions& options, Settings settings)
       : options_(options), settings_(std::move(settings)), table_(kTableInitialMappings) {}
 
-  // Builds the default pool. REQUIRES: called once, before any event.
+  // Builds the IoTlb. REQUIRES: called once, before any event.
   Status start();
 
   void add_device(const TraceDevice& device) {
@@ -146,106 +112,155 @@ class DynamicReplayer {
 
   DynamicReplayReport finish(const Trace& header);
 
+  // SearchObserver: every pool area a map searched.
+  void searched(PhysAddr pool_start, PoolKind kind, std::uint32_t area, bool found) override;
+
  private:
-  Result<std::unique_ptr<ModelPool>> make_pool(std::uint64_t nslabs, std::uint32_t nareas,
-                                               bool transient,
-                                               std::optional<std::uint64_t> at = std::nullopt);
-  void grow();
-  void shrink_idle();
-  void give_back(ModelPool& pool);
+  void maintain();
+  void note_pools(const IoTlbStats& stats);
   void map(const TraceEvent& e);
-  SlotRequest request_for(const TraceEvent& e) const;
-  // Our mapping of `e`, or an error (the cause of the failure).
-  Result<std::uint64_t> place(const TraceEvent& e, const SlotRequest& request);
-  bool try_area(const TraceEvent& e, ModelPool& pool, std::uint32_t area, SlotRequest request,
-                Result<std::uint64_t>& out);
-  Result<std::uint64_t> place_transient(const TraceEvent& e, const SlotRequest& request,
-                                        std::uint64_t nslots);
-  bool release(std::uint64_t ours, std::uint16_t device);
-  void forget_lost_mapping(std::uint64_t key, std::uint16_t device);
+  Result<std::uint64_t> place(const TraceEvent& e);
+  bool release(std::uint64_t ours);
+  void forget_lost_mapping(std::uint64_t key);
   void unmap(const TraceEvent& e);
   void map_failed(const TraceEvent& e, Errc code);
   void note_unmatched(const TraceEvent& e);
-  void note_memory();
+  void note_totals();
 
   const DynamicReplayOptions& options_;
   Settings settings_;
-  std::vector<DeviceMasks> masks_;
+  std::shared_ptr<SimulationBackend> backend_;
+  std::unique_ptr<IoTlb> tlb_;
   AddressTable<std::uint64_t> table_;
+  // What each live mapping of ours was mapped with, for its unmap's claim
+  // and mask (the trace's unmap may name another device or size).
+  struct Live {
+    MappingClaim claim;
+    std::uint64_t min_align_mask = 0;
+  };
+  std::unordered_map<std::uint64_t, Live> live_;
+  std::vector<DeviceMasks> masks_;
+  // Report index of each default or grown pool now in the IoTlb, by start.
+  std::map<std::uint64_t, std::uint32_t> pool_index_;
+  std::uint32_t line_ = 0;  // of the event being replayed
+  std::uint64_t seen_grow_events_ = 0;
+  std::uint64_t seen_shrunk_ = 0;
+  std::uint64_t seen_transient_made_ = 0;
   DynamicReplayReport report_;
-
-  // The default pool and the grown ones in the order made (null once given
-  // back), their report entries at the same index.
-  std::vector<std::unique_ptr<ModelPool>> pools_;
-  std::map<std::uint64_t, std::unique_ptr<ModelPool>> transient_;  // by start
-  std::map<std::uint64_t, ModelPool*> by_start_;                   // every live pool
-  std::uint64_t next_start_ = 0;  // pools are placed at or above this address
-  std::uint32_t max_nareas_ = 1;  // of the live default and grown pools
-  bool grow_pending_ = false;
-  std::uint64_t used_ = 0;
-  std::uint64_t grown_live_ = 0;
 };
 
 Status DynamicReplayer::start() {
-  const PoolGeometry& g = settings_.geometry;
-  Result<std::unique_ptr<ModelPool>> pool =
-      make_pool(g.slot_count, g.area_count, false, g.start.value());
-  if (!pool) {
-    return pool.error();
+  backend_ = std::make_shared<SimulationBackend>(settings_.geometry.start.value());
+  IoTlbOptions options;
+  options.nslabs = settings_.geometry.slot_count;
+  options.nareas = settings_.geometry.area_count;
+  options.policy = settings_.policy_name;
+  options.backend = backend_;
+  options.search_order = options_.order == DynamicOrder::kernel ? PoolSearchOrder::kernel
+                                                                : PoolSearchOrder::oldest_first;
+  options.growth.enabled = true;
+  options.growth.pool_nslabs = options_.grow_nslabs;
+  options.growth.pool_nareas = settings_.geometry.area_count;
+  options.growth.max_nslabs = settings_.max_nslabs;
+  options.growth.watermark_percent = options_.watermark_percent;
+  options.growth.shrink_after = std::chrono::duration_cast<std::chrono::milliseconds>(
+      SimulationBackend::kTick * static_cast<std::int64_t>(options_.shrink_after.value_or(0)));
+  options.transient = true;
+  Result<std::unique_ptr<IoTlb>> tlb = IoTlb::create(options);
+  if (!tlb) {
+    return tlb.error();
   }
-  (*pool)->index = 0;
+  tlb_ = std::move(*tlb);
+  pool_index_[tlb_->start().value()] = 0;
   report_.pools.push_back({.kind = DynamicPoolKind::default_pool,
-                           .start = (*pool)->start,
-                           .nslabs = g.slot_count,
-                           .nareas = g.area_count});
-  by_start_[(*pool)->start] = pool->get();
-  pools_.push_back(std::move(*pool));
-  max_nareas_ = g.area_count;
-  report_.total_slots_final = report_.total_slots_peak = g.slot_count;
-  note_memory();
+                           .start = tlb_->start().value(),
+                           .nslabs = settings_.geometry.slot_count,
+                           .nareas = settings_.geometry.area_count});
+  note_totals();
   return {};
 }
 
-// A pool of `nslabs` slots in `nareas` one-area SlotPools: at `at` (the
-// default pool, where the trace says), else at the next free address aligned
-// to its size rounded up to a power of two.
-Result<std::unique_ptr<ModelPool>> DynamicReplayer::make_pool(std::uint64_t nslabs,
-                                                              std::uint32_t nareas, bool transient,
-                                                              std::optional<std::uint64_t> at) {
-  const std::uint64_t bytes = nslabs << kSlotShift;
-  const std::uint64_t start = at.value_or(align_up(next_start_, round_up_power_of_two(bytes)));
-  if (start < next_start_ || start + bytes < start) {
-    return make_error(Errc::invalid_argument, "no address space left above {:#x} for a pool",
-                      next_start_);
+void DynamicReplayer::searched(PhysAddr pool_start, PoolKind kind, std::uint32_t area, bool found) {
+  std::uint32_t index = kTransientPool;
+  if (kind != PoolKind::transient) {
+    const auto it = pool_index_.find(pool_start.value());
+    index = it != pool_index_.end() ? it->second : kTransientPool;
   }
-  auto pool = std::make_unique<ModelPool>();
-  pool->transient = transient;
-  pool->start = start;
-  pool->nslabs = nslabs;
-  pool->counted = nslabs;
-  pool->area_slots = static_cast<std::uint32_t>(nslabs / nareas);
-  for (std::uint32_t a = 0; a < nareas; ++a) {
-    const PoolGeometry area{PhysAddr(start + ((std::uint64_t{a} * pool->area_slots) << kSlotShift)),
-                            pool->area_slots, 1};
-    Result<std::unique_ptr<SlotPool>> slots = SlotPool::create(area, settings_.policy);
-    if (!slots) {
-      return std::move(slots).error();
+  if (found && index != kTransientPool) {
+    ++report_.pools[index].maps;
+  }
+  if (options_.on_attempt) {
+    options_.on_attempt({line_, index, area, found});
+  }
+}
+
+// The growth and shrink the IoTlb asked for since the last event: done now,
+// between two events, the soonest a kernel's worker could have helped.
+void DynamicReplayer::maintain() {
+  if (options_.shrink_after) {
+    // A pool given back now leaves with what it served: read it first.
+    note_pools(tlb_->stats());
+  }
+  tlb_->run_maintenance();
+  const GrowthStats growth = tlb_->growth_stats();
+  if (growth.grow_events != seen_grow_events_ || growth.shrunk_pools != seen_shrunk_) {
+    seen_grow_events_ = growth.grow_events;
+    seen_shrunk_ = growth.shrunk_pools;
+    note_pools(tlb_->stats());
+  }
+}
+
+// Records pools that came or went since the last look.
+void DynamicReplayer::note_pools(const IoTlbStats& stats) {
+  std::map<std::uint64_t, std::uint32_t> now;
+  now[tlb_->start().value()] = 0;
+  for (const DynamicPoolStats& d : stats.dynamic) {
+    if (d.kind != PoolKind::grown) {
+      continue;
     }
-    pool->areas.push_back(std::move(*slots));
+    auto it = pool_index_.find(d.start);
+    std::uint32_t index = 0;
+    if (it == pool_index_.end()) {
+      index = static_cast<std::uint32_t>(report_.pools.size());
+      report_.pools.push_back({.kind = DynamicPoolKind::grown,
+                               .start = d.start,
+                               .nslabs = d.nslabs,
+                               .nareas = d.nareas,
+                               .added_at_event = report_.events});
+    } else {
+      index = it->second;
+    }
+    DynamicPoolReport& entry = report_.pools[index];
+    entry.used_slots = d.used;
+    entry.hiwater_slots = std::max(entry.hiwater_slots, d.hiwater);
+    now[d.start] = index;
   }
-  next_start_ = start + bytes;
-  return pool;
+  for (const auto& [start, index] : pool_index_) {
+    if (now.find(start) == now.end()) {
+      report_.pools[index].given_back_at_event = report_.events;
+      report_.pools[index].used_slots = 0;
+    }
+  }
+  pool_index_ = std::move(now);
+  note_totals();
+}
+
+void DynamicReplayer::note_totals() {
+  const IoTlbStats s = tlb_->stats();
+  report_.grown_pools_final = s.growth.grown_pools;
+  report_.grown_pools_peak = std::max(report_.grown_pools_peak, s.growth.grown_pools);
+  report_.total_slots_final = settings_.geometry.slot_count + s.growth.grown_nslabs;
+  report_.total_slots_peak = std::max(report_.total_slots_peak, report_.total_slots_final);
+  report_.transient_slots_final = s.growth.transient_nslabs;
+  report_.transient_slots_peak = std::max(report_.transient_slots_peak, s.growth.transient_nslabs);
+  report_.peak_bytes =
+      std::max(report_.peak_bytes, (report_.total_slots_final + report_.transient_slots_final)
+                                       << kSlotShift);
 }
 
 bool DynamicReplayer::replay(const TraceEvent& e) {
-  // What the growth worker did since the last event, then idle pools.
-  if (grow_pending_) {
-    grow_pending_ = false;
-    grow();
-  }
-  if (options_.shrink_after) {
-    shrink_idle();
-  }
+  maintain();
+  line_ = e.line;
   switch (e.op) {
     case TraceOp::map:
       map(e);
@@ -259,81 +274,8 @@ bool DynamicReplayer::replay(const TraceEvent& e) {
       break;
   }
   ++report_.events;
+  backend_->advance();
   return true;
-}
-
-void DynamicReplayer::grow() {
-  const std::uint64_t grow_nslabs = options_.grow_nslabs;
-  if (report_.total_slots_final + grow_nslabs > settings_.max_nslabs) {
-    ++report_.growth_refused;
-    return;
-  }
-  // The kernel's limit_nareas: at least a segment per area.
-  const std::uint32_t nareas =
-      std::min(settings_.geometry.area_count, floor_power_of_two(grow_nslabs / kSegmentSlots));
-  Result<std::unique_ptr<ModelPool>> pool = make_pool(grow_nslabs, nareas, false);
-  if (!pool) {
-    ++report_.growth_refused;
-    return;
-  }
-  ModelPool& p = **pool;
-  p.index = static_cast<std::uint32_t>(pools_.size());
-  p.last_active = report_.events;
-  report_.pools.push_back({.kind = DynamicPoolKind::grown,
-                           .start = p.start,
-                           .nslabs = grow_nslabs,
-                           .nareas = nareas,
-                           .added_at_event = report_.events});
-  by_start_[p.start] = &p;
-  pools_.push_back(std::move(*pool));
-  max_nareas_ = std::max(max_nareas_, nareas);
-  ++report_.pools_grown;
-  ++grown_live_;
-  report_.grown_pools_peak = std::max(report_.grown_pools_peak, grown_live_);
-  report_.total_slots_final += grow_nslabs;
-  report_.total_slots_peak = std::max(report_.total_slots_peak, report_.total_slots_final);
-  note_memory();
-}
-
-void DynamicReplayer::shrink_idle() {
-  for (std::size_t i = 1; i < pools_.size(); ++i) {
-    ModelPool* pool = pools_[i].get();
-    if (pool != nullptr && pool->used == 0 &&
-        report_.events - pool->last_active >= *options_.shrink_after) {
-      give_back(*pool);
-    }
-  }
-}
-
-void DynamicReplayer::give_back(ModelPool& pool) {
-  DynamicPoolReport& entry = report_.pools[pool.index];
-  entry.given_back_at_event = report_.events;
-  entry.maps = pool.maps;
-  entry.hiwater_slots = pool.hiwater;
-  by_start_.erase(pool.start);
-  report_.total_slots_final -= pool.nslabs;
-  --grown_live_;
-  ++report_.pools_given_back;
-  pools_[pool.index].reset();
-  max_nareas_ = 1;
-  for (const std::unique_ptr<ModelPool>& p : pools_) {
-    max_nareas_ = p ? std::max(max_nareas_, p->nareas()) : max_nareas_;
-  }
-}
-
-SlotRequest DynamicReplayer::request_for(const TraceEvent& e) const {
-  const DeviceMasks& masks = masks_[e.device];
-  SlotRequest request;
-  request.orig = PhysAddr(e.orig);
-  request.mapping_size = e.size;
-  request.alloc_size = e.has(recorded::kAllocSize) ? e.alloc_size : 0;
-  request.alloc_align_mask = e.alloc_align_mask;
-  request.min_align_mask = masks.min_align_mask;
-  request.seg_boundary_mask = masks.seg_boundary_mask;
-  request.cpu = 0;  // each area is a pool of its own; the order picks the area
-  request.dir = e.dir;
-  request.owner = e.device;
-  return request;
 }
 
 void DynamicReplayer::map(const TraceEvent& e) {
@@ -341,10 +283,10 @@ void DynamicReplayer::map(const TraceEvent& e) {
   const bool kernel_failed = is_kernel_failure(e);
   const std::uint64_t key = mapping_key(e);
   if (!kernel_failed) {
-    forget_lost_mapping(key, e.device);
+    forget_lost_mapping(key);
   }
   report_.kernel_failed_maps += kernel_failed ? 1 : 0;
-  Result<std::uint64_t> ours = place(e, request_for(e));
+  Result<std::uint64_t> ours = place(e);
   if (!ours) {
     map_failed(e, ours.error().code());
     if (kernel_failed) {
@@ -356,151 +298,67 @@ void DynamicReplayer::map(const TraceEvent& e) {
   }
   if (kernel_failed) {
     // The kernel's caller saw an error and will never unmap: give it back.
-    (void)release(*ours, e.device);
+    (void)release(*ours);
   } else {
     table_.insert(key, *ours);
   }
 }
 
-Result<std::uint64_t> DynamicReplayer::place(const TraceEvent& e, const SlotRequest& request) {
-  Result<SearchPlan> plan = settings_.policy->plan(request);
-  if (!plan || e.size == 0) {
-    return make_error(Errc::invalid_argument, "a request the policy refuses");
+Result<std::uint64_t> DynamicReplayer::place(const TraceEvent& e) {
+  const DeviceMasks& masks = masks_[e.device];
+  BounceRequest request;
+  request.orig = PhysAddr(e.orig);
+  request.size = e.size;
+  request.alloc_size = e.has(recorded::kAllocSize) ? e.alloc_size : 0;
+  request.alloc_align_mask = e.alloc_align_mask;
+  request.min_align_mask = masks.min_align_mask;
+  request.seg_boundary_mask = masks.seg_boundary_mask;
+  request.pool_dma_start = DmaAddr(tlb_->start().value());
+  request.dir = e.dir;
+  request.attrs = Attr::no_warn;
+  request.owner = e.device;
+  request.owner_name = "trace";
+  request.cpu = e.cpu;
+  request.observer = this;
+  Result<PhysAddr> mapped = tlb_->map(request);
+  const GrowthStats growth = tlb_->growth_stats();
+  const bool transient = growth.transient_pools_total != seen_transient_made_;
+  seen_transient_made_ = growth.transient_pools_total;
+  if (transient ||
+      (!mapped && mapped.error().code() == Errc::pool_full && tlb_->fits_a_segment(request))) {
+    ++report_.maps_without_room;
   }
-  // The kernel refuses a map larger than a segment before it searches: no
-  // pool of any size could hold it, so it asks for no growth either.
-  if (plan->nslots > kSegmentSlots) {
-    return make_error(Errc::pool_full, "larger than a segment");
+  if (transient) {
+    ++report_.transient_pools;
+    note_totals();
   }
-  Result<std::uint64_t> found = make_error(Errc::pool_full, "no room");
-  const unsigned cpu = e.cpu;
-  if (options_.order == DynamicOrder::kernel) {
-    // swiotlb_find_slots: for each area offset, every pool newest first.
-    for (std::uint32_t offset = 0; offset < max_nareas_; ++offset) {
-      for (auto it = pools_.rbegin(); it != pools_.rend(); ++it) {
-        ModelPool* pool = it->get();
-        if (pool == nullptr || offset >= pool->nareas()) {
-          continue;
-        }
-        const std::uint32_t area = (cpu + offset) & (pool->nareas() - 1);
-        if (try_area(e, *pool, area, request, found)) {
-          return found;
-        }
-      }
-    }
-  } else {
-    for (const std::unique_ptr<ModelPool>& pool : pools_) {
-      if (!pool) {
-        continue;
-      }
-      for (std::uint32_t offset = 0; offset < pool->nareas(); ++offset) {
-        const std::uint32_t area = (cpu + offset) & (pool->nareas() - 1);
-        if (try_area(e, *pool, area, request, found)) {
-          return found;
-        }
-      }
-    }
+  if (!mapped) {
+    return std::move(mapped).error();
   }
-  // No room anywhere: the kernel schedules its growth worker and, without
-  // waiting for it (GFP_NOWAIT), makes the map a pool of its own.
-  ++report_.maps_without_room;
-  grow_pending_ = true;
-  return place_transient(e, request, plan->nslots);
+  live_[mapped->value()] = {{e.size, e.dir, e.device}, masks.min_align_mask};
+  return mapped->value();
 }
 
-// Searches one area; true when the search is over (found, or a failure no
-// other pool would change), with `out` set.
-bool DynamicReplayer::try_area(const TraceEvent& e, ModelPool& pool, std::uint32_t area,
-                               SlotRequest request, Result<std::uint64_t>& out) {
-  SlotPool& slots = *pool.areas[area];
-  request.pool_dma_start = DmaAddr(slots.start().value());
-  Result<SlotMapping> mapping = slots.map(request);
-  if (options_.on_attempt) {
-    options_.on_attempt({e.line, pool.index, area, mapping.has_value()});
-  }
-  if (!mapping) {
-    if (mapping.error().code() == Errc::pool_full) {
-      return false;
-    }
-    out = std::move(mapping).error();
-    return true;
-  }
-  const std::uint64_t nslots = mapping->nslots.value();
-  pool.used += nslots;
-  pool.hiwater = std::max(pool.hiwater, pool.used);
-  ++pool.maps;
-  pool.last_active = report_.events;
-  used_ += nslots;
-  report_.hiwater_slots = std::max(report_.hiwater_slots, used_);
-  out = mapping->tlb_addr.value();
-  return true;
-}
-
-Result<std::uint64_t> DynamicReplayer::place_transient(const TraceEvent& e,
-                                                       const SlotRequest& request,
-                                                       std::uint64_t nslots) {
-  // A SlotPool holds whole segments; the kernel's pool is exactly nslots.
-  Result<std::unique_ptr<ModelPool>> made =
-      make_pool(align_up(nslots, kSegmentSlots), 1, /*transient=*/true);
-  if (!made) {
-    return std::move(made).error();
-  }
-  ModelPool& pool = **made;
-  pool.counted = nslots;
-  Result<std::uint64_t> found = make_error(Errc::pool_full, "no room in a transient pool");
-  (void)try_area(e, pool, 0, request, found);
-  if (!found) {
-    return found;  // the kernel frees a transient pool its map did not fit in
-  }
-  ++report_.transient_pools;
-  ++report_.transient_pools_final;
-  report_.transient_slots_final += nslots;
-  report_.transient_slots_peak =
-      std::max(report_.transient_slots_peak, report_.transient_slots_final);
-  by_start_[pool.start] = &pool;
-  transient_[pool.start] = std::move(*made);
-  note_memory();
-  return found;
-}
-
-void DynamicReplayer::note_memory() {
-  report_.peak_bytes =
-      std::max(report_.peak_bytes, (report_.total_slots_final + report_.transient_slots_final)
-                                       << kSlotShift);
-}
-
-// Unmaps our mapping at `ours`; a transient pool goes with its mapping.
-// False when no pool holds a mapping there (the unmap's device locates the
-// first slot, as in the kernel, and may disagree with the map's).
-bool DynamicReplayer::release(std::uint64_t ours, std::uint16_t device) {
-  auto it = by_start_.upper_bound(ours);
-  if (it == by_start_.begin()) {
+// Unmaps our mapping at `ours`; false when it is not a live one.
+bool DynamicReplayer::release(std::uint64_t ours) {
+  const auto it = live_.find(ours);
+  if (it == live_.end()) {
     return false;
   }
-  ModelPool& pool = *std::prev(it)->second;
-  if (ours >= pool.end()) {
+  const std::uint64_t transient_before = tlb_->growth_stats().transient_pools;
+  Status done =
+      tlb_->unmap(PhysAddr(ours), it->second.min_align_mask, it->second.claim, Attr::skip_cpu_sync);
+  if (!done) {
     return false;
   }
-  Result<MappingInfo> info =
-      pool.area_of(ours).unmap(PhysAddr(ours), masks_[device].min_align_mask);
-  if (!info) {
-    return false;
-  }
-  const std::uint64_t nslots = info->nslots.value();
-  pool.used -= nslots;
-  pool.last_active = report_.events;
-  used_ -= nslots;
-  if (pool.transient) {
-    report_.transient_slots_final -= pool.counted;
-    --report_.transient_pools_final;
-    const std::uint64_t start = pool.start;
-    by_start_.erase(start);
-    transient_.erase(start);  // last: it destroys `pool`
+  live_.erase(it);
+  if (tlb_->growth_stats().transient_pools != transient_before) {
+    note_totals();
   }
   return true;
 }
 
-void DynamicReplayer::forget_lost_mapping(std::uint64_t key, std::uint16_t device) {
+void DynamicReplayer::forget_lost_mapping(std::uint64_t key) {
   const std::size_t position = table_.find(key);
   if (position == table_.kNone) {
     return;
@@ -509,7 +367,7 @@ void DynamicReplayer::forget_lost_mapping(std::uint64_t key, std::uint16_t devic
   table_.erase(position);
   ++report_.lost_unmaps;
   if (lost != kFailedHere) {
-    (void)release(lost, device);
+    (void)release(lost);
   }
 }
 
@@ -526,7 +384,7 @@ void DynamicReplayer::unmap(const TraceEvent& e) {
     ++report_.unmaps_of_failed_maps;
     return;
   }
-  if (!release(live, e.device)) {
+  if (!release(live)) {
     note_unmatched(e);
   }
 }
@@ -556,14 +414,12 @@ void DynamicReplayer::note_unmatched(const TraceEvent& e) {
 }
 
 DynamicReplayReport DynamicReplayer::finish(const Trace& header) {
-  for (const std::unique_ptr<ModelPool>& pool : pools_) {
-    if (pool) {
-      DynamicPoolReport& entry = report_.pools[pool->index];
-      entry.maps = pool->maps;
-      entry.used_slots = pool->used;
-      entry.hiwater_slots = pool->hiwater;
-    }
-  }
+  note_pools(tlb_->stats());
+  const IoTlbStats s = tlb_->stats();
+  DynamicPoolReport& base = report_.pools[0];
+  base.used_slots = s.pools[0].used;
+  base.hiwater_slots = s.pools[0].hiwater;
+  const GrowthStats& g = s.growth;
   report_.policy = settings_.policy_name;
   report_.order = options_.order;
   report_.nslabs = settings_.geometry.slot_count;
@@ -572,8 +428,12 @@ DynamicReplayReport DynamicReplayer::finish(const Trace& header) {
   report_.grow_nslabs = options_.grow_nslabs;
   report_.max_nslabs = settings_.max_nslabs;
   report_.shrink_after = options_.shrink_after;
-  report_.grown_pools_final = grown_live_;
-  report_.final_used_slots = used_;
+  report_.pools_grown = g.grow_events;
+  report_.growth_refused = g.limit_reached + g.grow_failures;
+  report_.pools_given_back = g.shrunk_pools;
+  report_.transient_pools_final = g.transient_pools;
+  report_.hiwater_slots = tlb_->hiwater();
+  report_.final_used_slots = tlb_->used();
   report_.final_bytes = (report_.total_slots_final + report_.transient_slots_final) << kSlotShift;
   report_.bad_lines = header.bad_line_count;
   report_.first_bad_lines = header.bad_lines;

@@ -29,6 +29,7 @@ constexpr std::size_t kMinSize = 512;
 constexpr std::size_t kMaxSize = 64 * 1024;
 constexpr std::size_t kMaxLive = 6;  // mappings a thread holds at once
 constexpr int kOpsInAll = 2400;      // split over the threads
+constexpr int kSteps = 8;            // with the invariants checked after each
 
 // A small configured pool that grows in small pools, gives them back after
 // a few idle milliseconds, and makes transient pools for the callers that
@@ -86,8 +87,9 @@ class StressThread {
   StressThread(Device& dev, unsigned id, int ops, bool sleepers, Problems& problems)
       : dev_(dev), id_(id), ops_(ops), sleepers_(sleepers), problems_(problems), rng_(id) {}
 
-  void run() {
-    for (int op = 0; op < ops_; ++op) {
+  // `ops` operations, leaving mappings live for the next step.
+  void step(int ops) {
+    for (int op = 0; op < ops; ++op) {
       const unsigned pick = rng_() % 8;
       if (live_.empty() || (live_.size() < kMaxLive && pick < 3)) {
         map_one();
@@ -100,10 +102,13 @@ class StressThread {
         }
       }
     }
+  }
+  void finish() {
     while (!live_.empty()) {
       unmap_one(live_.size() - 1);
     }
   }
+  int ops() const { return ops_; }
 
  private:
   void bad(const std::string& what, const Live& m) { problems_.add(fmt_problem(what, m)); }
@@ -257,12 +262,24 @@ TEST_P(DmaGrowthStress, EveryByteArrivesWhilePoolsComeAndGo) {
     workers.emplace_back(*devices[static_cast<std::size_t>(t)], static_cast<unsigned>(t + 1),
                          kOpsInAll / c.threads, c.sleepers, problems);
   }
-  std::vector<std::thread> threads;
-  for (auto& w : workers) {
-    threads.emplace_back([&w] { w.run(); });
-  }
-  for (auto& t : threads) {
-    t.join();
+  // In steps; between two, with every thread stopped (the worker may still
+  // grow and shrink), the IoTlb's invariants must hold.
+  for (int step = 0; step <= kSteps; ++step) {
+    std::vector<std::thread> threads;
+    for (auto& w : workers) {
+      threads.emplace_back([&w, step] {
+        if (step < kSteps) {
+          w.step(w.ops() / kSteps);
+        } else {
+          w.finish();
+        }
+      });
+    }
+    for (auto& t : threads) {
+      t.join();
+    }
+    const Status invariants = io_tlb->check_invariants();
+    EXPECT_TRUE(invariants) << "after step " << step << ": " << invariants.error().message();
   }
   EXPECT_EQ(problems.count(), 0u) << problems.first();
 
@@ -279,6 +296,7 @@ TEST_P(DmaGrowthStress, EveryByteArrivesWhilePoolsComeAndGo) {
   EXPECT_EQ(s.waits.waiting_now, 0u);
   EXPECT_EQ(s.waits.timeouts, 0u);
   EXPECT_TRUE(io_tlb->pool().check_invariants());
+  EXPECT_TRUE(io_tlb->check_invariants());
   for (auto& d : devices) {
     EXPECT_TRUE(d->close());
   }

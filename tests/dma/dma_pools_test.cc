@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "support/dma_fixture.h"
+#include "swiotlb/iotlb/io_tlb_json.h"
 
 namespace swiotlb {
 namespace {
@@ -99,7 +100,7 @@ TEST(LowHighPools, StatisticsPerPool) {
   EXPECT_EQ(tlb->debugfs_text(),
             "io_tlb_nslabs: 128\nio_tlb_used: 0\nio_tlb_used_hiwater: 0\n"
             "io_tlb_nslabs_high: 256\nio_tlb_used_high: 0\nio_tlb_used_hiwater_high: 0\n");
-  const nlohmann::json j = tlb->to_json();
+  const nlohmann::json j = io_tlb_json(*tlb);
   ASSERT_EQ(j.at("pools").size(), 2u);
   EXPECT_EQ(j.at("pools")[0].at("name"), "low");
   EXPECT_EQ(j.at("pools")[1].at("name"), "high");
@@ -144,7 +145,7 @@ TEST(RestrictedPool, BoundDeviceBouncesEverythingThereAndOthersNeverUseIt) {
   EXPECT_TRUE(free_coherent(*bound, *coherent));
   EXPECT_TRUE(unmap_single(*bound, *bounced, a.size(), Direction::to_device));
   EXPECT_TRUE(unmap_single(*other, *direct, b.size(), Direction::to_device));
-  EXPECT_EQ((*restricted)->to_json().at("restricted"), true);
+  EXPECT_EQ(io_tlb_json(**restricted).at("restricted"), true);
 }
 
 }  // namespace

@@ -220,7 +220,7 @@ class Host {
     process_ = std::move(*process);
     socket_ = std::move(pair->first);
     const Message hello = {kHello, kProtocolVersion, window_bytes(), kDmaBase, 0, 0};
-    auto answer = exchange(hello, tlb_->region().fd());
+    auto answer = exchange(hello, tlb_->region()->fd());
     if (!answer) {
       return answer.error();
     }
@@ -397,7 +397,7 @@ TEST(SharedWindow, DeviceAnswersMalformedCommandsAndCarriesOn) {
   expect_malformed(host->exchange(transfer_command(Direction::to_device, kDmaBase, 0)), "size 0");
   expect_malformed(host->exchange({kHello, kProtocolVersion, 4096, 0, 0, 0}), "second hello");
   expect_malformed(host->exchange({kReply, 0, 0, 0, 0, 0}), "a reply");
-  expect_malformed(host->exchange(good, host->tlb().region().fd()), "with a descriptor");
+  expect_malformed(host->exchange(good, host->tlb().region()->fd()), "with a descriptor");
 
   std::vector<std::byte> storage(3000);
   Buffer b = map_buffer(host->device(), storage, Direction::bidirectional, 9);
@@ -438,7 +438,7 @@ TEST(SharedWindow, DeviceRefusesAWindowItCannotTrust) {
 
   auto tlb = IoTlb::create({.nslabs = 128, .region = RegionSpec{.kind = RegionKind::memfd}});
   ASSERT_TRUE(tlb) << tlb.error().message();
-  const int sealed = (*tlb)->region().fd();
+  const int sealed = (*tlb)->region()->fd();
   const std::uint64_t size = (*tlb)->end() - (*tlb)->start();
   for (const auto& [fd, bytes] :
        std::vector<std::pair<int, std::uint64_t>>{{sealed, size * 2},  // more than the memfd holds
@@ -475,7 +475,7 @@ TEST(SharedWindow, DeviceProcessHoldsOnlyTheWindow) {
     std::cerr << "note: host buffers are not in low memory; their addresses go unchecked\n";
   }
   struct stat memfd {};
-  ASSERT_EQ(fstat(host->tlb().region().fd(), &memfd), 0);
+  ASSERT_EQ(fstat(host->tlb().region()->fd(), &memfd), 0);
   std::vector<MapsEntry> window;
   for (const MapsEntry& e : read_maps(host->process().pid())) {
     if (e.inode == memfd.st_ino && e.path.find("memfd:") != std::string::npos) {

@@ -19,9 +19,11 @@
 #include <thread>
 #include <vector>
 
+#include "failing_backend.h"
 #include "swiotlb/core/constants.h"
 #include "swiotlb/core/log.h"
 #include "swiotlb/iotlb/io_tlb.h"
+#include "swiotlb/iotlb/io_tlb_json.h"
 
 namespace swiotlb {
 namespace {
@@ -152,6 +154,13 @@ class LogCapture {
 
 std::string nslabs_line(std::uint64_t nslabs) {
   return "io_tlb_nslabs: " + std::to_string(nslabs) + "\n";
+}
+
+IoTlbOptions with_transient() {
+  IoTlbOptions options;
+  options.nslabs = 1024;
+  options.transient = true;
+  return options;
 }
 
 // ---- Growth ----------------------------------------------------------------
@@ -306,17 +315,22 @@ TEST(IoTlbGrowth, DefaultMaxIsSixteenTimesTheConfiguredSlots) {
 
 TEST(IoTlbGrowth, AnInjectedFailureIsCountedAndGrowthWorksAfterIt) {
   LogCapture log;
-  auto tlb = make(growing());
+  IoTlbOptions options = growing();
+  auto backend = std::make_shared<testing::FailingBackend>();
+  options.backend = backend;
+  auto tlb = make(options);
   ASSERT_TRUE(tlb);
   Filler filler(*tlb);
   filler.fill_pool(1024);
-  tlb->fail_next_region_allocations(1);
+  // 1024 slots, then 512, 256 and 128: every size down to one segment.
+  backend->fail_next(4);
   std::vector<std::byte> buffer(4096);
   auto failed = tlb->map(request(*tlb, buffer.data(), buffer.size()));
   ASSERT_FALSE(failed);
   EXPECT_EQ(failed.error().code(), Errc::pool_full);
   tlb->run_maintenance();
   IoTlbStats s = tlb->stats();
+  EXPECT_EQ(backend->refusals(), 4u);
   EXPECT_EQ(s.growth.grow_failures, 1u);
   EXPECT_EQ(s.growth.grow_events, 0u);
   EXPECT_TRUE(s.dynamic.empty());
@@ -330,10 +344,57 @@ TEST(IoTlbGrowth, AnInjectedFailureIsCountedAndGrowthWorksAfterIt) {
   s = tlb->stats();
   EXPECT_EQ(s.growth.grow_failures, 1u);
   EXPECT_EQ(s.growth.grow_events, 1u);
+  EXPECT_EQ(s.growth.grown_smaller, 0u);
   auto mapped = tlb->map(request(*tlb, buffer.data(), buffer.size()));
   ASSERT_TRUE(mapped) << mapped.error().message();
   EXPECT_FALSE(tlb->pool().contains(*mapped));
   EXPECT_TRUE(unmap(*tlb, *mapped, buffer.size()));
+  EXPECT_TRUE(tlb->check_invariants());
+}
+
+TEST(IoTlbGrowth, WithoutMemoryForAFullPoolItGrowsByHalvesDownToOneSegment) {
+  IoTlbOptions options = growing();
+  options.growth.pool_nareas = 4;  // 256 slots each at full size
+  auto backend = std::make_shared<testing::FailingBackend>();
+  backend->refuse_above(256 * kSlotSize);
+  options.backend = backend;
+  auto tlb = make(options);
+  ASSERT_TRUE(tlb);
+  Filler filler(*tlb);
+  filler.fill_pool(1024);
+  std::vector<std::byte> buffer(4096);
+  ASSERT_FALSE(tlb->map(request(*tlb, buffer.data(), buffer.size())));
+  tlb->run_maintenance();
+  const IoTlbStats s = tlb->stats();
+  EXPECT_EQ(backend->refusals(), 2u);  // 1024 and 512 slots
+  EXPECT_EQ(s.growth.grow_events, 1u);
+  EXPECT_EQ(s.growth.grown_smaller, 1u);
+  ASSERT_EQ(s.dynamic.size(), 1u);
+  EXPECT_EQ(s.dynamic[0].nslabs, 256u);
+  auto mapped = tlb->map(request(*tlb, buffer.data(), buffer.size()));
+  ASSERT_TRUE(mapped) << mapped.error().message();
+  EXPECT_TRUE(unmap(*tlb, *mapped, buffer.size()));
+  // Two areas of 128 slots: the areas are cut to whole segments.
+  EXPECT_TRUE(tlb->check_invariants());
+}
+
+TEST(IoTlbGrowth, EveryPoolIsAnnouncedToTheBackendBeforeItIsUsed) {
+  IoTlbOptions options = with_transient();
+  options.growth = growing().growth;
+  auto backend = std::make_shared<testing::FailingBackend>();
+  options.backend = backend;
+  auto tlb = make(options);
+  ASSERT_TRUE(tlb);
+  EXPECT_EQ(backend->announcements(), 1u);  // the configured pool
+  Filler filler(*tlb);
+  filler.fill_pool(1024);
+  std::vector<std::byte> buffer(4096);
+  auto own = tlb->map(request(*tlb, buffer.data(), buffer.size()));  // a transient pool
+  ASSERT_TRUE(own) << own.error().message();
+  EXPECT_GE(backend->announcements(), 2u);  // the worker may have grown already
+  tlb->run_maintenance();                   // the growth the full search asked for
+  EXPECT_EQ(backend->announcements(), 3u);
+  EXPECT_TRUE(unmap(*tlb, *own, buffer.size()));
 }
 
 TEST(IoTlbGrowth, GrowsForTheHighPoolWhenItIsTheOneFull) {
@@ -471,13 +532,6 @@ TEST(IoTlbShrink, NeverWithoutShrinkAfter) {
 }
 
 // ---- Transient pools ----------------------------------------------------------
-
-IoTlbOptions with_transient() {
-  IoTlbOptions options;
-  options.nslabs = 1024;
-  options.transient = true;
-  return options;
-}
 
 TEST(IoTlbTransient, AFullPoolGivesANonSleepingCallerAPoolOfItsOwn) {
   auto tlb = make(with_transient());
@@ -646,11 +700,14 @@ TEST(IoTlbTransient, ARestrictedPoolWithGrowthOrTransientIsRefused) {
 
 TEST(IoTlbTransient, AnInjectedFailureGivesACleanPoolFullAndTheWarning) {
   LogCapture log;
-  auto tlb = make(with_transient());
+  IoTlbOptions options = with_transient();
+  auto backend = std::make_shared<testing::FailingBackend>();
+  options.backend = backend;
+  auto tlb = make(options);
   ASSERT_TRUE(tlb);
   Filler filler(*tlb);
   filler.fill_pool(1024);
-  tlb->fail_next_region_allocations(1);
+  backend->fail_next(1);
   std::vector<std::byte> buffer(4096);
   auto failed = tlb->map(request(*tlb, buffer.data(), buffer.size(), Direction::to_device, {}));
   ASSERT_FALSE(failed);
@@ -672,7 +729,8 @@ TEST(IoTlbTransient, ACoherentAllocationMayGetOneToo) {
   ASSERT_TRUE(tlb);
   Filler filler(*tlb);
   filler.fill_pool(1024);
-  auto buffer = tlb->alloc(0, 3000, DmaAddr(tlb->start().value()), kOwner);
+  auto buffer =
+      tlb->alloc({.size = 3000, .pool_dma_start = DmaAddr(tlb->start().value()), .owner = kOwner});
   ASSERT_TRUE(buffer) << buffer.error().message();
   EXPECT_EQ(tlb->stats().growth.transient_pools, 1u);
   EXPECT_EQ(tlb->bounce_pointer(*buffer)[2999], std::byte{0});

@@ -12,6 +12,7 @@
 #include "../platform/platform_test_support.h"
 #include "swiotlb/core/constants.h"
 #include "swiotlb/iotlb/io_tlb.h"
+#include "swiotlb/iotlb/io_tlb_json.h"
 #include "swiotlb/pool/pool_image.h"
 
 namespace swiotlb {
@@ -131,7 +132,7 @@ TEST_F(PersistentPool, ASecondProcessAdoptsTheLiveMappings) {
     slots += nr_slots(size);
   }
   EXPECT_EQ(pool.used(), slots);
-  EXPECT_EQ((*tlb)->to_json()["used"], slots);
+  EXPECT_EQ(io_tlb_json(**tlb)["used"], slots);
   // What the device was given is still there to read.
   for (std::size_t i = 0; i < sizes.size(); ++i) {
     const std::byte* bytes = (*tlb)->bounce_pointer(PhysAddr(left.addrs[i]));

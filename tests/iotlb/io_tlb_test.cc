@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "swiotlb/core/constants.h"
+#include "swiotlb/iotlb/io_tlb_json.h"
 
 namespace swiotlb {
 namespace {
@@ -39,9 +40,34 @@ TEST(IoTlb, FromConfigCarriesGeometryAndForce) {
   EXPECT_EQ(options->nslabs, 2048u);
   EXPECT_EQ(options->nareas, 2u);
   EXPECT_TRUE(options->force_bounce);
+}
+
+TEST(IoTlb, NoforceGivesAnIoTlbThatNeverBounces) {
   auto noforce = parse_swiotlb_config("swiotlb=noforce", 1);
   ASSERT_TRUE(noforce);
-  EXPECT_FALSE(IoTlbOptions::from_config(*noforce));
+  auto options = IoTlbOptions::from_config(*noforce);
+  ASSERT_TRUE(options);
+  EXPECT_TRUE(options->disabled);
+  auto made = IoTlb::create(*options);
+  ASSERT_TRUE(made) << made.error().message();
+  IoTlb& tlb = **made;
+  EXPECT_FALSE(tlb.enabled());
+  EXPECT_FALSE(tlb.force_bounce());
+  EXPECT_EQ(tlb.pool_count(), 0u);
+  std::vector<std::byte> buffer(100);
+  BounceRequest r;
+  r.orig = PhysAddr::from_pointer(buffer.data());
+  r.size = buffer.size();
+  auto mapped = tlb.map(r);
+  ASSERT_FALSE(mapped);
+  EXPECT_EQ(mapped.error().code(), Errc::unreachable);
+  EXPECT_NE(mapped.error().message().find("noforce"), std::string::npos);
+  EXPECT_FALSE(tlb.alloc({.size = 4096}));
+  EXPECT_FALSE(tlb.contains(PhysAddr::from_pointer(buffer.data())));
+  EXPECT_EQ(tlb.bounce_pointer(PhysAddr::from_pointer(buffer.data())), nullptr);
+  EXPECT_EQ(tlb.debugfs_text(), "");
+  EXPECT_EQ(io_tlb_json(tlb).at("enabled"), false);
+  EXPECT_TRUE(tlb.check_invariants());
 }
 
 TEST(IoTlb, ImpossibleGeometryIsRefused) {
@@ -77,7 +103,7 @@ TEST(IoTlb, StatisticsInTheKernelsDebugfsLayout) {
   EXPECT_EQ(tlb->debugfs_text(), "io_tlb_nslabs: 1024\nio_tlb_used: 3\nio_tlb_used_hiwater: 3\n");
   ASSERT_TRUE(tlb->unmap(*tlb_addr, 0, {5000, Direction::to_device, 7}, {}));
   EXPECT_EQ(tlb->debugfs_text(), "io_tlb_nslabs: 1024\nio_tlb_used: 0\nio_tlb_used_hiwater: 3\n");
-  tlb->pool().reset_hiwater();
+  tlb->reset_hiwater();
   EXPECT_EQ(tlb->debugfs_text(), "io_tlb_nslabs: 1024\nio_tlb_used: 0\nio_tlb_used_hiwater: 0\n");
 }
 
@@ -86,7 +112,7 @@ TEST(IoTlb, StatisticsAsJson) {
   std::vector<std::byte> buffer(300);
   auto tlb_addr = tlb->map(request(buffer.data(), buffer.size(), *tlb));
   ASSERT_TRUE(tlb_addr);
-  const nlohmann::json j = tlb->to_json();
+  const nlohmann::json j = io_tlb_json(*tlb);
   EXPECT_EQ(j.at("nslabs"), 1024);
   EXPECT_EQ(j.at("nareas"), 2);
   EXPECT_EQ(j.at("used"), 1);

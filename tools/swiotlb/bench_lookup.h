@@ -128,7 +128,7 @@ class LookupFixture {
       pool->tier = 0;
       pool->start = (*slots)->start();
       pool->end = (*slots)->end();
-      pool->region = std::move(*region);
+      pool->memory.region = std::move(*region);
       pool->slots = std::move(*slots);
       IoPool* added = pool.get();
       if (Status inserted = fixture->table_.insert(std::move(pool)); !inserted) {

@@ -38,6 +38,7 @@
 #include "swiotlb/core/constants.h"
 #include "swiotlb/dma/dma_api.h"
 #include "swiotlb/iotlb/io_tlb.h"
+#include "swiotlb/iotlb/io_tlb_json.h"
 #include "swiotlb/platform/cpu.h"
 #include "swiotlb/platform/fd_passing.h"
 #include "swiotlb/platform/region.h"
@@ -275,8 +276,8 @@ int run_demo(const DemoOptions& options) {
                           {"api_errors", tally.api_errors},
                           {"lowest_dma", tally.lowest_dma},
                           {"highest_dma", tally.highest_dma},
-                          {"bus_base", (*io_tlb)->region().dma_base().value()},
-                          {"pool", (*io_tlb)->to_json()},
+                          {"bus_base", (*io_tlb)->region()->dma_base().value()},
+                          {"pool", io_tlb_json(**io_tlb)},
                           {"devices", {device_json(**nic), device_json(**nvme)}}};
     fmt::print("{}\n", out.dump(2));
   } else {
@@ -541,7 +542,7 @@ Result<Peer> start_peer(const IoTlb& tlb) {
   pair->second.reset();
   Peer peer{std::move(pair->first), std::move(*process)};
   const Message hello = {kHello, kProtocolVersion, tlb.end() - tlb.start(), kDmaBase, 0, 0};
-  auto answer = peer.exchange(hello, tlb.region().fd());
+  auto answer = peer.exchange(hello, tlb.region()->fd());
   if (!answer) {
     return std::move(answer).error();
   }
@@ -695,7 +696,7 @@ nlohmann::json shared_json(const IoTlb& tlb, const Device& dev, pid_t pid, const
       {"window", {{"kind", "memfd"}, {"bytes", tlb.end() - tlb.start()}, {"dma_base", kDmaBase}}},
       {"device_process", {{"pid", pid}, {"exit", exit}}},
       {"errors", run_errors(run)},
-      {"pool", tlb.to_json()},
+      {"pool", io_tlb_json(tlb)},
       {"devices", {device_json(dev)}}};
 }
 

@@ -29,6 +29,7 @@
 #include "swiotlb/io/io_file.h"
 #include "swiotlb/io/io_job.h"
 #include "swiotlb/iotlb/io_tlb.h"
+#include "swiotlb/iotlb/io_tlb_json.h"
 
 namespace swiotlb::cli {
 namespace {
@@ -319,7 +320,7 @@ int run_io(const IoCliOptions& o) {
                                                    {"unknown", final_check->unknown}}
                                   : nlohmann::json();
     j["pool_used_after"] = pool_used;
-    j["pool"] = (*tlb)->to_json();
+    j["pool"] = io_tlb_json(**tlb);
     j["device"] = {{"eagain_retries", dstats.eagain_retries},
                    {"short_resumes", dstats.short_resumes},
                    {"ring_full", dstats.ring_full},

@@ -19,21 +19,21 @@
 #include <string>
 
 #include "swiotlb/core/address.h"
-#include "swiotlb/platform/region.h"
+#include "swiotlb/iotlb/backend.h"
 #include "swiotlb/pool/slot_pool.h"
 
 namespace swiotlb {
 
-enum class PoolKind : std::uint8_t { configured, grown, transient };
-
-std::string_view to_string(PoolKind kind);
-
 struct IoPool {
+  // Gives the memory back to the backend that gave it, after the slots.
+  ~IoPool();
+
   std::string name;
   PoolKind kind = PoolKind::configured;
   std::uint32_t tier = 0;   // the configured pool this one serves
   std::uint32_t owner = 0;  // transient: the device it was made for
-  std::unique_ptr<Region> region;
+  PoolMemory memory;
+  std::shared_ptr<IoTlbBackend> backend;  // where `memory` goes back to
   std::unique_ptr<SlotPool> slots;
   // Where lookups by address find the pool: the region's part that slots
   // cover. A transient pool's SlotPool spans a whole segment but its region
@@ -47,6 +47,11 @@ struct IoPool {
   std::atomic<bool> accepting{true};
 
   std::uint64_t bytes() const { return end - start; }
+  // The CPU's view of bounce address `addr` in this pool, or null when no
+  // memory stands behind it (a simulation backend).
+  std::byte* data_at(PhysAddr addr) const {
+    return memory.data != nullptr ? memory.data + (addr - memory.start) : nullptr;
+  }
   std::uint64_t nslabs() const { return bytes() >> 11; }
   bool contains(PhysAddr addr) const { return addr >= start && addr < end; }
 };

@@ -31,6 +31,16 @@
 //    sync_for_device copies in (to_device, bidirectional); both accept a
 //    range inside the mapping.
 //
+// Memory, time and background work come from a backend (backend.h): real
+// regions by default, a shared window or a simulation when the options name
+// one.
+//
+// Statistics (JSON in io_tlb_json.h): one high-water mark over every pool,
+// grown and transient included (the kernel's mem_used()); per configured
+// pool, `failures` counts maps refused to their caller and `fall_throughs`
+// the searches of one of its pools that found no room before another pool
+// took the map.
+//
 // Thread safety: every method may be called from any thread.
 #pragma once
 
@@ -39,7 +49,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <span>
 #include <string>
@@ -50,6 +59,7 @@
 #include "swiotlb/core/direction.h"
 #include "swiotlb/core/error.h"
 #include "swiotlb/core/log.h"
+#include "swiotlb/iotlb/backend.h"
 #include "swiotlb/iotlb/dma_reach.h"
 #include "swiotlb/iotlb/io_pool.h"
 #include "swiotlb/iotlb/pool_table.h"
@@ -60,11 +70,31 @@
 
 namespace swiotlb {
 
+// How a map searches the pools of one configured pool when it has grown.
+enum class PoolSearchOrder : std::uint8_t {
+  // The configured pool, then grown pools oldest first, each pool's areas
+  // in turn from the CPU's: load settles in the oldest pools, so the newest
+  // drain and can be given back.
+  oldest_first,
+  // The kernel's since 6.12 ("reduce area lock contention for non-primary
+  // IO TLB pools"): for each area offset i, every pool newest first (the
+  // configured pool last) that has more than i areas, in its area
+  // (cpu + i) & (nareas - 1).
+  kernel,
+};
+
+std::string_view to_string(PoolSearchOrder order);
+// "oldest" or "kernel"; Errc::invalid_argument otherwise.
+Result<PoolSearchOrder> parse_pool_search_order(std::string_view name);
+
 struct IoTlbOptions {
   std::uint64_t nslabs = kDefaultSlotCount;  // a multiple of 128
   std::uint32_t nareas = 1;                  // a power of two
   bool force_bounce = false;                 // bounce every streaming mapping
-  std::string policy = "fast";               // a name make_slot_policy() knows
+  // swiotlb=noforce: the IoTlb never bounces. It holds no pool; every map
+  // and allocation fails with Errc::unsupported and contains() is false.
+  bool disabled = false;
+  std::string policy = "fast";  // a name make_slot_policy() knows
   RegionPlacement placement = RegionPlacement::low;
 
   // The high pool: 0 slots for none. Placed anywhere.
@@ -100,11 +130,19 @@ struct IoTlbOptions {
   };
   std::optional<Attach> attach;
 
+  // Where pool memory comes from (backend.h); null: the real backend over
+  // `region`, `placement` and `attach`.
+  std::shared_ptr<IoTlbBackend> backend;
+
+  PoolSearchOrder search_order = PoolSearchOrder::oldest_first;
+
   // Growth beyond the configured pools. Off by default: the configured
   // slots are all there is, as in a kernel without CONFIG_SWIOTLB_DYNAMIC.
   struct Growth {
     bool enabled = false;
-    // Slots per grown pool: 4 MiB, the largest pool the kernel grows.
+    // Slots per grown pool: 4 MiB, the largest pool the kernel grows. When
+    // the backend cannot give that much, half is tried, and so on down to
+    // one segment (the kernel's swiotlb_alloc_pool).
     std::uint64_t pool_nslabs = 2048;
     std::uint32_t pool_nareas = 1;
     // The most slots all configured and grown pools may hold together
@@ -115,8 +153,8 @@ struct IoTlbOptions {
     // full after a map (percent of its slots), as well as when a search
     // fails.
     unsigned watermark_percent = 75;
-    // A grown pool that held no mapping for this long is given back;
-    // zero: never (the kernel's behaviour).
+    // A grown pool that held no mapping for this long, by the backend's
+    // clock, is given back; zero: never (the kernel's behaviour).
     std::chrono::milliseconds shrink_after{0};
   };
   Growth growth;
@@ -132,8 +170,8 @@ struct IoTlbOptions {
   // its own waits for room before it gets Errc::timed_out.
   std::chrono::milliseconds wait_timeout{1000};
 
-  // The options a parsed `swiotlb=` gives (noforce is refused: it means no
-  // pool at all; addr= places the default pool at that address).
+  // The options a parsed `swiotlb=` gives (noforce: `disabled`; addr=
+  // places the default pool at that address).
   static Result<IoTlbOptions> from_config(const SwiotlbConfig& config);
 };
 
@@ -141,6 +179,18 @@ struct PoolInfo {
   std::string_view name;  // "low" for the default pool, "high"
   PhysAddr start;
   PhysAddr end;
+};
+
+// Told of every pool area a map searches, in order (replays and
+// explanations). Called on the mapping thread, inside the search: it must
+// not call back into the IoTlb. A search with an observer goes one area at
+// a time; it finds what a search without one finds.
+class SearchObserver {
+ public:
+  virtual void searched(PhysAddr pool_start, PoolKind kind, std::uint32_t area, bool found) = 0;
+
+ protected:
+  ~SearchObserver() = default;
 };
 
 // A live bounce mapping and the pool that holds it (valid while the
@@ -155,6 +205,9 @@ struct BounceRequest {
   std::uint32_t pool = 0;  // which configured pool (see pool_count()), with its growth
   PhysAddr orig;
   std::uint64_t size = 0;
+  // Bytes to reserve when they differ from `size` (SlotRequest::alloc_size:
+  // only the linux-6.1 policy reads it); 0: `size`.
+  std::uint64_t alloc_size = 0;
   std::uint64_t alloc_align_mask = 0;
   std::uint64_t min_align_mask = 0;
   std::uint64_t seg_boundary_mask = ~std::uint64_t{0};
@@ -174,6 +227,10 @@ struct BounceRequest {
   // Errc::pool_full at once, without waiting, a transient pool or a
   // warning, so that the caller's last pool is where those happen.
   bool more_pools = false;
+  // The CPU whose area the search starts in; default: the calling thread's.
+  std::optional<unsigned> cpu;
+  // Told of each area searched; null: nobody. Not owned.
+  SearchObserver* observer = nullptr;
 };
 
 // A pool that came after creation, as the statistics show it.
@@ -186,16 +243,32 @@ struct DynamicPoolStats {
   std::uint64_t end = 0;
   std::uint64_t nslabs = 0;
   std::uint64_t used = 0;
+  std::uint32_t nareas = 1;
+  std::uint64_t maps = 0;     // maps it served
+  std::uint64_t hiwater = 0;  // most slots in use in it at once
+};
+
+// A configured pool together with the grown and transient pools that serve
+// it: what the kernel's debugfs reports for one io_tlb_mem.
+struct ServedStats {
+  std::uint64_t nslabs = 0;         // configured and grown slots (not transient)
+  std::uint64_t used = 0;           // slots in use in all of them (mem_used())
+  std::uint64_t hiwater = 0;        // most in use at once since the last reset
+  std::uint64_t refused = 0;        // maps and allocations that failed for want of room
+  std::uint64_t fall_throughs = 0;  // maps that found the first pool searched full and
+                                    // got room in a later one
 };
 
 struct GrowthStats {
   std::uint64_t grown_pools = 0;             // grown pools now
   std::uint64_t grown_nslabs = 0;            // their slots
   std::uint64_t grow_events = 0;             // pools added, ever
-  std::uint64_t grow_failures = 0;           // pools the system refused
+  std::uint64_t grow_failures = 0;           // growths that got no pool at all
+  std::uint64_t grown_smaller = 0;           // pools grown at less than full size
   std::uint64_t limit_reached = 0;           // growths refused by max_nslabs
   std::uint64_t shrunk_pools = 0;            // grown pools given back, ever
   std::uint64_t transient_pools = 0;         // transient pools now
+  std::uint64_t transient_pools_total = 0;   // transient pools made, ever
   std::uint64_t transient_nslabs = 0;        // their slots now
   std::uint64_t transient_nslabs_total = 0;  // slots of every transient pool, ever
   std::uint64_t transient_failures = 0;      // transient pools refused
@@ -203,10 +276,21 @@ struct GrowthStats {
 
 struct IoTlbStats {
   std::vector<PoolStats> pools;            // configured pools, by index
+  std::vector<ServedStats> served;         // per configured pool, with its growth
   std::uint64_t coherent_allocations = 0;  // live alloc_coherent buffers
   std::vector<DynamicPoolStats> dynamic;   // grown and transient pools, by address
   GrowthStats growth;
   WaitStats waits;
+};
+
+// A coherent allocation (the kernel's swiotlb_alloc).
+struct AllocRequest {
+  std::uint32_t pool = 0;  // which configured pool
+  std::uint64_t size = 0;  // bytes; rounded up to whole pages
+  DmaAddr pool_dma_start;  // where the device sees that pool
+  std::uint32_t owner = 0;
+  const DmaReach* reach = nullptr;  // as in BounceRequest
+  bool more_pools = false;          // as in BounceRequest
 };
 
 // What map_queued() did with a request.
@@ -265,11 +349,8 @@ class IoTlb {
   void copy_for_cpu(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size);
   void copy_for_device(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size);
 
-  // A zeroed allocation of `size` bytes from pool `pool` (the kernel's
-  // swiotlb_alloc), and its release. `more_pools`: as in BounceRequest.
-  Result<PhysAddr> alloc(std::uint32_t pool, std::uint64_t size, DmaAddr pool_dma_start,
-                         std::uint32_t owner, const DmaReach* reach = nullptr,
-                         bool more_pools = false);
+  // A zeroed allocation (the kernel's swiotlb_alloc), and its release.
+  Result<PhysAddr> alloc(const AllocRequest& request);
   Status free(PhysAddr addr, std::uint64_t size, std::uint32_t owner);
 
   // The kernel's is_swiotlb_buffer(): whether any pool (configured, grown
@@ -287,59 +368,95 @@ class IoTlb {
   // original buffer was in the other process.
   Status release_adopted(PhysAddr tlb_addr);
 
-  // Makes the next `count` region allocations for grown or transient pools
-  // fail as if the system refused them (fault injection for tests).
-  void fail_next_region_allocations(std::uint32_t count);
-  // Runs the worker's pending work now on this thread and waits for it:
-  // growth asked for, idle pools past their time, memory to reclaim. For
-  // tests that want a known state; the worker does the same by itself.
+  // Runs the pending background work now on this thread: growth asked
+  // for, idle pools past their time, memory to reclaim, queued maps. With a
+  // caller-driven backend this is the only place it runs; with a worker
+  // thread it gives tests a known state (the worker does the same by itself).
   void run_maintenance();
+  // Whether the IoTlb bounces at all (false for swiotlb=noforce).
+  bool enabled() const { return !configured_.empty(); }
   bool force_bounce() const { return force_bounce_; }
   bool restricted() const { return restricted_; }
+  bool grows() const { return growth_.enabled && enabled(); }
+  bool makes_transient_pools() const { return transient_; }
+  PoolSearchOrder search_order() const { return search_order_; }
   bool high_overflows_to_low() const { return high_overflows_to_low_; }
 
   // The configured pools (fixed for the IoTlb's life).
   std::uint32_t pool_count() const { return static_cast<std::uint32_t>(configured_.size()); }
   PoolInfo pool_info(std::uint32_t pool) const;
-  // The default pool's region (its file descriptor, for sharing a memfd).
-  const Region& region() const { return *configured_[0]->region; }
-  // The default (low) pool's extent.
+  // The default pool's region (its file descriptor, for sharing a memfd),
+  // or null when the backend gave memory without a mapping (simulation).
+  // REQUIRES: enabled().
+  const Region* region() const { return configured_[0]->memory.region.get(); }
+  // The default (low) pool's extent. REQUIRES: enabled().
   PhysAddr start() const { return configured_[0]->slots->start(); }
   PhysAddr end() const { return configured_[0]->slots->end(); }
-  SlotPool& pool(std::uint32_t index = 0) { return *configured_[index]->slots; }
+  // A configured pool's slots, read-only. REQUIRES: index < pool_count().
   const SlotPool& pool(std::uint32_t index = 0) const { return *configured_[index]->slots; }
+  const IoTlbBackend& backend() const { return *backend_; }
 
-  // CPU pointer to bounce address `addr`. REQUIRES: `addr` is inside a live
-  // mapping of the caller's (so its pool stays).
+  // CPU pointer to bounce address `addr`, or null when no pool holds it or
+  // no memory stands behind it (a simulation backend). Valid while the
+  // mapping that holds `addr` is live.
   std::byte* bounce_pointer(PhysAddr addr) const;
 
+  // Slots in use now in configured pool `pool` and the pools that serve it
+  // (grown and transient), and the most at once since the last reset: the
+  // kernel's io_tlb_used and io_tlb_used_hiwater. 0 for a pool that does
+  // not exist.
+  std::uint64_t used(std::uint32_t pool = 0) const;
+  std::uint64_t hiwater(std::uint32_t pool = 0) const;
+  // As writing 0 to the kernel's io_tlb_used_hiwater: every mark restarts
+  // from the slots in use now.
+  void reset_hiwater();
+
+  // Walks every pool and checks what the IoTlb relies on: each pool's own
+  // invariants (SlotPool::check_invariants), the pool table sorted by
+  // address without overlaps and its search orders listing exactly the
+  // configured and grown pools of each tier, every configured pool in it,
+  // the slots in use over all pools equal to the IoTlb's count when no map
+  // or unmap is in flight, and no waiter left queued while room is free
+  // and the queue idle. Returns the first violation (Errc::internal).
+  // Takes every area lock in turn; for tests and debugging, any build.
+  Status check_invariants() const;
+
   IoTlbStats stats() const;
+  // The growth counters alone: cheap (no walk over the pools), so that a
+  // caller may read them after every call. The *_pools and *_nslabs
+  // figures of the pools now are those of stats().
+  GrowthStats growth_stats() const;
+
+  // Whether a pool could ever hold `request`: its slots fit in one segment
+  // (no run of slots crosses a segment). A request that cannot is refused
+  // at once, with no growth, transient pool or wait, as the kernel refuses
+  // it before it searches.
+  bool fits_a_segment(const BounceRequest& request) const;
   // The kernel's debugfs files, one "name: value" line each; the high
   // pool's names end in "_high". A configured pool's figures include the
   // pools grown for it and transient pools made in its place; a growing
   // IoTlb adds io_tlb_transient_nslabs, as the kernel does.
   std::string debugfs_text() const;
-  nlohmann::json to_json() const;
   // The kernel's boot line: "software IO TLB: mapped [mem 0x...-0x...] (64MB)",
   // whose second address is the pool's end (one past its last byte); one
   // line per pool.
   std::string boot_line() const;
 
  private:
+  // The internals (src/iotlb/io_tlb_internal.h, io_tlb_worker.h): what
+  // the IoTlb counts, the worker that runs its background work, and the
+  // builder of its configured pools.
   class Worker;
   struct Counters;
+  friend class IoTlbBuilder;
 
   IoTlb(std::unique_ptr<PoolTable> table, std::vector<IoPool*> configured,
-        std::shared_ptr<const SlotPolicy> policy, const IoTlbOptions& options);
-  static Result<std::unique_ptr<IoPool>> make_default_pool(
-      const IoTlbOptions& options, const std::shared_ptr<const SlotPolicy>& policy);
-  static Result<std::unique_ptr<IoPool>> make_pool(std::string name, std::uint32_t tier,
-                                                   std::uint64_t nslabs, std::uint32_t nareas,
-                                                   RegionSpec spec,
-                                                   const std::shared_ptr<const SlotPolicy>& policy);
+        std::shared_ptr<const SlotPolicy> policy, std::shared_ptr<IoTlbBackend> backend,
+        const IoTlbOptions& options);
 
-  // One pass over the pools of request.pool: the mapping (bytes copied in)
-  // or the first pool's error. REQUIRES: a PoolTable::ReadGuard.
+  // The map path (io_tlb_map.cc). try_map: one pass over the pools of
+  // request.pool: the mapping (bytes copied in) or the first pool's error.
+  // REQUIRES: a PoolTable::ReadGuard.
   Result<PhysAddr> try_map(const BounceRequest& request, bool copy);
   Result<PhysAddr> map_slots(const BounceRequest& request, bool copy);
   Result<PhysAddr> wait_for_room(const BounceRequest& request, bool copy);
@@ -347,22 +464,31 @@ class IoTlb {
   // nothing while there is still no room.
   std::optional<Result<PhysAddr>> try_for_waiter(const BounceRequest& request, bool copy);
   Error timeout_error(const BounceRequest& request, WaitQueue::Clock::time_point start) const;
-  Result<PhysAddr> map_transient(const BounceRequest& request, bool copy);
   std::optional<DmaAddr> dma_start_of(const IoPool& pool, const IoPool& first,
                                       const BounceRequest& request) const;
-  Result<std::unique_ptr<Region>> make_region(std::uint64_t bytes, std::uint32_t tier);
-  void finish_release(IoPool* pool);
   void after_map(const IoPool& pool, std::span<IoPool* const> order);
+  [[gnu::cold]] void refused(const BounceRequest& request, const Error& error);
 
-  // For the worker (worker.cc).
+  // Transient pools (io_tlb_transient.cc).
+  Result<PhysAddr> map_transient(const BounceRequest& request, bool copy);
+
+  // The unmap side (io_tlb_unmap.cc).
+  void finish_release(IoPool* pool, std::uint64_t nslots);
+  void copy_to_bounce(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size);
+  void copy_from_bounce(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size);
+
+  // Growth and shrink, for the worker (io_tlb_growth.cc).
   void grow(std::uint32_t tier);
   void shrink_idle();
   std::uint64_t total_nslabs() const;
 
-  void copy_to_bounce(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size);
-  void copy_from_bounce(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size);
-  [[gnu::cold]] void warn_full(const BounceRequest& request, const Error& error);
+  // Memory for a pool that comes later, announced before it is used
+  // (io_tlb_growth.cc); null with the failure counted by the caller.
+  Result<std::unique_ptr<IoPool>> make_dynamic_pool(PoolKind kind, std::uint32_t tier,
+                                                    std::uint64_t bytes, std::uint64_t nslabs,
+                                                    std::uint32_t nareas, std::uint32_t owner);
 
+  const std::shared_ptr<IoTlbBackend> backend_;  // first: outlives every pool
   std::unique_ptr<PoolTable> table_;
   std::vector<IoPool*> configured_;  // fixed after creation; owned by table_
   const std::shared_ptr<const SlotPolicy> policy_;
@@ -370,13 +496,13 @@ class IoTlb {
   const bool restricted_;
   const bool high_overflows_to_low_;
   const IoTlbOptions::Growth growth_;
+  const PoolSearchOrder search_order_;
   const bool transient_;
   // Whether pools come and go. Without growth or transient pools the table
   // is fixed once created, and lookups skip the read-side critical section.
   const bool dynamic_;
   const std::uint64_t transient_max_nslabs_;
   const std::chrono::milliseconds wait_timeout_;
-  const std::vector<RegionPlacement> placements_;  // per configured pool
   RateLimit full_warnings_;
   std::atomic<std::uint64_t> coherent_allocations_{0};
   std::unique_ptr<Counters> counters_;

@@ -32,6 +32,9 @@ struct SlotRequest {
   DmaAddr pool_dma_start;
   // The CPU the request runs on; it picks the first area to search.
   unsigned cpu = 0;
+  // Search only that first area (a caller that interleaves the areas of
+  // several pools, as the kernel's swiotlb_find_slots does).
+  bool one_area = false;
 
   // Recorded with the mapping so that unmap and sync can be checked.
   Direction dir = Direction::bidirectional;

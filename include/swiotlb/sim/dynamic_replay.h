@@ -1,42 +1,33 @@
 // Replaying a trace with pools that grow: the kernel's dynamic swiotlb
-// (CONFIG_SWIOTLB_DYNAMIC, Linux 6.6 and later), modelled with SlotPools.
+// (CONFIG_SWIOTLB_DYNAMIC, Linux 6.6 and later) as the library runs it.
 //
-// The model, accounting only (no data is copied, no memory backs the pools):
-//  - The default pool has the trace's geometry (or the options' overrides).
-//  - A map searches the pools in the chosen order (below). When no pool has
-//    room, growth is scheduled and the map gets a transient pool of its own:
-//    the kernel's nr_slots(size + offset) slots (the policy's slot count for
-//    the request, padding included), made as a SlotPool of whole 128-slot
-//    segments but counted, as the kernel's transient_nslabs counts it, as
-//    nr_slots. The unmap of its mapping frees it.
-//  - The kernel grows on a workqueue, so the pool it adds is not there for
-//    the map that asked for it. The model adds it before the next trace
-//    event: the worker is taken to finish between two events, which is the
-//    soonest it could help and the most growth a trace can show.
-//  - A grown pool is grow_nslabs slots (2048 = 4 MiB, the largest block the
-//    page allocator gives a growing kernel) with the default pool's areas,
-//    fewer when the pool is too small for them (the kernel's limit_nareas).
-//    Growth stops when the default and grown slots together would pass
-//    max_nslabs (16 times the default pool unless given, as IoTlb's growth
-//    does); transient pools are not bounded, as in the kernel.
-//  - A map larger than a segment fails at once, with no growth and no
-//    transient pool (the kernel's first check in swiotlb_find_slots).
+// The replay runs a real IoTlb on the simulation backend (iotlb/backend.h:
+// synthetic addresses, no memory, no copies) and translates trace events
+// into its calls; every rule of growth, transient pools, search order and
+// shrink is IoTlb's, stated once in docs/growth.md with the kernel's rule
+// beside it. What the replay adds:
+//  - The default pool has the trace's geometry (or the options' overrides)
+//    at the trace's address; grown pools have `grow_nslabs` slots and the
+//    default pool's areas (cut so that each holds a segment).
+//  - Before each event the IoTlb's maintenance runs (the growth a map asked
+//    for, shrink, reclaim): the kernel grows on a workqueue, so a pool is
+//    not there for the map that asked for it, and the soonest it could help
+//    is the next event. The clock moves one tick per event, so shrink_after
+//    counts events.
+//  - Growth is asked for when a search fails, and (watermark_percent below
+//    100) when the newest pool passes the watermark after a map.
+//  - A map no pool has room for gets a transient pool (IoTlb's, in whole
+//    pages); a map larger than a segment is refused with no growth.
 //  - Pools live at synthetic, non-overlapping addresses above the default
 //    pool, each aligned to its size rounded up to a power of two (as the
 //    page allocator aligns its blocks), never reused.
 //
-// Search order:
-//  - kernel: the kernel's list of pools, newest grown first and the default
-//    pool last (add_mem_pool's list_add_rcu). Areas are interleaved as in
-//    swiotlb_find_slots: the CPU's area in every pool, then the next area in
-//    every pool that has one, and so on. Each area is its own SlotPool, which
-//    chooses the same slots as one area of a larger pool.
+// Search order (DynamicOrder, IoTlb's PoolSearchOrder):
+//  - kernel: for each area offset, every pool newest first (the default
+//    pool last) that has that many areas, in area (cpu + offset) & (nareas
+//    - 1): swiotlb_find_slots since 6.12.
 //  - oldest: the default pool first, then grown pools oldest first, each
-//    pool's areas in turn from the CPU's (IoTlb's order, docs/growth.md):
-//    load settles in the oldest pools and the newest drain.
-//  - With shrink_after, a grown pool that held no mapping and neither mapped
-//    nor unmapped for that many events is given back (IoTlb's shrink; the
-//    kernel never gives a grown pool back). It is checked before each event.
+//    pool's areas in turn from the CPU's (IoTlb's default).
 //
 // Bookkeeping of kernel failures, lost and unmatched unmaps is replay.h's.
 // Slot agreement is not measured: the pools are not the kernel's.
@@ -104,6 +95,10 @@ struct DynamicReplayOptions {
   // Events a grown pool stays empty and untouched before it is given back;
   // empty: never (the kernel's behaviour).
   std::optional<std::uint64_t> shrink_after;
+  // Growth is also asked for when the newest pool is more than this full
+  // after a map (IoTlb's watermark); 100: only when a search fails, as the
+  // kernel does.
+  unsigned watermark_percent = 100;
   // How many failed maps and unmatched unmaps keep their line numbers.
   std::size_t failures_kept = 5;
   ProgressFn progress;
@@ -167,7 +162,7 @@ struct DynamicReplayReport {
   std::uint64_t total_slots_final = 0;  // default + grown
   std::uint64_t total_slots_peak = 0;
 
-  // Transient pools, counted in the kernel's nr_slots.
+  // Transient pools, counted in the slots of their whole pages.
   std::uint64_t transient_pools = 0;  // made in all
   std::uint64_t transient_pools_final = 0;
   std::uint64_t transient_slots_final = 0;

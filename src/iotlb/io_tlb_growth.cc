@@ -1,0 +1,141 @@
+// Growth and shrink, run by the worker (or by run_maintenance()): pools
+// added when a configured pool runs short, halving down to one segment when
+// the backend cannot give a full pool, and grown pools given back when idle.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <bit>
+
+#include "io_tlb_internal.h"
+#include "io_tlb_worker.h"
+#include "swiotlb/core/constants.h"
+
+namespace swiotlb {
+
+std::uint64_t IoTlb::total_nslabs() const {
+  PoolTable::ReadGuard reading(dynamic_);
+  std::uint64_t total = 0;
+  for (const IoPool* p : table_->pools()) {
+    total += p->kind != PoolKind::transient ? p->nslabs() : 0;
+  }
+  return total;
+}
+
+Result<std::unique_ptr<IoPool>> IoTlb::make_dynamic_pool(PoolKind kind, std::uint32_t tier,
+                                                         std::uint64_t bytes, std::uint64_t nslabs,
+                                                         std::uint32_t nareas,
+                                                         std::uint32_t owner) {
+  auto pool = std::make_unique<IoPool>();
+  pool->name = fmt::format("{}-{}-{}", configured_[tier]->name, to_string(kind),
+                           counters_->serial.fetch_add(1, std::memory_order_relaxed));
+  pool->kind = kind;
+  pool->tier = tier;
+  pool->owner = owner;
+  const PoolMemoryRequest request{bytes, kind, tier, pool->name};
+  Result<PoolMemory> memory = backend_->allocate(request);
+  if (!memory) {
+    return std::move(memory).error();
+  }
+  pool->start = memory->start;
+  pool->end = memory->start + bytes;
+  pool->memory = std::move(*memory);
+  pool->backend = backend_;
+  Result<std::unique_ptr<SlotPool>> slots =
+      SlotPool::create({pool->start, nslabs, nareas}, policy_);
+  if (!slots) {
+    return std::move(slots).error();  // `pool` gives the memory back
+  }
+  pool->slots = std::move(*slots);
+  if (Status announced = backend_->announce(pool->memory, request); !announced) {
+    return announced.error();
+  }
+  return pool;
+}
+
+void IoTlb::grow(std::uint32_t tier) {
+  std::uint64_t configured_nslabs = 0;
+  for (const IoPool* p : configured_) {
+    configured_nslabs += p->nslabs();
+  }
+  const std::uint64_t max = growth_.max_nslabs != 0 ? growth_.max_nslabs : 16 * configured_nslabs;
+  if (total_nslabs() + growth_.pool_nslabs > max) {
+    counters_->limit_reached.fetch_add(1, std::memory_order_relaxed);
+    if (!counters_->limit_logged.exchange(true, std::memory_order_relaxed)) {
+      log_warning(fmt::format("pools stop growing at the maximum of {} slots ({} MiB)", max,
+                              (max << kSlotShift) >> 20));
+    }
+    return;
+  }
+  // The kernel's swiotlb_alloc_pool: a full pool if the memory is there,
+  // else half, down to one segment; areas cut to the slots (at least a
+  // segment each).
+  std::uint64_t nslabs = growth_.pool_nslabs;
+  Result<std::unique_ptr<IoPool>> pool = make_error(Errc::system, "no memory asked for");
+  for (;;) {
+    const std::uint32_t nareas = static_cast<std::uint32_t>(
+        std::min<std::uint64_t>(growth_.pool_nareas, std::bit_floor(nslabs / kSegmentSlots)));
+    pool = make_dynamic_pool(PoolKind::grown, tier, nslabs << kSlotShift, nslabs, nareas, 0);
+    if (pool || nslabs <= kSegmentSlots) {
+      break;
+    }
+    nslabs = kernel_align(nslabs / 2, kSegmentSlots);
+  }
+  if (!pool) {
+    counters_->grow_failures.fetch_add(1, std::memory_order_relaxed);
+    log_warning(fmt::format("could not grow the {} pool: {}", configured_[tier]->name,
+                            pool.error().message()));
+    return;
+  }
+  if (nslabs < growth_.pool_nslabs) {
+    counters_->grown_smaller.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (Status added = table_->insert(std::move(*pool)); !added) {
+    counters_->grow_failures.fetch_add(1, std::memory_order_relaxed);
+    log_warning(fmt::format("could not grow: {}", added.error().message()));
+    return;
+  }
+  counters_->grow_events.fetch_add(1, std::memory_order_relaxed);
+  waits_.notify();
+}
+
+void IoTlb::shrink_idle() {
+  const IoTlbBackend::Clock::time_point now = backend_->now();
+  std::vector<IoPool*> idle;
+  {
+    PoolTable::ReadGuard reading(dynamic_);
+    for (IoPool* p : table_->pools()) {
+      if (p->kind != PoolKind::grown) {
+        continue;
+      }
+      const PoolStats s = p->slots->stats();
+      auto [seen, first] = counters_->idle.try_emplace(p, Counters::Idle{s.maps, now});
+      if (s.used != 0 || s.maps != seen->second.maps) {
+        seen->second = {s.maps, now};  // busy since the last look: idle from now at best
+        continue;
+      }
+      if (!first && now - seen->second.since >= growth_.shrink_after) {
+        idle.push_back(p);
+      }
+    }
+  }
+  if (idle.empty()) {
+    return;
+  }
+  // Stop new mappings, then wait until every map that may have missed the
+  // stop has finished: a pool still empty after that stays empty.
+  for (IoPool* p : idle) {
+    p->accepting.store(false, std::memory_order_relaxed);
+  }
+  PoolTable::wait_for_readers();
+  for (IoPool* p : idle) {
+    counters_->idle.erase(p);
+    if (p->slots->used() != 0) {
+      p->accepting.store(true, std::memory_order_relaxed);
+      continue;
+    }
+    table_->retire(p);
+    counters_->shrunk_pools.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace swiotlb
