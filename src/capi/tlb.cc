@@ -127,7 +127,7 @@ swiotlb_status swiotlb_tlb_region_fd(const swiotlb_tlb* tlb, int* fd) {
     if (tlb == nullptr || fd == nullptr) {
       return null_argument("swiotlb_tlb_region_fd", tlb == nullptr ? "tlb" : "fd");
     }
-    const Region* region = tlb->tlb->region();
+    const swiotlb::Region* region = tlb->tlb->region();
     const int region_fd = region != nullptr ? region->fd() : -1;
     if (region_fd < 0) {
       return fail(SWIOTLB_E_INVALID_ARGUMENT,

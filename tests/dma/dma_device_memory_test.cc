@@ -36,7 +36,7 @@ TEST(DmaDeviceMemory, EveryByteCrossesThePoolAtItsBusAddress) {
                               .dma_base = DmaAddr(kBusBase)};
   auto io_tlb = IoTlb::create(options);
   ASSERT_TRUE(io_tlb) << io_tlb.error().message();
-  const Region& region = (*io_tlb)->region();
+  const Region& region = *(*io_tlb)->region();
   EXPECT_EQ(region.kind(), RegionKind::device);
   ASSERT_EQ(region.dma_base().value(), kBusBase);
 

@@ -245,7 +245,7 @@ int run_demo(const DemoOptions& options) {
   // nothing else, so every byte bounces through the device's memory.
   DmaRangeMap view;
   if (!options.device_memory.empty()) {
-    const Region& region = (*io_tlb)->region();
+    const Region& region = *(*io_tlb)->region();
     auto ranges =
         DmaRangeMap::create({{region.start().value(), region.dma_base().value(), region.size()}});
     if (!ranges) {
@@ -283,7 +283,7 @@ int run_demo(const DemoOptions& options) {
   } else {
     fmt::print("{}\n", (*io_tlb)->boot_line());
     if (!options.device_memory.empty()) {
-      const Region& region = (*io_tlb)->region();
+      const Region& region = *(*io_tlb)->region();
       fmt::print(
           "device memory at offset {:#x}: CPU [{:#x}, {:#x}), bus [{:#x}, {:#x}); "
           "device addresses handed out: [{:#x}, {:#x}]\n",
