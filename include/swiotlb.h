@@ -169,6 +169,11 @@ typedef struct swiotlb_device_config {
   swiotlb_cache_hook cache_hook; /* !coherent: called for each sync; may be NULL. Called
                                     on the thread that maps, syncs or unmaps */
   void* cache_context;           /* passed to cache_hook; not owned */
+  int window_only;               /* nonzero: the device reaches the tlb's default window and
+                                    nothing else (a peer process that maps only the window):
+                                    every mapping bounces and coherent memory comes from the
+                                    window. 0: it reaches memory by its masks, and coherent
+                                    memory comes from normal memory when it reaches it */
 } swiotlb_device_config;
 
 /* Fills *config with the defaults: every address reachable, coherent, no

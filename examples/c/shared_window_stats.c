@@ -62,6 +62,7 @@ int main(void) {
   config.name = "dsp";
   config.coherent = 0;
   config.cache_hook = cache_hook;
+  config.window_only = 1; /* the device's process maps the window and nothing else */
   swiotlb_device* dsp = NULL;
   CHECK(swiotlb_device_create(tlb, &config, &dsp));
 

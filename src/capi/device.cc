@@ -39,6 +39,16 @@ swiotlb_status swiotlb_device_create(swiotlb_tlb* tlb, const swiotlb_device_conf
       cfg.max_segment_size = config->max_segment_size;
     }
     cfg.coherent = config->coherent != 0;
+    if (config->window_only != 0) {
+      // The window at its own address, and no other memory.
+      const swiotlb::IoTlb& io_tlb = *tlb->tlb;
+      auto window = swiotlb::DmaRangeMap::create({{io_tlb.start().value(), io_tlb.start().value(),
+                                                   io_tlb.end().value() - io_tlb.start().value()}});
+      if (!window) {
+        return fail(window.error());
+      }
+      cfg.dma_ranges = std::move(*window);
+    }
     if (!cfg.coherent && config->cache_hook != nullptr) {
       cfg.cache_hook = [hook = config->cache_hook, context = config->cache_context](
                            swiotlb::CacheOp op, swiotlb::PhysAddr addr, std::uint64_t size,

@@ -118,7 +118,7 @@ bool Device::dma_supported(std::uint64_t mask) const {
 }
 
 Device::~Device() {
-  const std::uint64_t live = debug_.live_direct() + live_bounced();
+  const std::uint64_t live = debug_.live_direct() + debug_.live_coherent() + live_bounced();
   if (live != 0) {
     log_warning(fmt::format("device {} torn down with {} live mappings", config_.name, live));
   }
@@ -130,11 +130,14 @@ std::uint64_t Device::live_bounced() const {
 
 Status Device::close() {
   const std::uint64_t direct = debug_.live_direct();
+  const std::uint64_t coherent = debug_.live_coherent();
   const std::uint64_t bounced = live_bounced();
-  if (direct + bounced != 0) {
-    return debug_.record(
-        make_error(Errc::busy, "device {} torn down with {} live mappings ({} direct, {} bounced)",
-                   config_.name, direct + bounced, direct, bounced));
+  if (direct + coherent + bounced != 0) {
+    return debug_.record(make_error(
+        Errc::busy,
+        "device {} torn down with {} live mappings ({} direct, {} coherent in normal memory, {} "
+        "bounced)",
+        config_.name, direct + coherent + bounced, direct, coherent, bounced));
   }
   return {};
 }
@@ -178,6 +181,7 @@ DeviceStats Device::stats() const {
   s.map_failures = map_failures_.load(std::memory_order_relaxed);
   s.cache_syncs = cache_syncs_.load(std::memory_order_relaxed);
   s.live_direct = debug_.live_direct();
+  s.live_coherent = debug_.live_coherent();
   s.live_bounced = live_bounced();
   return s;
 }

@@ -38,7 +38,7 @@ Result<std::optional<CoherentBuffer>> alloc_normal(Device& dev, std::uint64_t by
     ::munmap(mem, bytes);
     return std::optional<CoherentBuffer>{};
   }
-  dev.debug().add_direct({dma, bytes, kCoherentDirection});
+  dev.debug().add_coherent({dma, bytes, kCoherentDirection});
   return std::optional<CoherentBuffer>{CoherentBuffer{mem, dma, bytes}};
 }
 
@@ -121,7 +121,7 @@ Status free_coherent(Device& dev, const CoherentBuffer& buffer) {
     return {};
   }
   if (phys.value() != kInvalidAddress && phys == PhysAddr::from_pointer(buffer.cpu_addr) &&
-      dev.debug().remove_direct(buffer.dma_handle, buffer.size, kCoherentDirection)) {
+      dev.debug().remove_coherent(buffer.dma_handle, buffer.size)) {
     ::munmap(buffer.cpu_addr, buffer.size);
     return {};
   }

@@ -93,6 +93,32 @@ std::uint64_t DmaDebug::live_direct() const {
   return direct_.size();
 }
 
+void DmaDebug::add_coherent(DirectMapping mapping) {
+  std::lock_guard guard(lock_);
+  coherent_.insert_or_assign(mapping.start.value(), mapping);
+}
+
+Status DmaDebug::remove_coherent(DmaAddr start, std::uint64_t size) {
+  std::lock_guard guard(lock_);
+  auto it = coherent_.find(start.value());
+  if (it == coherent_.end()) {
+    return make_error(Errc::not_mapped, "free of coherent buffer {:#x}, which was not given",
+                      start.value());
+  }
+  if (it->second.size != size) {
+    return make_error(Errc::mapping_mismatch,
+                      "free of coherent buffer {:#x} with {} bytes, but it was given with {}",
+                      start.value(), size, it->second.size);
+  }
+  coherent_.erase(it);
+  return {};
+}
+
+std::uint64_t DmaDebug::live_coherent() const {
+  std::lock_guard guard(lock_);
+  return coherent_.size();
+}
+
 Error DmaDebug::record(Error error) {
   errors_.fetch_add(1, std::memory_order_relaxed);
   return error;

@@ -46,7 +46,8 @@ TEST(DmaCoherentSource, ADeviceThatReachesNormalMemoryGetsNormalMemory) {
   std::memset(buffer->cpu_addr, 0x5a, buffer->size);  // all of it is writable
 
   const DeviceStats live = dev->stats();
-  EXPECT_EQ(live.live_direct, 1u);
+  EXPECT_EQ(live.live_coherent, 1u);
+  EXPECT_EQ(live.live_direct, 0u);
   EXPECT_EQ(live.live_bounced, 0u);
   EXPECT_FALSE(dev->close()) << "a live coherent buffer keeps the device busy";
   // Not a streaming mapping: no direction of a map matches it.

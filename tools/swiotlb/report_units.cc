@@ -6,6 +6,8 @@
 #include <cctype>
 #include <limits>
 
+#include "cli_limits.h"
+
 namespace swiotlb::cli {
 
 // "17179869184", "16G", "16GiB", "512M": binary units.
@@ -29,7 +31,12 @@ std::optional<std::uint64_t> parse_bytes(std::string text) {
   if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) {
     return std::nullopt;
   }
-  const std::uint64_t value = std::stoull(text);
+  // parse_count refuses a number past 64 bits instead of throwing.
+  Result<std::uint64_t> parsed = parse_count(text, std::numeric_limits<std::uint64_t>::max());
+  if (!parsed) {
+    return std::nullopt;
+  }
+  const std::uint64_t value = *parsed;
   if (value > (std::numeric_limits<std::uint64_t>::max() >> shift)) {
     return std::nullopt;
   }

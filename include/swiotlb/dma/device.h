@@ -86,11 +86,12 @@ struct PoolChoice {
 };
 
 struct DeviceStats {
-  std::uint64_t debug_errors = 0;  // misuse caught by the checks (see dma_debug.h)
-  std::uint64_t map_failures = 0;  // maps refused: full pool, unreachable
-  std::uint64_t cache_syncs = 0;   // cache maintenance calls made
-  std::uint64_t live_direct = 0;   // direct mappings live now
-  std::uint64_t live_bounced = 0;  // bounced mappings and coherent buffers live now
+  std::uint64_t debug_errors = 0;   // misuse caught by the checks (see dma_debug.h)
+  std::uint64_t map_failures = 0;   // maps refused: full pool, unreachable
+  std::uint64_t cache_syncs = 0;    // cache maintenance calls made
+  std::uint64_t live_direct = 0;    // direct mappings live now (recorded with checks on)
+  std::uint64_t live_coherent = 0;  // coherent buffers in normal memory live now
+  std::uint64_t live_bounced = 0;   // bounced mappings and coherent buffers in a pool live now
 };
 
 class SWIOTLB_API Device {

@@ -17,11 +17,19 @@
 // direction, zero bytes) and every misuse of a bounced mapping are still
 // refused: those checks are part of the API, not of the debugging.
 //
+// Coherent buffers in normal memory are different: the library mapped
+// their memory and must unmap exactly that, so they are recorded whether
+// checks are on or off (add_coherent/remove_coherent; a coherent
+// allocation is never on a hot path). A free of a buffer that was not
+// given, a double free, and a close() with buffers still live are refused
+// in every build.
+//
 // Whether a device checks is fixed when it is created: DeviceConfig::debug,
 // whose default follows the process default below.
 //
 // Thread safety: all methods may be called from any thread; the table is
-// guarded by one mutex per device, taken only with checks on.
+// guarded by one mutex per device, taken only with checks on (and for
+// coherent buffers in normal memory).
 #pragma once
 
 #include <atomic>
@@ -74,6 +82,13 @@ class DmaDebug {
   Result<DirectMapping> find_direct(DmaAddr addr, std::uint64_t size, Direction dir) const;
   std::uint64_t live_direct() const;
 
+  // Coherent buffers in normal memory, recorded in every mode. Errors:
+  // remove_coherent refuses (not_mapped, mapping_mismatch) a buffer that
+  // was not given or was given with another size.
+  void add_coherent(DirectMapping mapping);
+  Status remove_coherent(DmaAddr start, std::uint64_t size);
+  std::uint64_t live_coherent() const;
+
   // Counts a misuse and hands the error back, so a caller can write
   // `return debug.record(error)`.
   Error record(Error error);
@@ -82,7 +97,8 @@ class DmaDebug {
  private:
   const bool enabled_;
   mutable std::mutex lock_;
-  std::map<std::uint64_t, DirectMapping> direct_;  // by start; guarded by lock_
+  std::map<std::uint64_t, DirectMapping> direct_;    // by start; guarded by lock_
+  std::map<std::uint64_t, DirectMapping> coherent_;  // by start; guarded by lock_
   std::atomic<std::uint64_t> errors_{0};
 };
 
