@@ -73,6 +73,17 @@ Result<std::size_t> map_entries(Device& dev, std::span<ScatterEntry> sg, Directi
 // with the next entry, so a list whose entries all map at once runs in a
 // loop on the caller's thread, and one that waits goes on on the worker's.
 struct QueuedSg {
+  // A constructor, not aggregate initialization through make_shared (which
+  // not every compiler of C++20 takes).
+  QueuedSg(Device& device, std::span<ScatterEntry> entries, Direction direction, Attrs attributes,
+           std::optional<DmaDeadline> until, DmaSgCallback callback)
+      : dev(device),
+        sg(entries),
+        dir(direction),
+        attrs(attributes),
+        deadline(until),
+        done(std::move(callback)) {}
+
   Device& dev;
   std::span<ScatterEntry> sg;
   Direction dir;
