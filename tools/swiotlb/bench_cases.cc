@@ -24,8 +24,6 @@ namespace {
 
 // How much a calibration pass may grow the iteration count at once, and the
 // margin it aims above min_seconds so that rounds do not fall short of it.
-constexpr double kMaxGrowth = 10.0;
-constexpr double kAimAbove = 1.2;
 
 struct Timed {
   std::uint64_t iterations = 0;
@@ -55,16 +53,8 @@ Result<std::uint64_t> calibrate(const Loop& loop, double min_seconds) {
     if (pass->seconds >= min_seconds) {
       return iterations;
     }
-    const double wanted = pass->seconds > 0 ? kAimAbove * min_seconds / pass->seconds : kMaxGrowth;
-    const double grown = std::ceil(static_cast<double>(iterations) * std::min(wanted, kMaxGrowth));
-    iterations = std::max(iterations + 1, static_cast<std::uint64_t>(grown));
+    iterations = next_iterations(iterations, pass->seconds, min_seconds);
   }
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const std::size_t mid = values.size() / 2;
-  return values.size() % 2 != 0 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
 }
 
 // A loop of one fixture operation. The fixture is shared by the run and

@@ -11,13 +11,34 @@
 // Thread safety: the functions may be called from any thread.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <ctime>
 #include <thread>
 #include <vector>
 
 namespace swiotlb::bench {
+
+// Calibration: the next iteration count to try after a pass of `iterations`
+// took `seconds`, aiming a little above `min_seconds` and growing at most
+// tenfold a step (a pass too short to measure says little about the next).
+inline std::uint64_t next_iterations(std::uint64_t iterations, double seconds, double min_seconds) {
+  constexpr double kMaxGrowth = 10.0;
+  constexpr double kAimAbove = 1.2;
+  const double wanted = seconds > 0 ? kAimAbove * min_seconds / seconds : kMaxGrowth;
+  const double grown = std::ceil(static_cast<double>(iterations) * std::min(wanted, kMaxGrowth));
+  return std::max(iterations + 1, static_cast<std::uint64_t>(grown));
+}
+
+// The median of the rounds of a case.
+inline double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const std::size_t mid = values.size() / 2;
+  return values.size() % 2 != 0 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+}
 
 // CPU seconds this process has run, all threads.
 inline double process_cpu_seconds() {

@@ -19,9 +19,6 @@
 namespace swiotlb::bench {
 namespace {
 
-constexpr double kMaxGrowth = 10.0;
-constexpr double kAimAbove = 1.2;
-
 struct Case {
   std::uint32_t threads = 1;
   std::uint32_t pools = 1;
@@ -74,16 +71,8 @@ std::uint64_t calibrate(const LookupFixture& fixture, LookupScheme scheme, const
     if (seconds >= min_seconds) {
       return iterations;
     }
-    const double wanted = seconds > 0 ? kAimAbove * min_seconds / seconds : kMaxGrowth;
-    const double grown = std::ceil(static_cast<double>(iterations) * std::min(wanted, kMaxGrowth));
-    iterations = std::max(iterations + 1, static_cast<std::uint64_t>(grown));
+    iterations = next_iterations(iterations, seconds, min_seconds);
   }
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const std::size_t mid = values.size() / 2;
-  return values.size() % 2 != 0 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
 }
 
 // Fixtures by pool count, built on first use.

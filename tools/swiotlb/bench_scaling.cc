@@ -17,8 +17,6 @@
 namespace swiotlb::bench {
 namespace {
 
-constexpr double kMaxGrowth = 10.0;
-constexpr double kAimAbove = 1.2;
 constexpr std::uint64_t kBytes = 4096;
 constexpr unsigned kThreads = 2;
 constexpr std::uint64_t kFirstIterations = 1000;
@@ -91,16 +89,8 @@ Result<std::uint64_t> calibrate(const ThreadLoop& loop, double min_seconds) {
     if (pass->cpu >= min_seconds) {
       return iterations;
     }
-    const double wanted = pass->cpu > 0 ? kAimAbove * min_seconds / pass->cpu : kMaxGrowth;
-    const double grown = std::ceil(static_cast<double>(iterations) * std::min(wanted, kMaxGrowth));
-    iterations = std::max(iterations + 1, static_cast<std::uint64_t>(grown));
+    iterations = next_iterations(iterations, pass->cpu, min_seconds);
   }
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const std::size_t mid = values.size() / 2;
-  return values.size() % 2 != 0 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
 }
 
 // The slot search alone: SlotPool map+unmap on an empty two-area pool.
