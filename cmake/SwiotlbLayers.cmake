@@ -27,11 +27,6 @@ if(SWIOTLB_CHECKS)
   target_compile_definitions(swiotlb_internal INTERFACE SWIOTLB_ENABLE_CHECKS)
 endif()
 
-# Layers whose public headers do not mark their API with SWIOTLB_API yet: their
-# symbols keep default visibility (the version script still limits a shared
-# library's exports to the swiotlb namespace).
-set(SWIOTLB_UNMARKED_LAYERS iotlb sim)
-
 set_property(GLOBAL PROPERTY SWIOTLB_LAYER_LIST "")
 
 function(swiotlb_add_layer layer)
@@ -72,10 +67,8 @@ function(swiotlb_add_layer layer)
     PUBLIC ${deps} ${arg_PUBLIC_PACKAGES} Threads::Threads
     PRIVATE swiotlb_internal ${arg_PRIVATE_PACKAGES})
   set_target_properties(swiotlb_${layer} PROPERTIES POSITION_INDEPENDENT_CODE "${BUILD_SHARED_LIBS}")
-  if(NOT layer IN_LIST SWIOTLB_UNMARKED_LAYERS)
-    set_target_properties(swiotlb_${layer} PROPERTIES
-      CXX_VISIBILITY_PRESET hidden C_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
-  endif()
+  set_target_properties(swiotlb_${layer} PROPERTIES
+    CXX_VISIBILITY_PRESET hidden C_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
   set_property(GLOBAL APPEND PROPERTY SWIOTLB_LAYER_LIST ${layer})
   set_property(GLOBAL APPEND PROPERTY SWIOTLB_PUBLIC_PACKAGES ${arg_PUBLIC_PACKAGES})
   set_property(GLOBAL APPEND PROPERTY SWIOTLB_PRIVATE_PACKAGES ${arg_PRIVATE_PACKAGES})

@@ -19,7 +19,7 @@
 
 namespace swiotlb {
 
-class IoTlb::Worker {
+class SWIOTLB_LOCAL IoTlb::Worker {
  public:
   // `tick`: how often to look for idle pools (zero: never); `threaded`:
   // whether a thread runs the work by itself.

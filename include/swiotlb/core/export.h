@@ -7,8 +7,12 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define SWIOTLB_API __attribute__((visibility("default")))
+/* For the library's own classes nested in an exported one, which would
+   otherwise be exported with it. */
+#define SWIOTLB_LOCAL __attribute__((visibility("hidden")))
 #else
 #define SWIOTLB_API
+#define SWIOTLB_LOCAL
 #endif
 
 #endif

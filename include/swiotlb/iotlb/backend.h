@@ -53,6 +53,7 @@
 
 #include "swiotlb/core/address.h"
 #include "swiotlb/core/error.h"
+#include "swiotlb/core/export.h"
 #include "swiotlb/platform/region.h"
 #include "swiotlb/platform/region_spec.h"
 
@@ -60,7 +61,7 @@ namespace swiotlb {
 
 enum class PoolKind : std::uint8_t { configured, grown, transient };
 
-std::string_view to_string(PoolKind kind);
+SWIOTLB_API std::string_view to_string(PoolKind kind);
 
 // What a pool's memory is for.
 struct PoolMemoryRequest {
@@ -93,7 +94,7 @@ enum class Maintenance : std::uint8_t {
   caller_driven,  // nobody: the caller calls IoTlb::run_maintenance()
 };
 
-class IoTlbBackend {
+class SWIOTLB_API IoTlbBackend {
  public:
   using Clock = std::chrono::steady_clock;
 
@@ -133,14 +134,14 @@ struct RegionBackendOptions {
 // ranges given back are reused); a window at a fixed address grows
 // anywhere. The high pool (tier 1) is anonymous, placed anywhere. Wall
 // clock, worker thread.
-std::shared_ptr<IoTlbBackend> make_region_backend(const RegionBackendOptions& options);
+SWIOTLB_API std::shared_ptr<IoTlbBackend> make_region_backend(const RegionBackendOptions& options);
 
 // The simulation backend: pools at synthetic addresses with no memory
 // behind them, starting at `base` (configured pool 0 at `base` exactly),
 // each later pool aligned to its size rounded up to a power of two, never
 // reused; a clock that advance() moves (one event, one tick); maintenance
 // only when the caller runs it. Thread-safe.
-class SimulationBackend final : public IoTlbBackend {
+class SWIOTLB_API SimulationBackend final : public IoTlbBackend {
  public:
   explicit SimulationBackend(std::uint64_t base);
 

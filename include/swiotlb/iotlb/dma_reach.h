@@ -10,10 +10,11 @@
 #include <optional>
 
 #include "swiotlb/core/address.h"
+#include "swiotlb/core/export.h"
 
 namespace swiotlb {
 
-class DmaReach {
+class SWIOTLB_API DmaReach {
  public:
   // The device address of `start`, when the device reaches all of
   // [start, start + bytes) below its limit; nothing otherwise.

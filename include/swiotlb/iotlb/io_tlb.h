@@ -58,6 +58,7 @@
 #include "swiotlb/core/constants.h"
 #include "swiotlb/core/direction.h"
 #include "swiotlb/core/error.h"
+#include "swiotlb/core/export.h"
 #include "swiotlb/core/log.h"
 #include "swiotlb/iotlb/backend.h"
 #include "swiotlb/iotlb/dma_reach.h"
@@ -83,11 +84,11 @@ enum class PoolSearchOrder : std::uint8_t {
   kernel,
 };
 
-std::string_view to_string(PoolSearchOrder order);
+SWIOTLB_API std::string_view to_string(PoolSearchOrder order);
 // "oldest" or "kernel"; Errc::invalid_argument otherwise.
-Result<PoolSearchOrder> parse_pool_search_order(std::string_view name);
+SWIOTLB_API Result<PoolSearchOrder> parse_pool_search_order(std::string_view name);
 
-struct IoTlbOptions {
+struct SWIOTLB_API IoTlbOptions {
   std::uint64_t nslabs = kDefaultSlotCount;  // a multiple of 128
   std::uint32_t nareas = 1;                  // a power of two
   bool force_bounce = false;                 // bounce every streaming mapping
@@ -185,7 +186,7 @@ struct PoolInfo {
 // explanations). Called on the mapping thread, inside the search: it must
 // not call back into the IoTlb. A search with an observer goes one area at
 // a time; it finds what a search without one finds.
-class SearchObserver {
+class SWIOTLB_API SearchObserver {
  public:
   virtual void searched(PhysAddr pool_start, PoolKind kind, std::uint32_t area, bool found) = 0;
 
@@ -299,7 +300,7 @@ enum class QueuedMap : std::uint8_t {
   queued,  // `done` will run on the IoTlb's worker thread
 };
 
-class IoTlb {
+class SWIOTLB_API IoTlb {
  public:
   static Result<std::unique_ptr<IoTlb>> create(const IoTlbOptions& options);
   ~IoTlb();

@@ -15,10 +15,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "swiotlb/core/export.h"
 #include "swiotlb/iotlb/io_tlb.h"
 
 namespace swiotlb {
 
-nlohmann::json io_tlb_json(const IoTlb& tlb);
+SWIOTLB_API nlohmann::json io_tlb_json(const IoTlb& tlb);
 
 }  // namespace swiotlb

@@ -50,6 +50,7 @@
 #include <vector>
 
 #include "swiotlb/core/error.h"
+#include "swiotlb/core/export.h"
 #include "swiotlb/sim/replay.h"
 #include "swiotlb/sim/trace.h"
 #include "swiotlb/sim/trace_parser.h"
@@ -61,9 +62,9 @@ enum class DynamicOrder : std::uint8_t {
   oldest,  // default first, then grown oldest first, a pool's areas together
 };
 
-std::string_view to_string(DynamicOrder order);
+SWIOTLB_API std::string_view to_string(DynamicOrder order);
 // "kernel" or "oldest"; Errc::invalid_argument otherwise.
-Result<DynamicOrder> parse_dynamic_order(std::string_view name);
+SWIOTLB_API Result<DynamicOrder> parse_dynamic_order(std::string_view name);
 
 // The 4 MiB pool the kernel grows by.
 inline constexpr std::uint64_t kDefaultGrowNslabs = 2048;
@@ -108,7 +109,7 @@ struct DynamicReplayOptions {
 
 enum class DynamicPoolKind : std::uint8_t { default_pool, grown };
 
-std::string_view to_string(DynamicPoolKind kind);
+SWIOTLB_API std::string_view to_string(DynamicPoolKind kind);
 
 // A default or grown pool, given back or not. Transient pools are counted
 // in the report, not listed.
@@ -181,15 +182,18 @@ struct DynamicReplayReport {
   std::vector<BadLine> first_bad_lines;
 };
 
-Result<DynamicReplayReport> replay_dynamic(const Trace& trace, const DynamicReplayOptions& options);
+SWIOTLB_API Result<DynamicReplayReport> replay_dynamic(const Trace& trace,
+                                                       const DynamicReplayOptions& options);
 
 // Parses `text` (trace v1) and replays it; large texts are parsed on a
 // second thread, as replay_trace_text does.
-Result<DynamicReplayReport> replay_dynamic_text(std::string_view text, const ParseOptions& parse,
-                                                const DynamicReplayOptions& options);
+SWIOTLB_API Result<DynamicReplayReport> replay_dynamic_text(std::string_view text,
+                                                            const ParseOptions& parse,
+                                                            const DynamicReplayOptions& options);
 
 // Reads the file at `path` (mapped, not copied) and replays it.
-Result<DynamicReplayReport> replay_dynamic_file(const std::string& path, const ParseOptions& parse,
-                                                const DynamicReplayOptions& options);
+SWIOTLB_API Result<DynamicReplayReport> replay_dynamic_file(const std::string& path,
+                                                            const ParseOptions& parse,
+                                                            const DynamicReplayOptions& options);
 
 }  // namespace swiotlb::sim

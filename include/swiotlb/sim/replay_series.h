@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "swiotlb/core/error.h"
+#include "swiotlb/core/export.h"
 #include "swiotlb/sim/trace.h"
 
 namespace swiotlb::sim {
@@ -88,6 +89,6 @@ struct ReplaySeries {
   std::uint64_t failures = 0;               // all failed maps (full or would spin)
 };
 
-Result<ReplaySeries> replay_series(const Trace& trace, const SeriesOptions& options);
+SWIOTLB_API Result<ReplaySeries> replay_series(const Trace& trace, const SeriesOptions& options);
 
 }  // namespace swiotlb::sim

@@ -5,14 +5,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "swiotlb/core/export.h"
 #include "swiotlb/sim/dynamic_replay.h"
 #include "swiotlb/sim/replay.h"
 #include "swiotlb/sim/sizing.h"
 
 namespace swiotlb::sim {
 
-nlohmann::json to_json(const ReplayReport& report);
-nlohmann::json to_json(const SizingReport& report);
-nlohmann::json to_json(const DynamicReplayReport& report);
+SWIOTLB_API nlohmann::json to_json(const ReplayReport& report);
+SWIOTLB_API nlohmann::json to_json(const SizingReport& report);
+SWIOTLB_API nlohmann::json to_json(const DynamicReplayReport& report);
 
 }  // namespace swiotlb::sim

@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "swiotlb/core/error.h"
+#include "swiotlb/core/export.h"
 #include "swiotlb/sim/replay.h"
 #include "swiotlb/sim/trace.h"
 
@@ -73,7 +74,7 @@ struct SizingOptions {
   std::function<void(const std::string& policy, std::uint32_t nareas, std::uint64_t nslabs)> on_try;
 };
 
-struct PolicySize {
+struct SWIOTLB_API PolicySize {
   std::string policy;
   std::uint64_t peak_demand_slots = 0;  // slots in use at the peak, every map served
   bool found = false;                   // false: no pool up to kMaxSizingSlots served all
@@ -101,7 +102,7 @@ struct PolicySize {
   std::string swiotlb_param() const;
 };
 
-struct SizingReport {
+struct SWIOTLB_API SizingReport {
   std::vector<PolicySize> sizes;
   // default_policy_for(trace) when it was sized, else the first policy sized.
   std::string recommended_policy;
@@ -125,31 +126,32 @@ struct CurvePoint {
 
 // REQUIRES: the trace has at least one map. Fails for an unknown policy or
 // an impossible nareas.
-Result<SizingReport> size_pool(const Trace& trace, const SizingOptions& options);
+SWIOTLB_API Result<SizingReport> size_pool(const Trace& trace, const SizingOptions& options);
 
 // Failures against pool size: whole replays (not stopped at the first
 // failure) at every size from `first` to `last` in steps of `step` slots
 // (each a valid pool for `nareas`). Fails as replay_trace does.
-Result<std::vector<CurvePoint>> sizing_curve(const Trace& trace, const std::string& policy,
-                                             std::uint32_t nareas, std::uint64_t first,
-                                             std::uint64_t last, std::uint64_t step);
+SWIOTLB_API Result<std::vector<CurvePoint>> sizing_curve(const Trace& trace,
+                                                         const std::string& policy,
+                                                         std::uint32_t nareas, std::uint64_t first,
+                                                         std::uint64_t last, std::uint64_t step);
 
 // The force flag the trace's kernel was booted with, as `swiotlb=` spells
 // it ("force", "noforce"), from the last `swiotlb=` word in the trace's
 // comments (a recorded command line) or in `cmdline`, the latter winning;
 // empty when neither says. Words that do not parse are ignored.
-std::string recorded_swiotlb_flags(const Trace& trace, std::string_view cmdline);
+SWIOTLB_API std::string recorded_swiotlb_flags(const Trace& trace, std::string_view cmdline);
 
 // The granularity of pool sizes for `nareas` areas: 128 slots, or nareas
 // when that is more (every area the same whole number of slots).
-std::uint64_t pool_step_slots(std::uint32_t nareas);
+SWIOTLB_API std::uint64_t pool_step_slots(std::uint32_t nareas);
 
 // The default pool of a confidential guest with `ram_bytes` of memory and
 // `nareas` areas, in bytes, with the kernel's rounding.
-std::uint64_t coco_default_pool_bytes(std::uint64_t ram_bytes, std::uint32_t nareas);
+SWIOTLB_API std::uint64_t coco_default_pool_bytes(std::uint64_t ram_bytes, std::uint32_t nareas);
 
 // The pool a kernel with areas boots for `swiotlb=<slots>,<nareas>`: a
 // power of two, at least 128 * nareas.
-std::uint64_t kernel_pool_slots(std::uint64_t slots, std::uint32_t nareas);
+SWIOTLB_API std::uint64_t kernel_pool_slots(std::uint64_t slots, std::uint32_t nareas);
 
 }  // namespace swiotlb::sim

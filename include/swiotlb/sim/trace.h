@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "swiotlb/core/direction.h"
+#include "swiotlb/core/export.h"
 
 namespace swiotlb::sim {
 
@@ -28,7 +29,7 @@ enum class TraceOp : std::uint8_t {
   sync_dev,  // swiotlb_sync_single_for_device
 };
 
-std::string_view to_string(TraceOp op);
+SWIOTLB_API std::string_view to_string(TraceOp op);
 
 // Bits of TraceEvent::recorded: set when the file gave the field a value.
 namespace recorded {
@@ -107,7 +108,7 @@ struct BadLine {
   std::string message;
 };
 
-struct Trace {
+struct SWIOTLB_API Trace {
   std::string kernel;  // the `# kernel` release string; empty when absent
   std::optional<TracePool> pool;
   std::vector<TraceDevice> devices;
@@ -130,6 +131,6 @@ struct Trace {
 
 // The slot policy a trace was most likely recorded under: "linux-6.1" for a
 // 6.1 kernel, else "linux".
-std::string_view default_policy_for(const Trace& trace);
+SWIOTLB_API std::string_view default_policy_for(const Trace& trace);
 
 }  // namespace swiotlb::sim

@@ -24,6 +24,7 @@
 #include <string_view>
 
 #include "swiotlb/core/error.h"
+#include "swiotlb/core/export.h"
 #include "swiotlb/sim/trace.h"
 
 namespace swiotlb::sim {
@@ -36,10 +37,10 @@ struct ParseOptions {
 };
 
 // Parses a whole trace held in memory. `text` need not end with a newline.
-Result<Trace> parse_trace(std::string_view text, const ParseOptions& options = {});
+SWIOTLB_API Result<Trace> parse_trace(std::string_view text, const ParseOptions& options = {});
 
 // Reads and parses the file at `path` (mapped into memory, not copied).
 // Fails with Errc::system when the file cannot be opened or read.
-Result<Trace> load_trace(const std::string& path, const ParseOptions& options = {});
+SWIOTLB_API Result<Trace> load_trace(const std::string& path, const ParseOptions& options = {});
 
 }  // namespace swiotlb::sim

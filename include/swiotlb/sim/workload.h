@@ -21,17 +21,18 @@
 #include <string_view>
 
 #include "swiotlb/core/error.h"
+#include "swiotlb/core/export.h"
 #include "swiotlb/sim/trace.h"
 
 namespace swiotlb::sim {
 
 enum class WorkloadProfile : std::uint8_t { nvme, virtio_blk, network, mixed };
 
-std::string_view to_string(WorkloadProfile profile);
+SWIOTLB_API std::string_view to_string(WorkloadProfile profile);
 // Accepts "nvme", "virtio-blk", "network", "mixed".
-std::optional<WorkloadProfile> workload_profile_from_string(std::string_view name);
+SWIOTLB_API std::optional<WorkloadProfile> workload_profile_from_string(std::string_view name);
 // The names workload_profile_from_string accepts.
-std::string_view workload_profile_names();
+SWIOTLB_API std::string_view workload_profile_names();
 
 struct WorkloadOptions {
   WorkloadProfile profile = WorkloadProfile::mixed;
@@ -41,6 +42,6 @@ struct WorkloadOptions {
 };
 
 // Fails for events == 0 or a cpu count that is not a power of two in range.
-Result<Trace> generate_workload(const WorkloadOptions& options);
+SWIOTLB_API Result<Trace> generate_workload(const WorkloadOptions& options);
 
 }  // namespace swiotlb::sim
