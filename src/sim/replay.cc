@@ -17,6 +17,7 @@
 #include "address_table.h"
 #include "event_pipeline.h"
 #include "mapped_file.h"
+#include "pool_state_tracker.h"
 #include "replay_driver.h"
 #include "swiotlb/core/address.h"
 #include "swiotlb/pool/slot_pool.h"
@@ -50,20 +51,37 @@ std::uint64_t mapping_key(const TraceEvent& e) {
   return e.has(recorded::kTlb) ? e.tlb : e.orig;
 }
 
+// What a replay starts from when the trace does not start from an empty pool.
+struct MidStream {
+  std::vector<TraceState> states;       // in line order
+  std::vector<EarlierMapping> earlier;  // mappings made before the first event
+};
+
 class Replayer {
  public:
-  Replayer(const ReplayOptions& options, SlotPool& pool, bool same_geometry)
+  Replayer(const ReplayOptions& options, SlotPool& pool, bool same_geometry, MidStream mid)
       : options_(options),
         pool_(pool),
         table_(kTableInitialMappings),
-        same_geometry_(same_geometry) {}
+        same_geometry_(same_geometry),
+        tracker_(pool, std::move(mid.states)),
+        earlier_(std::move(mid.earlier)) {}
 
   void add_device(const TraceDevice& device) {
     masks_.push_back({device.min_align_mask, device.seg_boundary_mask});
   }
 
+  // Occupies the slots of the mappings made before the first event.
+  // REQUIRES: every device the earlier mappings name was added.
+  void preset();
+
+  // Unmaps of addresses the replay never mapped, each a mapping made before
+  // the trace's first event if the trace is a mid-stream capture.
+  std::vector<EarlierMapping> take_unexplained_unmaps() { return std::move(unexplained_); }
+
   // Replays one event; false once the replay should stop.
   bool replay(const TraceEvent& e) {
+    tracker_.advance_to(e.line);
     switch (e.op) {
       case TraceOp::map:
         map(e);
@@ -103,15 +121,37 @@ class Replayer {
   SlotAgreement agreement_;
   bool same_geometry_;
   bool stop_ = false;
+  PoolStateTracker tracker_;
+  std::vector<EarlierMapping> earlier_;
+  std::vector<EarlierMapping> unexplained_;
 };
+
+void Replayer::preset() {
+  for (const EarlierMapping& m : earlier_) {
+    SlotRequest request;
+    request.orig = PhysAddr(m.tlb);  // the kernel keeps orig's low bits in the bounce address
+    request.mapping_size = m.size;
+    request.min_align_mask = m.min_align_mask;
+    request.seg_boundary_mask = m.seg_boundary_mask;
+    request.pool_dma_start = DmaAddr(pool_.start().value());
+    request.owner = m.device;
+    if (table_.find(m.tlb) == table_.kNone && tracker_.occupy(m, request)) {
+      table_.insert(m.tlb, m.tlb);
+    }
+  }
+  earlier_.clear();
+}
 
 ReplayReport Replayer::finish() {
   report_.hiwater_slots = pool_.hiwater();
   report_.final_used_slots = pool_.used();
   report_.largest_free_run_slots = pool_.largest_free_run();
+  report_.pool_state = tracker_.finish(agreement_.left_out);
   if (!same_geometry_) {
     report_.slot_agreement_unavailable =
         "the pool's geometry differs from the trace's (start, nslabs, nareas)";
+  } else if (agreement_.compared == 0 && agreement_.left_out != 0) {
+    report_.slot_agreement_unavailable = report_.pool_state.unknown_reason;
   } else if (agreement_.compared == 0) {
     report_.slot_agreement_unavailable = "the trace does not record the kernel's bounce addresses";
   } else {
@@ -204,6 +244,11 @@ void Replayer::compare(const TraceEvent& e, bool same) {
   if (!same_geometry_ || !e.has(recorded::kTlb)) {
     return;
   }
+  if (!tracker_.known()) {
+    ++agreement_.left_out;
+    return;
+  }
+  tracker_.compared_at(e.line);
   ++agreement_.compared;
   if (same) {
     ++agreement_.matched;
@@ -216,6 +261,9 @@ void Replayer::unmap(const TraceEvent& e) {
   ++report_.unmaps;
   const std::size_t position = table_.find(e.tlb);
   if (position == table_.kNone) {
+    if (e.has(recorded::kSize)) {
+      unexplained_.push_back({e.tlb, e.size, e.device, e.line});
+    }
     note_unmatched(e);
     return;
   }
@@ -236,6 +284,58 @@ void Replayer::note_unmatched(const TraceEvent& e) {
   if (report_.first_unmatched_lines.size() < options_.failures_kept) {
     report_.first_unmatched_lines.push_back(e.line);
   }
+}
+
+// Copies each earlier mapping's device masks from `devices`.
+void describe_devices(std::vector<EarlierMapping>& earlier,
+                      const std::vector<TraceDevice>& devices) {
+  for (EarlierMapping& m : earlier) {
+    if (m.device < devices.size()) {
+      m.min_align_mask = devices[m.device].min_align_mask;
+      m.seg_boundary_mask = devices[m.device].seg_boundary_mask;
+    }
+  }
+}
+
+// Whether the pool held mappings before the first event, by the trace's
+// `# state` lines. Without them nothing is inferred: an unmap of an address
+// never mapped is then as likely an event the capture lost (trace_pipe drops
+// events when its buffer overflows) as a mapping made before it.
+bool may_hold_earlier_mappings(const std::vector<TraceState>& states) {
+  for (const TraceState& s : states) {
+    if (!s.area && s.total_used) {
+      return *s.total_used != 0;
+    }
+  }
+  return !states.empty();
+}
+
+// The mappings a trace shows only by their unmaps: addresses unmapped while
+// no map of the trace holds them (what Replayer::take_unexplained_unmaps
+// finds, without a pool).
+std::vector<EarlierMapping> find_earlier_mappings(const Trace& trace,
+                                                  const std::vector<TraceDevice>& devices) {
+  std::vector<EarlierMapping> earlier;
+  if (!trace.has_kernel_addresses() || !may_hold_earlier_mappings(trace.states)) {
+    return earlier;
+  }
+  AddressTable<char> live(kTableInitialMappings);
+  for (const TraceEvent& e : trace.events) {
+    if (e.op == TraceOp::map && !is_kernel_failure(e)) {
+      if (live.find(mapping_key(e)) == live.kNone) {
+        live.insert(mapping_key(e), 0);
+      }
+    } else if (e.op == TraceOp::unmap) {
+      const std::size_t position = live.find(e.tlb);
+      if (position != live.kNone) {
+        live.erase(position);
+      } else if (e.has(recorded::kSize)) {
+        earlier.push_back({e.tlb, e.size, e.device, e.line});
+      }
+    }
+  }
+  describe_devices(earlier, devices);
+  return earlier;
 }
 
 // The pool a replay runs on, built from the trace's header and the options.
@@ -287,6 +387,45 @@ ReplayReport finish_report(Replayer& replayer, const Session& session, const Tra
   return report;
 }
 
+// A replay streamed from text, and what it learnt on the way that a second
+// replay would need to know from the start.
+struct StreamedReplay {
+  ReplayReport report;
+  std::vector<EarlierMapping> unexplained;
+  std::vector<TraceState> states;
+  std::size_t states_in_header = 0;  // of `states`, those read before the first event
+  std::vector<TraceDevice> devices;
+};
+
+Result<StreamedReplay> replay_stream(std::string_view text, const ParseOptions& parse,
+                                     const ReplayOptions& options, MidStream mid) {
+  TraceReader reader(text, parse);
+  if (Status ok = reader.read_header(); !ok) {
+    return ok.error();
+  }
+  Result<Session> session = open_session(reader.header(), options);
+  if (!session) {
+    return std::move(session).error();
+  }
+  StreamedReplay out;
+  out.states_in_header = reader.header().states.size();
+  if (mid.states.empty()) {
+    mid.states = reader.header().states;
+  }
+  Replayer replayer(options, *session->pool, session->same_as_trace, std::move(mid));
+  replayer.preset();
+  EventPipeline pipeline(reader);
+  if (Status ok = replay_blocks(pipeline, replayer, reader, options.progress); !ok) {
+    return ok.error();
+  }
+  out.report = finish_report(replayer, *session, reader.header());
+  out.report.stopped_early = replayer.stopped();
+  out.unexplained = replayer.take_unexplained_unmaps();
+  out.states = reader.header().states;
+  out.devices = reader.header().devices;
+  return out;
+}
+
 }  // namespace
 
 Result<ReplayReport> replay_trace(const Trace& trace, const ReplayOptions& options) {
@@ -294,7 +433,9 @@ Result<ReplayReport> replay_trace(const Trace& trace, const ReplayOptions& optio
   if (!session) {
     return std::move(session).error();
   }
-  Replayer replayer(options, *session->pool, session->same_as_trace);
+  Replayer replayer(options, *session->pool, session->same_as_trace,
+                    MidStream{trace.states, find_earlier_mappings(trace, trace.devices)});
+  replayer.preset();
   replay_events(trace, replayer, options.progress);
   ReplayReport report = finish_report(replayer, *session, trace);
   report.stopped_early = replayer.stopped() && report.events < trace.events.size();
@@ -310,22 +451,26 @@ Result<ReplayReport> replay_trace_text(std::string_view text, const ParseOptions
     }
     return replay_trace(*trace, options);
   }
-  TraceReader reader(text, parse);
-  if (Status ok = reader.read_header(); !ok) {
-    return ok.error();
+  Result<StreamedReplay> first = replay_stream(text, parse, options, MidStream{});
+  if (!first) {
+    return std::move(first).error();
   }
-  Result<Session> session = open_session(reader.header(), options);
-  if (!session) {
-    return std::move(session).error();
+  // A mid-stream capture shows its earlier mappings, and perhaps its state,
+  // only on the way: replay it again from the state they give.
+  if (first->states.size() == first->states_in_header &&
+      (first->unexplained.empty() || !may_hold_earlier_mappings(first->states))) {
+    return std::move(first->report);
   }
-  Replayer replayer(options, *session->pool, session->same_as_trace);
-  EventPipeline pipeline(reader);
-  if (Status ok = replay_blocks(pipeline, replayer, reader, options.progress); !ok) {
-    return ok.error();
+  if (!may_hold_earlier_mappings(first->states)) {
+    first->unexplained.clear();
   }
-  ReplayReport report = finish_report(replayer, *session, reader.header());
-  report.stopped_early = replayer.stopped();
-  return report;
+  describe_devices(first->unexplained, first->devices);
+  Result<StreamedReplay> second =
+      replay_stream(text, parse, options, MidStream{first->states, first->unexplained});
+  if (!second) {
+    return std::move(second).error();
+  }
+  return std::move(second->report);
 }
 
 Result<ReplayReport> replay_trace_file(const std::string& path, const ParseOptions& parse,

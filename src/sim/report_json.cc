@@ -18,8 +18,26 @@ json agreement_json(const ReplayReport& report) {
   const SlotAgreement& a = *report.slot_agreement;
   return {{"matched", a.matched},
           {"compared", a.compared},
+          {"left_out", a.left_out},
           {"first_mismatch_line",
            a.first_mismatch_line ? json(*a.first_mismatch_line) : json(nullptr)}};
+}
+
+json optional_line(const std::optional<std::uint32_t>& line) {
+  return line ? json(*line) : json(nullptr);
+}
+
+json pool_state_json(const PoolStateReport& p) {
+  return {{"state_recorded", p.state_recorded},
+          {"earlier_mappings", p.earlier_mappings},
+          {"earlier_slots", p.earlier_slots},
+          {"earlier_not_placed", p.earlier_not_placed},
+          {"cursors_set", p.cursors_set},
+          {"state_values_checked", p.state_values_checked},
+          {"state_values_differing", p.state_values_differing},
+          {"first_differing_line", optional_line(p.first_differing_line)},
+          {"known_from_line", optional_line(p.known_from_line)},
+          {"left_out_reason", p.unknown_reason.empty() ? json(nullptr) : json(p.unknown_reason)}};
 }
 
 // Bytes saved by `ours` against `theirs`: negative when ours is larger.
@@ -109,6 +127,7 @@ json to_json(const ReplayReport& r) {
               {"final_used_slots", r.final_used_slots},
               {"largest_free_run_slots", r.largest_free_run_slots},
               {"slot_agreement", agreement_json(r)},
+              {"pool_state", pool_state_json(r.pool_state)},
               {"bad_lines", r.bad_lines},
               {"stopped_early", r.stopped_early}};
   if (!r.slot_agreement) {

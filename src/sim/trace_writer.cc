@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <iterator>
+#include <optional>
+#include <string_view>
 
 namespace swiotlb::sim {
 namespace {
@@ -90,12 +92,37 @@ void append_trace_event(std::string& out, const Trace& trace, const TraceEvent& 
   out += '\n';
 }
 
+void append_trace_state(std::string& out, const TraceState& state) {
+  out += "# state";
+  const auto put = [&out](std::string_view key, const std::optional<std::uint64_t>& value) {
+    if (value) {
+      fmt::format_to(std::back_inserter(out), " {}={}", key, *value);
+    }
+  };
+  if (state.area) {
+    fmt::format_to(std::back_inserter(out), " area={}", *state.area);
+  }
+  put("index", state.index);
+  put("used", state.used);
+  put("total_used", state.total_used);
+  put("used_hiwater", state.used_hiwater);
+  out += '\n';
+}
+
 std::string format_trace(const Trace& trace) {
   std::string out = format_trace_header(trace);
   // About 64 bytes a line; one reservation instead of many regrowths.
   out.reserve(out.size() + trace.events.size() * 64);
+  // Each `# state` line goes just before the event that followed it.
+  auto state = trace.states.begin();
   for (const TraceEvent& event : trace.events) {
+    for (; state != trace.states.end() && state->line < event.line; ++state) {
+      append_trace_state(out, *state);
+    }
     append_trace_event(out, trace, event);
+  }
+  for (; state != trace.states.end(); ++state) {
+    append_trace_state(out, *state);
   }
   return out;
 }

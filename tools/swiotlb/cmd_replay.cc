@@ -98,6 +98,30 @@ void print_agreement(const sim::ReplayReport& r) {
   } else {
     fmt::print("slot agreement:    {}/{} maps got the kernel's slot\n", a.matched, a.compared);
   }
+  if (a.left_out != 0) {
+    fmt::print("                   {} maps left out: {}\n", a.left_out,
+               r.pool_state.unknown_reason);
+  }
+}
+
+// What the trace's `# state` lines gave and how the replay held to them.
+void print_pool_state(const sim::ReplayReport& r) {
+  const sim::PoolStateReport& p = r.pool_state;
+  if (!p.state_recorded) {
+    return;
+  }
+  fmt::print(
+      "pool state:        {} area cursors from '# state'; {} earlier mappings ({} slots) "
+      "held from the start{}\n",
+      p.cursors_set, p.earlier_mappings, p.earlier_slots,
+      p.earlier_not_placed != 0 ? fmt::format(", {} could not be placed", p.earlier_not_placed)
+                                : std::string());
+  fmt::print(
+      "                   {} recorded values checked, {} differ{}; state known from {}\n",
+      p.state_values_checked, p.state_values_differing,
+      p.first_differing_line ? fmt::format(" (first at line {})", *p.first_differing_line)
+                             : std::string(),
+      p.known_from_line ? fmt::format("line {}", *p.known_from_line) : std::string("no line"));
 }
 
 void print_report(const std::string& path, const sim::ReplayReport& r) {
@@ -112,6 +136,7 @@ void print_report(const std::string& path, const sim::ReplayReport& r) {
   fmt::print("final used:        {} slots\n", r.final_used_slots);
   fmt::print("largest free run:  {} slots\n", r.largest_free_run_slots);
   print_agreement(r);
+  print_pool_state(r);
 }
 
 sim::ReplayOptions library_options(const ReplayCliOptions& o) {

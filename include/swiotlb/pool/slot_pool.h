@@ -197,6 +197,23 @@ class SlotPool {
   // The longest run of free slots anywhere in the pool (a fragmentation measure).
   std::uint64_t largest_free_run() const;
 
+  // Presetting a pool to a state it had before (a replay of a trace that
+  // starts mid-stream, whose pool already held mappings and whose areas'
+  // cursors had moved). Neither counts as a map or a search.
+  //
+  // occupy() marks the slots of a mapping handed out at `tlb_addr` for
+  // `request` as in use, with the same records a map that chose them
+  // writes, so that unmap(tlb_addr, ...) later frees them; the area's cursor
+  // does not move. Fails, changing nothing, with Errc::invalid_argument when
+  // `tlb_addr` does not fit the request's offset, the slots are outside the
+  // pool, cross an area or a 128-slot segment, and with Errc::busy when any
+  // of them is in use.
+  Result<SlotMapping> occupy(PhysAddr tlb_addr, const SlotRequest& request);
+  // Puts area `area`'s search cursor at `index` (area-relative); an index at
+  // or past the area's end is 0, as the kernel wraps it. Fails with
+  // Errc::invalid_argument for an area the pool does not have.
+  Status set_area_cursor(std::uint32_t area, std::uint64_t index);
+
   // Walks every slot and area and checks the pool's invariants: every slot
   // record well formed and the slots in use made of whole mappings (the
   // checks attach makes before it adopts an image), free-run counters

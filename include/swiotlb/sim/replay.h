@@ -24,7 +24,11 @@
 // Slot agreement is measured when the trace carries the kernel's addresses
 // and the pool has the trace's geometry (same start, nslabs, nareas): a map
 // agrees when it got the kernel's bounce address, or failed where the
-// kernel failed.
+// kernel failed. A trace that starts mid-stream is replayed from the state
+// it shows (PoolStateReport); maps made while that state is not known are
+// left out of the comparison and counted. Such a trace is replayed twice
+// when its earlier mappings only show on the way (an unmap of an address
+// never mapped): once to find them, once from the pool they leave.
 //
 // Failure modes: replay_trace fails only when no pool can be built (no
 // `# pool` line and no geometry in the options, an impossible geometry, an
@@ -48,6 +52,7 @@
 #include <vector>
 
 #include "swiotlb/core/error.h"
+#include "swiotlb/core/export.h"
 #include "swiotlb/sim/trace.h"
 #include "swiotlb/sim/trace_parser.h"
 
@@ -93,6 +98,35 @@ struct SlotAgreement {
   std::uint64_t matched = 0;
   std::uint64_t compared = 0;
   std::optional<std::uint32_t> first_mismatch_line;
+  // Maps not compared because the kernel pool's state was not known at
+  // that point (PoolStateReport says why).
+  std::uint64_t left_out = 0;
+};
+
+// What the replay knew of the kernel pool's state, for a trace that does
+// not start from an empty pool (a capture started while devices were busy;
+// docs/trace-format.md, "Replay of a mid-stream capture").
+//
+// Mappings made before the first event show as unmaps of addresses the
+// trace never mapped: their bounce address and size say which slots they
+// held, and the replay occupies those slots from the start. This is done
+// only when `# state` lines say the pool was not empty (without them such
+// an unmap is as likely an event the capture lost). `# state` lines
+// set each area's search cursor (the first one that names the area) and
+// are then checked against the replay's pool. A map is compared with the
+// kernel only while the state is known: every area's cursor given, and the
+// slots in use equal to the last recorded `total_used` and area `used`.
+struct PoolStateReport {
+  bool state_recorded = false;             // the trace has `# state` lines
+  std::uint64_t earlier_mappings = 0;      // mappings inferred from before the first event
+  std::uint64_t earlier_slots = 0;         // slots they held, occupied from the start
+  std::uint64_t earlier_not_placed = 0;    // such unmaps whose slots could not be occupied
+  std::uint64_t cursors_set = 0;           // area cursors taken from `# state` lines
+  std::uint64_t state_values_checked = 0;  // later `# state` values compared with the replay
+  std::uint64_t state_values_differing = 0;
+  std::optional<std::uint32_t> first_differing_line;
+  std::optional<std::uint32_t> known_from_line;  // the first map compared; none: never
+  std::string unknown_reason;                    // why maps were left out; empty when none were
 };
 
 struct ReplayReport {
@@ -127,19 +161,21 @@ struct ReplayReport {
   // Present when it could be measured; otherwise why not.
   std::optional<SlotAgreement> slot_agreement;
   std::string slot_agreement_unavailable;
+  PoolStateReport pool_state;
 
   std::uint64_t bad_lines = 0;  // lines the parse skipped (ParseOptions::skip_bad)
   std::vector<BadLine> first_bad_lines;
 };
 
-Result<ReplayReport> replay_trace(const Trace& trace, const ReplayOptions& options);
+SWIOTLB_API Result<ReplayReport> replay_trace(const Trace& trace, const ReplayOptions& options);
 
 // Parses `text` (trace v1) and replays it; see "Speed" above.
-Result<ReplayReport> replay_trace_text(std::string_view text, const ParseOptions& parse,
-                                       const ReplayOptions& options);
+SWIOTLB_API Result<ReplayReport> replay_trace_text(std::string_view text, const ParseOptions& parse,
+                                                   const ReplayOptions& options);
 
 // Reads the file at `path` (mapped, not copied) and replays it.
-Result<ReplayReport> replay_trace_file(const std::string& path, const ParseOptions& parse,
-                                       const ReplayOptions& options);
+SWIOTLB_API Result<ReplayReport> replay_trace_file(const std::string& path,
+                                                   const ParseOptions& parse,
+                                                   const ReplayOptions& options);
 
 }  // namespace swiotlb::sim
