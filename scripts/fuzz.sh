@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 cxx=${SWIOTLB_FUZZ_CXX:-$(command -v clang++-14 || command -v clang++)}
 build=build/fuzz
-targets=(config trace_v1 iova_trace replay)
+targets=(config trace_v1 iova_trace replay ops)
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_COMPILER="$cxx" -DSWIOTLB_BUILD_FUZZ=ON -DSWIOTLB_SANITIZE=address,undefined \

@@ -72,8 +72,12 @@ void IoTlb::grow(std::uint32_t tier) {
   std::uint64_t nslabs = growth_.pool_nslabs;
   Result<std::unique_ptr<IoPool>> pool = make_error(Errc::system, "no memory asked for");
   for (;;) {
-    const std::uint32_t nareas = static_cast<std::uint32_t>(
+    // As many of the configured areas as leave each one whole segments.
+    auto nareas = static_cast<std::uint32_t>(
         std::min<std::uint64_t>(growth_.pool_nareas, std::bit_floor(nslabs / kSegmentSlots)));
+    while ((nslabs / kSegmentSlots) % nareas != 0) {
+      nareas /= 2;
+    }
     pool = make_dynamic_pool(PoolKind::grown, tier, nslabs << kSlotShift, nslabs, nareas, 0);
     if (pool || nslabs <= kSegmentSlots) {
       break;

@@ -23,6 +23,8 @@
 #include <algorithm>
 #include <limits>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 #include "slot_pool_area.h"
 #include "slot_records_check.h"
@@ -502,20 +504,29 @@ std::uint64_t SlotPool::largest_free_run() const {
 
 Status SlotPool::check_invariants() const {
   std::lock_guard hiwater_guard(hiwater_lock_);
+  // Every area at once, in order (a map holds one area lock at a time):
+  // free runs and mappings are checked by segment, and a segment may span
+  // two areas.
+  std::vector<std::unique_lock<std::mutex>> guards;
+  guards.reserve(area_count_);
+  for (std::uint32_t a = 0; a < area_count_; ++a) {
+    guards.emplace_back(areas_[a].lock);
+  }
+  std::vector<std::uint64_t> in_use(area_count_, 0);
+  Result<std::uint64_t> all =
+      check_slot_records(list_, slots_, 0, slot_count_, area_slots_, in_use.data());
+  if (!all) {
+    return std::move(all).error();
+  }
   std::uint64_t total = 0;
   std::uint64_t gates = 0;
   for (std::uint32_t a = 0; a < area_count_; ++a) {
-    std::lock_guard guard(areas_[a].lock);
     gates += areas_[a].gate;
     const std::uint64_t base = std::uint64_t{a} * area_slots_;
-    Result<std::uint64_t> in_use = check_slot_records(list_, slots_, base, area_slots_);
-    if (!in_use) {
-      return std::move(in_use).error();
-    }
     const std::uint64_t counted = areas_[a].used.load(std::memory_order_relaxed);
-    if (*in_use != counted) {
+    if (in_use[a] != counted) {
       return make_error(Errc::out_of_range, "area {}: used {} but {} slots are in use", a, counted,
-                        *in_use);
+                        in_use[a]);
     }
     std::uint64_t adopted = 0;
     for (std::uint64_t i = base; i < base + area_slots_; ++i) {
@@ -531,7 +542,7 @@ Status SlotPool::check_invariants() const {
         return make_error(Errc::out_of_range, "area {}: {}", a, ok.error().message());
       }
     }
-    total += *in_use;
+    total += in_use[a];
   }
   if (total != used()) {
     return make_error(Errc::out_of_range, "pool used {} but {} slots are in use", used(), total);

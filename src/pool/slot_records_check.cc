@@ -105,7 +105,8 @@ Result<std::uint64_t> check_mapping(const SlotRecord* slots, std::uint64_t first
 }  // namespace
 
 Result<std::uint64_t> check_slot_records(const std::uint16_t* list, const SlotRecord* slots,
-                                         std::uint64_t base, std::uint64_t count) {
+                                         std::uint64_t base, std::uint64_t count,
+                                         std::uint64_t area_slots, std::uint64_t* per_area) {
   std::uint64_t in_use = 0;
   for (std::uint64_t segment = base; segment < base + count; segment += kSegmentSlots) {
     const std::uint64_t end = segment + kSegmentSlots;
@@ -125,6 +126,9 @@ Result<std::uint64_t> check_slot_records(const std::uint16_t* list, const SlotRe
       Result<std::uint64_t> nslots = check_mapping(slots, i, end);
       if (!nslots) {
         return std::move(nslots).error();
+      }
+      if (per_area != nullptr) {
+        per_area[i / area_slots] += *nslots;
       }
       i += *nslots;
       in_use += *nslots;

@@ -22,9 +22,15 @@ namespace swiotlb {
 //  - each free-run counter is the number of free slots from it to the next
 //    slot in use or the end of its segment.
 // Reads nothing outside the range, whatever it holds. Returns the number of
-// slots in use, or the first violation.
-// REQUIRES: base and count are multiples of kSegmentSlots.
+// slots in use, or the first violation. With `per_area`, also adds each
+// mapping's slots to per_area[first slot / area_slots]: the area whose
+// search made it, which for areas that do not end on a segment (the kernel
+// splits 384 slots into two areas of 192) may not hold all of its slots.
+// REQUIRES: base and count are multiples of kSegmentSlots; per_area, when
+// given, has an entry for every area the range covers.
 Result<std::uint64_t> check_slot_records(const std::uint16_t* list, const SlotRecord* slots,
-                                         std::uint64_t base, std::uint64_t count);
+                                         std::uint64_t base, std::uint64_t count,
+                                         std::uint64_t area_slots = 0,
+                                         std::uint64_t* per_area = nullptr);
 
 }  // namespace swiotlb

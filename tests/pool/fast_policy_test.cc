@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "support/slot_oracle.h"
 #include "swiotlb/core/constants.h"
 #include "swiotlb/pool/linux_policy.h"
 #include "swiotlb/pool/slot_pool.h"
@@ -180,58 +181,14 @@ TEST(FastPolicy, FindsTheOneRunLeftInANearlyFullPool) {
   EXPECT_EQ(pool->used(), 1024u);
 }
 
-// ---- the oracle ----------------------------------------------------------
+// ---- the oracle (tests/support/slot_oracle.h) ----------------------------
 
-// The kernel's tests for a run of plan.nslots slots from global slot `slot`,
-// given which slots are in use.
-bool run_fits(const SearchPlan& plan, const std::vector<bool>& in_use, std::uint64_t slot) {
-  if ((slot % kSegmentSlots) + plan.nslots > kSegmentSlots) {
-    return false;
-  }
-  for (std::uint64_t i = slot; i < slot + plan.nslots; ++i) {
-    if (in_use[i]) {
-      return false;
-    }
-  }
-  const std::uint64_t addr = plan.tbl_dma + (slot << kSlotShift);
-  if ((addr & plan.alloc_align_mask) != 0 ||
-      (plan.orig != 0 && (addr & plan.iotlb_align_mask) != (plan.orig & plan.iotlb_align_mask))) {
-    return false;
-  }
-  return !AreaView::crosses_boundary(plan, slot);
-}
-
-struct Shadow {
-  std::uint64_t slots = 0;
-  std::uint32_t areas = 1;
-  std::vector<bool> in_use;
-
-  // The first area, in the pool's order for `cpu`, that holds a run.
-  std::optional<std::uint32_t> first_area_with_run(const SearchPlan& plan, unsigned cpu) const {
-    const std::uint64_t area_slots = slots / areas;
-    for (std::uint32_t i = 0; i < areas; ++i) {
-      const std::uint32_t a = (cpu + i) & (areas - 1);
-      for (std::uint64_t s = a * area_slots; s < (a + 1) * area_slots; ++s) {
-        if (run_fits(plan, in_use, s)) {
-          return a;
-        }
-      }
-    }
-    return std::nullopt;
-  }
-  void mark(std::uint64_t first, std::uint64_t n, bool used) {
-    for (std::uint64_t i = first; i < first + n; ++i) {
-      in_use[i] = used;
-    }
-  }
-};
+using oracle::run_fits;
+using oracle::Shadow;
 
 // The plan the pool makes for the request (SlotPool::make_plan).
 SearchPlan plan_for(const SlotRequest& r) {
-  SearchPlan plan = *LinuxPolicy{}.plan(r);
-  plan.tbl_dma = r.pool_dma_start.value() & r.seg_boundary_mask;
-  plan.max_slots = (r.seg_boundary_mask >> kSlotShift) + 1;
-  return plan;
+  return *oracle::plan_for(LinuxPolicy{}, r);
 }
 
 struct LiveRun {

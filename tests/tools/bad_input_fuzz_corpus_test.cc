@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../fuzz/fuzz_checks.h"
+#include "../fuzz/op_sequence.h"
 
 namespace {
 
@@ -46,6 +47,9 @@ TEST(FuzzCorpus, IovaTrace) {
 }
 TEST(FuzzCorpus, Replay) {
   run_corpus("replay", swiotlb::fuzz::check_replay);
+}
+TEST(FuzzCorpus, Ops) {
+  run_corpus("ops", [](std::string_view input) { return swiotlb::fuzz::check_op_sequence(input); });
 }
 
 // The checks themselves can fail: a writer/parser disagreement and an
