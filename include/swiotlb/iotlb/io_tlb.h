@@ -113,17 +113,24 @@ struct IoTlbOptions {
   // Its `bytes` is set from nslabs.
   std::optional<RegionSpec> region;
 
-  // Keep the default pool's slot bookkeeping in its region, after the
-  // slots (a pool image, docs/persistent-pools.md), so that a process that
-  // maps the same memfd or file at the same address later can attach to
-  // the pool. Needs `region` to be a memfd, file or hugetlbfs region.
+  // Keep each pool's slot bookkeeping in its memory, after the slots (a
+  // pool image, docs/persistent-pools.md), and a directory of the pools
+  // after the default pool's image, so that a process that maps the same
+  // memfd or file at the same address later can attach to every pool.
+  // Needs `region` to be a memfd, file, hugetlbfs or device region of
+  // persistent_region_bytes(nslabs) (pool_directory.h); with a high pool or
+  // growth, a file or hugetlbfs region named by its path, whose file then
+  // holds the other pools too. No transient pools: their mappings would
+  // not be found again.
   bool persistent = false;
 
-  // Instead of making the default pool, attach to the pool image that an
-  // earlier holder left in existing memory: `region` maps it (its size 0:
-  // the slots plus the image that nslabs needs) and `pool` says whether
-  // the live mappings are adopted or dropped. nslabs, nareas and policy
-  // must be those the image was made with. Implies persistent.
+  // Instead of making the pools, attach to the pool images that an
+  // earlier holder left in existing memory: `region` maps the default pool
+  // (its size 0: persistent_region_bytes(nslabs)), whose directory names
+  // the high and grown pools, each attached again at its address in the
+  // same file; `pool` says whether the live mappings of every pool are
+  // adopted or dropped. nslabs, nareas, high_nslabs, high_nareas and policy
+  // must be those the images were made with. Implies persistent.
   struct Attach {
     AttachSpec region;
     AttachOptions pool;
@@ -185,6 +192,8 @@ struct PoolInfo {
 // explanations). Called on the mapping thread, inside the search: it must
 // not call back into the IoTlb. A search with an observer goes one area at
 // a time; it finds what a search without one finds.
+class PoolDirectory;
+
 class SearchObserver {
  public:
   virtual void searched(PhysAddr pool_start, PoolKind kind, std::uint32_t area, bool found) = 0;
@@ -503,6 +512,9 @@ class IoTlb {
   const bool dynamic_;
   const std::uint64_t transient_max_nslabs_;
   const std::chrono::milliseconds wait_timeout_;
+  // A persistent IoTlb's record of its pools, in the default pool's
+  // memory; null otherwise.
+  std::unique_ptr<PoolDirectory> directory_;
   RateLimit full_warnings_;
   std::atomic<std::uint64_t> coherent_allocations_{0};
   std::unique_ptr<Counters> counters_;
