@@ -334,6 +334,17 @@ Result<std::unique_ptr<IoTlb>> IoTlb::create(const IoTlbOptions& options) {
   if (Status persists = check_persistence(options); !persists) {
     return persists.error();
   }
+  if (options.reserve_nslabs != 0) {
+    if (options.restricted || options.disabled || options.persistent || options.attach) {
+      return make_error(Errc::invalid_argument,
+                        "a reserve of {} slots is not for a restricted, persistent or "
+                        "swiotlb=noforce IoTlb",
+                        options.reserve_nslabs);
+    }
+    if (Status valid = validate_geometry(options.reserve_nslabs, 1); !valid) {
+      return make_error(Errc::invalid_argument, "reserve: {}", valid.error().message());
+    }
+  }
   std::shared_ptr<IoTlbBackend> backend = backend_for(options);
   const std::uint32_t tiers = options.disabled ? 0 : (options.high_nslabs != 0 ? 2 : 1);
   auto table = std::make_unique<PoolTable>(std::max<std::uint32_t>(tiers, 1));
@@ -369,6 +380,11 @@ Result<std::unique_ptr<IoTlb>> IoTlb::create(const IoTlbOptions& options) {
                                               std::move(*policy), std::move(backend), options));
   tlb->directory_ = builder.take_directory();
   tlb->counters_->serial.store(grown_serial, std::memory_order_relaxed);
+  if (options.reserve_nslabs != 0) {
+    if (Status made = tlb->make_reserve(options.reserve_nslabs); !made) {
+      return made.error();
+    }
+  }
   return tlb;
 }
 

@@ -18,7 +18,7 @@ std::uint64_t IoTlb::total_nslabs() const {
   PoolTable::ReadGuard reading(dynamic_);
   std::uint64_t total = 0;
   for (const IoPool* p : table_->pools()) {
-    total += p->kind != PoolKind::transient ? p->nslabs() : 0;
+    total += p->kind == PoolKind::configured || p->kind == PoolKind::grown ? p->nslabs() : 0;
   }
   return total;
 }

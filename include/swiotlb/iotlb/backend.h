@@ -58,7 +58,10 @@
 
 namespace swiotlb {
 
-enum class PoolKind : std::uint8_t { configured, grown, transient };
+// configured: the default and high pools; grown: added for a configured
+// pool that ran short; transient: made for one mapping; reserve: made at
+// creation and kept for callers that cannot sleep (IoTlbOptions::reserve_nslabs).
+enum class PoolKind : std::uint8_t { configured, grown, transient, reserve };
 
 std::string_view to_string(PoolKind kind);
 

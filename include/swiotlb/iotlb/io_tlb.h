@@ -173,6 +173,16 @@ struct IoTlbOptions {
   // The most slots transient pools may hold at once; 0: no bound.
   std::uint64_t transient_max_nslabs = 0;
 
+  // Slots of a reserve pool made at creation (0: none; else a multiple of
+  // 128) for maps of the default pool from callers that cannot sleep: when
+  // every pool is full, such a map takes room in the reserve before a
+  // transient pool is made on its thread, as the kernel's atomic pools
+  // serve allocations that cannot wait for the page allocator. When the
+  // reserve is full too, a transient pool is made if `transient` allows,
+  // else the map is refused (Errc::pool_full). Callers that may sleep wait
+  // instead and never draw on it. Not for a restricted or persistent IoTlb.
+  std::uint64_t reserve_nslabs = 0;
+
   // How long a caller that passes Attr::may_sleep without a deadline of
   // its own waits for room before it gets Errc::timed_out.
   std::chrono::milliseconds wait_timeout{1000};
@@ -283,12 +293,22 @@ struct GrowthStats {
   std::uint64_t transient_failures = 0;      // transient pools refused
 };
 
+// The reserve for callers that cannot sleep (IoTlbOptions::reserve_nslabs).
+struct ReserveStats {
+  std::uint64_t nslabs = 0;     // its slots (0: no reserve)
+  std::uint64_t used = 0;       // slots in use in it now
+  std::uint64_t hiwater = 0;    // most in use at once
+  std::uint64_t maps = 0;       // maps it served, ever
+  std::uint64_t exhausted = 0;  // maps that found it full too
+};
+
 struct IoTlbStats {
   std::vector<PoolStats> pools;            // configured pools, by index
   std::vector<ServedStats> served;         // per configured pool, with its growth
   std::uint64_t coherent_allocations = 0;  // live alloc_coherent buffers
   std::vector<DynamicPoolStats> dynamic;   // grown and transient pools, by address
   GrowthStats growth;
+  ReserveStats reserve;
   WaitStats waits;
 };
 
@@ -480,6 +500,9 @@ class IoTlb {
 
   // Transient pools (io_tlb_transient.cc).
   Result<PhysAddr> map_transient(const BounceRequest& request, bool copy);
+  // The reserve (io_tlb_reserve.cc): made once at creation; a map in it.
+  Status make_reserve(std::uint64_t nslabs);
+  Result<PhysAddr> map_reserve(const BounceRequest& request, bool copy);
 
   // The unmap side (io_tlb_unmap.cc).
   void finish_release(IoPool* pool, std::uint64_t nslots);
@@ -515,6 +538,7 @@ class IoTlb {
   // A persistent IoTlb's record of its pools, in the default pool's
   // memory; null otherwise.
   std::unique_ptr<PoolDirectory> directory_;
+  IoPool* reserve_ = nullptr;  // owned by table_; set once at creation
   RateLimit full_warnings_;
   std::atomic<std::uint64_t> coherent_allocations_{0};
   std::unique_ptr<Counters> counters_;
