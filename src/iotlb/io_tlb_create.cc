@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 
 #include "io_tlb_internal.h"
 #include "io_tlb_worker.h"
@@ -92,15 +93,18 @@ class IoTlbBuilder {
                         "a persistent pool needs a memfd, file or hugetlbfs region: anonymous "
                         "memory ends with its process");
     }
-    const std::uint64_t slot_bytes = options_.nslabs << kSlotShift;
-    const std::uint64_t bytes = image ? persistent_region_bytes(options_.nslabs) : slot_bytes;
-    const PoolMemoryRequest request{bytes, PoolKind::configured, 0, "low"};
-    Result<PoolMemory> memory = backend_->allocate(request);
+    // Lowered only without an image: the image's size follows the slots.
+    std::uint64_t nslabs = options_.nslabs;
+    std::uint32_t nareas = options_.nareas;
+    const std::uint64_t slot_bytes = nslabs << kSlotShift;
+    const std::uint64_t bytes = image ? persistent_region_bytes(nslabs) : slot_bytes;
+    PoolMemoryRequest request{bytes, PoolKind::configured, 0, "low"};
+    Result<PoolMemory> memory = allocate_lowering(request, !image, nslabs, nareas);
     if (!memory) {
       return std::move(memory).error();
     }
     auto pool = shell("low", 0, std::move(*memory), request);
-    const PoolGeometry geometry{pool->memory.start, options_.nslabs, options_.nareas};
+    const PoolGeometry geometry{pool->memory.start, nslabs, nareas};
     Result<std::unique_ptr<SlotPool>> slots = make_error(Errc::invalid_argument, "no pool");
     if (!image) {
       slots = SlotPool::create(geometry, policy_);
@@ -177,16 +181,17 @@ class IoTlbBuilder {
     if (Status valid = validate_geometry(options_.high_nslabs, options_.high_nareas); !valid) {
       return make_error(Errc::invalid_argument, "high pool: {}", valid.error().message());
     }
-    const std::uint64_t slot_bytes = options_.high_nslabs << kSlotShift;
-    const std::uint64_t image_bytes =
-        directory_ != nullptr ? pool_image_bytes(options_.high_nslabs) : 0;
-    const PoolMemoryRequest request{slot_bytes + image_bytes, PoolKind::configured, 1, "high"};
-    Result<PoolMemory> memory = backend_->allocate(request);
+    std::uint64_t nslabs = options_.high_nslabs;
+    std::uint32_t nareas = options_.high_nareas;
+    const std::uint64_t slot_bytes = nslabs << kSlotShift;
+    const std::uint64_t image_bytes = directory_ != nullptr ? pool_image_bytes(nslabs) : 0;
+    PoolMemoryRequest request{slot_bytes + image_bytes, PoolKind::configured, 1, "high"};
+    Result<PoolMemory> memory = allocate_lowering(request, directory_ == nullptr, nslabs, nareas);
     if (!memory) {
       return std::move(memory).error();
     }
     auto pool = shell("high", 1, std::move(*memory), request);
-    const PoolGeometry geometry{pool->memory.start, options_.high_nslabs, options_.high_nareas};
+    const PoolGeometry geometry{pool->memory.start, nslabs, nareas};
     if (directory_ == nullptr) {
       return finish(std::move(pool), SlotPool::create(geometry, policy_), request);
     }
@@ -203,8 +208,8 @@ class IoTlbBuilder {
     }
     Result<std::uint32_t> slot = directory_->record({.kind = PoolKind::configured,
                                                      .tier = 1,
-                                                     .nareas = options_.high_nareas,
-                                                     .nslabs = options_.high_nslabs,
+                                                     .nareas = nareas,
+                                                     .nslabs = nslabs,
                                                      .start = (*made)->memory.start,
                                                      .token = (*made)->memory.token,
                                                      .bytes = (*made)->memory.bytes});
@@ -216,6 +221,56 @@ class IoTlbBuilder {
   }
 
  private:
+  // Memory for a configured pool. When the system has not that much and
+  // the pool may be smaller (`may_lower`: no image sized for it, memory
+  // the system hands out rather than a file or device range of a given
+  // size), tries half as many slots in whole segments, with areas cut so
+  // that each keeps a segment, until it gets memory or the pool is down to
+  // kMinBootSlots: the kernel's boot-time fallback (swiotlb_init_remap).
+  // Each step is logged, and the size it settled on. `nslabs`, `nareas`
+  // and `request.bytes` end as the pool got them.
+  Result<PoolMemory> allocate_lowering(PoolMemoryRequest& request, bool may_lower,
+                                       std::uint64_t& nslabs, std::uint32_t& nareas) {
+    may_lower =
+        may_lower && (!options_.region || ((options_.region->kind == RegionKind::anonymous ||
+                                            options_.region->kind == RegionKind::memfd) &&
+                                           !options_.region->fixed_address));
+    const std::uint64_t asked = nslabs;
+    const std::uint32_t asked_areas = nareas;
+    for (;;) {
+      Result<PoolMemory> memory = backend_->allocate(request);
+      if (memory) {
+        if (nslabs != asked) {
+          log_warning(fmt::format(
+              "software IO TLB: {} pool size adjusted from {} to {} slots ({} MB), {} to {} "
+              "areas",
+              request.name, asked, nslabs, (nslabs << kSlotShift) >> 20, asked_areas, nareas));
+        }
+        return memory;
+      }
+      if (!may_lower || memory.error().code() != Errc::system) {
+        return memory;
+      }
+      if (nslabs <= kMinBootSlots) {
+        return make_error(Errc::system,
+                          "software IO TLB: no memory for the {} pool, even at {} slots ({} MB), "
+                          "the least it is lowered to (asked for {} slots): {}",
+                          request.name, nslabs, (nslabs << kSlotShift) >> 20, asked,
+                          memory.error().message());
+      }
+      const std::uint64_t fewer = kernel_align(nslabs / 2, kSegmentSlots);
+      const auto areas = static_cast<std::uint32_t>(
+          std::min<std::uint64_t>(nareas, std::bit_floor(fewer / kSegmentSlots)));
+      log_warning(fmt::format(
+          "software IO TLB: cannot allocate {} MB for the {} pool ({}); lowering to {} MB",
+          (nslabs << kSlotShift) >> 20, request.name, memory.error().message(),
+          (fewer << kSlotShift) >> 20));
+      nslabs = fewer;
+      nareas = areas;
+      request.bytes = fewer << kSlotShift;
+    }
+  }
+
   std::unique_ptr<IoPool> shell(std::string name, std::uint32_t tier, PoolMemory memory,
                                 const PoolMemoryRequest& request) {
     auto pool = std::make_unique<IoPool>();
