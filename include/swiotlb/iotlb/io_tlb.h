@@ -88,9 +88,12 @@ std::string_view to_string(PoolSearchOrder order);
 Result<PoolSearchOrder> parse_pool_search_order(std::string_view name);
 
 struct IoTlbOptions {
-  std::uint64_t nslabs = kDefaultSlotCount;  // a multiple of 128
-  std::uint32_t nareas = 1;                  // a power of two
-  bool force_bounce = false;                 // bounce every streaming mapping
+  // A multiple of 128. When the system has not the memory, fewer: halved,
+  // with nareas cut to a segment each, down to 512 (the kernel's boot-time
+  // fallback; docs/growth.md).
+  std::uint64_t nslabs = kDefaultSlotCount;
+  std::uint32_t nareas = 1;   // a power of two
+  bool force_bounce = false;  // bounce every streaming mapping
   // swiotlb=noforce: the IoTlb never bounces. It holds no pool; every map
   // and allocation fails with Errc::unsupported and contains() is false.
   bool disabled = false;
@@ -340,7 +343,8 @@ class IoTlb {
   // has no more_pools):
   //  - with Attr::may_sleep the caller waits for room (first come, first
   //    served) until its deadline: Errc::timed_out then;
-  //  - without it, a transient pool is made when the options allow;
+  //  - without it, the reserve (reserve_nslabs, default pool only) is
+  //    tried, then a transient pool is made when the options allow;
   //  - otherwise the kernel's "swiotlb buffer is full" warning is logged
   //    (rate-limited, unless attrs has no_warn) and Errc::pool_full returned.
   // A growing IoTlb asks its worker for another pool either way.
