@@ -244,6 +244,7 @@ TEST_F(PersistentPools, ResetFreesTheMappingsOfEveryPool) {
   auto attached = IoTlb::create(attacher(path_, at_, AttachMode::reset));
   ASSERT_TRUE(attached) << attached.error().message();
   IoTlb& tlb = **attached;
+  ASSERT_EQ(tlb.pool_count(), 2u);
   EXPECT_EQ(tlb.used(0), 0u);
   EXPECT_EQ(tlb.used(1), 0u);
   EXPECT_EQ(tlb.pool(0).adopted_count(), 0u);
