@@ -11,6 +11,14 @@ Status IoTlbBackend::announce(const PoolMemory& /*memory*/, const PoolMemoryRequ
   return {};
 }
 
+Result<PoolMemory> IoTlbBackend::reattach(const PoolMemoryRequest& request, PhysAddr start,
+                                          std::uint64_t /*token*/) {
+  return make_error(Errc::invalid_argument,
+                    "the {} pool at {:#x} cannot be attached again: its backend's memory ends "
+                    "with its process",
+                    request.name, start.value());
+}
+
 SimulationBackend::SimulationBackend(std::uint64_t base) : next_(base) {}
 
 Result<PoolMemory> SimulationBackend::allocate(const PoolMemoryRequest& request) {

@@ -9,6 +9,8 @@
 #include "io_tlb_internal.h"
 #include "io_tlb_worker.h"
 #include "swiotlb/core/constants.h"
+#include "swiotlb/iotlb/pool_directory.h"
+#include "swiotlb/pool/pool_image.h"
 
 namespace swiotlb {
 
@@ -16,7 +18,7 @@ std::uint64_t IoTlb::total_nslabs() const {
   PoolTable::ReadGuard reading(dynamic_);
   std::uint64_t total = 0;
   for (const IoPool* p : table_->pools()) {
-    total += p->kind != PoolKind::transient ? p->nslabs() : 0;
+    total += p->kind == PoolKind::configured || p->kind == PoolKind::grown ? p->nslabs() : 0;
   }
   return total;
 }
@@ -31,7 +33,12 @@ Result<std::unique_ptr<IoPool>> IoTlb::make_dynamic_pool(PoolKind kind, std::uin
   pool->kind = kind;
   pool->tier = tier;
   pool->owner = owner;
-  const PoolMemoryRequest request{bytes, kind, tier, pool->name};
+  // A grown pool of a persistent IoTlb keeps its image after its slots,
+  // and is recorded in the directory before it is searched.
+  const bool persists = directory_ != nullptr && kind == PoolKind::grown;
+  const std::uint64_t slot_bytes = nslabs << kSlotShift;
+  const std::uint64_t image_bytes = persists ? pool_image_bytes(nslabs) : 0;
+  const PoolMemoryRequest request{bytes + image_bytes, kind, tier, pool->name};
   Result<PoolMemory> memory = backend_->allocate(request);
   if (!memory) {
     return std::move(memory).error();
@@ -40,14 +47,35 @@ Result<std::unique_ptr<IoPool>> IoTlb::make_dynamic_pool(PoolKind kind, std::uin
   pool->end = memory->start + bytes;
   pool->memory = std::move(*memory);
   pool->backend = backend_;
-  Result<std::unique_ptr<SlotPool>> slots =
-      SlotPool::create({pool->start, nslabs, nareas}, policy_);
+  const PoolGeometry geometry{pool->start, nslabs, nareas};
+  Result<std::unique_ptr<SlotPool>> slots = make_error(Errc::invalid_argument, "no memory");
+  if (!persists) {
+    slots = SlotPool::create(geometry, policy_);
+  } else if (pool->memory.data != nullptr && pool->memory.bytes >= slot_bytes + image_bytes) {
+    slots = SlotPool::create_in(geometry, policy_, {pool->memory.data + slot_bytes, image_bytes});
+  } else {
+    slots = make_error(Errc::invalid_argument, "{}: a persistent pool needs {} bytes of memory",
+                       pool->name, slot_bytes + image_bytes);
+  }
   if (!slots) {
     return std::move(slots).error();  // `pool` gives the memory back
   }
   pool->slots = std::move(*slots);
   if (Status announced = backend_->announce(pool->memory, request); !announced) {
     return announced.error();
+  }
+  if (persists) {
+    Result<std::uint32_t> slot = directory_->record({.kind = kind,
+                                                     .tier = tier,
+                                                     .nareas = nareas,
+                                                     .nslabs = nslabs,
+                                                     .start = pool->start,
+                                                     .token = pool->memory.token,
+                                                     .bytes = pool->memory.bytes});
+    if (!slot) {
+      return std::move(slot).error();
+    }
+    pool->directory_slot = *slot;
   }
   return pool;
 }
@@ -93,7 +121,11 @@ void IoTlb::grow(std::uint32_t tier) {
   if (nslabs < growth_.pool_nslabs) {
     counters_->grown_smaller.fetch_add(1, std::memory_order_relaxed);
   }
+  const std::optional<std::uint32_t> recorded = (*pool)->directory_slot;
   if (Status added = table_->insert(std::move(*pool)); !added) {
+    if (recorded) {
+      directory_->erase(*recorded);
+    }
     counters_->grow_failures.fetch_add(1, std::memory_order_relaxed);
     log_warning(fmt::format("could not grow: {}", added.error().message()));
     return;
@@ -136,6 +168,9 @@ void IoTlb::shrink_idle() {
     if (p->slots->used() != 0) {
       p->accepting.store(true, std::memory_order_relaxed);
       continue;
+    }
+    if (p->directory_slot) {
+      directory_->erase(*p->directory_slot);  // before its memory can go
     }
     table_->retire(p);
     counters_->shrunk_pools.fetch_add(1, std::memory_order_relaxed);

@@ -49,6 +49,8 @@ struct IoTlb::Counters {
   std::atomic<std::uint64_t> transient_nslabs{0};
   std::atomic<std::uint64_t> transient_nslabs_total{0};
   std::atomic<std::uint64_t> transient_failures{0};
+  std::atomic<std::uint64_t> reserve_maps{0};
+  std::atomic<std::uint64_t> reserve_exhausted{0};
   std::atomic<std::uint64_t> serial{0};  // numbers the names of new pools
   std::atomic<bool> limit_logged{false};
 

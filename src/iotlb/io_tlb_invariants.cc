@@ -13,6 +13,12 @@ Error broken(std::string what) {
   return make_error(Errc::out_of_range, "IoTlb invariant: {}", what);
 }
 
+// The pools a map searches one after another: the configured ones and
+// those grown for them (transient pools and the reserve are asked apart).
+bool searched_in_turn(const IoPool& pool) {
+  return pool.kind == PoolKind::configured || pool.kind == PoolKind::grown;
+}
+
 }  // namespace
 
 Status IoTlb::check_invariants() const {
@@ -70,14 +76,14 @@ Status IoTlb::check_invariants() const {
     }
     std::size_t expected = 0;
     for (const IoPool* p : pools) {
-      expected += p->tier == tier && p->kind != PoolKind::transient ? 1 : 0;
+      expected += p->tier == tier && searched_in_turn(*p) ? 1u : 0u;
     }
     if (order.size() != expected) {
       return broken(fmt::format("the search order of pool {} lists {} pools, the table {}", tier,
                                 order.size(), expected));
     }
     for (const IoPool* p : order) {
-      if (p->tier != tier || p->kind == PoolKind::transient ||
+      if (p->tier != tier || !searched_in_turn(*p) ||
           std::find(pools.begin(), pools.end(), p) == pools.end()) {
         return broken(
             fmt::format("the search order of pool {} lists {}, which is not one of its "

@@ -84,6 +84,11 @@ nlohmann::json io_tlb_json(const IoTlb& tlb) {
                    {"transient_nslabs_total", g.transient_nslabs_total},
                    {"transient_failures", g.transient_failures},
                    {"pools", dynamic}};
+  out["reserve"] = {{"nslabs", s.reserve.nslabs},
+                    {"used", s.reserve.used},
+                    {"hiwater", s.reserve.hiwater},
+                    {"maps", s.reserve.maps},
+                    {"exhausted", s.reserve.exhausted}};
   out["waits"] = {{"waits", s.waits.waits},
                   {"wait_ns", s.waits.wait_ns},
                   {"timeouts", s.waits.timeouts},

@@ -197,7 +197,14 @@ Result<PhysAddr> IoTlb::map_slots(const BounceRequest& request, bool copy) {
       return mapped;  // no pool of any size holds it: nothing to wait for
     }
     if (!may_sleep) {
-      // Transient memory is for the callers that cannot wait for room.
+      // The reserve, then transient memory, are for the callers that cannot
+      // wait for room.
+      if (reserve_ != nullptr && request.pool == 0) {
+        Result<PhysAddr> kept = map_reserve(request, copy);
+        if (kept) {
+          return kept;
+        }
+      }
       if (transient_) {
         Result<PhysAddr> own = map_transient(request, copy);
         if (own) {

@@ -27,6 +27,8 @@ std::string_view to_string(PoolKind kind) {
       return "grown";
     case PoolKind::transient:
       return "transient";
+    case PoolKind::reserve:
+      return "reserve";
   }
   return "unknown";
 }

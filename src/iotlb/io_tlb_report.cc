@@ -25,6 +25,13 @@ IoTlbStats IoTlb::stats() const {
       if (p->kind == PoolKind::configured) {
         continue;
       }
+      if (p->kind == PoolKind::reserve) {
+        const PoolStats own = p->slots->stats();
+        s.reserve.nslabs = p->nslabs();
+        s.reserve.used = own.used;
+        s.reserve.hiwater = own.hiwater;
+        continue;
+      }
       const PoolStats own = p->slots->stats();
       s.dynamic.push_back({.name = p->name,
                            .kind = p->kind,
@@ -55,6 +62,8 @@ IoTlbStats IoTlb::stats() const {
   s.growth.transient_nslabs = counted.transient_nslabs;
   s.growth.transient_nslabs_total = counted.transient_nslabs_total;
   s.growth.transient_failures = counted.transient_failures;
+  s.reserve.maps = counters_->reserve_maps.load(std::memory_order_relaxed);
+  s.reserve.exhausted = counters_->reserve_exhausted.load(std::memory_order_relaxed);
   s.waits = waits_.stats();
   return s;
 }

@@ -153,7 +153,7 @@ Status PoolTable::insert(std::unique_ptr<IoPool> pool) {
                        [](const IoPool* a, const IoPool* b) { return a->start < b->start; }),
       added);
   next->index();
-  if (added->kind != PoolKind::transient) {
+  if (added->kind == PoolKind::configured || added->kind == PoolKind::grown) {
     next->by_tier[added->tier].push_back(added);
   }
   owned_.push_back(std::move(pool));

@@ -44,6 +44,38 @@ class RegionBackend final : public IoTlbBackend {
     free_ranges_.emplace(memory.region->size(), memory.token);
   }
 
+  Result<PoolMemory> reattach(const PoolMemoryRequest& request, PhysAddr start,
+                              std::uint64_t token) override {
+    if (!file_window()) {
+      return make_error(Errc::invalid_argument,
+                        "the {} pool at {:#x} cannot be attached again: only a window in a file "
+                        "named by its path keeps pools beside the default one",
+                        request.name, start.value());
+    }
+    AttachSpec spec;
+    spec.path = options_.region->path;
+    spec.offset = token;
+    spec.bytes = request.bytes;
+    spec.fixed_address = start;
+    Result<std::unique_ptr<Region>> region = Region::attach(spec);
+    if (!region) {
+      return make_error(region.error().code(),
+                        "the {} pool at {:#x} ({} bytes at offset {:#x} of "
+                        "{}): {}",
+                        request.name, start.value(), request.bytes, token, spec.path,
+                        region.error().message());
+    }
+    PoolMemory memory;
+    memory.start = (*region)->start();
+    memory.bytes = (*region)->size();
+    memory.data = (*region)->data();
+    memory.token = (*region)->offset();
+    memory.region = std::move(*region);
+    std::lock_guard guard(lock_);
+    next_offset_ = std::max(next_offset_, memory.token + memory.bytes);
+    return memory;
+  }
+
   Clock::time_point now() const override { return Clock::now(); }
   Maintenance maintenance() const override { return Maintenance::worker_thread; }
 
@@ -67,13 +99,16 @@ class RegionBackend final : public IoTlbBackend {
   }
 
   Result<std::unique_ptr<Region>> make(const PoolMemoryRequest& request) {
-    if (request.kind == PoolKind::configured) {
+    const RegionSpec window = options_.region.value_or(RegionSpec{});
+    // A persistent IoTlb keeps every pool in the window's file, the high
+    // pool and those grown for it included.
+    const bool all_in_file = options_.persistent && file_window();
+    if (request.kind == PoolKind::configured && (request.tier == 0 || !all_in_file)) {
       return configured(request);
     }
-    if (request.tier != 0) {
+    if (request.tier != 0 && !all_in_file) {
       return Region::anonymous(request.bytes, RegionPlacement::anywhere);
     }
-    const RegionSpec window = options_.region.value_or(RegionSpec{});
     RegionKind kind = window.kind;
     {
       std::lock_guard guard(lock_);

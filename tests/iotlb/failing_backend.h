@@ -1,6 +1,6 @@
 // A backend for tests: the real one, with refusals on demand for the pools
-// that come after creation (grown and transient), as a system out of
-// memory would refuse them.
+// that come after creation (grown and transient), and for the configured
+// pools above a size, as a system out of memory would refuse them.
 #pragma once
 
 #include <atomic>
@@ -20,6 +20,8 @@ class FailingBackend final : public IoTlbBackend {
   void fail_next(std::uint32_t count) { fail_next_.store(count); }
   // Allocations for grown or transient pools above `bytes` fail.
   void refuse_above(std::uint64_t bytes) { refuse_above_.store(bytes); }
+  // Allocations for the configured pools above `bytes` fail.
+  void refuse_configured_above(std::uint64_t bytes) { refuse_configured_above_.store(bytes); }
 
   std::uint64_t refusals() const { return refusals_.load(); }
   std::uint64_t announcements() const { return announcements_.load(); }
@@ -34,6 +36,9 @@ class FailingBackend final : public IoTlbBackend {
         return make_error(Errc::system, "mmap of {} bytes refused (injected failure)",
                           request.bytes);
       }
+    } else if (request.bytes > refuse_configured_above_.load()) {
+      refusals_.fetch_add(1);
+      return make_error(Errc::system, "mmap of {} bytes refused (injected failure)", request.bytes);
     }
     return real_->allocate(request);
   }
@@ -49,6 +54,7 @@ class FailingBackend final : public IoTlbBackend {
   std::shared_ptr<IoTlbBackend> real_;
   std::atomic<std::uint32_t> fail_next_{0};
   std::atomic<std::uint64_t> refuse_above_{~std::uint64_t{0}};
+  std::atomic<std::uint64_t> refuse_configured_above_{~std::uint64_t{0}};
   std::atomic<std::uint64_t> refusals_{0};
   std::atomic<std::uint64_t> announcements_{0};
 };

@@ -13,6 +13,7 @@
 #include "swiotlb/core/constants.h"
 #include "swiotlb/iotlb/io_tlb.h"
 #include "swiotlb/iotlb/io_tlb_json.h"
+#include "swiotlb/iotlb/pool_directory.h"
 #include "swiotlb/pool/pool_image.h"
 
 namespace swiotlb {
@@ -97,7 +98,7 @@ LeftBehind run_first_holder(const std::string& path, PhysAddr at,
 class PersistentPool : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto at = test::free_address(kBytes + pool_image_bytes(kSlabs));
+    auto at = test::free_address(persistent_region_bytes(kSlabs));
     ASSERT_TRUE(at);
     at_ = *at;
     path_ = dir_.file("pool");
@@ -183,7 +184,7 @@ TEST_F(PersistentPool, AttachesAgainAfterAnOrderlyExit) {
 TEST_F(PersistentPool, RefusesMemoryWithoutAPoolHeader) {
   {
     std::ofstream out(path_, std::ios::binary);
-    std::vector<char> zeros(kBytes + pool_image_bytes(kSlabs), 0);
+    std::vector<char> zeros(persistent_region_bytes(kSlabs), 0);
     out.write(zeros.data(), static_cast<std::streamsize>(zeros.size()));
   }
   auto tlb = IoTlb::create(attach_options(path_, at_, AttachMode::adopt));

@@ -17,6 +17,10 @@ inline constexpr std::uint64_t kSlotSize = std::uint64_t{1} << kSlotShift;
 inline constexpr std::uint32_t kSegmentSlots = 128;
 inline constexpr std::uint64_t kSegmentBytes = kSegmentSlots * kSlotSize;
 
+// The smallest pool the boot-time fallback goes down to: 1 MiB (the
+// kernel's IO_TLB_MIN_SLABS).
+inline constexpr std::uint64_t kMinBootSlots = (std::uint64_t{1} << 20) >> kSlotShift;
+
 // The page size the kernel's alignment rules are written against (x86-64,
 // arm64 with 4 KiB pages).
 inline constexpr unsigned kPageShift = 12;

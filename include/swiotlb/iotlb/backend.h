@@ -59,7 +59,10 @@
 
 namespace swiotlb {
 
-enum class PoolKind : std::uint8_t { configured, grown, transient };
+// configured: the default and high pools; grown: added for a configured
+// pool that ran short; transient: made for one mapping; reserve: made at
+// creation and kept for callers that cannot sleep (IoTlbOptions::reserve_nslabs).
+enum class PoolKind : std::uint8_t { configured, grown, transient, reserve };
 
 SWIOTLB_API std::string_view to_string(PoolKind kind);
 
@@ -111,6 +114,17 @@ class SWIOTLB_API IoTlbBackend {
   // logs it).
   virtual void release(PoolMemory memory) noexcept = 0;
 
+  // Maps again the memory of a pool that an earlier holder of a persistent
+  // IoTlb left (its pool directory names it, pool_directory.h): `token` and
+  // `start` as that holder's allocate() gave them, `request.bytes` its
+  // size. The memory must come back at `start`, since the pool's image and
+  // its live mappings hold addresses in it; later allocate() calls must not
+  // hand out any of it. released through release() like allocated memory.
+  // The default: Errc::invalid_argument (a backend whose memory does not
+  // outlive its process).
+  virtual Result<PoolMemory> reattach(const PoolMemoryRequest& request, PhysAddr start,
+                                      std::uint64_t token);
+
   // The clock that idle pools are timed by.
   virtual Clock::time_point now() const = 0;
 
@@ -125,6 +139,10 @@ struct RegionBackendOptions {
   RegionPlacement placement = RegionPlacement::low;
   // Attach the configured pool to existing memory instead of making it.
   std::optional<AttachSpec> attach;
+  // Every pool of the IoTlb persists: the high pool too lives in the
+  // window's file, past the default pool (grown pools of a file window
+  // always do), so that reattach() finds each of them again.
+  bool persistent = false;
 };
 
 // The real backend: regions of the same kind as the configured window.
@@ -133,7 +151,9 @@ struct RegionBackendOptions {
 // window, further ranges of the same file past the window (the file grows;
 // ranges given back are reused); a window at a fixed address grows
 // anywhere. The high pool (tier 1) is anonymous, placed anywhere. Wall
-// clock, worker thread.
+// clock, worker thread. With `persistent`, the high pool too is a range of
+// the window's file; reattach() maps a range of that file again at its old
+// address (a window given by path only).
 SWIOTLB_API std::shared_ptr<IoTlbBackend> make_region_backend(const RegionBackendOptions& options);
 
 // The simulation backend: pools at synthetic addresses with no memory

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "swiotlb/core/address.h"
@@ -45,6 +46,9 @@ struct IoPool {
   // a grown pool back (see IoTlb's shrink), and a transient pool never
   // accepts more than the mapping it was made for.
   std::atomic<bool> accepting{true};
+  // A pool of a persistent IoTlb beside the default one: its entry in the
+  // pool directory (pool_directory.h), cleared before the pool goes.
+  std::optional<std::uint32_t> directory_slot;
 
   std::uint64_t bytes() const { return end - start; }
   // The CPU's view of bounce address `addr` in this pool, or null when no

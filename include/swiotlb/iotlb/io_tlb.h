@@ -89,9 +89,12 @@ SWIOTLB_API std::string_view to_string(PoolSearchOrder order);
 SWIOTLB_API Result<PoolSearchOrder> parse_pool_search_order(std::string_view name);
 
 struct SWIOTLB_API IoTlbOptions {
-  std::uint64_t nslabs = kDefaultSlotCount;  // a multiple of 128
-  std::uint32_t nareas = 1;                  // a power of two
-  bool force_bounce = false;                 // bounce every streaming mapping
+  // A multiple of 128. When the system has not the memory, fewer: halved,
+  // with nareas cut to a segment each, down to 512 (the kernel's boot-time
+  // fallback; docs/growth.md).
+  std::uint64_t nslabs = kDefaultSlotCount;
+  std::uint32_t nareas = 1;   // a power of two
+  bool force_bounce = false;  // bounce every streaming mapping
   // swiotlb=noforce: the IoTlb never bounces. It holds no pool; every map
   // and allocation fails with Errc::unsupported and contains() is false.
   bool disabled = false;
@@ -114,17 +117,24 @@ struct SWIOTLB_API IoTlbOptions {
   // Its `bytes` is set from nslabs.
   std::optional<RegionSpec> region;
 
-  // Keep the default pool's slot bookkeeping in its region, after the
-  // slots (a pool image, docs/persistent-pools.md), so that a process that
-  // maps the same memfd or file at the same address later can attach to
-  // the pool. Needs `region` to be a memfd, file or hugetlbfs region.
+  // Keep each pool's slot bookkeeping in its memory, after the slots (a
+  // pool image, docs/persistent-pools.md), and a directory of the pools
+  // after the default pool's image, so that a process that maps the same
+  // memfd or file at the same address later can attach to every pool.
+  // Needs `region` to be a memfd, file, hugetlbfs or device region of
+  // persistent_region_bytes(nslabs) (pool_directory.h); with a high pool or
+  // growth, a file or hugetlbfs region named by its path, whose file then
+  // holds the other pools too. No transient pools: their mappings would
+  // not be found again.
   bool persistent = false;
 
-  // Instead of making the default pool, attach to the pool image that an
-  // earlier holder left in existing memory: `region` maps it (its size 0:
-  // the slots plus the image that nslabs needs) and `pool` says whether
-  // the live mappings are adopted or dropped. nslabs, nareas and policy
-  // must be those the image was made with. Implies persistent.
+  // Instead of making the pools, attach to the pool images that an
+  // earlier holder left in existing memory: `region` maps the default pool
+  // (its size 0: persistent_region_bytes(nslabs)), whose directory names
+  // the high and grown pools, each attached again at its address in the
+  // same file; `pool` says whether the live mappings of every pool are
+  // adopted or dropped. nslabs, nareas, high_nslabs, high_nareas and policy
+  // must be those the images were made with. Implies persistent.
   struct Attach {
     AttachSpec region;
     AttachOptions pool;
@@ -167,6 +177,16 @@ struct SWIOTLB_API IoTlbOptions {
   // The most slots transient pools may hold at once; 0: no bound.
   std::uint64_t transient_max_nslabs = 0;
 
+  // Slots of a reserve pool made at creation (0: none; else a multiple of
+  // 128) for maps of the default pool from callers that cannot sleep: when
+  // every pool is full, such a map takes room in the reserve before a
+  // transient pool is made on its thread, as the kernel's atomic pools
+  // serve allocations that cannot wait for the page allocator. When the
+  // reserve is full too, a transient pool is made if `transient` allows,
+  // else the map is refused (Errc::pool_full). Callers that may sleep wait
+  // instead and never draw on it. Not for a restricted or persistent IoTlb.
+  std::uint64_t reserve_nslabs = 0;
+
   // How long a caller that passes Attr::may_sleep without a deadline of
   // its own waits for room before it gets Errc::timed_out.
   std::chrono::milliseconds wait_timeout{1000};
@@ -186,6 +206,8 @@ struct PoolInfo {
 // explanations). Called on the mapping thread, inside the search: it must
 // not call back into the IoTlb. A search with an observer goes one area at
 // a time; it finds what a search without one finds.
+class PoolDirectory;
+
 class SWIOTLB_API SearchObserver {
  public:
   virtual void searched(PhysAddr pool_start, PoolKind kind, std::uint32_t area, bool found) = 0;
@@ -275,12 +297,22 @@ struct GrowthStats {
   std::uint64_t transient_failures = 0;      // transient pools refused
 };
 
+// The reserve for callers that cannot sleep (IoTlbOptions::reserve_nslabs).
+struct ReserveStats {
+  std::uint64_t nslabs = 0;     // its slots (0: no reserve)
+  std::uint64_t used = 0;       // slots in use in it now
+  std::uint64_t hiwater = 0;    // most in use at once
+  std::uint64_t maps = 0;       // maps it served, ever
+  std::uint64_t exhausted = 0;  // maps that found it full too
+};
+
 struct IoTlbStats {
   std::vector<PoolStats> pools;            // configured pools, by index
   std::vector<ServedStats> served;         // per configured pool, with its growth
   std::uint64_t coherent_allocations = 0;  // live alloc_coherent buffers
   std::vector<DynamicPoolStats> dynamic;   // grown and transient pools, by address
   GrowthStats growth;
+  ReserveStats reserve;
   WaitStats waits;
 };
 
@@ -312,7 +344,8 @@ class SWIOTLB_API IoTlb {
   // has no more_pools):
   //  - with Attr::may_sleep the caller waits for room (first come, first
   //    served) until its deadline: Errc::timed_out then;
-  //  - without it, a transient pool is made when the options allow;
+  //  - without it, the reserve (reserve_nslabs, default pool only) is
+  //    tried, then a transient pool is made when the options allow;
   //  - otherwise the kernel's "swiotlb buffer is full" warning is logged
   //    (rate-limited, unless attrs has no_warn) and Errc::pool_full returned.
   // A growing IoTlb asks its worker for another pool either way.
@@ -472,6 +505,9 @@ class SWIOTLB_API IoTlb {
 
   // Transient pools (io_tlb_transient.cc).
   Result<PhysAddr> map_transient(const BounceRequest& request, bool copy);
+  // The reserve (io_tlb_reserve.cc): made once at creation; a map in it.
+  Status make_reserve(std::uint64_t nslabs);
+  Result<PhysAddr> map_reserve(const BounceRequest& request, bool copy);
 
   // The unmap side (io_tlb_unmap.cc).
   void finish_release(IoPool* pool, std::uint64_t nslots);
@@ -504,6 +540,10 @@ class SWIOTLB_API IoTlb {
   const bool dynamic_;
   const std::uint64_t transient_max_nslabs_;
   const std::chrono::milliseconds wait_timeout_;
+  // A persistent IoTlb's record of its pools, in the default pool's
+  // memory; null otherwise.
+  std::unique_ptr<PoolDirectory> directory_;
+  IoPool* reserve_ = nullptr;  // owned by table_; set once at creation
   RateLimit full_warnings_;
   std::atomic<std::uint64_t> coherent_allocations_{0};
   std::unique_ptr<Counters> counters_;
