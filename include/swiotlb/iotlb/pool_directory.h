@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "swiotlb/core/error.h"
+#include "swiotlb/core/export.h"
 #include "swiotlb/iotlb/backend.h"
 
 namespace swiotlb {
@@ -85,7 +86,7 @@ inline constexpr std::uint32_t kPoolDirectoryCapacity = static_cast<std::uint32_
 // Bytes a persistent default pool of `nslabs` slots needs in its region:
 // the slots, its image and the directory. A region to attach to (or a
 // device file to hold one) must have at least this many.
-std::uint64_t persistent_region_bytes(std::uint64_t nslabs);
+SWIOTLB_API std::uint64_t persistent_region_bytes(std::uint64_t nslabs);
 
 // A pool the directory names, with the entry that names it.
 struct RecordedPool {
