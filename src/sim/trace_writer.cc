@@ -90,12 +90,31 @@ void append_trace_event(std::string& out, const Trace& trace, const TraceEvent& 
   out += '\n';
 }
 
+void append_pool_event(std::string& out, const TracePoolEvent& e) {
+  out += to_string(e.op);
+  put_decimal(out, e.t_ns != 0, e.t_ns);
+  put_decimal(out, e.cpu.has_value(), e.cpu.value_or(0));
+  out += ' ';
+  out += e.name;
+  if (e.op == TracePoolOp::add) {
+    fmt::format_to(std::back_inserter(out), " {} {:#x} {} {}", to_string(e.kind), e.start, e.nslabs,
+                   e.nareas);
+  }
+  out += '\n';
+}
+
 std::string format_trace(const Trace& trace) {
   std::string out = format_trace_header(trace);
   // About 64 bytes a line; one reservation instead of many regrowths.
   out.reserve(out.size() + trace.events.size() * 64);
-  for (const TraceEvent& event : trace.events) {
-    append_trace_event(out, trace, event);
+  auto pool_event = trace.pool_events.begin();
+  for (std::size_t i = 0; i <= trace.events.size(); ++i) {
+    for (; pool_event != trace.pool_events.end() && pool_event->before_event <= i; ++pool_event) {
+      append_pool_event(out, *pool_event);
+    }
+    if (i < trace.events.size()) {
+      append_trace_event(out, trace, trace.events[i]);
+    }
   }
   return out;
 }
