@@ -1,6 +1,7 @@
 // The backend seam's defaults, and the simulation backend.
 #include "swiotlb/iotlb/backend.h"
 
+#include <algorithm>
 #include <bit>
 
 #include "swiotlb/core/constants.h"
@@ -27,6 +28,19 @@ Result<PoolMemory> SimulationBackend::allocate(const PoolMemoryRequest& request)
   }
   std::lock_guard guard(lock_);
   std::uint64_t start = next_;
+  if (placed_) {
+    start = *placed_;
+    placed_.reset();
+    if (start + request.bytes < start) {
+      return make_error(Errc::invalid_argument, "{}: {} bytes at {:#x} pass the end of memory",
+                        request.name, request.bytes, start);
+    }
+    next_ = std::max(next_, start + request.bytes);
+    PoolMemory memory;
+    memory.start = PhysAddr(start);
+    memory.bytes = request.bytes;
+    return memory;
+  }
   if (base_used_ || request.kind != PoolKind::configured || request.tier != 0) {
     // As the page allocator aligns its blocks.
     const std::uint64_t align = std::bit_ceil(std::max<std::uint64_t>(request.bytes, kPageSize));
@@ -50,6 +64,11 @@ void SimulationBackend::release(PoolMemory /*memory*/) noexcept {
 
 IoTlbBackend::Clock::time_point SimulationBackend::now() const {
   return Clock::time_point(kTick * static_cast<Clock::rep>(ticks_.load(std::memory_order_relaxed)));
+}
+
+void SimulationBackend::place_next(std::optional<std::uint64_t> start) {
+  std::lock_guard guard(lock_);
+  placed_ = start;
 }
 
 void SimulationBackend::advance(std::uint64_t ticks) {

@@ -20,7 +20,8 @@ constexpr std::chrono::milliseconds kWarnInterval{5000};
 constexpr std::uint32_t kWarnBurst = 10;
 
 std::chrono::milliseconds shrink_tick(const IoTlbOptions& options) {
-  if (!options.growth.enabled || options.growth.shrink_after.count() == 0) {
+  if (!options.growth.enabled || options.growth.by_caller ||
+      options.growth.shrink_after.count() == 0) {
     return std::chrono::milliseconds{0};
   }
   return std::max(options.growth.shrink_after / 4, std::chrono::milliseconds{1});
@@ -372,7 +373,7 @@ Result<std::unique_ptr<IoTlb>> IoTlb::create(const IoTlbOptions& options) {
     return make_error(Errc::invalid_argument,
                       "a restricted pool never grows and makes no transient pools");
   }
-  if (options.growth.enabled) {
+  if (options.growth.enabled && !options.growth.by_caller) {
     if (Status valid = validate_geometry(options.growth.pool_nslabs, options.growth.pool_nareas);
         !valid) {
       return make_error(Errc::invalid_argument, "grown pools: {}", valid.error().message());
@@ -458,6 +459,7 @@ IoTlb::IoTlb(std::unique_ptr<PoolTable> table, std::vector<IoPool*> configured,
       transient_(options.transient && !options.disabled),
       dynamic_((options.growth.enabled || options.transient) && !options.disabled),
       transient_max_nslabs_(options.transient_max_nslabs),
+      transient_size_(options.transient_size),
       wait_timeout_(options.wait_timeout),
       full_warnings_(kWarnInterval, kWarnBurst),
       counters_(std::make_unique<Counters>(configured_.size())),

@@ -1,6 +1,7 @@
 // Growth and shrink, run by the worker (or by run_maintenance()): pools
 // added when a configured pool runs short, halving down to one segment when
 // the backend cannot give a full pool, and grown pools given back when idle.
+// Also the caller's own additions and removals (add_pool, remove_pool).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -132,6 +133,68 @@ void IoTlb::grow(std::uint32_t tier) {
   }
   counters_->grow_events.fetch_add(1, std::memory_order_relaxed);
   waits_.notify();
+}
+
+Result<PhysAddr> IoTlb::add_pool(std::uint32_t tier, std::uint64_t nslabs, std::uint32_t nareas) {
+  if (!grows()) {
+    return make_error(Errc::invalid_argument,
+                      "a pool of {} slots added to an IoTlb that does not grow", nslabs);
+  }
+  if (tier >= configured_.size()) {
+    return make_error(Errc::invalid_argument, "a pool added for pool {}, but there are {}", tier,
+                      configured_.size());
+  }
+  if (Status valid = validate_geometry(nslabs, nareas); !valid) {
+    return make_error(Errc::invalid_argument, "an added pool: {}", valid.error().message());
+  }
+  Result<std::unique_ptr<IoPool>> pool =
+      make_dynamic_pool(PoolKind::grown, tier, nslabs << kSlotShift, nslabs, nareas, 0);
+  if (!pool) {
+    counters_->grow_failures.fetch_add(1, std::memory_order_relaxed);
+    return std::move(pool).error();
+  }
+  const PhysAddr start = (*pool)->start;
+  if (Status added = table_->insert(std::move(*pool)); !added) {
+    counters_->grow_failures.fetch_add(1, std::memory_order_relaxed);
+    return added.error();
+  }
+  counters_->grow_events.fetch_add(1, std::memory_order_relaxed);
+  waits_.notify();
+  return start;
+}
+
+Status IoTlb::remove_pool(PhysAddr start) {
+  if (!grows() || grows_by_itself()) {
+    // A worker that shrinks would race this removal for the same pool.
+    return make_error(Errc::invalid_argument,
+                      "pool at {:#x}: pools are removed by the caller only when it alone adds "
+                      "them (growth by_caller)",
+                      start.value());
+  }
+  IoPool* found = nullptr;
+  {
+    PoolTable::ReadGuard reading(dynamic_);
+    IoPool* p = table_->find(start);
+    if (p != nullptr && p->kind == PoolKind::grown && p->start == start) {
+      found = p;
+    }
+  }
+  if (found == nullptr) {
+    return make_error(Errc::not_mapped, "no grown pool starts at {:#x}", start.value());
+  }
+  // As shrink_idle: stop new mappings, wait out the maps that may have
+  // missed the stop, then judge. Only the caller removes pools, so `found`
+  // is still in the table.
+  found->accepting.store(false, std::memory_order_relaxed);
+  PoolTable::wait_for_readers();
+  if (const std::uint64_t used = found->slots->used(); used != 0) {
+    found->accepting.store(true, std::memory_order_relaxed);
+    return make_error(Errc::busy, "the pool at {:#x} still holds {} slots of mappings",
+                      start.value(), used);
+  }
+  table_->retire(found);
+  counters_->shrunk_pools.fetch_add(1, std::memory_order_relaxed);
+  return {};
 }
 
 void IoTlb::shrink_idle() {

@@ -135,7 +135,7 @@ Result<PhysAddr> IoTlb::try_map(const BounceRequest& request, bool copy) {
       }
     }
   }
-  if (growth_.enabled && fits_a_segment(request)) {
+  if (grows_by_itself() && fits_a_segment(request)) {
     worker_->request_growth(request.pool);
   }
   if (!first_error) {
@@ -148,7 +148,7 @@ Result<PhysAddr> IoTlb::try_map(const BounceRequest& request, bool copy) {
 void IoTlb::after_map(const IoPool& pool, std::span<IoPool* const> order) {
   // Only the newest pool is watched: in either order, the pools before it
   // fill first over time, so they are at least as full whenever it is.
-  if (!growth_.enabled || &pool != order.back()) {
+  if (!grows_by_itself() || &pool != order.back()) {
     return;
   }
   if (pool.slots->used() * 100 > pool.slots->slot_count() * growth_.watermark_percent) {

@@ -10,12 +10,32 @@
 
 namespace swiotlb {
 
-Result<PhysAddr> IoTlb::map_transient(const BounceRequest& request, bool copy) {
-  // Room for the data, the offset the device keeps from the original, and
-  // an alignment the region's page alignment does not give by itself.
+namespace {
+
+// The bytes of a transient pool sized with room for any alignment: the
+// data, the offset the device keeps from the original, and an alignment
+// the region's page alignment does not give by itself, in whole pages.
+std::uint64_t bytes_with_room(const BounceRequest& request) {
   const std::uint64_t kept = request.orig.value() & request.min_align_mask;
   const std::uint64_t slack = std::max<std::uint64_t>(request.alloc_align_mask, kSlotSize - 1);
-  const std::uint64_t bytes = kernel_align(request.size + kept + slack + 1, kPageSize);
+  return kernel_align(request.size + kept + slack + 1, kPageSize);
+}
+
+}  // namespace
+
+Result<PhysAddr> IoTlb::map_transient(const BounceRequest& request, bool copy) {
+  std::uint64_t bytes = 0;
+  if (transient_size_ == IoTlbOptions::TransientSize::exact_slots) {
+    // The kernel's: nr_slots of the size searched for, leading offset and
+    // padding included (the policy's plan is that count).
+    Result<SearchPlan> plan = policy_->plan(slot_request(request));
+    if (!plan) {
+      return std::move(plan).error();
+    }
+    bytes = std::uint64_t{plan->nslots} << kSlotShift;
+  } else {
+    bytes = bytes_with_room(request);
+  }
   const std::uint64_t nslabs = bytes >> kSlotShift;
   // The slots are reserved before the pool is made, so that callers making
   // transient pools at once cannot pass the bound together; a pool that is
@@ -57,10 +77,18 @@ Result<PhysAddr> IoTlb::map_transient(const BounceRequest& request, bool copy) {
   slot_req.pool_dma_start = *dma_start;
   slot_req.cpu = 0;
   Result<SlotMapping> mapping = pool->slots->map(slot_req);
+  // The SlotPool is longer than the memory: a run that starts past the
+  // first slots of an exact pool (its first slot lacked the alignment)
+  // ends outside it, which the kernel's search of the pool's own slots
+  // never finds.
+  const bool exact = transient_size_ == IoTlbOptions::TransientSize::exact_slots;
+  const bool fits =
+      mapping.has_value() && mapping->tlb_addr + request.size <= pool->end &&
+      (!exact || std::uint64_t{mapping->index.value()} + mapping->nslots.value() <= nslabs);
   if (request.observer != nullptr) {
-    request.observer->searched(pool->start, PoolKind::transient, 0, mapping.has_value());
+    request.observer->searched(pool->start, PoolKind::transient, 0, fits);
   }
-  if (!mapping || mapping->tlb_addr + request.size > pool->end) {
+  if (!fits) {
     refuse();
     return make_error(Errc::pool_full, "{}: {} bytes do not fit a transient pool of {} bytes",
                       request.owner_name, request.size, bytes);

@@ -51,10 +51,33 @@ struct Settings {
   std::shared_ptr<const SlotPolicy> policy;
   PoolGeometry geometry{};
   std::uint64_t max_nslabs = 0;
+  bool follow = false;  // the trace has pool events: add and delete pools where it says
 };
 
-Result<Settings> settings_for(const Trace& header, const DynamicReplayOptions& options) {
+// Whether a line of `text` is a pool_add: a streamed trace is replayed
+// before all of it is read, and whether its pools follow pool events must
+// be known from the start.
+bool has_pool_add_line(std::string_view text) {
+  constexpr std::string_view kOp = "pool_add";
+  for (std::size_t at = text.find(kOp); at != std::string_view::npos; at = text.find(kOp, at + 1)) {
+    std::size_t before = at;
+    while (before > 0 && (text[before - 1] == ' ' || text[before - 1] == '\t')) {
+      --before;
+    }
+    const std::size_t after = at + kOp.size();
+    const bool line_start = before == 0 || text[before - 1] == '\n';
+    const bool word_end = after == text.size() || text[after] == ' ' || text[after] == '\t';
+    if (line_start && word_end) {
+      return true;
+    }
+  }
+  return false;
+}
+
+Result<Settings> settings_for(const Trace& header, const DynamicReplayOptions& options,
+                              bool follow) {
   Settings s;
+  s.follow = follow;
   s.policy_name = options.policy.empty() ? std::string("linux") : options.policy;
   Result<std::shared_ptr<const SlotPolicy>> policy = make_slot_policy(s.policy_name);
   if (!policy) {
@@ -108,6 +131,8 @@ class DynamicReplayer final : public SearchObserver {
   }
 
   bool replay(const TraceEvent& e);
+  // A pool_add or pool_del, between the events where the trace has it.
+  void pool_event(const TracePoolEvent& p);
   std::uint64_t events() const { return report_.events; }
 
   DynamicReplayReport finish(const Trace& header);
@@ -126,6 +151,8 @@ class DynamicReplayer final : public SearchObserver {
   void map_failed(const TraceEvent& e, Errc code);
   void note_unmatched(const TraceEvent& e);
   void note_totals();
+  void not_followed(const TracePoolEvent& p);
+  void compare(const TraceEvent& e, const Result<std::uint64_t>& ours);
 
   const DynamicReplayOptions& options_;
   Settings settings_;
@@ -146,6 +173,10 @@ class DynamicReplayer final : public SearchObserver {
   std::uint64_t seen_grow_events_ = 0;
   std::uint64_t seen_shrunk_ = 0;
   std::uint64_t seen_transient_made_ = 0;
+  // Following pool events: the start of each pool the trace named, and the
+  // transient pool the trace gave the next map.
+  std::unordered_map<std::string, std::uint64_t> named_;
+  std::optional<TracePoolEvent> pending_transient_;
   DynamicReplayReport report_;
 };
 
@@ -166,6 +197,12 @@ Status DynamicReplayer::start() {
   options.growth.shrink_after = std::chrono::duration_cast<std::chrono::milliseconds>(
       SimulationBackend::kTick * static_cast<std::int64_t>(options_.shrink_after.value_or(0)));
   options.transient = true;
+  if (settings_.follow) {
+    options.growth.by_caller = true;
+    options.transient_size = IoTlbOptions::TransientSize::exact_slots;
+    report_.follows_pool_events = true;
+    report_.slot_agreement = SlotAgreement{};
+  }
   Result<std::unique_ptr<IoTlb>> tlb = IoTlb::create(options);
   if (!tlb) {
     return tlb.error();
@@ -258,6 +295,60 @@ void DynamicReplayer::note_totals() {
                                        << kSlotShift);
 }
 
+void DynamicReplayer::not_followed(const TracePoolEvent& p) {
+  ++report_.pool_events_not_followed;
+  if (report_.first_pool_events_not_followed.size() < options_.failures_kept) {
+    report_.first_pool_events_not_followed.push_back(p.line);
+  }
+}
+
+void DynamicReplayer::pool_event(const TracePoolEvent& p) {
+  ++report_.pool_events;
+  if (!settings_.follow) {
+    return;  // a streamed trace whose scan found no pool_add: nothing to follow
+  }
+  if (p.op == TracePoolOp::add && p.kind == TracePoolKind::transient) {
+    if (pending_transient_) {
+      not_followed(*pending_transient_);  // no map came for it
+    }
+    pending_transient_ = p;
+    return;
+  }
+  if (p.op == TracePoolOp::add) {
+    backend_->place_next(p.start);
+    Result<PhysAddr> added = tlb_->add_pool(0, p.nslabs, p.nareas);
+    backend_->place_next(std::nullopt);
+    if (!added) {
+      not_followed(p);
+      return;
+    }
+    named_[p.name] = added->value();
+    note_pools(tlb_->stats());
+    seen_grow_events_ = tlb_->growth_stats().grow_events;
+    return;
+  }
+  const auto named = named_.find(p.name);
+  if (named == named_.end()) {
+    not_followed(p);  // a pool this replay never had
+    return;
+  }
+  const std::uint64_t start = named->second;
+  named_.erase(named);
+  if (pool_index_.count(start) != 0) {
+    if (Status removed = tlb_->remove_pool(PhysAddr(start)); !removed) {
+      not_followed(p);
+      return;
+    }
+    note_pools(tlb_->stats());
+    seen_shrunk_ = tlb_->growth_stats().shrunk_pools;
+    return;
+  }
+  // A transient pool: its unmap deleted it already, as the kernel's did.
+  if (tlb_->contains(PhysAddr(start))) {
+    not_followed(p);
+  }
+}
+
 bool DynamicReplayer::replay(const TraceEvent& e) {
   maintain();
   line_ = e.line;
@@ -287,6 +378,7 @@ void DynamicReplayer::map(const TraceEvent& e) {
   }
   report_.kernel_failed_maps += kernel_failed ? 1 : 0;
   Result<std::uint64_t> ours = place(e);
+  compare(e, ours);
   if (!ours) {
     map_failed(e, ours.error().code());
     if (kernel_failed) {
@@ -301,6 +393,20 @@ void DynamicReplayer::map(const TraceEvent& e) {
     (void)release(*ours);
   } else {
     table_.insert(key, *ours);
+  }
+}
+
+void DynamicReplayer::compare(const TraceEvent& e, const Result<std::uint64_t>& ours) {
+  if (!report_.slot_agreement || !e.has(recorded::kTlb)) {
+    return;
+  }
+  SlotAgreement& a = *report_.slot_agreement;
+  ++a.compared;
+  const bool same = ours ? *ours == e.tlb : is_kernel_failure(e);
+  if (same) {
+    ++a.matched;
+  } else if (!a.first_mismatch_line) {
+    a.first_mismatch_line = e.line;
   }
 }
 
@@ -320,10 +426,26 @@ Result<std::uint64_t> DynamicReplayer::place(const TraceEvent& e) {
   request.owner_name = "trace";
   request.cpu = e.cpu;
   request.observer = this;
+  // The transient pool the trace gave this map, if it needs one, where the
+  // kernel had it.
+  std::optional<TracePoolEvent> given = std::move(pending_transient_);
+  pending_transient_.reset();
+  if (given) {
+    backend_->place_next(given->start);
+  }
   Result<PhysAddr> mapped = tlb_->map(request);
   const GrowthStats growth = tlb_->growth_stats();
   const bool transient = growth.transient_pools_total != seen_transient_made_;
   seen_transient_made_ = growth.transient_pools_total;
+  if (given) {
+    backend_->place_next(std::nullopt);
+    if (transient && mapped && mapped->value() >= given->start &&
+        mapped->value() < given->start + (given->nslabs << kSlotShift)) {
+      named_[given->name] = given->start;
+    } else {
+      not_followed(*given);
+    }
+  }
   if (transient ||
       (!mapped && mapped.error().code() == Errc::pool_full && tlb_->fits_a_segment(request))) {
     ++report_.maps_without_room;
@@ -414,6 +536,10 @@ void DynamicReplayer::note_unmatched(const TraceEvent& e) {
 }
 
 DynamicReplayReport DynamicReplayer::finish(const Trace& header) {
+  if (pending_transient_) {
+    not_followed(*pending_transient_);  // the trace ended before its map
+    pending_transient_.reset();
+  }
   note_pools(tlb_->stats());
   const IoTlbStats s = tlb_->stats();
   DynamicPoolReport& base = report_.pools[0];
@@ -441,8 +567,9 @@ DynamicReplayReport DynamicReplayer::finish(const Trace& header) {
 }
 
 Result<std::unique_ptr<DynamicReplayer>> open_replayer(const Trace& header,
-                                                       const DynamicReplayOptions& options) {
-  Result<Settings> settings = settings_for(header, options);
+                                                       const DynamicReplayOptions& options,
+                                                       bool follow) {
+  Result<Settings> settings = settings_for(header, options, follow);
   if (!settings) {
     return std::move(settings).error();
   }
@@ -476,7 +603,9 @@ std::string_view to_string(DynamicPoolKind kind) {
 
 Result<DynamicReplayReport> replay_dynamic(const Trace& trace,
                                            const DynamicReplayOptions& options) {
-  Result<std::unique_ptr<DynamicReplayer>> replayer = open_replayer(trace, options);
+  const bool follow = std::any_of(trace.pool_events.begin(), trace.pool_events.end(),
+                                  [](const TracePoolEvent& p) { return p.op == TracePoolOp::add; });
+  Result<std::unique_ptr<DynamicReplayer>> replayer = open_replayer(trace, options, follow);
   if (!replayer) {
     return std::move(replayer).error();
   }
@@ -497,7 +626,8 @@ Result<DynamicReplayReport> replay_dynamic_text(std::string_view text, const Par
   if (Status ok = reader.read_header(); !ok) {
     return ok.error();
   }
-  Result<std::unique_ptr<DynamicReplayer>> replayer = open_replayer(reader.header(), options);
+  Result<std::unique_ptr<DynamicReplayer>> replayer =
+      open_replayer(reader.header(), options, has_pool_add_line(text));
   if (!replayer) {
     return std::move(replayer).error();
   }

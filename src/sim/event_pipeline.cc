@@ -34,6 +34,7 @@ EventPipeline::~EventPipeline() {
 
 void EventPipeline::read_loop() {
   std::size_t devices_published = 0;
+  std::size_t pool_events_published = 0;
   for (;;) {
     EventBlock* block = nullptr;
     {
@@ -45,7 +46,7 @@ void EventPipeline::read_loop() {
       block = free_.back();
       free_.pop_back();
     }
-    const bool more = fill(*block, devices_published);
+    const bool more = fill(*block, devices_published, pool_events_published);
     {
       std::lock_guard guard(mutex_);
       full_[(full_head_ + full_count_++) % full_.size()] = block;
@@ -61,13 +62,18 @@ void EventPipeline::read_loop() {
 }
 
 // Fills one block; false when there is nothing more to read.
-bool EventPipeline::fill(EventBlock& block, std::size_t& devices_published) {
+bool EventPipeline::fill(EventBlock& block, std::size_t& devices_published,
+                         std::size_t& pool_events_published) {
   block.events.clear();
   block.new_devices.clear();
   const std::vector<TraceDevice>& devices = reader_.header().devices;
   block.new_devices.assign(devices.begin() + static_cast<std::ptrdiff_t>(devices_published),
                            devices.end());
   devices_published = devices.size();
+  const std::vector<TracePoolEvent>& pool_events = reader_.header().pool_events;
+  block.new_pool_events.assign(
+      pool_events.begin() + static_cast<std::ptrdiff_t>(pool_events_published), pool_events.end());
+  pool_events_published = pool_events.size();
   Result<bool> more = reader_.read_events(block.events, kBlockEvents);
   block.bytes_read = reader_.bytes_read();
   if (!more) {

@@ -1,6 +1,6 @@
 // EventPipeline: a TraceReader on a thread of its own, handing its events to
 // the caller in blocks, so that parsing overlaps replay. Private to the sim
-// layer.
+// layer. A block also carries the pool events read before its events.
 //
 // A fixed ring of blocks passes between the two threads under one mutex: the
 // reader fills a free block, the caller replays it and gives it back. Block
@@ -29,6 +29,9 @@ namespace swiotlb::sim {
 
 struct EventBlock {
   std::vector<TraceDevice> new_devices;  // declared before this block's events
+  // Pool events read since the previous block: they come before this
+  // block's events (the reader ends a block at each one).
+  std::vector<TracePoolEvent> new_pool_events;
   std::vector<TraceEvent> events;
   std::size_t bytes_read = 0;  // the reader's position after the block
 };
@@ -54,7 +57,7 @@ class EventPipeline {
 
  private:
   void read_loop();
-  bool fill(EventBlock& block, std::size_t& devices_published);
+  bool fill(EventBlock& block, std::size_t& devices_published, std::size_t& pool_events_published);
 
   TraceReader& reader_;
   std::vector<EventBlock> blocks_;

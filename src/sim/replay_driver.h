@@ -7,6 +7,9 @@
 //   void add_device(const TraceDevice&);   // before the events that name it
 //   bool replay(const TraceEvent&);        // false once the replay should stop
 //   std::uint64_t events() const;          // events replayed so far
+// and may have:
+//   void pool_event(const TracePoolEvent&);  // where the trace has it, among the events
+// (a replayer without it ignores pool events).
 #pragma once
 
 #include <algorithm>
@@ -33,6 +36,13 @@ inline void report_progress(const ProgressFn& progress, std::uint64_t done, std:
   }
 }
 
+template <class Replayer>
+void pass_pool_event(Replayer& replayer, const TracePoolEvent& event) {
+  if constexpr (requires { replayer.pool_event(event); }) {
+    replayer.pool_event(event);
+  }
+}
+
 // Replays the trace's events until the replayer asks to stop.
 template <class Replayer>
 void replay_events(const Trace& trace, Replayer& replayer, const ProgressFn& progress) {
@@ -40,14 +50,25 @@ void replay_events(const Trace& trace, Replayer& replayer, const ProgressFn& pro
     replayer.add_device(device);
   }
   const std::uint64_t total = trace.events.size();
+  auto pool_event = trace.pool_events.begin();
+  std::uint64_t index = 0;
+  bool going = true;
   for (const TraceEvent& e : trace.events) {
-    if (!replayer.replay(e)) {
+    for (; pool_event != trace.pool_events.end() && pool_event->before_event <= index;
+         ++pool_event) {
+      pass_pool_event(replayer, *pool_event);
+    }
+    ++index;
+    if (!(going = replayer.replay(e))) {
       break;
     }
     if (replayer.events() % kProgressEvery == 0) {
       report_progress(progress, replayer.events(), total,
                       static_cast<double>(replayer.events()) / static_cast<double>(total));
     }
+  }
+  for (; going && pool_event != trace.pool_events.end(); ++pool_event) {
+    pass_pool_event(replayer, *pool_event);  // after the last event
   }
   report_progress(progress, replayer.events(), total, 1.0);
 }
@@ -65,6 +86,9 @@ Status replay_blocks(EventPipeline& pipeline, Replayer& replayer, const TraceRea
     }
     for (const TraceDevice& device : block->new_devices) {
       replayer.add_device(device);
+    }
+    for (const TracePoolEvent& event : block->new_pool_events) {
+      pass_pool_event(replayer, event);
     }
     for (const TraceEvent& e : block->events) {
       if (!(going = replayer.replay(e))) {

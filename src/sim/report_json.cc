@@ -11,11 +11,11 @@ json failed_map_json(const FailedMap& failed) {
   return {{"line", failed.line}, {"size", failed.size}, {"reason", to_string(failed.reason)}};
 }
 
-json agreement_json(const ReplayReport& report) {
-  if (!report.slot_agreement) {
+json agreement_json(const std::optional<SlotAgreement>& agreement) {
+  if (!agreement) {
     return nullptr;
   }
-  const SlotAgreement& a = *report.slot_agreement;
+  const SlotAgreement& a = *agreement;
   return {{"matched", a.matched},
           {"compared", a.compared},
           {"left_out", a.left_out},
@@ -126,7 +126,7 @@ json to_json(const ReplayReport& r) {
               {"hiwater_slots", r.hiwater_slots},
               {"final_used_slots", r.final_used_slots},
               {"largest_free_run_slots", r.largest_free_run_slots},
-              {"slot_agreement", agreement_json(r)},
+              {"slot_agreement", agreement_json(r.slot_agreement)},
               {"pool_state", pool_state_json(r.pool_state)},
               {"bad_lines", r.bad_lines},
               {"stopped_early", r.stopped_early}};
@@ -208,6 +208,11 @@ json to_json(const DynamicReplayReport& r) {
           {"final_bytes", r.final_bytes},
           {"peak_bytes", r.peak_bytes},
           {"pools", pools},
+          {"follows_pool_events", r.follows_pool_events},
+          {"slot_agreement", agreement_json(r.slot_agreement)},
+          {"pool_events", r.pool_events},
+          {"pool_events_not_followed", r.pool_events_not_followed},
+          {"pool_events_not_followed_lines", r.first_pool_events_not_followed},
           {"bad_lines", r.bad_lines}};
 }
 

@@ -17,6 +17,14 @@ std::string_view to_string(TraceOp op) {
   return "?";
 }
 
+std::string_view to_string(TracePoolOp op) {
+  return op == TracePoolOp::add ? "pool_add" : "pool_del";
+}
+
+std::string_view to_string(TracePoolKind kind) {
+  return kind == TracePoolKind::grown ? "grown" : "transient";
+}
+
 std::optional<std::uint16_t> Trace::find_device(std::string_view id) const {
   for (std::size_t i = 0; i < devices.size(); ++i) {
     if (devices[i].id == id) {

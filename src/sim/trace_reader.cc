@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -60,6 +61,12 @@ constexpr std::array<std::string_view, 8> kUnmapFields = {"op",  "t_ns",        
 constexpr std::array<std::string_view, 7> kSyncFields = {"op",  "t_ns", "cpu", "dev",
                                                          "tlb", "size", "dir"};
 
+constexpr std::string_view kPoolAdd = "pool_add";
+constexpr std::string_view kPoolDel = "pool_del";
+constexpr std::array<std::string_view, 8> kPoolAddFields = {"op",   "t_ns",  "cpu",    "name",
+                                                            "kind", "start", "nslabs", "nareas"};
+constexpr std::array<std::string_view, 4> kPoolDelFields = {"op", "t_ns", "cpu", "name"};
+
 // Character classes: a field is a run of kWord; kStop ends the fields of a
 // line ('\n', or '#' which starts a comment).
 enum CharClass : std::uint8_t { kWord = 0, kBlank = 1, kStop = 2 };
@@ -94,6 +101,22 @@ constexpr std::array<std::uint8_t, 256> kHexValues = make_hex_values();
 
 std::uint8_t class_of(const char* p) {
   return kClasses[static_cast<unsigned char>(*p)];
+}
+
+// Whether the line at `p` (blanks skipped) starts with a pool event's op.
+// Compares one character at a time, so that a line shorter than `word`
+// stops at its '\n' and nothing past it is read.
+bool starts_with_word(const char* p, std::string_view word) {
+  for (const char c : word) {
+    if (*p++ != c) {
+      return false;
+    }
+  }
+  return kClasses[static_cast<unsigned char>(*p)] != kWord;
+}
+
+bool is_pool_op(const char* p) {
+  return p[0] == 'p' && (starts_with_word(p, kPoolAdd) || starts_with_word(p, kPoolDel));
 }
 
 bool is_blank(char c) {
@@ -575,11 +598,146 @@ Result<bool> TraceReader::read_events(std::vector<TraceEvent>& out, std::size_t 
       }
       continue;
     }
+    if (is_pool_op(cursor_)) {
+      if (Status ok = pool_event_line(); !ok) {
+        return ok.error();
+      }
+      return true;  // let the consumer learn of the pool event first
+    }
     if (Status ok = event_line(start, out); !ok) {
       return ok.error();
     }
   }
   return true;
+}
+
+// A pool event line (never skipped: a replay that missed one would put
+// every later map in the wrong pools).
+Status TraceReader::pool_event_line() {
+  const std::string_view text = rest_of_line();
+  if (line_is_bad(text)) {
+    return line_error(line_, text);
+  }
+  const std::vector<std::string_view> words = line_fields(text);
+  const bool add = words[0] == kPoolAdd;
+  const std::span<const std::string_view> names =
+      add ? std::span<const std::string_view>(kPoolAddFields)
+          : std::span<const std::string_view>(kPoolDelFields);
+  auto missing_or_extra = [&]() -> Status {
+    if (words.size() < names.size()) {
+      return make_error(Errc::parse, "line {}: field '{}' is missing (a {} line has {} fields)",
+                        line_, names[words.size()], words[0], names.size());
+    }
+    return make_error(Errc::parse, "line {}: extra field {} '{}' (a {} line has {} fields)", line_,
+                      names.size() + 1, quoted(words[names.size()]), words[0], names.size());
+  };
+  if (words.size() != names.size()) {
+    return missing_or_extra();
+  }
+  TracePoolEvent event;
+  event.op = add ? TracePoolOp::add : TracePoolOp::del;
+  event.line = line_;
+  event.before_event = events_read_;
+  std::uint64_t value = 0;
+  switch (parse_number_slow(words[1], value)) {
+    case NumberParse::ok:
+      event.t_ns = value;
+      break;
+    case NumberParse::dash:
+      break;
+    default:
+      return make_error(Errc::parse, "line {}: field 't_ns': '{}' is not a number", line_,
+                        quoted(words[1]));
+  }
+  switch (parse_number_slow(words[2], value)) {
+    case NumberParse::ok:
+      if (value > std::numeric_limits<std::uint32_t>::max()) {
+        return make_error(Errc::parse, "line {}: field 'cpu': {} is too large for the field", line_,
+                          quoted(words[2]));
+      }
+      event.cpu = static_cast<std::uint32_t>(value);
+      break;
+    case NumberParse::dash:
+      break;
+    default:
+      return make_error(Errc::parse, "line {}: field 'cpu': '{}' is not a number", line_,
+                        quoted(words[2]));
+  }
+  event.name = std::string(words[3]);
+  const bool is_default = trace_.pool && trace_.pool->name == event.name;
+  if (add) {
+    if (is_default || live_pools_.count(event.name) != 0) {
+      return make_error(Errc::parse,
+                        "line {}: field 'name': pool '{}' is already there (delete it first)",
+                        line_, quoted(event.name));
+    }
+    if (Status ok = pool_add_fields(words, event); !ok) {
+      return ok;
+    }
+    live_pools_.insert(event.name);
+  } else {
+    if (is_default) {
+      return make_error(Errc::parse,
+                        "line {}: field 'name': '{}' is the default pool, never deleted", line_,
+                        quoted(event.name));
+    }
+    const auto live = live_pools_.find(event.name);
+    if (live == live_pools_.end()) {
+      return make_error(Errc::parse,
+                        "line {}: field 'name': no pool '{}' to delete (no pool_add named it, or "
+                        "it was deleted already)",
+                        line_, quoted(event.name));
+    }
+    live_pools_.erase(live);
+  }
+  trace_.pool_events.push_back(std::move(event));
+  return {};
+}
+
+Status TraceReader::pool_add_fields(const std::vector<std::string_view>& words,
+                                    TracePoolEvent& event) {
+  if (words[4] == "grown") {
+    event.kind = TracePoolKind::grown;
+  } else if (words[4] == "transient") {
+    event.kind = TracePoolKind::transient;
+  } else {
+    return make_error(Errc::parse,
+                      "line {}: field 'kind': '{}' is not a pool kind (grown, transient)", line_,
+                      quoted(words[4]));
+  }
+  std::uint64_t nareas = 0;
+  for (std::size_t i = 5; i < 8; ++i) {
+    std::uint64_t& out = i == 5 ? event.start : i == 6 ? event.nslabs : nareas;
+    const NumberParse parsed = parse_number_slow(words[i], out);
+    if (parsed == NumberParse::dash) {
+      return make_error(Errc::parse, "line {}: field '{}' must be recorded ('-' is not allowed)",
+                        line_, kPoolAddFields[i]);
+    }
+    if (parsed != NumberParse::ok) {
+      return make_error(Errc::parse, "line {}: field '{}': '{}' is not a number", line_,
+                        kPoolAddFields[i], quoted(words[i]));
+    }
+  }
+  if (event.nslabs == 0) {
+    return make_error(Errc::parse, "line {}: field 'nslabs': a pool of 0 slots", line_);
+  }
+  if (nareas == 0 || nareas > std::numeric_limits<std::uint32_t>::max() ||
+      !std::has_single_bit(nareas)) {
+    return make_error(Errc::parse, "line {}: field 'nareas': {} is not a power of two", line_,
+                      nareas);
+  }
+  if (event.kind == TracePoolKind::transient && nareas != 1) {
+    return make_error(Errc::parse, "line {}: field 'nareas': a transient pool has 1 area, not {}",
+                      line_, nareas);
+  }
+  if (event.start + (event.nslabs << 11) < event.start ||
+      event.nslabs > (~std::uint64_t{0} >> 11)) {
+    return make_error(Errc::parse,
+                      "line {}: field 'nslabs': {} slots at {:#x} pass the end of memory", line_,
+                      event.nslabs, event.start);
+  }
+  event.nareas = static_cast<std::uint32_t>(nareas);
+  return {};
 }
 
 Status TraceReader::event_line(const char* start, std::vector<TraceEvent>& out) {
@@ -595,6 +753,7 @@ Status TraceReader::event_line(const char* start, std::vector<TraceEvent>& out) 
       return line_error(line_, std::string_view(start, static_cast<std::size_t>(cursor_ - start)));
     }
     out.push_back(e);
+    ++events_read_;
     return {};
   }
   cursor_ = start;

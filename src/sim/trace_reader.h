@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "swiotlb/core/error.h"
@@ -36,8 +37,9 @@ class TraceReader {
   Status read_header();
 
   // Appends events to `out` until `out` holds `limit` events, the text ends,
-  // or a `# device` line was read (the device is then in header().devices,
-  // so that a consumer can learn of it before the events that use it).
+  // or a `# device`, `pool_add` or `pool_del` line was read (the device or
+  // pool event is then in header().devices or header().pool_events, so
+  // that a consumer can learn of it before the events that follow it).
   // Returns false once the whole text has been read.
   Result<bool> read_events(std::vector<TraceEvent>& out, std::size_t limit);
 
@@ -64,6 +66,8 @@ class TraceReader {
   Status state(const std::vector<std::string_view>& words);
   Status header_number(std::string_view what, std::string_view value, std::uint64_t& out) const;
   Status event_line(const char* start, std::vector<TraceEvent>& out);
+  Status pool_event_line();
+  Status pool_add_fields(const std::vector<std::string_view>& words, TracePoolEvent& event);
   bool intern_device(std::string_view id, std::uint16_t& out);
 
   std::string_view text_;
@@ -76,6 +80,10 @@ class TraceReader {
   bool tail_done_;
   std::uint32_t line_ = 0;
   bool seen_magic_ = false;
+
+  std::uint64_t events_read_ = 0;
+  // Names of the pools pool_add added and pool_del has not deleted.
+  std::unordered_set<std::string, StringHash, std::equal_to<>> live_pools_;
 
   Trace trace_;
   std::unordered_map<std::string, std::uint16_t, StringHash, std::equal_to<>> device_ids_;

@@ -109,13 +109,35 @@ void append_trace_state(std::string& out, const TraceState& state) {
   out += '\n';
 }
 
+void append_pool_event(std::string& out, const TracePoolEvent& e) {
+  out += to_string(e.op);
+  put_decimal(out, e.t_ns != 0, e.t_ns);
+  put_decimal(out, e.cpu.has_value(), e.cpu.value_or(0));
+  out += ' ';
+  out += e.name;
+  if (e.op == TracePoolOp::add) {
+    fmt::format_to(std::back_inserter(out), " {} {:#x} {} {}", to_string(e.kind), e.start, e.nslabs,
+                   e.nareas);
+  }
+  out += '\n';
+}
+
 std::string format_trace(const Trace& trace) {
   std::string out = format_trace_header(trace);
   // About 64 bytes a line; one reservation instead of many regrowths.
   out.reserve(out.size() + trace.events.size() * 64);
-  // Each `# state` line goes just before the event that followed it.
+  // Pool events by their place among the events; each `# state` line just
+  // before the event that followed it.
+  auto pool_event = trace.pool_events.begin();
   auto state = trace.states.begin();
-  for (const TraceEvent& event : trace.events) {
+  for (std::size_t i = 0; i <= trace.events.size(); ++i) {
+    for (; pool_event != trace.pool_events.end() && pool_event->before_event <= i; ++pool_event) {
+      append_pool_event(out, *pool_event);
+    }
+    if (i == trace.events.size()) {
+      break;
+    }
+    const TraceEvent& event = trace.events[i];
     for (; state != trace.states.end() && state->line < event.line; ++state) {
       append_trace_state(out, *state);
     }

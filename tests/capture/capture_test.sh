@@ -12,6 +12,8 @@
 #   layouts        the pool state probe's offsets for 6.1, 6.6 and 6.12
 #   boot-args      the boot command line's probes, parsed back
 #   collect        a boot-time recording collected and converted
+#   dynamic        a kernel whose pools grow: the pool probe, and the pool
+#                  events it records
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -209,6 +211,49 @@ case_collect() {
   grep -q "no boot-time probes" "$work/stderr" || fail "no reason given"
 }
 
+# A kernel whose pools grow (swiotlb_dyn_alloc) and whose swiotlb_alloc_pool
+# the compiler cloned: the clone gets the pool probe, the state is read at
+# the dynamic layout's offsets, and the pools it records become pool events.
+case_dynamic() {
+  local t=$work/tracefs aff=$work/tracefs/available_filter_functions
+  printf '%s\n' swiotlb_dyn_alloc swiotlb_alloc_pool.isra.0 'swiotlb_alloc_pool.part.0' >>"$aff"
+  SWIOTLB_CAPTURE_RELEASE=6.12.117 SWIOTLB_CAPTURE_TRACEFS="$t" \
+    bash "$script" --dry-run >"$work/plan" 2>"$work/stderr" || fail "--dry-run"
+  # shellcheck disable=SC2016 # $retval is the kernel's, not the shell's
+  grep -qxF 'r:swiotlb_capture/stlb_pool swiotlb_alloc_pool.isra.0 start=+0($retval):x64 nslabs=+24($retval):u64 nareas=+36($retval):u32' "$work/plan" ||
+    fail "pool probe: $(grep stlb_pool "$work/plan")"
+  grep -q 'total_used=@io_tlb_default_mem+192:u64 used_hiwater=@io_tlb_default_mem+200:u64' "$work/plan" ||
+    fail "the state not at the dynamic layout's offsets"
+  # A recording: the worker's pool and transient pools with their deletions.
+  rm -f "$work/out.trace" "$work/raw"
+  PATH="$work/bin:$PATH" SWIOTLB_CAPTURE_TRACEFS="$t" SWIOTLB_CAPTURE_RELEASE=6.12.117 \
+    bash "$script" -d 2 -o "$work/out.trace" --raw "$work/raw" 2>"$work/stderr" || fail "status $?"
+  grep -q '^pool_add [0-9]* 1 grown1 grown 0x7f000000 2048 1$' "$work/out.trace" || fail "no grown pool"
+  grep -q '^pool_add [0-9]* 0 transient1 transient 0x1400[0-9a-f]* 2 1$' "$work/out.trace" || fail "no transient pool"
+  grep -q '^pool_del [0-9]* 0 transient1$' "$work/out.trace" || fail "no deletion of the transient pool"
+  # Each transient pool_add is followed by the map it serves.
+  awk '/^pool_add .* transient / { want = $6; next } want != "" { if ($1 != "map" || $11 != want) bad = 1; want = "" } END { exit bad }' \
+    "$work/out.trace" || fail "a transient pool not followed by its map"
+  check_clean
+  # The function itself, when listed, is preferred to a clone.
+  echo swiotlb_alloc_pool >>"$aff"
+  SWIOTLB_CAPTURE_RELEASE=6.12.117 SWIOTLB_CAPTURE_TRACEFS="$t" \
+    bash "$script" --dry-run >"$work/plan" 2>"$work/stderr" || fail "--dry-run"
+  grep -q '^r:swiotlb_capture/stlb_pool swiotlb_alloc_pool start=' "$work/plan" || fail "the clone preferred"
+  # A kernel that grows with nothing to probe says so; one that never grows
+  # needs no probe and no warning.
+  sed -i '/^swiotlb_alloc_pool/d' "$aff"
+  SWIOTLB_CAPTURE_RELEASE=6.12.117 SWIOTLB_CAPTURE_TRACEFS="$t" \
+    bash "$script" --dry-run >"$work/plan" 2>"$work/stderr" || fail "--dry-run"
+  grep -q stlb_pool "$work/plan" && fail "a pool probe with nothing to probe"
+  grep -q "no swiotlb_alloc_pool can be probed" "$work/stderr" || fail "no warning"
+  sed -i '/^swiotlb_dyn_alloc/d' "$aff"
+  SWIOTLB_CAPTURE_RELEASE=6.12.117 SWIOTLB_CAPTURE_TRACEFS="$t" \
+    bash "$script" --dry-run >"$work/plan" 2>"$work/stderr" || fail "--dry-run"
+  grep -q "swiotlb_alloc_pool" "$work/stderr" && fail "a warning for a kernel that never grows"
+  return 0
+}
+
 rounds=${2:-1}
 case ${1:-} in
   sigint) case_sigint "$rounds" ;;
@@ -218,8 +263,9 @@ case ${1:-} in
   layouts) case_layouts ;;
   boot-args) case_boot_args ;;
   collect) case_collect ;;
+  dynamic) case_dynamic ;;
   *)
-    echo "usage: $0 sigint|sigterm|second-signal|duration|layouts|boot-args|collect [ROUNDS]" >&2
+    echo "usage: $0 sigint|sigterm|second-signal|duration|layouts|boot-args|collect|dynamic [ROUNDS]" >&2
     exit 2
     ;;
 esac

@@ -101,6 +101,26 @@ TEST(ReplayCli, DynamicOldestWithShrinkText) {
   EXPECT_THAT(r.out, HasSubstr("given back before event"));
 }
 
+// A trace with pool events: pools come and go where it says, and every map
+// is compared with the kernel's.
+TEST(ReplayCli, DynamicFollowsPoolEvents) {
+  const std::string trace = std::string(SWIOTLB_TEST_DATA) + "/linux-6.12-dynamic-synthetic.trace";
+  const CliRun text = run("replay " + trace + " --dynamic");
+  ASSERT_EQ(text.status, 0) << text.out;
+  EXPECT_THAT(text.out, HasSubstr("where the trace's 5 pool event(s) say"));
+  EXPECT_THAT(text.out, HasSubstr("slot agreement:    13/13 maps on the kernel's slot"));
+  EXPECT_THAT(text.out, HasSubstr("io_tlb_nslabs 1024, io_tlb_used 775, io_tlb_used_hiwater 903, "
+                                  "io_tlb_transient_nslabs 0"));
+  const CliRun r = run("replay " + trace + " --dynamic --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["follows_pool_events"], true);
+  EXPECT_EQ(j["slot_agreement"]["matched"], 13);
+  EXPECT_EQ(j["slot_agreement"]["compared"], 13);
+  EXPECT_EQ(j["pool_events"], 5);
+  EXPECT_EQ(j["pool_events_not_followed"], 0);
+}
+
 TEST(ReplayCli, DynamicOptionsNeedDynamic) {
   const CliRun r = run("replay " + kSample + " --grow-nslabs 4096", true);
   EXPECT_NE(r.status, 0);

@@ -4,7 +4,9 @@
 // got the kernel's own slot. Accounting only; no data is copied.
 //
 // With --dynamic the pools grow as the kernel's dynamic swiotlb grows them
-// (sim/dynamic_replay.h), and the report says how far they grew.
+// (sim/dynamic_replay.h), and the report says how far they grew; a trace
+// with pool events is followed where its pools came and went, and every
+// map compared with the kernel's.
 //
 // Exit status (README.md): 0 when the replay ran (failed maps are a result,
 // not an error), 2 for a trace or an option that is not valid, 3 when the
@@ -180,10 +182,16 @@ void print_dynamic_report(const std::string& path, const sim::DynamicReplayRepor
   fmt::print("dynamic replay of {}\n", path);
   fmt::print("default pool:      policy {}, {} in {} area(s) at {:#x}\n", r.policy,
              slots_text(r.nslabs), r.nareas, r.start);
-  fmt::print("growth:            pools of {} slots up to {} in all; search order {}; {}\n",
-             r.grow_nslabs, slots_text(r.max_nslabs), to_string(r.order),
-             r.shrink_after ? fmt::format("idle pools given back after {} events", *r.shrink_after)
-                            : std::string("no shrink"));
+  if (r.follows_pool_events) {
+    fmt::print("growth:            where the trace's {} pool event(s) say; search order {}\n",
+               r.pool_events, to_string(r.order));
+  } else {
+    fmt::print("growth:            pools of {} slots up to {} in all; search order {}; {}\n",
+               r.grow_nslabs, slots_text(r.max_nslabs), to_string(r.order),
+               r.shrink_after
+                   ? fmt::format("idle pools given back after {} events", *r.shrink_after)
+                   : std::string("no shrink"));
+  }
   fmt::print("events:            {} ({} maps, {} unmaps, {} syncs)\n", r.events, r.maps, r.unmaps,
              r.syncs);
   fmt::print("failures:          {} (no room), {} would spin, {} rejected\n", r.failures,
@@ -214,8 +222,26 @@ void print_dynamic_report(const std::string& path, const sim::DynamicReplayRepor
              slots_text(r.total_slots_final));
   fmt::print("transient pools:   {} made, peak {} slots, {} left\n", r.transient_pools,
              r.transient_slots_peak, r.transient_pools_final);
+  if (r.slot_agreement) {
+    const sim::SlotAgreement& a = *r.slot_agreement;
+    fmt::print("slot agreement:    {}/{} maps on the kernel's slot{}\n", a.matched, a.compared,
+               a.first_mismatch_line
+                   ? fmt::format(" (first difference at line {})", *a.first_mismatch_line)
+                   : std::string());
+  }
+  if (r.pool_events_not_followed != 0) {
+    fmt::print("not followed:      {} pool event(s) (first at line{} {})\n",
+               r.pool_events_not_followed, r.first_pool_events_not_followed.size() > 1 ? "s" : "",
+               fmt::join(r.first_pool_events_not_followed, ", "));
+  }
   fmt::print("hiwater:           {} slots\n", r.hiwater_slots);
   fmt::print("final used:        {} slots\n", r.final_used_slots);
+  if (r.follows_pool_events) {
+    fmt::print(
+        "kernel's debugfs:  io_tlb_nslabs {}, io_tlb_used {}, io_tlb_used_hiwater {}, "
+        "io_tlb_transient_nslabs {}\n",
+        r.total_slots_final, r.final_used_slots, r.hiwater_slots, r.transient_slots_final);
+  }
   fmt::print("memory:            peak {} KiB, final {} KiB\n", r.peak_bytes >> 10,
              r.final_bytes >> 10);
   print_dynamic_pools(r);

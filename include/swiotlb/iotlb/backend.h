@@ -172,13 +172,20 @@ class SWIOTLB_API SimulationBackend final : public IoTlbBackend {
 
   // Moves the clock on by `ticks` (the simulation's events).
   void advance(std::uint64_t ticks = 1);
+  // The next allocate() gives its memory at exactly `start` instead of a
+  // synthetic address (a replay that puts a pool where a recorded kernel
+  // had it); nullopt takes back a placement not used yet. The IoTlb's pool
+  // table refuses a pool that overlaps another. Later synthetic addresses
+  // stay above every placed pool.
+  void place_next(std::optional<std::uint64_t> start);
   // One tick of the clock, as a duration (what shrink_after is counted in).
   static constexpr Clock::duration kTick = std::chrono::milliseconds{1};
 
  private:
   std::mutex lock_;
-  std::uint64_t next_;      // guarded by lock_
-  bool base_used_ = false;  // guarded by lock_
+  std::uint64_t next_;                   // guarded by lock_
+  bool base_used_ = false;               // guarded by lock_
+  std::optional<std::uint64_t> placed_;  // guarded by lock_
   std::atomic<std::uint64_t> ticks_{0};
 };
 

@@ -167,6 +167,12 @@ struct SWIOTLB_API IoTlbOptions {
     // A grown pool that held no mapping for this long, by the backend's
     // clock, is given back; zero: never (the kernel's behaviour).
     std::chrono::milliseconds shrink_after{0};
+    // The caller alone adds and removes grown pools (IoTlb::add_pool and
+    // remove_pool), when and where it likes: a replay that follows the
+    // pool additions a kernel recorded. The IoTlb then never grows or
+    // shrinks by itself, and pool_nslabs, pool_nareas, max_nslabs,
+    // watermark_percent and shrink_after are not read.
+    bool by_caller = false;
   };
   Growth growth;
 
@@ -176,6 +182,18 @@ struct SWIOTLB_API IoTlbOptions {
   bool transient = false;
   // The most slots transient pools may hold at once; 0: no bound.
   std::uint64_t transient_max_nslabs = 0;
+  // How large a transient pool is.
+  enum class TransientSize : std::uint8_t {
+    // Whole pages with room for the mapping's alignment: the pool always
+    // holds the mapping it is made for.
+    room_for_alignment,
+    // The kernel's (swiotlb_find_slots since 6.6): exactly the slots the
+    // mapping needs, one area, searched once from its first slot; when
+    // that slot does not have the alignment the mapping asks for, the pool
+    // is freed at once and the map fails.
+    exact_slots,
+  };
+  TransientSize transient_size = TransientSize::room_for_alignment;
 
   // Slots of a reserve pool made at creation (0: none; else a multiple of
   // 128) for maps of the default pool from callers that cannot sleep: when
@@ -402,6 +420,21 @@ class SWIOTLB_API IoTlb {
   // original buffer was in the other process.
   Status release_adopted(PhysAddr tlb_addr);
 
+  // Adds a grown pool of `nslabs` slots in `nareas` areas that serves
+  // configured pool `tier`, with memory from the backend (all of it or
+  // nothing: no halving), searchable once this returns. Returns its start.
+  // Errc::invalid_argument when the IoTlb does not grow, the tier does not
+  // exist or the geometry is impossible (validate_geometry); the backend's
+  // error when it gives no memory; Errc::invalid_argument when the memory
+  // overlaps a pool.
+  Result<PhysAddr> add_pool(std::uint32_t tier, std::uint64_t nslabs, std::uint32_t nareas);
+  // Takes the grown pool that starts at `start` out of the IoTlb (its
+  // memory goes back after the next maintenance). Errc::invalid_argument
+  // unless growth is by_caller; Errc::not_mapped when no grown pool starts
+  // there; Errc::busy, with nothing changed, when it still holds mappings.
+  // Blocks for a grace period of the pool table.
+  Status remove_pool(PhysAddr start);
+
   // Runs the pending background work now on this thread: growth asked
   // for, idle pools past their time, memory to reclaim, queued maps. With a
   // caller-driven backend this is the only place it runs; with a worker
@@ -412,6 +445,8 @@ class SWIOTLB_API IoTlb {
   bool force_bounce() const { return force_bounce_; }
   bool restricted() const { return restricted_; }
   bool grows() const { return growth_.enabled && enabled(); }
+  // Whether the IoTlb grows by itself (not only by add_pool()).
+  bool grows_by_itself() const { return grows() && !growth_.by_caller; }
   bool makes_transient_pools() const { return transient_; }
   PoolSearchOrder search_order() const { return search_order_; }
   bool high_overflows_to_low() const { return high_overflows_to_low_; }
@@ -539,6 +574,7 @@ class SWIOTLB_API IoTlb {
   // is fixed once created, and lookups skip the read-side critical section.
   const bool dynamic_;
   const std::uint64_t transient_max_nslabs_;
+  const IoTlbOptions::TransientSize transient_size_;
   const std::chrono::milliseconds wait_timeout_;
   // A persistent IoTlb's record of its pools, in the default pool's
   // memory; null otherwise.

@@ -29,8 +29,28 @@
 //  - oldest: the default pool first, then grown pools oldest first, each
 //    pool's areas in turn from the CPU's (IoTlb's default).
 //
+// Following a recorded kernel: a trace with pool events (pool_add,
+// pool_del; docs/trace-format.md) says where and when the kernel's pools
+// came and went, and the replay then does exactly that instead of growing
+// by the rules above (IoTlb growth by_caller):
+//  - a grown pool_add adds a pool with the trace's start, nslabs and nareas
+//    between the events where the trace has it; a grown pool_del removes
+//    it (refused while it holds mappings);
+//  - a transient pool_add names the address of the transient pool the next
+//    map gets, if that map finds every pool full; the transient decision is
+//    the kernel's (IoTlb TransientSize::exact_slots): a pool of exactly the
+//    map's slots, one area, that fails the map when its first slot lacks
+//    the alignment. A transient pool_del checks that the unmap before it
+//    deleted the pool;
+//  - every map whose kernel address the trace has is compared with it
+//    (slot_agreement): the same bounce address, or a failure where the
+//    kernel failed. Transient maps and failures count like any other.
+// Pool events the replay could not follow (an overlap, a pool still in
+// use, a transient pool the map did not need) are counted, and the replay
+// goes on. A trace without pool events replays by the growth rules, and
+// slot agreement is not measured (the pools are not the kernel's).
+//
 // Bookkeeping of kernel failures, lost and unmatched unmaps is replay.h's.
-// Slot agreement is not measured: the pools are not the kernel's.
 //
 // The default policy is `linux` whatever the trace's kernel, since dynamic
 // pools exist only in kernels from 6.6 on; `linux-6.1` may still be asked.
@@ -163,7 +183,9 @@ struct DynamicReplayReport {
   std::uint64_t total_slots_final = 0;  // default + grown
   std::uint64_t total_slots_peak = 0;
 
-  // Transient pools, counted in the slots of their whole pages.
+  // Transient pools, counted in the slots of their whole pages (when the
+  // replay follows pool events: in their exact slots, as the kernel's
+  // io_tlb_transient_nslabs).
   std::uint64_t transient_pools = 0;  // made in all
   std::uint64_t transient_pools_final = 0;
   std::uint64_t transient_slots_final = 0;
@@ -177,6 +199,14 @@ struct DynamicReplayReport {
   std::uint64_t peak_bytes = 0;
 
   std::vector<DynamicPoolReport> pools;  // default first, then grown in order
+
+  // Whether pools came and went where the trace's pool events say (see
+  // above); then the rest of this block is measured.
+  bool follows_pool_events = false;
+  std::optional<SlotAgreement> slot_agreement;
+  std::uint64_t pool_events = 0;
+  std::uint64_t pool_events_not_followed = 0;
+  std::vector<std::uint32_t> first_pool_events_not_followed;  // their lines
 
   std::uint64_t bad_lines = 0;
   std::vector<BadLine> first_bad_lines;

@@ -96,6 +96,34 @@ struct TraceState {
   std::optional<std::uint64_t> used_hiwater;  // the most the pool had in use at once
 };
 
+// A pool that came or went on a kernel whose pools grow
+// (CONFIG_SWIOTLB_DYNAMIC): a `pool_add` or `pool_del` line
+// (docs/trace-format.md, "Pool events"). It happened after the events
+// before it in the file and before those after it.
+enum class TracePoolOp : std::uint8_t { add, del };
+enum class TracePoolKind : std::uint8_t {
+  grown,      // added by the kernel's worker to the pools every map searches
+  transient,  // made for the one map on the next event line, deleted at its unmap
+};
+
+SWIOTLB_API std::string_view to_string(TracePoolOp op);
+SWIOTLB_API std::string_view to_string(TracePoolKind kind);
+
+struct TracePoolEvent {
+  TracePoolOp op = TracePoolOp::add;
+  std::string name;  // as pool_del names it again
+  std::uint64_t t_ns = 0;
+  std::optional<std::uint32_t> cpu;  // absent when `-`
+  // pool_add only.
+  TracePoolKind kind = TracePoolKind::grown;
+  std::uint64_t start = 0;
+  std::uint64_t nslabs = 0;
+  std::uint32_t nareas = 1;
+  // How many events (map, unmap, sync lines) the file holds before it.
+  std::uint64_t before_event = 0;
+  std::uint32_t line = 0;
+};
+
 // A `#` line the parser does not know, kept as written (without the `#`).
 struct TraceComment {
   std::uint32_t line = 0;
@@ -113,7 +141,8 @@ struct SWIOTLB_API Trace {
   std::optional<TracePool> pool;
   std::vector<TraceDevice> devices;
   std::vector<TraceComment> comments;
-  std::vector<TraceState> states;  // in file order
+  std::vector<TraceState> states;           // in file order
+  std::vector<TracePoolEvent> pool_events;  // in file order
   std::vector<TraceEvent> events;
 
   // Lines that did not parse, when the parse was asked to skip them: all are

@@ -1,8 +1,8 @@
 // Writing a Trace back out as trace v1 text (docs/trace-format.md).
 //
-// The output parses back to the same Trace (header, devices, events, the
-// `# state` lines each before the event it preceded; comments are written as
-// `#` lines before the events, bad lines are not kept). Fields
+// The output parses back to the same Trace (header, devices, events, pool
+// events, the `# state` lines each before the event it preceded; comments
+// are written as `#` lines before the events, bad lines are not kept). Fields
 // a trace did not record are written as `-`; addresses and masks in hex,
 // sizes and counts in decimal, as the capture script writes them.
 #pragma once
@@ -25,7 +25,12 @@ SWIOTLB_API void append_trace_event(std::string& out, const Trace& trace, const 
 // Appends one `# state` line (with its newline) to `out`.
 SWIOTLB_API void append_trace_state(std::string& out, const TraceState& state);
 
-// The whole trace as text.
+// Appends one pool_add or pool_del line (with its newline) to `out`. A
+// t_ns of 0 is written as `-` (not recorded).
+SWIOTLB_API void append_pool_event(std::string& out, const TracePoolEvent& event);
+
+// The whole trace as text, pool events and `# state` lines among the events
+// where they were.
 SWIOTLB_API std::string format_trace(const Trace& trace);
 
 // Writes the whole trace to `path` ("-" for standard output). Fails with
