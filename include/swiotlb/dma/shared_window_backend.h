@@ -9,8 +9,10 @@
 // then adds the pool to the host's WindowTable at the DMA address it gave
 // the device process, so that the pool is reachable before any mapping in
 // it is handed out. release() takes the window out of the table, tells the
-// device process to unmap it, and gives the memory back. The device process
-// thus maps the windows and nothing else of the host.
+// device process to unmap it (window 0, the hello's, stays until goodbye;
+// after WindowChannel::close() nobody is told, since the device process
+// exits with all its mappings), and gives the memory back. The device
+// process thus maps the windows and nothing else of the host.
 //
 // The host's Device for the device process takes the table as its whole
 // reach: DeviceConfig{.windows = backend->windows()}. DMA addresses: the
