@@ -79,34 +79,35 @@ Status WindowTable::remove(std::uint32_t id) {
 void WindowTable::write_locked(std::uint32_t index, const WindowMapping& window) {
   const std::uint64_t s = sequence_.load(std::memory_order_relaxed);
   sequence_.store(s + 1, std::memory_order_relaxed);
-  // Orders the odd sequence before the entry stores: a reader that sees
-  // any new field also sees the sequence change.
-  std::atomic_thread_fence(std::memory_order_release);
+  // Release stores: a reader whose acquire load sees any of them also sees
+  // the odd sequence stored before it, and so retries.
   Entry& e = entries_[index];
-  e.cpu_start.store(window.cpu_start, std::memory_order_relaxed);
-  e.dma_start.store(window.dma_start, std::memory_order_relaxed);
-  e.id.store(window.id, std::memory_order_relaxed);
-  e.size.store(window.size, std::memory_order_relaxed);
+  e.cpu_start.store(window.cpu_start, std::memory_order_release);
+  e.dma_start.store(window.dma_start, std::memory_order_release);
+  e.id.store(window.id, std::memory_order_release);
+  e.size.store(window.size, std::memory_order_release);
   if (window.size != 0 && index >= used_.load(std::memory_order_relaxed)) {
-    used_.store(index + 1, std::memory_order_relaxed);
+    used_.store(index + 1, std::memory_order_release);
   }
-  // Publishes the entry stores with the even sequence.
+  // Publishes the entry with the even sequence.
   sequence_.store(s + 2, std::memory_order_release);
 }
 
 std::optional<WindowMapping> WindowTable::scan(Side side, std::uint64_t addr,
                                                std::uint64_t size) const {
-  const std::uint32_t used = std::min(used_.load(std::memory_order_relaxed), capacity_);
+  // Acquire loads: none can be seen before the first sequence load, nor the
+  // second sequence load before them (x86 and Arm64 load them plainly).
+  const std::uint32_t used = std::min(used_.load(std::memory_order_acquire), capacity_);
   for (std::uint32_t i = 0; i < used; ++i) {
     const Entry& e = entries_[i];
-    const std::uint64_t bytes = e.size.load(std::memory_order_relaxed);
+    const std::uint64_t bytes = e.size.load(std::memory_order_acquire);
     if (bytes == 0) {
       continue;
     }
-    const std::uint64_t cpu = e.cpu_start.load(std::memory_order_relaxed);
-    const std::uint64_t dma = e.dma_start.load(std::memory_order_relaxed);
+    const std::uint64_t cpu = e.cpu_start.load(std::memory_order_acquire);
+    const std::uint64_t dma = e.dma_start.load(std::memory_order_acquire);
     if (inside(addr, size, side == Side::cpu ? cpu : dma, bytes)) {
-      return WindowMapping{cpu, dma, bytes, e.id.load(std::memory_order_relaxed)};
+      return WindowMapping{cpu, dma, bytes, e.id.load(std::memory_order_acquire)};
     }
   }
   return std::nullopt;
@@ -121,9 +122,8 @@ std::optional<WindowMapping> WindowTable::lookup(Side side, std::uint64_t addr,
       continue;  // a writer is in the middle; updates are rare and short
     }
     std::optional<WindowMapping> found = scan(side, addr, size);
-    // Orders the scan's loads before the second sequence load, so that a
-    // scan that overlapped a writer sees the sequence changed.
-    std::atomic_thread_fence(std::memory_order_acquire);
+    // After the scan's acquire loads: a scan that saw a writer's store sees
+    // the sequence changed here.
     if (sequence_.load(std::memory_order_relaxed) == before) {
       return found;
     }

@@ -15,8 +15,9 @@
 // writer (one at a time, under a mutex) makes the sequence odd, rewrites
 // the entries, and makes it even again; a reader retries when the sequence
 // was odd or changed across its scan, so it never acts on a half-written
-// entry. Every field is an atomic read relaxed; the fences beside the
-// sequence loads and stores order them.
+// entry. Entry fields are atomics stored with release and loaded with
+// acquire (plain moves on x86 and Arm64), which orders them against the
+// sequence without fences.
 //
 // Thread safety: every method may be called from any thread.
 // Errors: add() and remove() return values (never throw); translations
