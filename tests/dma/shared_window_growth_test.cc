@@ -92,6 +92,9 @@ struct Host {
     options.backend = backend;
     options.growth.enabled = true;
     options.growth.pool_nslabs = 512;
+    // One grown pool at most: what it cannot take goes to transient pools,
+    // however fast or slow the worker is.
+    options.growth.max_nslabs = 256 + 512;
     options.transient = true;
     auto made = IoTlb::create(options);
     if (!made) {
