@@ -97,8 +97,6 @@ void SharedWindowBackend::release(PoolMemory memory) noexcept {
     if (auto it = number_.find(memory.start.value()); it != number_.end()) {
       number = it->second;
       number_.erase(it);
-      ++stats_.released;
-      --stats_.live;
     }
   }
   if (number) {
@@ -116,6 +114,12 @@ void SharedWindowBackend::release(PoolMemory memory) noexcept {
     }
   }
   options_.inner->release(std::move(memory));
+  if (number) {
+    // Counted once the window is gone on both sides.
+    std::lock_guard guard(lock_);
+    ++stats_.released;
+    --stats_.live;
+  }
 }
 
 SharedWindowStats SharedWindowBackend::stats() const {

@@ -60,9 +60,9 @@ struct SharedWindowBackendOptions {
 
 struct SharedWindowStats {
   std::uint64_t announced = 0;  // windows the device process acknowledged
-  std::uint64_t released = 0;   // windows it was told to unmap
+  std::uint64_t released = 0;   // windows taken back (release() done)
   std::uint64_t refused = 0;    // announcements that failed
-  std::uint64_t live = 0;       // windows now
+  std::uint64_t live = 0;       // windows announced and not yet taken back
 };
 
 class SWIOTLB_API SharedWindowBackend final : public IoTlbBackend {
