@@ -1,6 +1,7 @@
 // The device of the shared-window example: a separate program that is given
-// a pool's memfd and nothing else of the host, maps it, and plays a DMA
-// device through device addresses alone (docs/shared-window.md).
+// pools' memfds (windows) and nothing else of the host, maps them, and
+// plays a DMA device through device addresses alone
+// (docs/shared-window.md).
 //
 // example_shared_window_host starts it with a connected socket at
 // descriptor 3 (or the number given as its only argument). The host sends
@@ -16,9 +17,8 @@
 // nothing a host sends can make this program crash. It exits 0 after the
 // host says goodbye, non-zero when the host goes away without it or the
 // window cannot be mapped.
-#include <fcntl.h>
 #include <swiotlb/platform/fd_passing.h>
-#include <swiotlb/platform/region.h>
+#include <swiotlb/platform/shared_window.h>
 #include <swiotlb/platform/window_protocol.h>
 
 #include <array>
@@ -34,8 +34,8 @@
 
 namespace {
 
-using swiotlb::Result;
 using swiotlb::Status;
+using swiotlb::window::DeviceWindows;
 
 // The protocol (docs/shared-window.md): every message is six 64-bit words
 // in the byte order of the machine both processes run on; word 0 is the kind.
@@ -53,22 +53,6 @@ constexpr auto kHelloTimeout = std::chrono::seconds(30);
 constexpr auto kIdleTimeout = std::chrono::seconds(120);
 constexpr auto kReplyTimeout = std::chrono::seconds(30);
 
-// The host's memory as this device sees it: one window, at a DMA base.
-struct Window {
-  std::unique_ptr<swiotlb::Region> region;
-  std::uint64_t dma_base = 0;
-  std::uint64_t bytes = 0;  // as announced; the mapping may end on a later page
-
-  // The bytes behind [dma, dma + size), or nothing when any of them lies
-  // outside the window. Written so that no sum can wrap.
-  std::optional<std::span<std::byte>> reach(std::uint64_t dma, std::uint64_t size) const {
-    if (size == 0 || size > bytes || dma < dma_base || dma - dma_base > bytes - size) {
-      return std::nullopt;
-    }
-    return std::span<std::byte>(region->data() + (dma - dma_base), size);
-  }
-};
-
 Message reply(std::uint64_t status, std::uint64_t checked = 0, std::uint64_t wrong = 0,
               std::uint64_t written = 0) {
   return {kReply, status, checked, wrong, written, 0};
@@ -83,12 +67,12 @@ bool is_direction(std::uint64_t dir) {
 }
 
 // One transfer command: check what the host sent, write what it expects.
-Message serve_transfer(const Window& window, const Message& command) {
+Message serve_transfer(const DeviceWindows& windows, const Message& command) {
   const std::uint64_t dir = command[1];
   if (!is_direction(dir)) {
     return reply(kMalformed);
   }
-  const std::optional<std::span<std::byte>> bytes = window.reach(command[2], command[3]);
+  const std::optional<std::span<std::byte>> bytes = windows.reach(command[2], command[3]);
   if (!bytes) {
     return reply(command[3] == 0 ? kMalformed : kOutsideWindow);
   }
@@ -104,79 +88,38 @@ Message serve_transfer(const Window& window, const Message& command) {
   return answer;
 }
 
-// A memfd its sender could shrink would turn our accesses past the new end
-// into SIGBUS; only a window sealed against shrinking is mapped.
-Status check_sealed(int fd) {
-  const int seals = fcntl(fd, F_GET_SEALS);
-  if (seals < 0 || (seals & F_SEAL_SHRINK) == 0) {
-    return swiotlb::make_error(swiotlb::Errc::invalid_argument,
-                               "the window's descriptor is not sealed against shrinking");
-  }
-  return Status::ok();
-}
-
-Result<Window> map_window(const Message& hello, const swiotlb::OwnedFd& fd) {
-  if (hello[0] != kHello || hello[1] != kProtocolVersion || !fd.valid()) {
-    return swiotlb::make_error(swiotlb::Errc::invalid_argument,
-                               "expected a hello of version {} with a descriptor",
-                               kProtocolVersion);
-  }
-  const std::uint64_t bytes = hello[2];
-  const std::uint64_t dma_base = hello[3];
-  if (bytes == 0 || dma_base + bytes < dma_base) {
-    return swiotlb::make_error(swiotlb::Errc::invalid_argument,
-                               "a window of {} bytes at DMA {:#x} is empty or wraps", bytes,
-                               dma_base);
-  }
-  if (Status sealed = check_sealed(fd.get()); !sealed) {
-    return sealed.error();
-  }
-  // Anywhere: the device needs the window's bytes, not the host's addresses.
-  auto region = swiotlb::Region::attach({.fd = fd.get(), .bytes = bytes});
-  if (!region) {
-    return std::move(region).error();
-  }
-  return Window{std::move(*region), dma_base, bytes};
-}
-
-Result<Window> receive_window(int socket) {
-  Message hello{};
-  auto got =
-      swiotlb::receive_message(socket, std::as_writable_bytes(std::span(hello)), kHelloTimeout);
-  if (!got) {
-    return std::move(got).error();
-  }
-  if (got->bytes != sizeof(hello)) {
-    (void)send(socket, reply(kNoWindow));
-    return swiotlb::make_error(swiotlb::Errc::invalid_argument, "a hello of {} bytes", got->bytes);
-  }
-  Result<Window> window = map_window(hello, got->fd);
-  if (!window) {
-    (void)send(socket, reply(kNoWindow));
-    return window;
-  }
-  if (Status sent = send(socket, reply(kOk, 0, 0, window->bytes)); !sent) {
-    return sent.error();
-  }
-  return window;
-}
-
 // What one message asks for: the reply, and whether it ends the session.
 struct Answer {
   Message reply;
   bool last = false;
 };
 
-// A command carries no descriptor: one that does is malformed (and the
-// descriptor is closed with the received message).
-Answer answer(const Window& window, const Message& command,
-              const swiotlb::ReceivedMessage& received) {
-  if (received.bytes != sizeof(command) || received.fd.valid()) {
+// Window messages go to the windows; a command carries no descriptor, and
+// one that does is malformed (the descriptor is closed with the message).
+// Before the hello nothing but a hello is served; a hello refused ends the
+// session.
+Answer answer(DeviceWindows& windows, const Message& command, swiotlb::ReceivedMessage& received) {
+  if (received.bytes != sizeof(command)) {
+    return windows.has_hello() ? Answer{reply(kMalformed)} : Answer{reply(kNoWindow), true};
+  }
+  if (DeviceWindows::is_window_message(command)) {
+    const bool hello = command[0] == kHello && !windows.has_hello();
+    const Message done =
+        windows.handle(command, std::move(received.fd)).value_or(reply(kMalformed));
+    if (done[1] != kOk) {
+      std::fprintf(stderr, "shared_window_device: %s\n", windows.last_refusal().c_str());
+    }
+    return {done, hello && !windows.has_hello()};
+  }
+  if (!windows.has_hello()) {
+    return {reply(kNoWindow), true};
+  }
+  if (received.fd.valid()) {
     return {reply(kMalformed)};
   }
   switch (command[0]) {
     case kTransfer:
-      return {serve_transfer(window, command)};
+      return {serve_transfer(windows, command)};
     case kBye:
       return {reply(kOk), true};
     default:
@@ -189,26 +132,29 @@ int fail(const swiotlb::Error& error) {
   return 1;
 }
 
-// Serves commands until the host says goodbye (0) or goes away (1). A
-// message that is too long or carries descriptors is malformed, not fatal.
-int serve(int socket, const Window& window) {
+// Serves messages until the host says goodbye (0) or goes away (1), or its
+// hello is refused (2). A message that is too long or carries descriptors
+// is malformed, not fatal.
+int serve(int socket) {
+  DeviceWindows windows;
   for (;;) {
     Message command{};
-    auto got =
-        swiotlb::receive_message(socket, std::as_writable_bytes(std::span(command)), kIdleTimeout);
-    if (!got && got.error().code() == swiotlb::Errc::system) {
-      return fail(got.error());
+    auto got = swiotlb::receive_message(socket, std::as_writable_bytes(std::span(command)),
+                                        windows.has_hello() ? kIdleTimeout : kHelloTimeout);
+    if (!got && (got.error().code() == swiotlb::Errc::system || !windows.has_hello())) {
+      fail(got.error());
+      return windows.has_hello() ? 1 : 2;
     }
     if (got && got->bytes == 0) {
       return fail(
           swiotlb::Error(swiotlb::Errc::system, "the host went away without saying goodbye"));
     }
-    const Answer a = got ? answer(window, command, *got) : Answer{reply(kMalformed)};
+    const Answer a = got ? answer(windows, command, *got) : Answer{reply(kMalformed)};
     if (Status sent = send(socket, a.reply); !sent) {
       return fail(sent.error());
     }
     if (a.last) {
-      return 0;
+      return windows.has_hello() ? 0 : 2;
     }
   }
 }
@@ -226,10 +172,5 @@ int main(int argc, char** argv) {
     }
     socket = static_cast<int>(n);
   }
-  Result<Window> window = receive_window(socket);
-  if (!window) {
-    std::fprintf(stderr, "shared_window_device: %s\n", window.error().message().c_str());
-    return 2;
-  }
-  return serve(socket, *window);
+  return serve(socket);
 }

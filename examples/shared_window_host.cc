@@ -1,7 +1,10 @@
 // The host of the shared-window example (docs/shared-window.md): a pool in
-// a memfd, a device that sees that pool (and nothing else) at DMA address
-// 0x10000000, and a separate device process, example_shared_window_device,
-// that is handed the memfd over a Unix socket and does the device's part.
+// a memfd that grows, a device that sees that pool and its grown pools (and
+// nothing else) as windows from DMA address 0x10000000 on, and a separate
+// device process, example_shared_window_device, that is handed each
+// window's memfd over a Unix socket and does the device's part. The
+// SharedWindowBackend hands every pool over before any mapping in it is
+// handed out.
 //
 // The host maps buffers of 512 B to 256 KiB in every direction, a batch at
 // a time; each mapping bounces into the window, and the device process is
@@ -17,8 +20,10 @@
 // space of its own: a forked child would hold a copy of every host mapping.
 #include <fmt/format.h>
 #include <swiotlb/dma/dma_api.h>
+#include <swiotlb/dma/shared_window_backend.h>
 #include <swiotlb/iotlb/io_tlb.h>
 #include <swiotlb/platform/fd_passing.h>
+#include <swiotlb/platform/shared_window.h>
 #include <swiotlb/platform/window_protocol.h>
 
 #include <array>
@@ -44,9 +49,10 @@ using swiotlb::DmaAddr;
 using swiotlb::Result;
 using swiotlb::Status;
 
-using namespace swiotlb::window;  // the protocol (window_protocol.h)
+using namespace swiotlb::window;  // the protocol and its ends (shared_window.h)
 
-constexpr std::uint64_t kPoolSlots = 8192;  // 16 MiB
+// Small enough that a queue of large transfers makes it grow.
+constexpr std::uint64_t kPoolSlots = 1024;  // 2 MiB
 constexpr std::size_t kQueueDepth = 16;
 constexpr int kDeviceSocket = 3;
 constexpr auto kTimeout = std::chrono::seconds(30);
@@ -79,60 +85,15 @@ struct Transfer {
   std::span<std::byte> bytes() { return std::span(storage).subspan(offset); }
 };
 
-// The device process and our end of its socket.
-class Peer {
- public:
-  Peer(swiotlb::OwnedFd socket, swiotlb::ChildProcess process)
-      : socket_(std::move(socket)), process_(std::move(process)) {}
-
-  // Sends one message and waits for its reply.
-  Result<Message> exchange(const Message& message, int fd = -1) {
-    if (Status sent =
-            swiotlb::send_message(socket_.get(), std::as_bytes(std::span(message)), fd, kTimeout);
-        !sent) {
-      return sent.error();
-    }
-    Message answer{};
-    auto got = swiotlb::receive_message(socket_.get(), std::as_writable_bytes(std::span(answer)),
-                                        kTimeout);
-    if (!got) {
-      return std::move(got).error();
-    }
-    if (got->bytes != sizeof(answer) || answer[0] != kReply) {
-      return swiotlb::make_error(swiotlb::Errc::system, "the device process {}",
-                                 got->bytes == 0 ? "closed the connection" : "sent no reply");
-    }
-    return answer;
-  }
-
-  swiotlb::ChildProcess& process() { return process_; }
-
- private:
-  swiotlb::OwnedFd socket_;
-  swiotlb::ChildProcess process_;
+// The device process and the channel to it.
+struct Peer {
+  std::shared_ptr<WindowChannel> channel;
+  swiotlb::ChildProcess process;
 };
 
-Result<std::unique_ptr<swiotlb::IoTlb>> make_pool() {
-  return swiotlb::IoTlb::create(
-      {.nslabs = kPoolSlots,
-       .force_bounce = true,
-       .region = swiotlb::RegionSpec{.kind = swiotlb::RegionKind::memfd}});
-}
-
-// A device whose only memory is the pool, seen at kDmaBase.
-Result<std::unique_ptr<swiotlb::Device>> make_device(swiotlb::IoTlb& tlb) {
-  auto ranges =
-      swiotlb::DmaRangeMap::create({{tlb.start().value(), kDmaBase, tlb.end() - tlb.start()}});
-  if (!ranges) {
-    return std::move(ranges).error();
-  }
-  return swiotlb::Device::create({.name = "peer", .dma_ranges = std::move(*ranges)}, &tlb);
-}
-
-// Starts the device program with one end of a socket pair and hands it the
-// pool's memfd. Our copy of its end is closed, so that its death reaches
-// us as end of file.
-Result<Peer> start_peer(const std::string& program, const swiotlb::IoTlb& tlb) {
+// Starts the device program with one end of a socket pair. Our copy of its
+// end is closed, so that its death reaches us as end of file.
+Result<Peer> start_peer(const std::string& program) {
   auto pair = swiotlb::make_socket_pair();
   if (!pair) {
     return std::move(pair).error();
@@ -143,18 +104,32 @@ Result<Peer> start_peer(const std::string& program, const swiotlb::IoTlb& tlb) {
     return std::move(process).error();
   }
   pair->second.reset();
-  Peer peer(std::move(pair->first), std::move(*process));
-  const Message hello = {kHello, kProtocolVersion, tlb.end() - tlb.start(), kDmaBase, 0, 0};
-  auto answer = peer.exchange(hello, tlb.region()->fd());
-  if (!answer) {
-    return std::move(answer).error();
+  return Peer{std::make_shared<WindowChannel>(std::move(pair->first), kTimeout),
+              std::move(*process)};
+}
+
+// A memfd pool that grows, every pool handed to the device process (the
+// first with the hello, as the IoTlb is made).
+Result<std::unique_ptr<swiotlb::IoTlb>> make_pool(
+    const Peer& peer, std::shared_ptr<swiotlb::SharedWindowBackend>* backend) {
+  const swiotlb::RegionSpec memfd{.kind = swiotlb::RegionKind::memfd};
+  auto shared = swiotlb::SharedWindowBackend::create(
+      {.inner = swiotlb::make_region_backend({.region = memfd}), .channel = peer.channel});
+  if (!shared) {
+    return std::move(shared).error();
   }
-  if ((*answer)[1] != kOk) {
-    return swiotlb::make_error(swiotlb::Errc::system,
-                               "the device process could not map the window (status {})",
-                               (*answer)[1]);
-  }
-  return peer;
+  *backend = *shared;
+  swiotlb::IoTlbOptions options{.nslabs = kPoolSlots, .force_bounce = true, .region = memfd};
+  options.backend = *shared;
+  options.growth.enabled = true;
+  options.transient = true;
+  return swiotlb::IoTlb::create(options);
+}
+
+// A device whose only memory is the windows.
+Result<std::unique_ptr<swiotlb::Device>> make_device(swiotlb::IoTlb& tlb,
+                                                     const swiotlb::SharedWindowBackend& backend) {
+  return swiotlb::Device::create({.name = "peer", .windows = backend.windows()}, &tlb);
 }
 
 Transfer make_transfer(std::mt19937_64& rng) {
@@ -176,7 +151,7 @@ Status run_on_device(Peer& peer, const Transfer& t, Tally& tally) {
   const std::uint64_t size = t.storage.size() - t.offset;
   const Message command = {
       kTransfer, static_cast<std::uint64_t>(t.dir), t.dma.value(), size, t.check_seed, t.fill_seed};
-  auto answer = peer.exchange(command);
+  auto answer = peer.channel->exchange(command);
   if (!answer) {
     return answer.error();
   }
@@ -249,11 +224,10 @@ Status run_transfers(const Options& options, swiotlb::Device& dev, Peer& peer, T
 
 // Says goodbye and waits for the device process to exit.
 Status stop_peer(Peer& peer) {
-  auto answer = peer.exchange({kBye, 0, 0, 0, 0, 0});
-  if (!answer) {
-    return answer.error();
+  if (Status bye = peer.channel->close(); !bye) {
+    return bye;
   }
-  auto exit = peer.process().wait(kTimeout);
+  auto exit = peer.process.wait(kTimeout);
   if (!exit) {
     return exit.error();
   }
@@ -269,30 +243,34 @@ int fail(const swiotlb::Error& error) {
 }
 
 int run(const Options& options) {
-  auto tlb = make_pool();
-  if (!tlb) {
-    return fail(tlb.error());
-  }
-  auto dev = make_device(**tlb);
-  if (!dev) {
-    return fail(dev.error());
-  }
-  auto peer = start_peer(options.device, **tlb);
+  auto peer = start_peer(options.device);
   if (!peer) {
     return fail(peer.error());
   }
+  std::shared_ptr<swiotlb::SharedWindowBackend> backend;
+  auto tlb = make_pool(*peer, &backend);
+  if (!tlb) {
+    return fail(tlb.error());
+  }
+  auto dev = make_device(**tlb, *backend);
+  if (!dev) {
+    return fail(dev.error());
+  }
   fmt::print("{}, in memfd {}\n", (*tlb)->boot_line(), (*tlb)->region()->fd());
-  fmt::print("device process {} sees it at DMA [{:#x}, {:#x})\n", peer->process().pid(), kDmaBase,
+  fmt::print("device process {} sees it at DMA [{:#x}, {:#x})\n", peer->process.pid(), kDmaBase,
              kDmaBase + ((*tlb)->end() - (*tlb)->start()));
   Tally tally;
   Status ran = run_transfers(options, **dev, *peer, tally);
-  Status stopped = ran ? stop_peer(*peer) : Status::ok();
   Status closed = (*dev)->close();
+  const swiotlb::SharedWindowStats windows = backend->stats();
+  Status stopped = ran ? stop_peer(*peer) : Status::ok();
   fmt::print(
       "{} transfers; {} bytes checked by the device, {} by the host; {} wrong, "
       "{} maps refused (pool full), {} errors\n",
       tally.transfers, tally.device_checked, tally.host_checked, tally.wrong, tally.map_refused,
       tally.errors);
+  fmt::print("windows handed to the device process: {} ({} taken back, {} refused)\n",
+             windows.announced, windows.released, windows.refused);
   for (const Status* s : {&ran, &stopped, &closed}) {
     if (!*s) {
       return fail(s->error());

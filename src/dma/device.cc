@@ -35,6 +35,12 @@ Result<std::unique_ptr<Device>> Device::create(DeviceConfig config, IoTlb* io_tl
                       "device {}: segment boundary mask {:#x} is not of the form 2^n - 1",
                       config.name, boundary);
   }
+  if (config.windows && !config.dma_ranges.is_identity()) {
+    return make_error(Errc::invalid_argument,
+                      "device {}: has both dma ranges and a window table; the table is its "
+                      "whole reach",
+                      config.name);
+  }
   if (config.max_segment_size == 0) {
     return make_error(Errc::invalid_argument, "device {}: max_segment_size of 0", config.name);
   }
@@ -91,11 +97,15 @@ DmaAddr Device::phys_to_dma(PhysAddr addr, std::uint64_t size) const {
     }
     machine = config_.translator->to_machine(addr);
   }
+  if (config_.windows) {
+    return config_.windows->to_dma(PhysAddr(machine), size);
+  }
   return config_.dma_ranges.to_dma(PhysAddr(machine), size);
 }
 
 PhysAddr Device::dma_to_phys(DmaAddr addr, std::uint64_t size) const {
-  const PhysAddr machine = config_.dma_ranges.to_phys(addr, size);
+  const PhysAddr machine = config_.windows ? config_.windows->to_phys(addr, size)
+                                           : config_.dma_ranges.to_phys(addr, size);
   if (!config_.translator || machine.value() == kInvalidAddress) {
     return machine;
   }

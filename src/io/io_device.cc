@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "swiotlb/core/constants.h"
+#include "swiotlb/core/log.h"
 #include "swiotlb/dma/dma_api.h"
 #include "swiotlb/iotlb/io_tlb.h"
 
@@ -70,7 +71,8 @@ IoDevice::IoDevice(int fd, IoTlb* io_tlb, IoDeviceOptions options, DioAlignment 
       options_(std::move(options)),
       alignment_(alignment),
       ring_(std::make_unique<Ring>()),
-      windows_(options_.table_entries),
+      table_(std::make_shared<WindowTable>(options_.table_entries)),
+      entry_used_(options_.table_entries, false),
       slots_(options_.max_in_flight) {
   free_slots_.reserve(options_.max_in_flight);
   for (std::uint32_t i = options_.max_in_flight; i > 0; --i) {
@@ -92,6 +94,12 @@ Result<std::unique_ptr<IoDevice>> IoDevice::create(int fd, IoTlb* io_tlb, IoDevi
   if (options.max_in_flight == 0 || options.max_in_flight > 4096) {
     return make_error(Errc::invalid_argument, "io device {}: max_in_flight {} is outside [1, 4096]",
                       options.name, options.max_in_flight);
+  }
+  if (options.pools != nullptr && &io_tlb->backend() != options.pools.get()) {
+    return make_error(Errc::invalid_argument,
+                      "io device {}: its ring backend is not the backend its IoTlb was made "
+                      "with, so it would never hear of the IoTlb's pools",
+                      options.name);
   }
   const std::uint32_t entries =
       options.ring_entries == 0 ? options.max_in_flight : options.ring_entries;
@@ -117,14 +125,8 @@ Result<std::unique_ptr<IoDevice>> IoDevice::create(int fd, IoTlb* io_tlb, IoDevi
     return ok.error();
   }
 
-  std::vector<DmaRange> ranges;
-  for (std::uint32_t i = 0; i < io_tlb->pool_count(); ++i) {
-    const PoolInfo info = io_tlb->pool_info(i);
-    const std::uint64_t bytes = info.end.value() - info.start.value();
-    if (Status ok = dev->register_window(i, info.start.to_pointer(), bytes); !ok) {
-      return ok.error();
-    }
-    ranges.push_back({info.start.value(), info.start.value(), bytes});
+  if (Status ok = dev->register_pools(); !ok) {
+    return ok.error();
   }
   if (dev->options_.direct_bytes != 0) {
     const std::uint64_t bytes = round_up_to_blocks(dev->options_.direct_bytes, kPageSize);
@@ -139,16 +141,10 @@ Result<std::unique_ptr<IoDevice>> IoDevice::create(int fd, IoTlb* io_tlb, IoDevi
     if (Status ok = dev->register_window(dev->options_.table_entries - 1, mem, bytes); !ok) {
       return ok.error();
     }
-    const std::uint64_t start = PhysAddr::from_pointer(mem).value();
-    ranges.push_back({start, start, bytes});
-  }
-  Result<DmaRangeMap> map = DmaRangeMap::create(std::move(ranges));
-  if (!map) {
-    return std::move(map).error();
   }
   DeviceConfig config;
   config.name = dev->options_.name;
-  config.dma_ranges = std::move(*map);
+  config.windows = dev->table_;
   // The block layer splits as it needs; one fixed-buffer I/O may be large.
   config.max_segment_size = static_cast<std::uint32_t>(kMaxWindowBytes);
   Result<std::unique_ptr<Device>> device = Device::create(std::move(config), io_tlb);
@@ -163,7 +159,54 @@ Result<std::unique_ptr<IoDevice>> IoDevice::create(int fd, IoTlb* io_tlb, IoDevi
   return dev;
 }
 
+// Without a ring backend the configured pools, at their indexes; with one,
+// every pool it knows, in free entries, and every later one as it comes.
+Status IoDevice::register_pools() {
+  if (options_.pools != nullptr) {
+    if (Status ok = options_.pools->attach(this); !ok) {
+      return ok;
+    }
+    attached_ = true;
+    return {};
+  }
+  for (std::uint32_t i = 0; i < io_tlb_->pool_count(); ++i) {
+    const PoolInfo info = io_tlb_->pool_info(i);
+    if (Status ok = register_window(i, info.start.to_pointer(), info.end - info.start); !ok) {
+      return ok;
+    }
+  }
+  return {};
+}
+
+Status IoDevice::add_pool(PhysAddr start, std::uint64_t bytes) {
+  std::lock_guard guard(entries_lock_);
+  // The last entry is the direct arena's.
+  for (std::uint32_t i = 0; i + 1 < entry_used_.size(); ++i) {
+    if (!entry_used_[i]) {
+      return register_locked(i, start.to_pointer(), bytes);
+    }
+  }
+  return make_error(Errc::out_of_range,
+                    "io device {}: no free entry in its buffer table of {} for a pool of {} "
+                    "bytes (IoDeviceOptions::table_entries)",
+                    options_.name, entry_used_.size(), bytes);
+}
+
+void IoDevice::remove_pool(PhysAddr start) noexcept {
+  std::lock_guard guard(entries_lock_);
+  if (const std::optional<WindowMapping> w = table_->find(start);
+      w && w->cpu_start == start.value()) {
+    if (Status ok = unregister_locked(w->id); !ok) {
+      log_warning(ok.error().message());
+    }
+  }
+}
+
 IoDevice::~IoDevice() {
+  // No pool is registered from here on; the ring and its table go with us.
+  if (attached_) {
+    options_.pools->detach(this);
+  }
   // Every I/O still in flight must complete before its memory can go; one
   // queued but not yet submitted is submitted first, or it never would.
   if (unsubmitted_ > 0) {
@@ -191,16 +234,26 @@ IoDevice::~IoDevice() {
 }
 
 Status IoDevice::register_window(std::uint32_t index, const void* addr, std::uint64_t length) {
-  if (index >= windows_.size()) {
+  std::lock_guard guard(entries_lock_);
+  return register_locked(index, addr, length);
+}
+
+Status IoDevice::unregister_window(std::uint32_t index) {
+  std::lock_guard guard(entries_lock_);
+  return unregister_locked(index);
+}
+
+Status IoDevice::register_locked(std::uint32_t index, const void* addr, std::uint64_t length) {
+  if (index >= entry_used_.size()) {
     return make_error(Errc::out_of_range, "io device {}: buffer table entry {} of {}",
-                      options_.name, index, windows_.size());
+                      options_.name, index, entry_used_.size());
   }
   if (length == 0 || length > kMaxWindowBytes) {
     return make_error(Errc::out_of_range,
                       "io device {}: a window of {} bytes; a registered buffer holds 1 to {}",
                       options_.name, length, kMaxWindowBytes);
   }
-  if (windows_[index].end != 0) {
+  if (entry_used_[index]) {
     return make_error(Errc::invalid_argument, "io device {}: buffer table entry {} is in use",
                       options_.name, index);
   }
@@ -211,38 +264,43 @@ Status IoDevice::register_window(std::uint32_t index, const void* addr, std::uin
                       options_.name, length, addr, index, errno_text(-rc),
                       rc == -ENOMEM ? " (the locked-memory limit, ulimit -l, may be too low)" : "");
   }
+  // Registered first, reachable second: no mapping is handed out in memory
+  // the ring does not know.
   const std::uint64_t start = PhysAddr::from_pointer(addr).value();
-  windows_[index] = {start, start + length};
+  if (Status added = table_->add({start, start, length, index}); !added) {
+    iovec empty{nullptr, 0};
+    (void)io_uring_register_buffers_update_tag(ring_->get(), index, &empty, nullptr, 1);
+    return make_error(added.error().code(), "io device {}: {}", options_.name,
+                      added.error().message());
+  }
+  entry_used_[index] = true;
   return {};
 }
 
-Status IoDevice::unregister_window(std::uint32_t index) {
-  if (index >= windows_.size()) {
+Status IoDevice::unregister_locked(std::uint32_t index) {
+  if (index >= entry_used_.size()) {
     return make_error(Errc::out_of_range, "io device {}: buffer table entry {} of {}",
-                      options_.name, index, windows_.size());
+                      options_.name, index, entry_used_.size());
   }
-  if (windows_[index].end == 0) {
+  if (!entry_used_[index]) {
     return make_error(Errc::invalid_argument, "io device {}: buffer table entry {} is empty",
                       options_.name, index);
   }
+  // Unreachable first, then out of the ring.
+  (void)table_->remove(index);
+  entry_used_[index] = false;
   iovec iov{nullptr, 0};
   const int rc = io_uring_register_buffers_update_tag(ring_->get(), index, &iov, nullptr, 1);
   if (rc < 0) {
     return make_error(Errc::system, "io device {}: emptying buffer table entry {}: {}",
                       options_.name, index, errno_text(-rc));
   }
-  windows_[index] = {};
   return {};
 }
 
 int IoDevice::window_of(std::uint64_t start, std::uint64_t length) const {
-  for (std::size_t i = 0; i < windows_.size(); ++i) {
-    const Window& w = windows_[i];
-    if (w.end != 0 && start >= w.start && start < w.end && length <= w.end - start) {
-      return static_cast<int>(i);
-    }
-  }
-  return -1;
+  const std::optional<WindowMapping> w = table_->find(PhysAddr(start), length);
+  return w ? static_cast<int>(w->id) : -1;
 }
 
 Status IoDevice::start(const IoOp& op) {

@@ -14,6 +14,7 @@
 
 #include "io_tlb_internal.h"
 #include "io_tlb_worker.h"
+#include "swiotlb/platform/bounce_copy.h"
 #include "swiotlb/platform/cpu.h"
 
 namespace swiotlb {
@@ -38,7 +39,7 @@ void fill_mapping(const IoPool& pool, PhysAddr tlb_addr, const BounceRequest& re
     return;  // no memory behind the pool: nothing to copy
   }
   if (copy) {
-    std::memcpy(bounce, request.orig.to_pointer(), request.size);
+    bounce_copy(bounce, request.orig.to_pointer(), request.size);
   } else {
     std::memset(bounce, 0, request.size);
   }

@@ -1,9 +1,9 @@
 // The way back: unmap (checked, then copied back and freed), sync in either
 // direction, and the end of a transient pool with its one mapping.
-#include <cstring>
 
 #include "io_tlb_internal.h"
 #include "io_tlb_worker.h"
+#include "swiotlb/platform/bounce_copy.h"
 
 namespace swiotlb {
 
@@ -111,14 +111,14 @@ void IoTlb::copy_for_device(const BounceMapping& mapping, PhysAddr addr, std::ui
 void IoTlb::copy_to_bounce(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size) {
   const IoPool& pool = *mapping.pool;
   if (std::byte* bounce = pool.data_at(addr); bounce != nullptr) {
-    std::memcpy(bounce, pool.slots->orig_of(mapping.info, addr).to_pointer(), size);
+    bounce_copy(bounce, pool.slots->orig_of(mapping.info, addr).to_pointer(), size);
   }
 }
 
 void IoTlb::copy_from_bounce(const BounceMapping& mapping, PhysAddr addr, std::uint64_t size) {
   const IoPool& pool = *mapping.pool;
   if (const std::byte* bounce = pool.data_at(addr); bounce != nullptr) {
-    std::memcpy(pool.slots->orig_of(mapping.info, addr).to_pointer(), bounce, size);
+    bounce_copy(pool.slots->orig_of(mapping.info, addr).to_pointer(), bounce, size);
   }
 }
 

@@ -31,6 +31,13 @@ class IoFixture : public ::testing::Test {
   // Opens the file and makes the device; skips the test when the machine
   // cannot. Call from the test (or SetUp) with the options it needs.
   void open(IoDeviceOptions options = {}, std::uint64_t nslabs = 2048) {
+    IoTlbOptions to;
+    to.nslabs = nslabs;
+    open_with(std::move(to), std::move(options));
+  }
+
+  // The same, with the IoTlb made from `to`.
+  void open_with(IoTlbOptions to, IoDeviceOptions options) {
     IoFileOptions fo;
     fo.temp_dir = test_dir();
     fo.size = kFileSize;
@@ -39,8 +46,6 @@ class IoFixture : public ::testing::Test {
       GTEST_SKIP() << "no O_DIRECT file in " << test_dir() << ": " << f.error().message();
     }
     file_.emplace(std::move(*f));
-    IoTlbOptions to;
-    to.nslabs = nslabs;
     Result<std::unique_ptr<IoTlb>> tlb = IoTlb::create(to);
     ASSERT_TRUE(tlb) << tlb.error().message();
     tlb_ = std::move(*tlb);

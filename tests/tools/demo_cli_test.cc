@@ -38,4 +38,26 @@ TEST(DemoCommand, WithoutGrowthTheSamePoolRefusesMaps) {
   EXPECT_EQ(j.at("pool").at("growth").at("grow_events"), 0);
 }
 
+TEST(DemoCommand, SharedWindowThatGrowsRefusesNothing) {
+  const CliRun run =
+      run_cli("demo --shared --grow --cmdline 'swiotlb=128' --transfers 400 --json", "2>/dev/null");
+  ASSERT_EQ(run.status, 0) << run.out;
+  const nlohmann::json j = nlohmann::json::parse(run.out);
+  EXPECT_EQ(j.at("ok"), true);
+  EXPECT_EQ(j.at("bad_bytes"), 0);
+  EXPECT_EQ(j.at("map_failures"), 0);
+  EXPECT_EQ(j.at("transfers"), 400);
+  EXPECT_GT(j.at("device_bytes_checked").get<std::uint64_t>(), 0u);
+  EXPECT_GT(j.at("host_bytes_checked").get<std::uint64_t>(), 0u);
+  const nlohmann::json& growth = j.at("pool").at("growth");
+  EXPECT_GT(growth.at("grow_events").get<int>() + growth.at("transient_nslabs_total").get<int>(),
+            0);
+  // Every pool past the first reached the device process as a window of
+  // its own, and none was refused.
+  const nlohmann::json& windows = j.at("windows");
+  EXPECT_GE(windows.at("announced").get<int>(), 2);
+  EXPECT_EQ(windows.at("refused"), 0);
+  EXPECT_EQ(j.at("pool").at("used"), 0);
+}
+
 }  // namespace

@@ -37,11 +37,13 @@
 #include "swiotlb/core/config.h"
 #include "swiotlb/core/constants.h"
 #include "swiotlb/dma/dma_api.h"
+#include "swiotlb/dma/shared_window_backend.h"
 #include "swiotlb/iotlb/io_tlb.h"
 #include "swiotlb/iotlb/io_tlb_json.h"
 #include "swiotlb/platform/cpu.h"
 #include "swiotlb/platform/fd_passing.h"
 #include "swiotlb/platform/region.h"
+#include "swiotlb/platform/shared_window.h"
 #include "swiotlb/platform/window_protocol.h"
 
 namespace swiotlb::cli {
@@ -307,7 +309,7 @@ int run_demo(const DemoOptions& options) {
 // host here and the device when the command re-executes itself.
 namespace shared {
 
-using namespace window;  // the protocol (window_protocol.h)
+using namespace window;  // the protocol and its two ends (shared_window.h)
 
 constexpr int kDeviceSocket = 3;
 constexpr std::uint64_t kMinSize = 512;
@@ -327,30 +329,15 @@ Status send(int socket, const Message& message, int fd = -1) {
 }
 
 // The device process. It trusts nothing the host sends: every message is
-// checked, and a bad one is answered, never acted on.
+// checked, and a bad one is answered, never acted on. Its view of the host
+// is the windows it was handed (shared_window.h), and nothing else.
 
-// The host's memory as the device process sees it: one window at a DMA base.
-struct Window {
-  std::unique_ptr<Region> region;
-  std::uint64_t dma_base = 0;
-  std::uint64_t bytes = 0;  // as announced; the mapping may end on a later page
-
-  // The bytes behind [dma, dma + size), or nothing when any of them is
-  // outside the window; no sum here can wrap.
-  std::optional<std::span<std::byte>> reach(std::uint64_t dma, std::uint64_t size) const {
-    if (size == 0 || size > bytes || dma < dma_base || dma - dma_base > bytes - size) {
-      return std::nullopt;
-    }
-    return std::span<std::byte>(region->data() + (dma - dma_base), size);
-  }
-};
-
-Message serve_transfer(const Window& window, const Message& command) {
+Message serve_transfer(const DeviceWindows& windows, const Message& command) {
   const std::optional<Direction> dir = direction_from_number(command[1]);
   if (!dir || *dir == Direction::none) {
     return reply(kMalformed);
   }
-  const std::optional<std::span<std::byte>> bytes = window.reach(command[2], command[3]);
+  const std::optional<std::span<std::byte>> bytes = windows.reach(command[2], command[3]);
   if (!bytes) {
     return reply(command[3] == 0 ? kMalformed : kOutsideWindow);
   }
@@ -366,59 +353,29 @@ Message serve_transfer(const Window& window, const Message& command) {
   return answer;
 }
 
-// Maps the window a hello describes. A memfd its sender could shrink would
-// turn accesses past the new end into SIGBUS, so only a sealed one is used.
-Result<Window> map_window(const Message& hello, const OwnedFd& fd) {
-  const std::uint64_t bytes = hello[2];
-  const std::uint64_t dma_base = hello[3];
-  if (hello[0] != kHello || hello[1] != kProtocolVersion || !fd.valid() || bytes == 0 ||
-      dma_base + bytes < dma_base) {
-    return make_error(Errc::invalid_argument,
-                      "expected a hello of version {} with a descriptor and a window that "
-                      "does not wrap",
-                      kProtocolVersion);
+// The reply to one message, and whether it ends the session. Only window
+// messages carry a descriptor; a command with one is malformed. A hello
+// refused ends the session too: there is nothing to work on.
+std::pair<Message, bool> answer(DeviceWindows& windows, const Message& command,
+                                ReceivedMessage& received) {
+  if (received.bytes != sizeof(command)) {
+    return {reply(windows.has_hello() ? kMalformed : kNoWindow), !windows.has_hello()};
   }
-  const int seals = fcntl(fd.get(), F_GET_SEALS);
-  if (seals < 0 || (seals & F_SEAL_SHRINK) == 0) {
-    return make_error(Errc::invalid_argument, "the window is not sealed against shrinking");
+  if (DeviceWindows::is_window_message(command)) {
+    const bool hello = command[0] == kHello && !windows.has_hello();
+    const Message done =
+        windows.handle(command, std::move(received.fd)).value_or(reply(kMalformed));
+    if (done[1] != kOk) {
+      fmt::print(stderr, "swiotlb: device process: {}\n", windows.last_refusal());
+    }
+    return {done, hello && !windows.has_hello()};
   }
-  auto region = Region::attach({.fd = fd.get(), .bytes = bytes});
-  if (!region) {
-    return std::move(region).error();
-  }
-  return Window{std::move(*region), dma_base, bytes};
-}
-
-Result<Window> receive_window(int socket) {
-  Message hello{};
-  auto got = receive_message(socket, std::as_writable_bytes(std::span(hello)), kTimeout);
-  if (!got) {
-    return std::move(got).error();
-  }
-  Result<Window> window =
-      got->bytes == sizeof(hello)
-          ? map_window(hello, got->fd)
-          : make_error(Errc::invalid_argument, "a hello of {} bytes", got->bytes);
-  if (!window) {
-    (void)send(socket, reply(kNoWindow));
-    return window;
-  }
-  if (Status sent = send(socket, reply(kOk, 0, 0, window->bytes)); !sent) {
-    return sent.error();
-  }
-  return window;
-}
-
-// The reply to one message, and whether it ends the session. A command
-// carries no descriptor; one that does is malformed.
-std::pair<Message, bool> answer(const Window& window, const Message& command,
-                                const ReceivedMessage& received) {
-  if (received.bytes != sizeof(command) || received.fd.valid()) {
-    return {reply(kMalformed), false};
+  if (!windows.has_hello() || received.fd.valid()) {
+    return {reply(windows.has_hello() ? kMalformed : kNoWindow), !windows.has_hello()};
   }
   switch (command[0]) {
     case kTransfer:
-      return {serve_transfer(window, command), false};
+      return {serve_transfer(windows, command), false};
     case kBye:
       return {reply(kOk), true};
     default:
@@ -432,26 +389,24 @@ int device_failed(const Error& error, int status = 1) {
 }
 
 int run_device(int socket) {
-  Result<Window> window = receive_window(socket);
-  if (!window) {
-    return device_failed(window.error(), 2);
-  }
+  DeviceWindows windows;
   for (;;) {
     Message command{};
-    auto got = receive_message(socket, std::as_writable_bytes(std::span(command)), kIdleTimeout);
-    if (!got && got.error().code() == Errc::system) {
-      return device_failed(got.error());
+    auto got = receive_message(socket, std::as_writable_bytes(std::span(command)),
+                               windows.has_hello() ? kIdleTimeout : kTimeout);
+    if (!got && (got.error().code() == Errc::system || !windows.has_hello())) {
+      return device_failed(got.error(), windows.has_hello() ? 1 : 2);
     }
     if (got && got->bytes == 0) {
       return device_failed(Error(Errc::system, "the host went away without saying goodbye"));
     }
     const auto [message, last] =
-        got ? answer(*window, command, *got) : std::pair{reply(kMalformed), false};
+        got ? answer(windows, command, *got) : std::pair{reply(kMalformed), false};
     if (Status sent = send(socket, message); !sent) {
       return device_failed(sent.error());
     }
     if (last) {
-      return 0;
+      return windows.has_hello() ? 0 : 2;
     }
   }
 }
@@ -478,57 +433,15 @@ struct SharedTransfer {
   std::span<std::byte> bytes() { return std::span(storage).subspan(offset); }
 };
 
-// The device process and our end of its socket.
+// The device process and the channel to it.
 struct Peer {
-  OwnedFd socket;
+  std::shared_ptr<WindowChannel> channel;
   ChildProcess process;
-
-  Result<Message> exchange(const Message& message, int fd = -1) {
-    if (Status sent = send(socket.get(), message, fd); !sent) {
-      return sent.error();
-    }
-    Message answer{};
-    auto got = receive_message(socket.get(), std::as_writable_bytes(std::span(answer)), kTimeout);
-    if (!got) {
-      return std::move(got).error();
-    }
-    if (got->bytes != sizeof(answer) || answer[0] != kReply) {
-      return make_error(Errc::system, "the device process {}",
-                        got->bytes == 0 ? "closed the connection" : "sent no reply");
-    }
-    return answer;
-  }
 };
 
-// The pool the --cmdline asks for, in a memfd, every mapping bounced.
-Result<std::unique_ptr<IoTlb>> make_shared_pool(const std::string& cmdline) {
-  Result<SwiotlbConfig> config = parse_swiotlb_config(cmdline, cpu_count());
-  if (!config) {
-    return std::move(config).error();
-  }
-  Result<IoTlbOptions> options = IoTlbOptions::from_config(*config);
-  if (!options) {
-    return std::move(options).error();
-  }
-  RegionSpec spec = options->region.value_or(RegionSpec{});
-  spec.kind = RegionKind::memfd;
-  options->region = spec;
-  options->force_bounce = true;
-  return IoTlb::create(*options);
-}
-
-// A device whose only memory is the default pool, seen at kDmaBase.
-Result<std::unique_ptr<Device>> make_peer_device(IoTlb& tlb) {
-  auto ranges = DmaRangeMap::create({{tlb.start().value(), kDmaBase, tlb.end() - tlb.start()}});
-  if (!ranges) {
-    return std::move(ranges).error();
-  }
-  return Device::create({.name = "peer", .dma_ranges = std::move(*ranges)}, &tlb);
-}
-
-// Runs this program again as the device process and hands it the window.
+// Runs this program again as the device process, connected by a socket.
 // Our copy of its socket end is closed, so that its death is end of file.
-Result<Peer> start_peer(const IoTlb& tlb) {
+Result<Peer> start_peer() {
   auto pair = make_socket_pair();
   if (!pair) {
     return std::move(pair).error();
@@ -540,17 +453,47 @@ Result<Peer> start_peer(const IoTlb& tlb) {
     return std::move(process).error();
   }
   pair->second.reset();
-  Peer peer{std::move(pair->first), std::move(*process)};
-  const Message hello = {kHello, kProtocolVersion, tlb.end() - tlb.start(), kDmaBase, 0, 0};
-  auto answer = peer.exchange(hello, tlb.region()->fd());
-  if (!answer) {
-    return std::move(answer).error();
+  return Peer{std::make_shared<WindowChannel>(std::move(pair->first), kTimeout),
+              std::move(*process)};
+}
+
+// The pool the --cmdline asks for, in a memfd, every mapping bounced, its
+// pools handed to the device process as windows (the first, the hello, as
+// the IoTlb is made). With --grow, grown and transient pools are further
+// memfd windows.
+Result<std::unique_ptr<IoTlb>> make_shared_pool(const DemoOptions& demo, const Peer& peer,
+                                                std::shared_ptr<SharedWindowBackend>* backend) {
+  Result<SwiotlbConfig> config = parse_swiotlb_config(demo.cmdline, cpu_count());
+  if (!config) {
+    return std::move(config).error();
   }
-  if ((*answer)[1] != kOk) {
-    return make_error(Errc::system, "the device process could not map the window (status {})",
-                      (*answer)[1]);
+  Result<IoTlbOptions> options = IoTlbOptions::from_config(*config);
+  if (!options) {
+    return std::move(options).error();
   }
-  return peer;
+  RegionSpec spec = options->region.value_or(RegionSpec{});
+  spec.kind = RegionKind::memfd;
+  options->region = spec;
+  options->force_bounce = true;
+  if (demo.grow) {
+    options->growth.enabled = true;
+    options->transient = true;
+  }
+  auto shared = SharedWindowBackend::create(
+      {.inner = make_region_backend({.region = spec, .placement = options->placement}),
+       .channel = peer.channel});
+  if (!shared) {
+    return std::move(shared).error();
+  }
+  *backend = *shared;
+  options->backend = std::move(*shared);
+  return IoTlb::create(*options);
+}
+
+// A device whose only memory is the windows, seen where the device process
+// sees them.
+Result<std::unique_ptr<Device>> make_peer_device(IoTlb& tlb, const SharedWindowBackend& backend) {
+  return Device::create({.name = "peer", .windows = backend.windows()}, &tlb);
 }
 
 SharedTransfer make_shared_transfer(std::mt19937_64& rng, std::uint64_t max_size) {
@@ -572,7 +515,7 @@ Status run_on_device(Peer& peer, SharedTransfer& t, SharedTally& tally) {
   const Message command = {kTransfer,     static_cast<std::uint64_t>(t.dir),
                            t.dma.value(), t.bytes().size(),
                            t.check_seed,  t.fill_seed};
-  auto answer = peer.exchange(command);
+  auto answer = peer.channel->exchange(command);
   if (!answer) {
     return answer.error();
   }
@@ -649,11 +592,11 @@ Status run_shared_workload(const DemoOptions& options, Device& dev, Peer& peer,
 // fails, which is then the run's error) it is given a moment, then killed.
 Result<ChildExit> stop_peer(Peer& peer, Status& workload) {
   if (workload) {
-    Result<Message> answer = peer.exchange({kBye, 0, 0, 0, 0, 0});
-    if (answer) {
+    if (Status bye = peer.channel->close(); bye) {
       return peer.process.wait(kTimeout);
+    } else {
+      workload = bye;
     }
-    workload = answer.error();
   }
   if (Result<ChildExit> exit = peer.process.wait(std::chrono::seconds(1)); exit) {
     return exit;
@@ -664,6 +607,7 @@ Result<ChildExit> stop_peer(Peer& peer, Status& workload) {
 
 struct SharedRun {
   SharedTally tally;
+  SharedWindowStats windows;  // as the device process was told goodbye
   Status workload;
   Result<ChildExit> exit = ChildExit{};
   Status closed;
@@ -685,6 +629,7 @@ std::vector<std::string> run_errors(const SharedRun& run) {
 
 nlohmann::json shared_json(const IoTlb& tlb, const Device& dev, pid_t pid, const SharedRun& run,
                            const std::string& exit) {
+  const SharedWindowStats& w = run.windows;
   return {
       {"ok", run.ok()},
       {"transfers", run.tally.transfers},
@@ -694,6 +639,11 @@ nlohmann::json shared_json(const IoTlb& tlb, const Device& dev, pid_t pid, const
       {"map_failures", run.tally.map_failures},
       {"api_errors", run.tally.api_errors},
       {"window", {{"kind", "memfd"}, {"bytes", tlb.end() - tlb.start()}, {"dma_base", kDmaBase}}},
+      {"windows",
+       {{"announced", w.announced},
+        {"released", w.released},
+        {"refused", w.refused},
+        {"live_at_goodbye", w.live}}},
       {"device_process", {{"pid", pid}, {"exit", exit}}},
       {"errors", run_errors(run)},
       {"pool", io_tlb_json(tlb)},
@@ -717,6 +667,14 @@ void print_shared(const DemoOptions& options, const IoTlb& tlb, const Device& de
       run.tally.transfers, run.tally.device_checked, run.tally.host_checked, run.tally.bad_bytes,
       run.tally.map_failures);
   fmt::print("{}", tlb.debugfs_text());
+  if (options.grow) {
+    const GrowthStats g = tlb.stats().growth;
+    fmt::print(
+        "{} pools grown ({} slots now), transient pools held {} slots in all; windows handed to "
+        "the device process: {} ({} taken back, {} refused, {} at goodbye)\n",
+        g.grow_events, g.grown_nslabs, g.transient_nslabs_total, run.windows.announced,
+        run.windows.released, run.windows.refused, run.windows.live);
+  }
   fmt::print("device process {}\n", exit);
   for (const std::string& error : run_errors(run)) {
     fmt::print("error: {}\n", error);
@@ -727,17 +685,22 @@ void print_shared(const DemoOptions& options, const IoTlb& tlb, const Device& de
 }
 
 int run_shared_demo(const DemoOptions& options) {
-  Result<std::unique_ptr<IoTlb>> tlb = make_shared_pool(options.cmdline);
-  Result<std::unique_ptr<Device>> dev =
-      tlb ? make_peer_device(**tlb) : Result<std::unique_ptr<Device>>(tlb.error());
-  Result<Peer> peer = dev ? start_peer(**tlb) : Result<Peer>(dev.error());
+  Result<Peer> peer = start_peer();
   if (!peer) {
     return report_error(peer.error());
   }
+  std::shared_ptr<SharedWindowBackend> backend;
+  Result<std::unique_ptr<IoTlb>> tlb = make_shared_pool(options, *peer, &backend);
+  Result<std::unique_ptr<Device>> dev =
+      tlb ? make_peer_device(**tlb, *backend) : Result<std::unique_ptr<Device>>(tlb.error());
+  if (!dev) {
+    return report_error(dev.error());  // the device process is killed with `peer`
+  }
   SharedRun run;
   run.workload = run_shared_workload(options, **dev, *peer, run.tally);
-  run.exit = stop_peer(*peer, run.workload);
   run.closed = (*dev)->close();
+  run.windows = backend->stats();
+  run.exit = stop_peer(*peer, run.workload);
   print_shared(options, **tlb, **dev, peer->process.pid(), run);
   return run.ok() ? 0 : 1;
 }

@@ -28,6 +28,7 @@
 #include "swiotlb/io/io_device.h"
 #include "swiotlb/io/io_file.h"
 #include "swiotlb/io/io_job.h"
+#include "swiotlb/io/ring_backend.h"
 #include "swiotlb/iotlb/io_tlb.h"
 #include "swiotlb/iotlb/io_tlb_json.h"
 
@@ -153,8 +154,12 @@ int run_io(const IoCliOptions& o) {
   if (!file) {
     return fail(2, file.error().message());
   }
+  // Every pool the IoTlb has, and any it makes later, is registered with
+  // the ring before it takes a mapping (ring_backend.h).
+  auto ring = std::make_shared<io::RingBackend>(make_region_backend({}));
   IoTlbOptions to;
   to.nslabs = o.pool_slots;
+  to.backend = ring;
   Result<std::unique_ptr<IoTlb>> tlb = IoTlb::create(to);
   if (!tlb) {
     return fail(2, tlb.error().message());
@@ -166,6 +171,7 @@ int run_io(const IoCliOptions& o) {
   io::IoDeviceOptions dopt;
   dopt.max_in_flight = o.qd;
   dopt.direct_bytes = o.qd * io::round_up_to_blocks(max_bs, 4096);
+  dopt.pools = ring;
   Result<std::unique_ptr<io::IoDevice>> dev = io::IoDevice::create(file->fd(), tlb->get(), dopt);
   if (!dev) {
     return fail(2, dev.error().message());

@@ -38,6 +38,7 @@
 #include "swiotlb/dma/dma_range_map.h"
 #include "swiotlb/dma/frame_translator.h"
 #include "swiotlb/dma/iommu_domain.h"
+#include "swiotlb/dma/window_table.h"
 #include "swiotlb/iotlb/dma_reach.h"
 
 namespace swiotlb {
@@ -62,8 +63,12 @@ struct DeviceConfig {
   std::uint32_t max_segment_size = 65536;               // the kernel's default (64 KiB)
   std::uint64_t seg_boundary_mask = ~std::uint64_t{0};  // of the form 2^n - 1
   bool coherent = true;
-  CacheHook cache_hook;                               // called only when !coherent
-  DmaRangeMap dma_ranges;                             // empty: the identity
+  CacheHook cache_hook;    // called only when !coherent
+  DmaRangeMap dma_ranges;  // empty: the identity
+  // A reach that changes while the device runs (window_table.h): when set,
+  // the device reaches exactly these windows, pools added later included,
+  // and dma_ranges must be empty. Its owner adds and removes windows.
+  std::shared_ptr<const WindowTable> windows;
   std::shared_ptr<const FrameTranslator> translator;  // null: none
   // With a translator: call the cache hook only for a range that holds a
   // foreign page, as xen-swiotlb issues its cache-flush hypercall only for

@@ -5,13 +5,18 @@
 // The model (docs/io.md): the kernel's block layer and the disk under the
 // file are the device; the memory they can take fixed-buffer I/O from is
 // the memory registered with the ring. The ring's sparse buffer table holds
-// one entry per window: each configured pool of the IoTlb (entry = pool
-// index) and, when asked for, a direct arena (the last entry) where an
-// application may place buffers of its own that need no bounce. The
-// Device's dma ranges are those windows (identity), so the DMA API's own
-// rule decides: a buffer in a window goes direct, any other is bounced by
-// map_single into a pool; either way the I/O is READ_FIXED/WRITE_FIXED on
-// the address the map returned, and a read is copied back by unmap_single.
+// one entry per window: each pool of the IoTlb and, when asked for, a
+// direct arena (the last entry) where an application may place buffers of
+// its own that need no bounce. Without a RingBackend the pools are the
+// configured ones (entry = pool index); with one (IoDeviceOptions::pools,
+// ring_backend.h) every pool the IoTlb has or makes later, grown and
+// transient ones included, is registered before any mapping in it is
+// handed out and unregistered when it is given back. The Device's reach is
+// a WindowTable of exactly the registered windows (identity), so the DMA
+// API's own rule decides: a buffer in a window goes direct, any other is
+// bounced by map_single into a registered pool; either way the I/O is
+// READ_FIXED/WRITE_FIXED on the address the map returned, and a read is
+// copied back by unmap_single.
 //
 // O_DIRECT adds alignment: addresses, offsets and lengths must be whole
 // logical blocks (dio_alignment.h). Lengths and offsets that are not are
@@ -30,20 +35,26 @@
 // inject faults.
 //
 // Thread safety: an IoDevice is used by one thread at a time (one
-// submitter, as an io_uring without SQPOLL wants). The IoTlb it bounces
-// through may be shared with other devices and threads.
+// submitter, as an io_uring without SQPOLL wants), except that its
+// RingBackend registers and unregisters pools from any thread (the table
+// of windows has a lock of its own, the Device's reach is lock-free to
+// read). The IoTlb it bounces through may be shared with other devices and
+// threads.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "swiotlb/core/error.h"
 #include "swiotlb/dma/device.h"
+#include "swiotlb/dma/window_table.h"
 #include "swiotlb/io/dio_alignment.h"
+#include "swiotlb/io/ring_backend.h"
 
 namespace swiotlb {
 class IoTlb;
@@ -101,6 +112,10 @@ struct IoDeviceOptions {
   // -EAGAIN completions resubmitted per I/O before it fails.
   std::uint32_t eagain_retries = 16;
   CompletionFilter filter;  // empty: none
+  // The backend the IoTlb was made with, when it is a RingBackend: every
+  // pool it announces, now and later, is registered (ring_backend.h).
+  // Null: the IoTlb's configured pools only, registered at creation.
+  std::shared_ptr<RingBackend> pools;
 };
 
 struct IoDeviceStats {
@@ -114,7 +129,7 @@ struct IoDeviceStats {
   std::uint64_t in_flight = 0;       // I/Os in flight now
 };
 
-class IoDevice {
+class IoDevice final : private PoolRegistrar {
  public:
   // Sets up a ring on `fd`, registers every configured pool of `io_tlb` and
   // the direct arena, and creates the Device. `io_tlb` must outlive the
@@ -129,11 +144,13 @@ class IoDevice {
   IoDevice(const IoDevice&) = delete;
   IoDevice& operator=(const IoDevice&) = delete;
 
-  // Puts [addr, addr + length) in the ring's buffer table at `index`, or
-  // takes entry `index` out. A pool must be registered before any mapping
-  // in it is handed out, and unregistered only when none is live. Errors:
-  // out_of_range (index beyond the table, length above 1 GiB),
-  // invalid_argument (an entry already in use / not in use), system.
+  // Puts [addr, addr + length) in the ring's buffer table at `index` and
+  // in the Device's reach, or takes entry `index` out of both. A pool must
+  // be registered before any mapping in it is handed out, and unregistered
+  // only when none is live (a RingBackend does both). Errors: out_of_range
+  // (index beyond the table, length above 1 GiB), invalid_argument (an
+  // entry already in use / not in use, a window overlapping another),
+  // system. May be called from any thread.
   Status register_window(std::uint32_t index, const void* addr, std::uint64_t length);
   Status unregister_window(std::uint32_t index);
 
@@ -155,15 +172,14 @@ class IoDevice {
   // The direct arena (empty when direct_bytes was 0); page-aligned.
   std::span<std::byte> direct_memory() const { return direct_; }
   Device& device() { return *device_; }
+  // The registered windows now (pools and the direct arena); the id of
+  // each is its buffer table entry.
+  std::vector<WindowMapping> windows() const { return table_->windows(); }
   IoDeviceStats stats() const;
   std::uint32_t in_flight() const { return in_flight_; }
   std::uint32_t max_in_flight() const { return options_.max_in_flight; }
 
  private:
-  struct Window {
-    std::uint64_t start = 0;
-    std::uint64_t end = 0;  // 0: entry empty
-  };
   struct InFlight {
     IoOp op;
     std::uint64_t dma = 0;   // where the I/O reads or writes
@@ -176,6 +192,13 @@ class IoDevice {
   class Ring;
 
   IoDevice(int fd, IoTlb* io_tlb, IoDeviceOptions options, DioAlignment alignment);
+  Status register_pools();
+  // PoolRegistrar: a pool of the IoTlb in the first free entry (the last
+  // is the direct arena's), and out again.
+  Status add_pool(PhysAddr start, std::uint64_t bytes) override;
+  void remove_pool(PhysAddr start) noexcept override;
+  Status register_locked(std::uint32_t index, const void* addr, std::uint64_t length);
+  Status unregister_locked(std::uint32_t index);
   int window_of(std::uint64_t start, std::uint64_t length) const;
   Status queue(std::uint32_t slot);
   // Ends slot's I/O: unmap (copy back on success) and fill `out`;
@@ -190,7 +213,12 @@ class IoDevice {
   std::unique_ptr<Ring> ring_;
   std::unique_ptr<Device> device_;
   std::span<std::byte> direct_;
-  std::vector<Window> windows_;
+  // The registered windows: the Device's reach (read without a lock) and
+  // which table entries are taken.
+  const std::shared_ptr<WindowTable> table_;
+  std::mutex entries_lock_;
+  std::vector<bool> entry_used_;  // guarded by entries_lock_
+  bool attached_ = false;         // to options_.pools
   std::vector<InFlight> slots_;
   std::vector<std::uint32_t> free_slots_;
   std::uint32_t in_flight_ = 0;

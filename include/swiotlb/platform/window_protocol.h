@@ -4,7 +4,8 @@
 //
 // Messages are six 64-bit words in the machine's byte order (both ends run
 // on one machine); word 0 is the kind, and every message from the host gets
-// one reply.
+// one reply. The hello brings window 0; add and remove window messages
+// bring and take back further windows (shared_window.h has both ends).
 #pragma once
 
 #include <array>
@@ -21,6 +22,10 @@ inline constexpr std::uint64_t kTransfer =
     2;  // direction, DMA address, size, check seed, fill seed
 inline constexpr std::uint64_t kBye = 3;
 inline constexpr std::uint64_t kReply = 4;  // status, bytes checked, bytes wrong, bytes written
+// A further window (a pool grown later): window number, bytes, DMA base (+
+// the memfd). The reply's word 4 is the bytes mapped.
+inline constexpr std::uint64_t kAddWindow = 5;
+inline constexpr std::uint64_t kRemoveWindow = 6;  // window number
 inline constexpr std::uint64_t kProtocolVersion = 1;
 
 // Reply statuses.
@@ -28,6 +33,7 @@ inline constexpr std::uint64_t kOk = 0;
 inline constexpr std::uint64_t kOutsideWindow = 1;
 inline constexpr std::uint64_t kMalformed = 2;
 inline constexpr std::uint64_t kNoWindow = 3;
+inline constexpr std::uint64_t kNoSuchWindow = 4;  // a remove of a window never added
 
 // Where the device sees the window: an address of its own, which says
 // nothing about where the host keeps the pool.
