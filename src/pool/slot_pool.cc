@@ -16,6 +16,12 @@
 // whole mapping. The statistics are per area as well; only the high-water
 // mark's slow path looks at every area (raise_hiwater).
 //
+// Run cache: in a pool whose policy caches runs, each area also has a
+// RunCache (run_cache.h) whose lock guards the area's slot records, so
+// that a map served from the cache and an unmap that parks its run there
+// take that lock alone. Whatever changes the free-run counters still takes
+// the area's lock, and the cache's lock after it when it writes records.
+//
 // Pools over an image (create_in, attach, adopted mappings) are in
 // slot_pool_image.cc.
 #include "swiotlb/pool/slot_pool.h"
@@ -35,6 +41,47 @@ namespace {
 
 constexpr std::uint32_t segment_offset(std::uint64_t slot) {
   return static_cast<std::uint32_t>(slot & (kSegmentSlots - 1));
+}
+
+// Runs `read` with the lock that guards an area's slot records held: its
+// run cache's when it has one, else the area's own.
+template <class Read>
+decltype(auto) with_records(std::mutex& area_lock, RunCache* cache, Read&& read) {
+  if (cache != nullptr) {
+    std::lock_guard records(cache->lock);
+    return read();
+  }
+  std::lock_guard guard(area_lock);
+  return read();
+}
+
+// An area's count of slots held by mappings. Without a run cache only the
+// holder of the area's lock writes it; with one, maps and unmaps that go
+// through the cache change it under the cache's lock, so every write is an
+// atomic read-modify-write.
+template <class Area>
+std::uint64_t add_used(Area& area, std::uint64_t nslots) {
+  if (area.cache) {
+    return area.used.fetch_add(nslots, std::memory_order_relaxed) + nslots;
+  }
+  const std::uint64_t now = area.used.load(std::memory_order_relaxed) + nslots;
+  area.used.store(now, std::memory_order_relaxed);
+  return now;
+}
+
+template <class Area>
+void sub_used(Area& area, std::uint64_t nslots) {
+  if (area.cache) {
+    area.used.fetch_sub(nslots, std::memory_order_relaxed);
+  } else {
+    area.used.store(area.used.load(std::memory_order_relaxed) - nslots, std::memory_order_relaxed);
+  }
+}
+
+// The cache holds at most an eighth of its area, and at least one run of
+// the longest length it caches.
+std::uint64_t cache_budget(std::uint32_t area_slots) {
+  return std::max<std::uint64_t>(area_slots / 8, kMaxCachedSlots);
 }
 
 }  // namespace
@@ -89,8 +136,14 @@ SlotPool::SlotPool(const PoolGeometry& geometry, std::shared_ptr<const SlotPolic
     list_ = reinterpret_cast<std::uint16_t*>(image + layout.list_offset);
     slots_ = reinterpret_cast<Slot*>(image + layout.slots_offset);
   }
+  // A run cache lives in this process only: a pool over an image, which
+  // another process may take over, keeps every freed run in its counters.
+  caches_runs_ = image == nullptr && policy_->caches_runs();
   for (std::uint32_t a = 0; a < area_count_; ++a) {
     areas_[a].state = policy_->make_area_state(area_slots_);
+    if (caches_runs_) {
+      areas_[a].cache = std::make_unique<RunCache>(cache_budget(area_slots_));
+    }
   }
 }
 
@@ -151,21 +204,38 @@ Result<SlotMapping> SlotPool::map(const SlotRequest& request) {
   }
   SlotMapping mapping;
   const std::uint32_t first_area = request.cpu & (area_count_ - 1);
+  if (caches_runs_ && plan->nslots <= kMaxCachedSlots &&
+      take_cached(first_area, *plan, request, mapping)) {
+    return mapping;
+  }
   const std::uint32_t areas = request.one_area ? 1 : area_count_;
   for (std::uint32_t i = 0; i < areas; ++i) {
     const std::uint32_t a = (first_area + i) & (area_count_ - 1);
     Area& area = areas_[a];
     std::unique_lock guard(area.lock);
+    // Cached runs do not count as used: a search that needs them drains them.
     if (plan->nslots > area_slots_ - area.used.load(std::memory_order_relaxed)) {
       continue;
     }
-    const AreaView view{list_, a * area_slots_, area_slots_, area.cursor, area.state.get()};
-    const AreaSearch found = policy_->search_area(view, *plan);
-    area.search_steps += found.steps;
-    mapping.search_steps += found.steps;
+    const std::uint64_t cached = area.cache ? area.cache->cached_slots() : 0;
+    auto search = [&] {
+      const AreaView view{list_, a * area_slots_, area_slots_, area.cursor, area.state.get()};
+      const AreaSearch result = policy_->search_area(view, *plan);
+      area.search_steps += result.steps;
+      mapping.search_steps += result.steps;
+      return result;
+    };
+    AreaSearch found = search();
+    if (found.outcome == AreaSearch::Outcome::not_found && cached != 0) {
+      // The cache may hold what the search needs: give it all back and
+      // search again, so that no map fails for slots parked there.
+      drain_locked(area);
+      found = search();
+    }
     if (found.outcome == AreaSearch::Outcome::found) {
       commit_locked(area, a, found.index, *plan, request, mapping);
-      const bool past_gate = area.used.load(std::memory_order_relaxed) > area.gate;
+      const bool past_gate =
+          area.used.load(std::memory_order_relaxed) > area.gate.load(std::memory_order_relaxed);
       guard.unlock();
       if (past_gate) {
         raise_hiwater();
@@ -195,9 +265,6 @@ void SlotPool::commit_locked(Area& area, std::uint32_t area_index, std::uint32_t
   const std::uint32_t first = area_index * area_slots_ + found;
   for (std::uint32_t k = 0; k < plan.nslots; ++k) {
     list_[first + k] = 0;
-    slots_[first + k].alloc_size = static_cast<std::uint32_t>(
-        plan.search_bytes - (plan.slot_alloc_offset + (std::uint64_t{k} << kSlotShift)));
-    slots_[first + k].role = k < plan.pad_slots ? SlotRole::pad : SlotRole::data;
   }
   // The free run before the new mapping now ends where it starts.
   std::uint16_t count = 0;
@@ -209,16 +276,36 @@ void SlotPool::commit_locked(Area& area, std::uint32_t area_index, std::uint32_t
     area.state->on_take(found, plan.nslots);
   }
   area.cursor = wrap_area_index(std::uint64_t{found} + plan.nslots, area_slots_);
-  area.used.store(area.used.load(std::memory_order_relaxed) + plan.nslots,
-                  std::memory_order_relaxed);
+  add_used(area, plan.nslots);
   area.maps += 1;
+  if (area.cache) {
+    std::lock_guard records(area.cache->lock);
+    write_records(first, plan, request, mapping);
+  } else {
+    write_records(first, plan, request, mapping);
+  }
+  mapping.area = area_index;
+}
 
+// The records of a run just taken, from the search or from the run cache
+// (whose runs still hold their last mapping's records: every field is
+// written).
+void SlotPool::write_records(std::uint32_t first, const SearchPlan& plan,
+                             const SlotRequest& request, SlotMapping& mapping) {
   const std::uint32_t head = first + plan.pad_slots;
-  for (std::uint32_t k = 0; head + k < first + plan.nslots; ++k) {
-    Slot& slot = slots_[head + k];
-    slot.part = static_cast<std::uint8_t>(k);
+  for (std::uint32_t k = 0; k < plan.nslots; ++k) {
+    Slot& slot = slots_[first + k];
+    slot = Slot{};
+    slot.alloc_size = static_cast<std::uint32_t>(
+        plan.search_bytes - (plan.slot_alloc_offset + (std::uint64_t{k} << kSlotShift)));
+    if (first + k < head) {
+      slot.role = SlotRole::pad;
+      continue;
+    }
+    slot.role = SlotRole::data;
+    slot.part = static_cast<std::uint8_t>(first + k - head);
     if (plan.orig != 0) {
-      slot.orig_addr = plan.orig + (std::uint64_t{k} << kSlotShift);
+      slot.orig_addr = plan.orig + (std::uint64_t{first + k - head} << kSlotShift);
     }
   }
   Slot& h = slots_[head];
@@ -232,7 +319,92 @@ void SlotPool::commit_locked(Area& area, std::uint32_t area_index, std::uint32_t
   mapping.tlb_addr = start_ + (std::uint64_t{head} << kSlotShift) + plan.tlb_offset;
   mapping.index = SlotIndex(first);
   mapping.nslots = SlotCount(plan.nslots);
+}
+
+// The kernel's three tests on a candidate run, for a run from the cache
+// (which never crosses a segment: it was one mapping).
+bool SlotPool::run_fits(const SearchPlan& plan, std::uint32_t first) {
+  const std::uint64_t addr = plan.tbl_dma + (std::uint64_t{first} << kSlotShift);
+  return (addr & plan.alloc_align_mask) == 0 &&
+         (plan.orig == 0 || ((addr ^ plan.orig) & plan.iotlb_align_mask) == 0) &&
+         !AreaView::crosses_boundary(plan, first);
+}
+
+bool SlotPool::take_cached(std::uint32_t area_index, const SearchPlan& plan,
+                           const SlotRequest& request, SlotMapping& mapping) {
+  Area& area = areas_[area_index];
+  RunCache& cache = *area.cache;
+  if (cache.cached_slots() == 0) {
+    return false;  // the common miss, without touching the lock
+  }
+  std::uint64_t used_now = 0;
+  {
+    std::lock_guard records(cache.lock);
+    const std::optional<std::uint32_t> first =
+        cache.take(plan.nslots, [&plan](std::uint32_t run) { return run_fits(plan, run); });
+    if (!first) {
+      return false;
+    }
+    write_records(*first, plan, request, mapping);
+    used_now = add_used(area, plan.nslots);
+  }
   mapping.area = area_index;
+  if (used_now > area.gate.load(std::memory_order_relaxed)) {
+    raise_hiwater();
+  }
+  return true;
+}
+
+// REQUIRES: the cache's lock held.
+bool SlotPool::put_cached_locked(Area& area, const MappingInfo& info) {
+  const auto nslots = static_cast<std::uint32_t>(info.nslots.value());
+  if (nslots > kMaxCachedSlots || !area.cache->put(info.index.value(), nslots)) {
+    return false;
+  }
+  slots_[(info.tlb_addr - start_) >> kSlotShift].state = MappingState::cached;
+  sub_used(area, nslots);
+  return true;
+}
+
+// An unmap whose run the cache did not take as it stood: with the area's
+// lock, the cache may give a magazine back to make room, or the run goes
+// back to the area itself. REQUIRES: the mapping is marked going.
+void SlotPool::release_past_cache(Area& area, const MappingInfo& info) {
+  const std::uint32_t first = info.index.value();
+  const auto nslots = static_cast<std::uint32_t>(info.nslots.value());
+  std::lock_guard guard(area.lock);
+  std::lock_guard records(area.cache->lock);
+  if (nslots > kMaxCachedSlots) {
+    release_locked(area, first, nslots);
+    return;
+  }
+  slots_[(info.tlb_addr - start_) >> kSlotShift].state = MappingState::cached;
+  sub_used(area, nslots);
+  area.cache->spill(first, nslots, [&](std::uint32_t run, std::uint32_t length) {
+    free_run_locked(area, run, length);
+  });
+}
+
+// REQUIRES: the area's lock held, and a cache.
+void SlotPool::drain_locked(Area& area) {
+  std::lock_guard records(area.cache->lock);
+  area.cache->drain(
+      [&](std::uint32_t run, std::uint32_t length) { free_run_locked(area, run, length); });
+}
+
+void SlotPool::drain_cache() {
+  for (std::uint32_t a = 0; caches_runs_ && a < area_count_; ++a) {
+    std::lock_guard guard(areas_[a].lock);
+    drain_locked(areas_[a]);
+  }
+}
+
+std::uint64_t SlotPool::cached() const {
+  std::uint64_t total = 0;
+  for (std::uint32_t a = 0; caches_runs_ && a < area_count_; ++a) {
+    total += areas_[a].cache->cached_slots();
+  }
+  return total;
 }
 
 std::uint64_t SlotPool::used() const {
@@ -277,9 +449,10 @@ void SlotPool::raise_hiwater() {
     Area& area = areas_[a];
     std::lock_guard area_guard(area.lock);
     const std::uint64_t use = area.used.load(std::memory_order_relaxed);
-    if (use > area.gate) {
-      gated_ += use - area.gate;
-      area.gate = use;
+    const std::uint64_t gate = area.gate.load(std::memory_order_relaxed);
+    if (use > gate) {
+      gated_ += use - gate;
+      area.gate.store(use, std::memory_order_relaxed);
     }
     total += use;
   }
@@ -288,9 +461,10 @@ void SlotPool::raise_hiwater() {
     Area& area = areas_[a];
     std::lock_guard area_guard(area.lock);
     const std::uint64_t use = area.used.load(std::memory_order_relaxed);
-    if (area.gate > use) {
-      const std::uint64_t give_back = std::min(area.gate - use, gated_ - high);
-      area.gate -= give_back;
+    const std::uint64_t gate = area.gate.load(std::memory_order_relaxed);
+    if (gate > use) {
+      const std::uint64_t give_back = std::min(gate - use, gated_ - high);
+      area.gate.store(gate - give_back, std::memory_order_relaxed);
       gated_ -= give_back;
     }
   }
@@ -301,7 +475,7 @@ void SlotPool::reset_hiwater() {
   std::lock_guard guard(hiwater_lock_);
   for (std::uint32_t a = 0; a < area_count_; ++a) {
     std::lock_guard area_guard(areas_[a].lock);
-    areas_[a].gate = 0;
+    areas_[a].gate.store(0, std::memory_order_relaxed);
   }
   gated_ = 0;
   hiwater_.store(0, std::memory_order_relaxed);
@@ -318,7 +492,9 @@ Result<std::uint32_t> SlotPool::head_of_locked(PhysAddr tlb_addr,
       return adopted_error(tlb_addr);
     }
     return make_error(Errc::not_mapped, "no mapping was handed out at {:#x}{}", tlb_addr.value(),
-                      h.state == MappingState::going ? " (it is being unmapped)" : "");
+                      h.state == MappingState::going    ? " (it is being unmapped)"
+                      : h.state == MappingState::cached ? " (it was unmapped)"
+                                                        : "");
   }
   return static_cast<std::uint32_t>(head);
 }
@@ -361,6 +537,9 @@ Result<MappingInfo> SlotPool::take_mapping(PhysAddr tlb_addr, std::uint64_t min_
   }
   const std::uint64_t offset = tlb_addr.value() & min_align_mask & (kSlotSize - 1);
   Area& area = area_of((tlb_addr - offset - start_) >> kSlotShift);
+  if (area.cache) {
+    return take_mapping_cached(area, tlb_addr, min_align_mask, claim, release);
+  }
   std::lock_guard guard(area.lock);
   Result<std::uint32_t> head = head_of_locked(tlb_addr, min_align_mask);
   if (!head) {
@@ -380,10 +559,47 @@ Result<MappingInfo> SlotPool::take_mapping(PhysAddr tlb_addr, std::uint64_t min_
   return info;
 }
 
+// take_mapping in an area with a run cache: the records under the cache's
+// lock alone, and the run parked in the cache when it takes it.
+Result<MappingInfo> SlotPool::take_mapping_cached(Area& area, PhysAddr tlb_addr,
+                                                  std::uint64_t min_align_mask,
+                                                  const MappingClaim* claim, bool release) {
+  std::unique_lock records(area.cache->lock);
+  Result<std::uint32_t> head = head_of_locked(tlb_addr, min_align_mask);
+  if (!head) {
+    return std::move(head).error();
+  }
+  MappingInfo info = info_locked(*head);
+  if (claim != nullptr) {
+    if (Status match = check_claim(info, *claim); !match) {
+      return match.error();
+    }
+  }
+  if (release && put_cached_locked(area, info)) {
+    return info;
+  }
+  slots_[*head].state = MappingState::going;
+  records.unlock();
+  if (release) {
+    release_past_cache(area, info);
+  }
+  return info;
+}
+
 void SlotPool::finish_unmap(const MappingInfo& mapping) {
   const std::uint32_t first = mapping.index.value();
   const auto nslots = static_cast<std::uint32_t>(mapping.nslots.value());
   Area& area = area_of(first);
+  if (area.cache) {
+    {
+      std::lock_guard records(area.cache->lock);
+      if (put_cached_locked(area, mapping)) {
+        return;
+      }
+    }
+    release_past_cache(area, mapping);
+    return;
+  }
   std::lock_guard guard(area.lock);
   release_locked(area, first, nslots);
 }
@@ -402,11 +618,19 @@ Status SlotPool::check_claim(const MappingInfo& info, const MappingClaim& claim)
   return {};
 }
 
-Result<MappingInfo> SlotPool::unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask) {
-  return take_mapping(tlb_addr, min_align_mask, nullptr, /*release=*/true);
+Result<MappingInfo> SlotPool::unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask,
+                                    const MappingClaim* claim) {
+  return take_mapping(tlb_addr, min_align_mask, claim, /*release=*/true);
 }
 
 void SlotPool::release_locked(Area& area, std::uint32_t first, std::uint32_t nslots) {
+  free_run_locked(area, first, nslots);
+  sub_used(area, nslots);
+}
+
+// Frees the slots of a run in the counters, the records and the policy's
+// state; the caller accounts for them (a mapping's, or a cached run's).
+void SlotPool::free_run_locked(Area& area, std::uint32_t first, std::uint32_t nslots) {
   const std::uint64_t end = std::uint64_t{first} + nslots;
   // Merge with the free run that follows, if it is in the same segment.
   std::uint16_t count =
@@ -423,7 +647,6 @@ void SlotPool::release_locked(Area& area, std::uint32_t first, std::uint32_t nsl
   if (area.state) {
     area.state->on_release(first % area_slots_, nslots);
   }
-  area.used.store(area.used.load(std::memory_order_relaxed) - nslots, std::memory_order_relaxed);
 }
 
 Result<MappingInfo> SlotPool::find_mapping(PhysAddr addr, std::uint64_t size) const {
@@ -433,22 +656,28 @@ Result<MappingInfo> SlotPool::find_mapping(PhysAddr addr, std::uint64_t size) co
   }
   const std::uint64_t slot = (addr - start_) >> kSlotShift;
   Area& area = area_of(slot);
-  std::lock_guard guard(area.lock);
-  const Slot& s = slots_[slot];
-  const std::uint64_t head = slot - s.part;
-  if (s.role != SlotRole::data || slots_[head].state != MappingState::live) {
-    if (s.role == SlotRole::data && slots_[head].state == MappingState::adopted) {
-      return adopted_error(addr);
-    }
-    return make_error(Errc::not_mapped, "no live mapping holds {:#x}", addr.value());
+  Result<MappingInfo> found =
+      with_records(area.lock, area.cache.get(), [&]() -> Result<MappingInfo> {
+        const Slot& s = slots_[slot];
+        const std::uint64_t head = slot - s.part;
+        if (s.role != SlotRole::data || slots_[head].state != MappingState::live) {
+          if (s.role == SlotRole::data && slots_[head].state == MappingState::adopted) {
+            return adopted_error(addr);
+          }
+          return make_error(Errc::not_mapped, "no live mapping holds {:#x}", addr.value());
+        }
+        return info_locked(static_cast<std::uint32_t>(head));
+      });
+  if (!found) {
+    return found;
   }
-  MappingInfo info = info_locked(static_cast<std::uint32_t>(head));
+  const MappingInfo& info = *found;
   const std::uint64_t from = addr - info.tlb_addr;
   if (addr < info.tlb_addr || size > info.mapping_size || from > info.mapping_size - size) {
     return make_error(Errc::out_of_range, "[{:#x}, +{}) reaches outside the mapping [{:#x}, +{})",
                       addr.value(), size, info.tlb_addr.value(), info.mapping_size);
   }
-  return info;
+  return found;
 }
 
 PhysAddr SlotPool::orig_of(const MappingInfo& mapping, PhysAddr addr) const {
@@ -465,11 +694,20 @@ PoolStats SlotPool::stats() const {
   s.areas.reserve(area_count_);
   for (std::uint32_t a = 0; a < area_count_; ++a) {
     std::lock_guard guard(areas_[a].lock);
+    std::uint64_t cached = 0;
+    std::uint64_t hits = 0;
+    if (RunCache* cache = areas_[a].cache.get(); cache != nullptr) {
+      std::lock_guard records(cache->lock);
+      cached = cache->cached_slots();
+      hits = cache->hits();
+    }
     s.areas.push_back({areas_[a].used.load(std::memory_order_relaxed), areas_[a].cursor,
-                       areas_[a].maps, areas_[a].search_steps});
-    s.maps += areas_[a].maps;
+                       areas_[a].maps + hits, areas_[a].search_steps});
+    s.maps += areas_[a].maps + hits;
     s.search_steps += areas_[a].search_steps;
     s.adopted += areas_[a].adopted;
+    s.cached += cached;
+    s.cache_hits += hits;
   }
   return s;
 }
@@ -477,13 +715,15 @@ PoolStats SlotPool::stats() const {
 std::uint64_t SlotPool::count_owned(std::uint32_t owner) const {
   std::uint64_t count = 0;
   for (std::uint32_t a = 0; a < area_count_; ++a) {
-    std::lock_guard guard(areas_[a].lock);
-    const std::uint64_t base = std::uint64_t{a} * area_slots_;
-    for (std::uint64_t i = base; i < base + area_slots_; ++i) {
-      if (slots_[i].state != MappingState::none && slots_[i].owner == owner) {
-        ++count;
+    with_records(areas_[a].lock, areas_[a].cache.get(), [&] {
+      const std::uint64_t base = std::uint64_t{a} * area_slots_;
+      for (std::uint64_t i = base; i < base + area_slots_; ++i) {
+        if (slots_[i].state != MappingState::none && slots_[i].state != MappingState::cached &&
+            slots_[i].owner == owner) {
+          ++count;
+        }
       }
-    }
+    });
   }
   return count;
 }
@@ -506,20 +746,35 @@ Status SlotPool::check_invariants() const {
   std::uint64_t gates = 0;
   for (std::uint32_t a = 0; a < area_count_; ++a) {
     std::lock_guard guard(areas_[a].lock);
-    gates += areas_[a].gate;
+    RunCache* cache = areas_[a].cache.get();
+    std::unique_lock<SpinLock> records;
+    if (cache != nullptr) {
+      records = std::unique_lock(cache->lock);
+    }
+    gates += areas_[a].gate.load(std::memory_order_relaxed);
     const std::uint64_t base = std::uint64_t{a} * area_slots_;
     Result<std::uint64_t> in_use = check_slot_records(list_, slots_, base, area_slots_);
     if (!in_use) {
       return std::move(in_use).error();
     }
-    const std::uint64_t counted = areas_[a].used.load(std::memory_order_relaxed);
+    const std::uint64_t counted = areas_[a].used.load(std::memory_order_relaxed) +
+                                  (cache != nullptr ? cache->cached_slots() : 0);
     if (*in_use != counted) {
-      return make_error(Errc::out_of_range, "area {}: used {} but {} slots are in use", a, counted,
-                        *in_use);
+      return make_error(Errc::out_of_range,
+                        "area {}: used {} (cached runs included) but {} slots are in use", a,
+                        counted, *in_use);
     }
     std::uint64_t adopted = 0;
+    std::uint64_t cached = 0;
     for (std::uint64_t i = base; i < base + area_slots_; ++i) {
       adopted += slots_[i].state == MappingState::adopted ? 1 : 0;
+      if (slots_[i].state == MappingState::cached) {
+        cached += info_locked(static_cast<std::uint32_t>(i)).nslots.value();
+      }
+    }
+    if (cached != (cache != nullptr ? cache->cached_slots() : 0)) {
+      return make_error(Errc::out_of_range, "area {}: {} slots in cached runs, {} counted", a,
+                        cached, cache != nullptr ? cache->cached_slots() : 0);
     }
     if (adopted != areas_[a].adopted) {
       return make_error(Errc::out_of_range, "area {}: {} adopted mappings counted, {} found", a,
@@ -531,7 +786,7 @@ Status SlotPool::check_invariants() const {
         return make_error(Errc::out_of_range, "area {}: {}", a, ok.error().message());
       }
     }
-    total += *in_use;
+    total += *in_use - cached;
   }
   if (total != used()) {
     return make_error(Errc::out_of_range, "pool used {} but {} slots are in use", used(), total);
