@@ -24,8 +24,8 @@
 // for a later request or the next drain. A run never crosses a segment (it
 // was one mapping), so the segment rule holds by construction.
 //
-// Synchronization: every member is guarded by `lock`, a spin lock held for
-// a few dozen instructions. Lock order: the area's lock, then this one.
+// Synchronization: every member is guarded by `lock`, a spin lock
+// (core/spin_lock.h) held for a few dozen instructions. Lock order: the area's lock, then this one.
 // cached_slots() may be read without it.
 #pragma once
 
@@ -33,7 +33,8 @@
 #include <atomic>
 #include <cstdint>
 #include <optional>
-#include <thread>
+
+#include "swiotlb/core/spin_lock.h"
 
 namespace swiotlb {
 
@@ -41,31 +42,6 @@ namespace swiotlb {
 inline constexpr std::uint32_t kMaxCachedSlots = 32;
 inline constexpr std::uint32_t kMagazineRuns = 8;
 inline constexpr std::uint32_t kDepotMagazines = 4;
-
-// A lock for critical sections of a few dozen instructions: one atomic
-// exchange to take, one release store to give back. A waiter spins a while,
-// then yields its CPU, so that a holder preempted on a busy machine gets to
-// run.
-class SpinLock {
- public:
-  void lock() {
-    while (held_.exchange(true, std::memory_order_acquire)) {
-      wait();
-    }
-  }
-  void unlock() { held_.store(false, std::memory_order_release); }
-
- private:
-  [[gnu::cold]] void wait() const {
-    for (unsigned spins = 0; held_.load(std::memory_order_relaxed); ++spins) {
-      if (spins >= 64) {
-        std::this_thread::yield();
-        spins = 0;
-      }
-    }
-  }
-  std::atomic<bool> held_{false};
-};
 
 // Up to kMagazineRuns runs of `nslots` slots each, newest last.
 struct Magazine {

@@ -163,24 +163,26 @@ SlotPool::Area& SlotPool::area_of(std::uint64_t slot) const {
   return areas_[slot / area_slots_];
 }
 
-// One named result and one return, so that the plan is built where the
-// caller wants it rather than copied there: a copy reads, 16 bytes at a
-// time, fields the policy has just written 4 bytes at a time, and stalls.
+namespace {
+
+// No pool holds more than kMaxSlotCount slots, so a larger mapping can
+// never be served; refusing it up front keeps every slot count below 2^32.
+constexpr std::uint64_t kMaxMappingBytes = kMaxSlotCount << kSlotShift;
+
+}  // namespace
+
+// One named result and one return (every error comes from
+// invalid_request), so that the plan is built where the caller wants it
+// rather than copied there: a copy reads, 16 bytes at a time, fields the
+// policy has just written 4 bytes at a time, and stalls.
 Result<SearchPlan> SlotPool::make_plan(const SlotRequest& request) const {
   const std::uint64_t boundary = request.seg_boundary_mask;
-  // No pool holds more than kMaxSlotCount slots, so a larger mapping can
-  // never be served; refusing it here keeps every slot count below 2^32.
-  constexpr std::uint64_t kMaxMappingBytes = kMaxSlotCount << kSlotShift;
-  if (request.mapping_size > kMaxMappingBytes || request.alloc_size > kMaxMappingBytes ||
-      request.alloc_align_mask >= kMaxMappingBytes) {
-    return make_error(Errc::invalid_argument,
-                      "a mapping of {} bytes (allocation {} bytes, alignment mask {:#x}) is "
-                      "larger than any pool: at most {} bytes",
-                      request.mapping_size, request.alloc_size, request.alloc_align_mask,
-                      kMaxMappingBytes);
-  }
-  const bool valid = request.mapping_size != 0 && (boundary & (boundary + 1)) == 0;
-  Result<SearchPlan> plan = valid ? policy_->plan(request) : invalid_request(request);
+  const bool valid = request.mapping_size != 0 && request.mapping_size <= kMaxMappingBytes &&
+                     request.alloc_size <= kMaxMappingBytes &&
+                     request.alloc_align_mask < kMaxMappingBytes &&
+                     (boundary & (boundary + 1)) == 0;
+  Result<SearchPlan> plan =
+      valid ? policy_->plan(request) : Result<SearchPlan>(invalid_request(request));
   if (plan) {
     plan->tbl_dma = request.pool_dma_start.value() & boundary;
     plan->max_slots = (boundary >> kSlotShift) + 1;
@@ -189,6 +191,14 @@ Result<SearchPlan> SlotPool::make_plan(const SlotRequest& request) const {
 }
 
 Error SlotPool::invalid_request(const SlotRequest& request) {
+  if (request.mapping_size > kMaxMappingBytes || request.alloc_size > kMaxMappingBytes ||
+      request.alloc_align_mask >= kMaxMappingBytes) {
+    return make_error(Errc::invalid_argument,
+                      "a mapping of {} bytes (allocation {} bytes, alignment mask {:#x}) is "
+                      "larger than any pool: at most {} bytes",
+                      request.mapping_size, request.alloc_size, request.alloc_align_mask,
+                      kMaxMappingBytes);
+  }
   if (request.mapping_size == 0) {
     return make_error(Errc::invalid_argument, "a mapping of 0 bytes needs no slots");
   }
