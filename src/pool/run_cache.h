@@ -60,11 +60,17 @@ class alignas(64) RunCache {
 
   // REQUIRES (for every method below): `lock` held.
 
-  // The newest cached run of `nslots` slots for which fits(first) holds,
-  // removed from the cache; nothing when there is none. REQUIRES: nslots in
-  // [1, kMaxCachedSlots].
+  // What take() returns when no run fits (no run starts at slot 2^32 - 1:
+  // a pool has fewer slots).
+  static constexpr std::uint32_t kNone = 0xffffffff;
+
+  // The first slot of the newest cached run of `nslots` slots for which
+  // fits(first) holds, removed from the cache; kNone when there is none.
+  // (A plain value, not an optional: the caller reads it at once, and a
+  // flag byte read back with the value stalls the load.) REQUIRES: nslots
+  // in [1, kMaxCachedSlots].
   template <class Fits>
-  std::optional<std::uint32_t> take(std::uint32_t nslots, Fits&& fits);
+  std::uint32_t take(std::uint32_t nslots, Fits&& fits);
 
   // Caches the run [first, first + nslots). False, changing nothing, when
   // it would pass the budget or the depot has no room for a full magazine:
@@ -97,7 +103,7 @@ class alignas(64) RunCache {
   };
 
   template <class Fits>
-  static std::optional<std::uint32_t> take_from(Magazine& magazine, Fits& fits);
+  static std::uint32_t take_from(Magazine& magazine, Fits& fits);
   std::optional<std::size_t> depot_index(std::uint32_t nslots) const;
   void add_cached(std::uint32_t nslots) {
     cached_.store(cached_.load(std::memory_order_relaxed) + nslots, std::memory_order_relaxed);
@@ -117,7 +123,7 @@ class alignas(64) RunCache {
 };
 
 template <class Fits>
-std::optional<std::uint32_t> RunCache::take_from(Magazine& magazine, Fits& fits) {
+std::uint32_t RunCache::take_from(Magazine& magazine, Fits& fits) {
   for (std::uint32_t i = magazine.count; i-- > 0;) {
     const std::uint32_t first = magazine.first[i];
     if (fits(first)) {
@@ -128,18 +134,18 @@ std::optional<std::uint32_t> RunCache::take_from(Magazine& magazine, Fits& fits)
       return first;
     }
   }
-  return std::nullopt;
+  return kNone;
 }
 
 template <class Fits>
-std::optional<std::uint32_t> RunCache::take(std::uint32_t nslots, Fits&& fits) {
+std::uint32_t RunCache::take(std::uint32_t nslots, Fits&& fits) {
   SizeClass& size_class = classes_[nslots - 1];
-  std::optional<std::uint32_t> run = take_from(size_class.loaded, fits);
-  if (!run && !size_class.previous.empty()) {
+  std::uint32_t run = take_from(size_class.loaded, fits);
+  if (run == kNone && !size_class.previous.empty()) {
     std::swap(size_class.loaded, size_class.previous);
     run = take_from(size_class.loaded, fits);
   }
-  if (!run) {
+  if (run == kNone) {
     // A full magazine of this class from the depot takes the place of the
     // loaded one, which takes its place in the depot (unless empty).
     if (const std::optional<std::size_t> d = depot_index(nslots)) {
@@ -153,7 +159,7 @@ std::optional<std::uint32_t> RunCache::take(std::uint32_t nslots, Fits&& fits) {
       run = take_from(size_class.loaded, fits);
     }
   }
-  if (run) {
+  if (run != kNone) {
     sub_cached(nslots);
     ++hits_;
   }

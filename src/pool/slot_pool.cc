@@ -55,27 +55,15 @@ decltype(auto) with_records(std::mutex& area_lock, RunCache* cache, Read&& read)
   return read();
 }
 
-// An area's count of slots held by mappings. Without a run cache only the
-// holder of the area's lock writes it; with one, maps and unmaps that go
-// through the cache change it under the cache's lock, so every write is an
-// atomic read-modify-write.
+// Slots of an area held by mappings: those taken from its counters, less
+// the runs parked in its run cache. The two are written under different
+// locks (the area's, the cache's), so, read together without both, the
+// difference may be off while a map or unmap is in flight, and is clamped.
 template <class Area>
-std::uint64_t add_used(Area& area, std::uint64_t nslots) {
-  if (area.cache) {
-    return area.used.fetch_add(nslots, std::memory_order_relaxed) + nslots;
-  }
-  const std::uint64_t now = area.used.load(std::memory_order_relaxed) + nslots;
-  area.used.store(now, std::memory_order_relaxed);
-  return now;
-}
-
-template <class Area>
-void sub_used(Area& area, std::uint64_t nslots) {
-  if (area.cache) {
-    area.used.fetch_sub(nslots, std::memory_order_relaxed);
-  } else {
-    area.used.store(area.used.load(std::memory_order_relaxed) - nslots, std::memory_order_relaxed);
-  }
+std::uint64_t mapped_slots(const Area& area) {
+  const std::uint64_t taken = area.used.load(std::memory_order_relaxed);
+  const std::uint64_t cached = area.cache ? area.cache->cached_slots() : 0;
+  return taken > cached ? taken - cached : 0;
 }
 
 // The cache holds at most an eighth of its area, and at least one run of
@@ -223,11 +211,11 @@ Result<SlotMapping> SlotPool::map(const SlotRequest& request) {
     const std::uint32_t a = (first_area + i) & (area_count_ - 1);
     Area& area = areas_[a];
     std::unique_lock guard(area.lock);
-    // Cached runs do not count as used: a search that needs them drains them.
-    if (plan->nslots > area_slots_ - area.used.load(std::memory_order_relaxed)) {
+    // Cached runs are taken, but a search that needs them drains them.
+    const std::uint64_t cached = area.cache ? area.cache->cached_slots() : 0;
+    if (plan->nslots > area_slots_ - area.used.load(std::memory_order_relaxed) + cached) {
       continue;
     }
-    const std::uint64_t cached = area.cache ? area.cache->cached_slots() : 0;
     auto search = [&] {
       const AreaView view{list_, a * area_slots_, area_slots_, area.cursor, area.state.get()};
       const AreaSearch result = policy_->search_area(view, *plan);
@@ -244,8 +232,7 @@ Result<SlotMapping> SlotPool::map(const SlotRequest& request) {
     }
     if (found.outcome == AreaSearch::Outcome::found) {
       commit_locked(area, a, found.index, *plan, request, mapping);
-      const bool past_gate =
-          area.used.load(std::memory_order_relaxed) > area.gate.load(std::memory_order_relaxed);
+      const bool past_gate = mapped_slots(area) > area.gate.load(std::memory_order_relaxed);
       guard.unlock();
       if (past_gate) {
         raise_hiwater();
@@ -286,7 +273,8 @@ void SlotPool::commit_locked(Area& area, std::uint32_t area_index, std::uint32_t
     area.state->on_take(found, plan.nslots);
   }
   area.cursor = wrap_area_index(std::uint64_t{found} + plan.nslots, area_slots_);
-  add_used(area, plan.nslots);
+  area.used.store(area.used.load(std::memory_order_relaxed) + plan.nslots,
+                  std::memory_order_relaxed);
   area.maps += 1;
   if (area.cache) {
     std::lock_guard records(area.cache->lock);
@@ -347,19 +335,17 @@ bool SlotPool::take_cached(std::uint32_t area_index, const SearchPlan& plan,
   if (cache.cached_slots() == 0) {
     return false;  // the common miss, without touching the lock
   }
-  std::uint64_t used_now = 0;
   {
     std::lock_guard records(cache.lock);
-    const std::optional<std::uint32_t> first =
+    const std::uint32_t first =
         cache.take(plan.nslots, [&plan](std::uint32_t run) { return run_fits(plan, run); });
-    if (!first) {
+    if (first == RunCache::kNone) {
       return false;
     }
-    write_records(*first, plan, request, mapping);
-    used_now = add_used(area, plan.nslots);
+    write_records(first, plan, request, mapping);
   }
   mapping.area = area_index;
-  if (used_now > area.gate.load(std::memory_order_relaxed)) {
+  if (mapped_slots(area) > area.gate.load(std::memory_order_relaxed)) {
     raise_hiwater();
   }
   return true;
@@ -372,7 +358,6 @@ bool SlotPool::put_cached_locked(Area& area, const MappingInfo& info) {
     return false;
   }
   slots_[(info.tlb_addr - start_) >> kSlotShift].state = MappingState::cached;
-  sub_used(area, nslots);
   return true;
 }
 
@@ -389,9 +374,8 @@ void SlotPool::release_past_cache(Area& area, const MappingInfo& info) {
     return;
   }
   slots_[(info.tlb_addr - start_) >> kSlotShift].state = MappingState::cached;
-  sub_used(area, nslots);
   area.cache->spill(first, nslots, [&](std::uint32_t run, std::uint32_t length) {
-    free_run_locked(area, run, length);
+    release_locked(area, run, length);
   });
 }
 
@@ -399,7 +383,7 @@ void SlotPool::release_past_cache(Area& area, const MappingInfo& info) {
 void SlotPool::drain_locked(Area& area) {
   std::lock_guard records(area.cache->lock);
   area.cache->drain(
-      [&](std::uint32_t run, std::uint32_t length) { free_run_locked(area, run, length); });
+      [&](std::uint32_t run, std::uint32_t length) { release_locked(area, run, length); });
 }
 
 void SlotPool::drain_cache() {
@@ -420,7 +404,7 @@ std::uint64_t SlotPool::cached() const {
 std::uint64_t SlotPool::used() const {
   std::uint64_t total = 0;
   for (std::uint32_t a = 0; a < area_count_; ++a) {
-    total += areas_[a].used.load(std::memory_order_relaxed);
+    total += mapped_slots(areas_[a]);
   }
   return total;
 }
@@ -458,7 +442,7 @@ void SlotPool::raise_hiwater() {
   for (std::uint32_t a = 0; a < area_count_; ++a) {
     Area& area = areas_[a];
     std::lock_guard area_guard(area.lock);
-    const std::uint64_t use = area.used.load(std::memory_order_relaxed);
+    const std::uint64_t use = mapped_slots(area);
     const std::uint64_t gate = area.gate.load(std::memory_order_relaxed);
     if (use > gate) {
       gated_ += use - gate;
@@ -470,7 +454,7 @@ void SlotPool::raise_hiwater() {
   for (std::uint32_t a = 0; a < area_count_ && gated_ > high; ++a) {
     Area& area = areas_[a];
     std::lock_guard area_guard(area.lock);
-    const std::uint64_t use = area.used.load(std::memory_order_relaxed);
+    const std::uint64_t use = mapped_slots(area);
     const std::uint64_t gate = area.gate.load(std::memory_order_relaxed);
     if (gate > use) {
       const std::uint64_t give_back = std::min(gate - use, gated_ - high);
@@ -634,13 +618,6 @@ Result<MappingInfo> SlotPool::unmap(PhysAddr tlb_addr, std::uint64_t min_align_m
 }
 
 void SlotPool::release_locked(Area& area, std::uint32_t first, std::uint32_t nslots) {
-  free_run_locked(area, first, nslots);
-  sub_used(area, nslots);
-}
-
-// Frees the slots of a run in the counters, the records and the policy's
-// state; the caller accounts for them (a mapping's, or a cached run's).
-void SlotPool::free_run_locked(Area& area, std::uint32_t first, std::uint32_t nslots) {
   const std::uint64_t end = std::uint64_t{first} + nslots;
   // Merge with the free run that follows, if it is in the same segment.
   std::uint16_t count =
@@ -657,6 +634,7 @@ void SlotPool::free_run_locked(Area& area, std::uint32_t first, std::uint32_t ns
   if (area.state) {
     area.state->on_release(first % area_slots_, nslots);
   }
+  area.used.store(area.used.load(std::memory_order_relaxed) - nslots, std::memory_order_relaxed);
 }
 
 Result<MappingInfo> SlotPool::find_mapping(PhysAddr addr, std::uint64_t size) const {
@@ -711,7 +689,7 @@ PoolStats SlotPool::stats() const {
       cached = cache->cached_slots();
       hits = cache->hits();
     }
-    s.areas.push_back({areas_[a].used.load(std::memory_order_relaxed), areas_[a].cursor,
+    s.areas.push_back({areas_[a].used.load(std::memory_order_relaxed) - cached, areas_[a].cursor,
                        areas_[a].maps + hits, areas_[a].search_steps});
     s.maps += areas_[a].maps + hits;
     s.search_steps += areas_[a].search_steps;
@@ -767,8 +745,7 @@ Status SlotPool::check_invariants() const {
     if (!in_use) {
       return std::move(in_use).error();
     }
-    const std::uint64_t counted = areas_[a].used.load(std::memory_order_relaxed) +
-                                  (cache != nullptr ? cache->cached_slots() : 0);
+    const std::uint64_t counted = areas_[a].used.load(std::memory_order_relaxed);
     if (*in_use != counted) {
       return make_error(Errc::out_of_range,
                         "area {}: used {} (cached runs included) but {} slots are in use", a,

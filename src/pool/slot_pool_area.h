@@ -15,10 +15,9 @@ namespace swiotlb {
 struct alignas(64) SlotPool::Area {
   mutable std::mutex lock;
   std::uint32_t cursor = 0;  // where the next search starts (area-relative)
-  // Slots held by mappings in this area (not cached runs): written under
-  // `lock`, or with atomic updates under the run cache's lock too (see
-  // add_used in slot_pool.cc); read by anyone (the pool's used() is their
-  // sum).
+  // Slots taken in this area's counters (runs parked in its run cache
+  // included: see mapped_slots in slot_pool.cc): written under `lock`, read
+  // by anyone (the pool's used() is their sum, less the cached runs).
   std::atomic<std::uint64_t> used{0};
   // While the area's used stays within its gate, its maps need not look at
   // the other areas (see raise_hiwater). Written under `lock` with

@@ -258,7 +258,6 @@ class SlotPool {
   static Status check_claim(const MappingInfo& info, const MappingClaim& claim);
   [[gnu::cold]] static Error adopted_error(PhysAddr addr);
   void release_locked(Area& area, std::uint32_t first, std::uint32_t nslots);
-  void free_run_locked(Area& area, std::uint32_t first, std::uint32_t nslots);
   void write_records(std::uint32_t first, const SearchPlan& plan, const SlotRequest& request,
                      SlotMapping& mapping);
   // The run cache's side of map and unmap (areas with a cache only).
