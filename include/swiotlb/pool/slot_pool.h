@@ -278,6 +278,7 @@ class SlotPool {
   const std::uint64_t slot_count_;
   const std::uint32_t area_count_;
   const std::uint32_t area_slots_;
+  const int area_shift_;  // log2(area_slots_), or -1 when it is not a power of two
   const std::shared_ptr<const SlotPolicy> policy_;
   bool caches_runs_ = false;  // set once, by the constructor
 
