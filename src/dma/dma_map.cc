@@ -158,6 +158,16 @@ Status unmap_page(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir, 
   const PhysAddr phys = dev.dma_to_phys(addr);
   IoTlb* io_tlb = dev.io_tlb();
   if (io_tlb != nullptr && dev.uses_io_tlb() && io_tlb->contains(phys)) {
+    if (dev.config().coherent || attrs.has(Attr::skip_cpu_sync)) {
+      // No cache maintenance between the checks and the copy back: IoTlb
+      // does both in one call.
+      if (Status done =
+              io_tlb->unmap(phys, dev.config().min_align_mask, {size, dir, dev.id()}, attrs);
+          !done) {
+        return dev.debug().record(done.error());
+      }
+      return {};
+    }
     Result<BounceMapping> mapping =
         io_tlb->begin_unmap(phys, dev.config().min_align_mask, {size, dir, dev.id()});
     if (!mapping) {

@@ -82,6 +82,21 @@ Result<std::unique_ptr<IoPool>> IoTlb::make_dynamic_pool(PoolKind kind, std::uin
 }
 
 void IoTlb::grow(std::uint32_t tier) {
+  // Runs parked in the pools' run caches are free slots: give them back
+  // first, and wake the waiting maps, which may find room there.
+  bool drained = false;
+  {
+    PoolTable::ReadGuard reading(dynamic_);
+    for (IoPool* p : table_->search_order(tier)) {
+      if (p->slots->cached() != 0) {
+        p->slots->drain_cache();
+        drained = true;
+      }
+    }
+  }
+  if (drained) {
+    waits_.notify();
+  }
   std::uint64_t configured_nslabs = 0;
   for (const IoPool* p : configured_) {
     configured_nslabs += p->nslabs();
@@ -228,6 +243,7 @@ void IoTlb::shrink_idle() {
   PoolTable::wait_for_readers();
   for (IoPool* p : idle) {
     counters_->idle.erase(p);
+    p->slots->drain_cache();  // no slot of a pool given back stays in a cache
     if (p->slots->used() != 0) {
       p->accepting.store(true, std::memory_order_relaxed);
       continue;

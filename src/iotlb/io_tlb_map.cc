@@ -45,11 +45,7 @@ void fill_mapping(const IoPool& pool, PhysAddr tlb_addr, const BounceRequest& re
   }
 }
 
-std::optional<DmaAddr> IoTlb::dma_start_of(const IoPool& pool, const IoPool& first,
-                                           const BounceRequest& request) const {
-  if (&pool == &first && pool.kind == PoolKind::configured) {
-    return request.pool_dma_start;  // the caller worked it out when it chose the pool
-  }
+std::optional<DmaAddr> IoTlb::dma_start_of(const IoPool& pool, const BounceRequest& request) const {
   if (request.reach != nullptr) {
     return request.reach->pool_dma_start(pool.start, pool.bytes());
   }
@@ -62,19 +58,23 @@ Result<PhysAddr> IoTlb::try_map(const BounceRequest& request, bool copy) {
   SlotRequest slots = slot_request(request);
   const unsigned cpu = slots.cpu;
   std::optional<Error> first_error;
+  std::optional<Error> stop_error;
+  PhysAddr mapped;
   bool missed = false;
-  // One pool (one area of it when `area` is given): the mapping, an error
-  // that ends the search, or nothing to go on.
-  auto attempt = [&](IoPool& pool,
-                     std::optional<std::uint32_t> area) -> std::optional<Result<PhysAddr>> {
+  // One pool (one area of it when `area` is given): true when the search
+  // ends there, with `mapped` or `stop_error` set. Plain values in and out
+  // (no optional or Result copied back), since this runs on every map.
+  auto attempt = [&](IoPool& pool, std::optional<std::uint32_t> area) -> bool {
     if (!pool.accepting.load(std::memory_order_relaxed)) {
-      return std::nullopt;
+      return false;
     }
-    const std::optional<DmaAddr> dma_start = dma_start_of(pool, configured, request);
-    if (!dma_start) {
-      return std::nullopt;  // a grown pool the device does not reach
+    if (&pool == &configured && pool.kind == PoolKind::configured) {
+      slots.pool_dma_start = request.pool_dma_start;  // worked out when the pool was chosen
+    } else if (const std::optional<DmaAddr> dma_start = dma_start_of(pool, request)) {
+      slots.pool_dma_start = *dma_start;
+    } else {
+      return false;  // a grown pool the device does not reach
     }
-    slots.pool_dma_start = *dma_start;
     slots.one_area = area.has_value();
     slots.cpu = area.value_or(cpu);
     Result<SlotMapping> mapping = pool.slots->map(slots);
@@ -83,27 +83,36 @@ Result<PhysAddr> IoTlb::try_map(const BounceRequest& request, bool copy) {
                                  mapping.has_value());
     }
     if (mapping) {
-      fill_mapping(pool, mapping->tlb_addr, request, copy);
+      mapped = mapping->tlb_addr;
+      fill_mapping(pool, mapped, request, copy);
       counters_->tiers[request.pool].add_used(mapping->nslots.value());
       if (missed) {
         counters_->tiers[request.pool].fall_throughs.fetch_add(1, std::memory_order_relaxed);
       }
       after_map(pool, order);
-      return mapping->tlb_addr;
+      return true;
     }
     if (mapping.error().code() != Errc::pool_full) {
-      return std::move(mapping).error();
+      stop_error = std::move(mapping).error();
+      return true;
     }
     missed = true;
     if (!first_error) {
       first_error = std::move(mapping).error();
     }
-    return std::nullopt;
+    return false;
+  };
+  // The search's answer once `attempt` has ended it.
+  auto outcome = [&]() -> Result<PhysAddr> {
+    if (stop_error) {
+      return std::move(*stop_error);
+    }
+    return mapped;
   };
   if (search_order_ == PoolSearchOrder::oldest_first && request.observer == nullptr) {
     for (IoPool* pool : order) {
-      if (auto done = attempt(*pool, std::nullopt)) {
-        return std::move(*done);
+      if (attempt(*pool, std::nullopt)) {
+        return outcome();
       }
     }
   } else if (search_order_ == PoolSearchOrder::oldest_first) {
@@ -111,8 +120,8 @@ Result<PhysAddr> IoTlb::try_map(const BounceRequest& request, bool copy) {
     for (IoPool* pool : order) {
       const std::uint32_t nareas = pool->slots->area_count();
       for (std::uint32_t i = 0; i < nareas; ++i) {
-        if (auto done = attempt(*pool, (cpu + i) & (nareas - 1))) {
-          return std::move(*done);
+        if (attempt(*pool, (cpu + i) & (nareas - 1))) {
+          return outcome();
         }
       }
     }
@@ -130,8 +139,8 @@ Result<PhysAddr> IoTlb::try_map(const BounceRequest& request, bool copy) {
         if (i >= nareas) {
           continue;
         }
-        if (auto done = attempt(**it, (cpu + i) & (nareas - 1))) {
-          return std::move(*done);
+        if (attempt(**it, (cpu + i) & (nareas - 1))) {
+          return outcome();
         }
       }
     }

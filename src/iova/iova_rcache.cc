@@ -1,6 +1,6 @@
 // The IOVA magazines. A CPU's loaded/prev pair is touched only under that
-// CPU's mutex for the class; the depot only under the class's depot mutex,
-// taken inside a CPU mutex when both are needed. Magazines are allocated on
+// CPU's lock for the class; the depot only under the class's depot mutex,
+// taken inside a CPU lock when both are needed. Magazines are allocated on
 // the slow path only (a CPU's pair is full), as the kernel allocates them.
 #include "swiotlb/iova/iova_rcache.h"
 
@@ -58,7 +58,7 @@ std::optional<std::uint64_t> IovaRcache::get(unsigned cpu, std::uint64_t size,
   }
   SizeClass& cls = classes_[class_index];
   CpuCache& cache = cls.cpus[cpu];
-  std::lock_guard lock(cache.mutex);
+  std::lock_guard lock(cache.lock);
   if (cache.loaded->empty()) {
     if (!cache.prev->empty()) {
       std::swap(cache.loaded, cache.prev);
@@ -83,7 +83,7 @@ bool IovaRcache::insert(unsigned cpu, std::uint64_t pfn, std::uint64_t size, Iov
   CpuCache& cache = cls.cpus[cpu];
   std::unique_ptr<Magazine> spill;
   {
-    std::lock_guard lock(cache.mutex);
+    std::lock_guard lock(cache.lock);
     if (cache.loaded->full()) {
       if (!cache.prev->full()) {
         std::swap(cache.loaded, cache.prev);
@@ -128,7 +128,7 @@ void IovaRcache::flush_cpu(unsigned cpu, IovaTree& tree) {
   SWIOTLB_CHECK(cpu < cpu_count_, "the CPU id was validated by the domain");
   for (SizeClass& cls : classes_) {
     CpuCache& cache = cls.cpus[cpu];
-    std::lock_guard lock(cache.mutex);
+    std::lock_guard lock(cache.lock);
     drain(*cache.loaded, tree);
     drain(*cache.prev, tree);
   }
@@ -156,7 +156,7 @@ CpuMagazines IovaRcache::cpu_magazines(unsigned cpu, unsigned size_class) const 
   SWIOTLB_CHECK(cpu < cpu_count_ && size_class < kIovaRangeCacheMaxSize,
                 "a cached size class on a known CPU");
   const CpuCache& cache = classes_[size_class].cpus[cpu];
-  std::lock_guard lock(cache.mutex);
+  std::lock_guard lock(cache.lock);
   const auto pfns = [](const Magazine& mag) {
     return std::vector<std::uint64_t>(mag.pfns.begin(),
                                       mag.pfns.begin() + static_cast<std::ptrdiff_t>(mag.size));

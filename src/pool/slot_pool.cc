@@ -16,11 +16,18 @@
 // whole mapping. The statistics are per area as well; only the high-water
 // mark's slow path looks at every area (raise_hiwater).
 //
+// Run cache: in a pool whose policy caches runs, each area also has a
+// RunCache (run_cache.h) whose lock guards the area's slot records, so
+// that a map served from the cache and an unmap that parks its run there
+// take that lock alone. Whatever changes the free-run counters still takes
+// the area's lock, and the cache's lock after it when it writes records.
+//
 // Pools over an image (create_in, attach, adopted mappings) are in
 // slot_pool_image.cc.
 #include "swiotlb/pool/slot_pool.h"
 
 #include <algorithm>
+#include <bit>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -37,6 +44,35 @@ namespace {
 
 constexpr std::uint32_t segment_offset(std::uint64_t slot) {
   return static_cast<std::uint32_t>(slot & (kSegmentSlots - 1));
+}
+
+// Runs `read` with the lock that guards an area's slot records held: its
+// run cache's when it has one, else the area's own.
+template <class Read>
+decltype(auto) with_records(std::mutex& area_lock, RunCache* cache, Read&& read) {
+  if (cache != nullptr) {
+    std::lock_guard records(cache->lock);
+    return read();
+  }
+  std::lock_guard guard(area_lock);
+  return read();
+}
+
+// Slots of an area held by mappings: those taken from its counters, less
+// the runs parked in its run cache. The two are written under different
+// locks (the area's, the cache's), so, read together without both, the
+// difference may be off while a map or unmap is in flight, and is clamped.
+template <class Area>
+std::uint64_t mapped_slots(const Area& area) {
+  const std::uint64_t taken = area.used.load(std::memory_order_relaxed);
+  const std::uint64_t cached = area.cache ? area.cache->cached_slots() : 0;
+  return taken > cached ? taken - cached : 0;
+}
+
+// The cache holds at most an eighth of its area, and at least one run of
+// the longest length it caches.
+std::uint64_t cache_budget(std::uint32_t area_slots) {
+  return std::max<std::uint64_t>(area_slots / 8, kMaxCachedSlots);
 }
 
 }  // namespace
@@ -78,6 +114,7 @@ SlotPool::SlotPool(const PoolGeometry& geometry, std::shared_ptr<const SlotPolic
       slot_count_(geometry.slot_count),
       area_count_(geometry.area_count),
       area_slots_(static_cast<std::uint32_t>(geometry.slot_count / geometry.area_count)),
+      area_shift_(std::has_single_bit(area_slots_) ? std::countr_zero(area_slots_) : -1),
       policy_(std::move(policy)),
       areas_(new Area[geometry.area_count]) {
   if (image == nullptr) {
@@ -91,8 +128,14 @@ SlotPool::SlotPool(const PoolGeometry& geometry, std::shared_ptr<const SlotPolic
     list_ = reinterpret_cast<std::uint16_t*>(image + layout.list_offset);
     slots_ = reinterpret_cast<Slot*>(image + layout.slots_offset);
   }
+  // A run cache lives in this process only: a pool over an image, which
+  // another process may take over, keeps every freed run in its counters.
+  caches_runs_ = image == nullptr && policy_->caches_runs();
   for (std::uint32_t a = 0; a < area_count_; ++a) {
     areas_[a].state = policy_->make_area_state(area_slots_);
+    if (caches_runs_) {
+      areas_[a].cache = std::make_unique<RunCache>(cache_budget(area_slots_));
+    }
   }
 }
 
@@ -109,27 +152,31 @@ void SlotPool::format_free_runs() {
 }
 
 SlotPool::Area& SlotPool::area_of(std::uint64_t slot) const {
-  return areas_[slot / area_slots_];
+  // Areas are usually a power of two slots long: a shift, not a division,
+  // on every unmap.
+  return areas_[area_shift_ >= 0 ? slot >> area_shift_ : slot / area_slots_];
 }
 
-// One named result and one return, so that the plan is built where the
-// caller wants it rather than copied there: a copy reads, 16 bytes at a
-// time, fields the policy has just written 4 bytes at a time, and stalls.
+namespace {
+
+// No pool holds more than kMaxSlotCount slots, so a larger mapping can
+// never be served; refusing it up front keeps every slot count below 2^32.
+constexpr std::uint64_t kMaxMappingBytes = kMaxSlotCount << kSlotShift;
+
+}  // namespace
+
+// One named result and one return (every error comes from
+// invalid_request), so that the plan is built where the caller wants it
+// rather than copied there: a copy reads, 16 bytes at a time, fields the
+// policy has just written 4 bytes at a time, and stalls.
 Result<SearchPlan> SlotPool::make_plan(const SlotRequest& request) const {
   const std::uint64_t boundary = request.seg_boundary_mask;
-  // No pool holds more than kMaxSlotCount slots, so a larger mapping can
-  // never be served; refusing it here keeps every slot count below 2^32.
-  constexpr std::uint64_t kMaxMappingBytes = kMaxSlotCount << kSlotShift;
-  if (request.mapping_size > kMaxMappingBytes || request.alloc_size > kMaxMappingBytes ||
-      request.alloc_align_mask >= kMaxMappingBytes) {
-    return make_error(Errc::invalid_argument,
-                      "a mapping of {} bytes (allocation {} bytes, alignment mask {:#x}) is "
-                      "larger than any pool: at most {} bytes",
-                      request.mapping_size, request.alloc_size, request.alloc_align_mask,
-                      kMaxMappingBytes);
-  }
-  const bool valid = request.mapping_size != 0 && (boundary & (boundary + 1)) == 0;
-  Result<SearchPlan> plan = valid ? policy_->plan(request) : invalid_request(request);
+  const bool valid = request.mapping_size != 0 && request.mapping_size <= kMaxMappingBytes &&
+                     request.alloc_size <= kMaxMappingBytes &&
+                     request.alloc_align_mask < kMaxMappingBytes &&
+                     (boundary & (boundary + 1)) == 0;
+  Result<SearchPlan> plan =
+      valid ? policy_->plan(request) : Result<SearchPlan>(invalid_request(request));
   if (plan) {
     plan->tbl_dma = request.pool_dma_start.value() & boundary;
     plan->max_slots = (boundary >> kSlotShift) + 1;
@@ -138,6 +185,14 @@ Result<SearchPlan> SlotPool::make_plan(const SlotRequest& request) const {
 }
 
 Error SlotPool::invalid_request(const SlotRequest& request) {
+  if (request.mapping_size > kMaxMappingBytes || request.alloc_size > kMaxMappingBytes ||
+      request.alloc_align_mask >= kMaxMappingBytes) {
+    return make_error(Errc::invalid_argument,
+                      "a mapping of {} bytes (allocation {} bytes, alignment mask {:#x}) is "
+                      "larger than any pool: at most {} bytes",
+                      request.mapping_size, request.alloc_size, request.alloc_align_mask,
+                      kMaxMappingBytes);
+  }
   if (request.mapping_size == 0) {
     return make_error(Errc::invalid_argument, "a mapping of 0 bytes needs no slots");
   }
@@ -153,21 +208,37 @@ Result<SlotMapping> SlotPool::map(const SlotRequest& request) {
   }
   SlotMapping mapping;
   const std::uint32_t first_area = request.cpu & (area_count_ - 1);
+  if (caches_runs_ && plan->nslots <= kMaxCachedSlots &&
+      take_cached(first_area, *plan, request, mapping)) {
+    return mapping;
+  }
   const std::uint32_t areas = request.one_area ? 1 : area_count_;
   for (std::uint32_t i = 0; i < areas; ++i) {
     const std::uint32_t a = (first_area + i) & (area_count_ - 1);
     Area& area = areas_[a];
     std::unique_lock guard(area.lock);
-    if (plan->nslots > area_slots_ - area.used.load(std::memory_order_relaxed)) {
+    // Cached runs are taken, but a search that needs them drains them.
+    const std::uint64_t cached = area.cache ? area.cache->cached_slots() : 0;
+    if (plan->nslots > area_slots_ - area.used.load(std::memory_order_relaxed) + cached) {
       continue;
     }
-    const AreaView view{list_, a * area_slots_, area_slots_, area.cursor, area.state.get()};
-    const AreaSearch found = policy_->search_area(view, *plan);
-    area.search_steps += found.steps;
-    mapping.search_steps += found.steps;
+    auto search = [&] {
+      const AreaView view{list_, a * area_slots_, area_slots_, area.cursor, area.state.get()};
+      const AreaSearch result = policy_->search_area(view, *plan);
+      area.search_steps += result.steps;
+      mapping.search_steps += result.steps;
+      return result;
+    };
+    AreaSearch found = search();
+    if (found.outcome == AreaSearch::Outcome::not_found && cached != 0) {
+      // The cache may hold what the search needs: give it all back and
+      // search again, so that no map fails for slots parked there.
+      drain_locked(area);
+      found = search();
+    }
     if (found.outcome == AreaSearch::Outcome::found) {
       commit_locked(area, a, found.index, *plan, request, mapping);
-      const bool past_gate = area.used.load(std::memory_order_relaxed) > area.gate;
+      const bool past_gate = mapped_slots(area) > area.gate.load(std::memory_order_relaxed);
       guard.unlock();
       if (past_gate) {
         raise_hiwater();
@@ -197,9 +268,6 @@ void SlotPool::commit_locked(Area& area, std::uint32_t area_index, std::uint32_t
   const std::uint32_t first = area_index * area_slots_ + found;
   for (std::uint32_t k = 0; k < plan.nslots; ++k) {
     list_[first + k] = 0;
-    slots_[first + k].alloc_size = static_cast<std::uint32_t>(
-        plan.search_bytes - (plan.slot_alloc_offset + (std::uint64_t{k} << kSlotShift)));
-    slots_[first + k].role = k < plan.pad_slots ? SlotRole::pad : SlotRole::data;
   }
   // The free run before the new mapping now ends where it starts.
   std::uint16_t count = 0;
@@ -214,13 +282,34 @@ void SlotPool::commit_locked(Area& area, std::uint32_t area_index, std::uint32_t
   area.used.store(area.used.load(std::memory_order_relaxed) + plan.nslots,
                   std::memory_order_relaxed);
   area.maps += 1;
+  if (area.cache) {
+    std::lock_guard records(area.cache->lock);
+    write_records(first, plan, request, mapping);
+  } else {
+    write_records(first, plan, request, mapping);
+  }
+  mapping.area = area_index;
+}
 
+// The records of a run just taken, from the search or from the run cache
+// (whose runs still hold their last mapping's records: every field is
+// written).
+void SlotPool::write_records(std::uint32_t first, const SearchPlan& plan,
+                             const SlotRequest& request, SlotMapping& mapping) {
   const std::uint32_t head = first + plan.pad_slots;
-  for (std::uint32_t k = 0; head + k < first + plan.nslots; ++k) {
-    Slot& slot = slots_[head + k];
-    slot.part = static_cast<std::uint8_t>(k);
+  for (std::uint32_t k = 0; k < plan.nslots; ++k) {
+    Slot& slot = slots_[first + k];
+    slot = Slot{};
+    slot.alloc_size = static_cast<std::uint32_t>(
+        plan.search_bytes - (plan.slot_alloc_offset + (std::uint64_t{k} << kSlotShift)));
+    if (first + k < head) {
+      slot.role = SlotRole::pad;
+      continue;
+    }
+    slot.role = SlotRole::data;
+    slot.part = static_cast<std::uint8_t>(first + k - head);
     if (plan.orig != 0) {
-      slot.orig_addr = plan.orig + (std::uint64_t{k} << kSlotShift);
+      slot.orig_addr = plan.orig + (std::uint64_t{first + k - head} << kSlotShift);
     }
   }
   Slot& h = slots_[head];
@@ -234,13 +323,94 @@ void SlotPool::commit_locked(Area& area, std::uint32_t area_index, std::uint32_t
   mapping.tlb_addr = start_ + (std::uint64_t{head} << kSlotShift) + plan.tlb_offset;
   mapping.index = SlotIndex(first);
   mapping.nslots = SlotCount(plan.nslots);
+}
+
+// The kernel's three tests on a candidate run, for a run from the cache
+// (which never crosses a segment: it was one mapping).
+bool SlotPool::run_fits(const SearchPlan& plan, std::uint32_t first) {
+  const std::uint64_t addr = plan.tbl_dma + (std::uint64_t{first} << kSlotShift);
+  return (addr & plan.alloc_align_mask) == 0 &&
+         (plan.orig == 0 || ((addr ^ plan.orig) & plan.iotlb_align_mask) == 0) &&
+         !AreaView::crosses_boundary(plan, first);
+}
+
+bool SlotPool::take_cached(std::uint32_t area_index, const SearchPlan& plan,
+                           const SlotRequest& request, SlotMapping& mapping) {
+  Area& area = areas_[area_index];
+  RunCache& cache = *area.cache;
+  if (cache.cached_slots() == 0) {
+    return false;  // the common miss, without touching the lock
+  }
+  {
+    std::lock_guard records(cache.lock);
+    const std::uint32_t first =
+        cache.take(plan.nslots, [&plan](std::uint32_t run) { return run_fits(plan, run); });
+    if (first == RunCache::kNone) {
+      return false;
+    }
+    write_records(first, plan, request, mapping);
+  }
   mapping.area = area_index;
+  if (mapped_slots(area) > area.gate.load(std::memory_order_relaxed)) {
+    raise_hiwater();
+  }
+  return true;
+}
+
+// REQUIRES: the cache's lock held.
+bool SlotPool::put_cached_locked(Area& area, const MappingInfo& info) {
+  const auto nslots = static_cast<std::uint32_t>(info.nslots.value());
+  if (nslots > kMaxCachedSlots || !area.cache->put(info.index.value(), nslots)) {
+    return false;
+  }
+  slots_[(info.tlb_addr - start_) >> kSlotShift].state = MappingState::cached;
+  return true;
+}
+
+// An unmap whose run the cache did not take as it stood: with the area's
+// lock, the cache may give a magazine back to make room, or the run goes
+// back to the area itself. REQUIRES: the mapping is marked going.
+void SlotPool::release_past_cache(Area& area, const MappingInfo& info) {
+  const std::uint32_t first = info.index.value();
+  const auto nslots = static_cast<std::uint32_t>(info.nslots.value());
+  std::lock_guard guard(area.lock);
+  std::lock_guard records(area.cache->lock);
+  if (nslots > kMaxCachedSlots) {
+    release_locked(area, first, nslots);
+    return;
+  }
+  slots_[(info.tlb_addr - start_) >> kSlotShift].state = MappingState::cached;
+  area.cache->spill(first, nslots, [&](std::uint32_t run, std::uint32_t length) {
+    release_locked(area, run, length);
+  });
+}
+
+// REQUIRES: the area's lock held, and a cache.
+void SlotPool::drain_locked(Area& area) {
+  std::lock_guard records(area.cache->lock);
+  area.cache->drain(
+      [&](std::uint32_t run, std::uint32_t length) { release_locked(area, run, length); });
+}
+
+void SlotPool::drain_cache() {
+  for (std::uint32_t a = 0; caches_runs_ && a < area_count_; ++a) {
+    std::lock_guard guard(areas_[a].lock);
+    drain_locked(areas_[a]);
+  }
+}
+
+std::uint64_t SlotPool::cached() const {
+  std::uint64_t total = 0;
+  for (std::uint32_t a = 0; caches_runs_ && a < area_count_; ++a) {
+    total += areas_[a].cache->cached_slots();
+  }
+  return total;
 }
 
 std::uint64_t SlotPool::used() const {
   std::uint64_t total = 0;
   for (std::uint32_t a = 0; a < area_count_; ++a) {
-    total += areas_[a].used.load(std::memory_order_relaxed);
+    total += mapped_slots(areas_[a]);
   }
   return total;
 }
@@ -278,10 +448,11 @@ void SlotPool::raise_hiwater() {
   for (std::uint32_t a = 0; a < area_count_; ++a) {
     Area& area = areas_[a];
     std::lock_guard area_guard(area.lock);
-    const std::uint64_t use = area.used.load(std::memory_order_relaxed);
-    if (use > area.gate) {
-      gated_ += use - area.gate;
-      area.gate = use;
+    const std::uint64_t use = mapped_slots(area);
+    const std::uint64_t gate = area.gate.load(std::memory_order_relaxed);
+    if (use > gate) {
+      gated_ += use - gate;
+      area.gate.store(use, std::memory_order_relaxed);
     }
     total += use;
   }
@@ -289,10 +460,11 @@ void SlotPool::raise_hiwater() {
   for (std::uint32_t a = 0; a < area_count_ && gated_ > high; ++a) {
     Area& area = areas_[a];
     std::lock_guard area_guard(area.lock);
-    const std::uint64_t use = area.used.load(std::memory_order_relaxed);
-    if (area.gate > use) {
-      const std::uint64_t give_back = std::min(area.gate - use, gated_ - high);
-      area.gate -= give_back;
+    const std::uint64_t use = mapped_slots(area);
+    const std::uint64_t gate = area.gate.load(std::memory_order_relaxed);
+    if (gate > use) {
+      const std::uint64_t give_back = std::min(gate - use, gated_ - high);
+      area.gate.store(gate - give_back, std::memory_order_relaxed);
       gated_ -= give_back;
     }
   }
@@ -303,7 +475,7 @@ void SlotPool::reset_hiwater() {
   std::lock_guard guard(hiwater_lock_);
   for (std::uint32_t a = 0; a < area_count_; ++a) {
     std::lock_guard area_guard(areas_[a].lock);
-    areas_[a].gate = 0;
+    areas_[a].gate.store(0, std::memory_order_relaxed);
   }
   gated_ = 0;
   hiwater_.store(0, std::memory_order_relaxed);
@@ -320,7 +492,9 @@ Result<std::uint32_t> SlotPool::head_of_locked(PhysAddr tlb_addr,
       return adopted_error(tlb_addr);
     }
     return make_error(Errc::not_mapped, "no mapping was handed out at {:#x}{}", tlb_addr.value(),
-                      h.state == MappingState::going ? " (it is being unmapped)" : "");
+                      h.state == MappingState::going    ? " (it is being unmapped)"
+                      : h.state == MappingState::cached ? " (it was unmapped)"
+                                                        : "");
   }
   return static_cast<std::uint32_t>(head);
 }
@@ -363,6 +537,9 @@ Result<MappingInfo> SlotPool::take_mapping(PhysAddr tlb_addr, std::uint64_t min_
   }
   const std::uint64_t offset = tlb_addr.value() & min_align_mask & (kSlotSize - 1);
   Area& area = area_of((tlb_addr - offset - start_) >> kSlotShift);
+  if (area.cache) {
+    return take_mapping_cached(area, tlb_addr, min_align_mask, claim, release);
+  }
   std::lock_guard guard(area.lock);
   Result<std::uint32_t> head = head_of_locked(tlb_addr, min_align_mask);
   if (!head) {
@@ -382,10 +559,47 @@ Result<MappingInfo> SlotPool::take_mapping(PhysAddr tlb_addr, std::uint64_t min_
   return info;
 }
 
+// take_mapping in an area with a run cache: the records under the cache's
+// lock alone, and the run parked in the cache when it takes it.
+Result<MappingInfo> SlotPool::take_mapping_cached(Area& area, PhysAddr tlb_addr,
+                                                  std::uint64_t min_align_mask,
+                                                  const MappingClaim* claim, bool release) {
+  std::unique_lock records(area.cache->lock);
+  Result<std::uint32_t> head = head_of_locked(tlb_addr, min_align_mask);
+  if (!head) {
+    return std::move(head).error();
+  }
+  MappingInfo info = info_locked(*head);
+  if (claim != nullptr) {
+    if (Status match = check_claim(info, *claim); !match) {
+      return match.error();
+    }
+  }
+  if (release && put_cached_locked(area, info)) {
+    return info;
+  }
+  slots_[*head].state = MappingState::going;
+  records.unlock();
+  if (release) {
+    release_past_cache(area, info);
+  }
+  return info;
+}
+
 void SlotPool::finish_unmap(const MappingInfo& mapping) {
   const std::uint32_t first = mapping.index.value();
   const auto nslots = static_cast<std::uint32_t>(mapping.nslots.value());
   Area& area = area_of(first);
+  if (area.cache) {
+    {
+      std::lock_guard records(area.cache->lock);
+      if (put_cached_locked(area, mapping)) {
+        return;
+      }
+    }
+    release_past_cache(area, mapping);
+    return;
+  }
   std::lock_guard guard(area.lock);
   release_locked(area, first, nslots);
 }
@@ -404,8 +618,9 @@ Status SlotPool::check_claim(const MappingInfo& info, const MappingClaim& claim)
   return {};
 }
 
-Result<MappingInfo> SlotPool::unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask) {
-  return take_mapping(tlb_addr, min_align_mask, nullptr, /*release=*/true);
+Result<MappingInfo> SlotPool::unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask,
+                                    const MappingClaim* claim) {
+  return take_mapping(tlb_addr, min_align_mask, claim, /*release=*/true);
 }
 
 void SlotPool::release_locked(Area& area, std::uint32_t first, std::uint32_t nslots) {
@@ -435,22 +650,28 @@ Result<MappingInfo> SlotPool::find_mapping(PhysAddr addr, std::uint64_t size) co
   }
   const std::uint64_t slot = (addr - start_) >> kSlotShift;
   Area& area = area_of(slot);
-  std::lock_guard guard(area.lock);
-  const Slot& s = slots_[slot];
-  const std::uint64_t head = slot - s.part;
-  if (s.role != SlotRole::data || slots_[head].state != MappingState::live) {
-    if (s.role == SlotRole::data && slots_[head].state == MappingState::adopted) {
-      return adopted_error(addr);
-    }
-    return make_error(Errc::not_mapped, "no live mapping holds {:#x}", addr.value());
+  Result<MappingInfo> found =
+      with_records(area.lock, area.cache.get(), [&]() -> Result<MappingInfo> {
+        const Slot& s = slots_[slot];
+        const std::uint64_t head = slot - s.part;
+        if (s.role != SlotRole::data || slots_[head].state != MappingState::live) {
+          if (s.role == SlotRole::data && slots_[head].state == MappingState::adopted) {
+            return adopted_error(addr);
+          }
+          return make_error(Errc::not_mapped, "no live mapping holds {:#x}", addr.value());
+        }
+        return info_locked(static_cast<std::uint32_t>(head));
+      });
+  if (!found) {
+    return found;
   }
-  MappingInfo info = info_locked(static_cast<std::uint32_t>(head));
+  const MappingInfo& info = *found;
   const std::uint64_t from = addr - info.tlb_addr;
   if (addr < info.tlb_addr || size > info.mapping_size || from > info.mapping_size - size) {
     return make_error(Errc::out_of_range, "[{:#x}, +{}) reaches outside the mapping [{:#x}, +{})",
                       addr.value(), size, info.tlb_addr.value(), info.mapping_size);
   }
-  return info;
+  return found;
 }
 
 PhysAddr SlotPool::orig_of(const MappingInfo& mapping, PhysAddr addr) const {
@@ -467,11 +688,20 @@ PoolStats SlotPool::stats() const {
   s.areas.reserve(area_count_);
   for (std::uint32_t a = 0; a < area_count_; ++a) {
     std::lock_guard guard(areas_[a].lock);
-    s.areas.push_back({areas_[a].used.load(std::memory_order_relaxed), areas_[a].cursor,
-                       areas_[a].maps, areas_[a].search_steps});
-    s.maps += areas_[a].maps;
+    std::uint64_t cached = 0;
+    std::uint64_t hits = 0;
+    if (RunCache* cache = areas_[a].cache.get(); cache != nullptr) {
+      std::lock_guard records(cache->lock);
+      cached = cache->cached_slots();
+      hits = cache->hits();
+    }
+    s.areas.push_back({areas_[a].used.load(std::memory_order_relaxed) - cached, areas_[a].cursor,
+                       areas_[a].maps + hits, areas_[a].search_steps});
+    s.maps += areas_[a].maps + hits;
     s.search_steps += areas_[a].search_steps;
     s.adopted += areas_[a].adopted;
+    s.cached += cached;
+    s.cache_hits += hits;
   }
   return s;
 }
@@ -479,13 +709,15 @@ PoolStats SlotPool::stats() const {
 std::uint64_t SlotPool::count_owned(std::uint32_t owner) const {
   std::uint64_t count = 0;
   for (std::uint32_t a = 0; a < area_count_; ++a) {
-    std::lock_guard guard(areas_[a].lock);
-    const std::uint64_t base = std::uint64_t{a} * area_slots_;
-    for (std::uint64_t i = base; i < base + area_slots_; ++i) {
-      if (slots_[i].state != MappingState::none && slots_[i].owner == owner) {
-        ++count;
+    with_records(areas_[a].lock, areas_[a].cache.get(), [&] {
+      const std::uint64_t base = std::uint64_t{a} * area_slots_;
+      for (std::uint64_t i = base; i < base + area_slots_; ++i) {
+        if (slots_[i].state != MappingState::none && slots_[i].state != MappingState::cached &&
+            slots_[i].owner == owner) {
+          ++count;
+        }
       }
-    }
+    });
   }
   return count;
 }
@@ -512,6 +744,15 @@ Status SlotPool::check_invariants() const {
   for (std::uint32_t a = 0; a < area_count_; ++a) {
     guards.emplace_back(areas_[a].lock);
   }
+  // Then every run cache: a map from a cache takes its spin lock alone and
+  // writes slot records.
+  std::vector<std::unique_lock<SpinLock>> records;
+  records.reserve(area_count_);
+  for (std::uint32_t a = 0; a < area_count_; ++a) {
+    if (RunCache* cache = areas_[a].cache.get(); cache != nullptr) {
+      records.emplace_back(cache->lock);
+    }
+  }
   std::vector<std::uint64_t> in_use(area_count_, 0);
   Result<std::uint64_t> all =
       check_slot_records(list_, slots_, 0, slot_count_, area_slots_, in_use.data());
@@ -521,16 +762,26 @@ Status SlotPool::check_invariants() const {
   std::uint64_t total = 0;
   std::uint64_t gates = 0;
   for (std::uint32_t a = 0; a < area_count_; ++a) {
-    gates += areas_[a].gate;
+    const RunCache* cache = areas_[a].cache.get();
+    gates += areas_[a].gate.load(std::memory_order_relaxed);
     const std::uint64_t base = std::uint64_t{a} * area_slots_;
     const std::uint64_t counted = areas_[a].used.load(std::memory_order_relaxed);
     if (in_use[a] != counted) {
-      return make_error(Errc::out_of_range, "area {}: used {} but {} slots are in use", a, counted,
-                        in_use[a]);
+      return make_error(Errc::out_of_range,
+                        "area {}: used {} (cached runs included) but {} slots are in use", a,
+                        counted, in_use[a]);
     }
     std::uint64_t adopted = 0;
+    std::uint64_t cached = 0;
     for (std::uint64_t i = base; i < base + area_slots_; ++i) {
       adopted += slots_[i].state == MappingState::adopted ? 1 : 0;
+      if (slots_[i].state == MappingState::cached) {
+        cached += info_locked(static_cast<std::uint32_t>(i)).nslots.value();
+      }
+    }
+    if (cached != (cache != nullptr ? cache->cached_slots() : 0)) {
+      return make_error(Errc::out_of_range, "area {}: {} slots in cached runs, {} counted", a,
+                        cached, cache != nullptr ? cache->cached_slots() : 0);
     }
     if (adopted != areas_[a].adopted) {
       return make_error(Errc::out_of_range, "area {}: {} adopted mappings counted, {} found", a,
@@ -542,7 +793,7 @@ Status SlotPool::check_invariants() const {
         return make_error(Errc::out_of_range, "area {}: {}", a, ok.error().message());
       }
     }
-    total += in_use[a];
+    total += in_use[a] - cached;
   }
   if (total != used()) {
     return make_error(Errc::out_of_range, "pool used {} but {} slots are in use", used(), total);

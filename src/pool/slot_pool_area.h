@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 
+#include "run_cache.h"
 #include "swiotlb/pool/slot_pool.h"
 
 namespace swiotlb {
@@ -14,19 +15,24 @@ namespace swiotlb {
 struct alignas(64) SlotPool::Area {
   mutable std::mutex lock;
   std::uint32_t cursor = 0;  // where the next search starts (area-relative)
-  // Slots in use in this area: written under `lock`, read by anyone (the
-  // pool's used() is their sum).
+  // Slots taken in this area's counters (runs parked in its run cache
+  // included: see mapped_slots in slot_pool.cc): written under `lock`, read
+  // by anyone (the pool's used() is their sum, less the cached runs).
   std::atomic<std::uint64_t> used{0};
   // While the area's used stays within its gate, its maps need not look at
-  // the other areas (see raise_hiwater). Guarded by `lock`; written only
-  // with hiwater_lock_ held as well.
-  std::uint64_t gate = 0;
+  // the other areas (see raise_hiwater). Written under `lock` with
+  // hiwater_lock_ held as well; read under `lock`, or without it by a map
+  // served from the run cache.
+  std::atomic<std::uint64_t> gate{0};
   std::uint64_t maps = 0;          // successful searches here
   std::uint64_t search_steps = 0;  // candidates looked at here
   std::uint64_t adopted = 0;       // adopted mappings not yet released; guarded by `lock`
   // The policy's own index of the area, kept in step with `list` (null for
   // the kernel policies, which search the counters alone).
   std::unique_ptr<AreaState> state;
+  // Magazines of freed runs (null unless the pool caches runs); its lock,
+  // not `lock`, guards the slot records of this area (see run_cache.h).
+  std::unique_ptr<RunCache> cache;
 };
 
 }  // namespace swiotlb

@@ -128,7 +128,7 @@ Status SlotPool::adopt_image_slots() {
     area.used.store(in_use[a], std::memory_order_relaxed);
     // The adopted slots are the high-water mark so far, each area's gate
     // at its own use (see raise_hiwater).
-    area.gate = in_use[a];
+    area.gate.store(in_use[a], std::memory_order_relaxed);
     gated_ += in_use[a];
     total += in_use[a];
     replay_into_policy_state(area, a);

@@ -34,7 +34,7 @@ bool valid_role(SlotRole role) {
 
 bool holds_mapping(MappingState state) {
   return state == MappingState::live || state == MappingState::going ||
-         state == MappingState::adopted;
+         state == MappingState::adopted || state == MappingState::cached;
 }
 
 bool valid_direction(Direction dir) {

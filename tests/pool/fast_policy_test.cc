@@ -24,9 +24,12 @@ namespace {
 
 constexpr std::uint64_t kStart = 0x100000;
 
+// "fast" is the policy with its run cache; "fast-uncached" the same without.
 std::unique_ptr<SlotPool> make_pool(const std::string& policy, std::uint64_t slots,
                                     std::uint32_t areas, std::uint64_t start = kStart) {
-  auto p = make_slot_policy(policy);
+  auto p = policy == "fast-uncached"
+               ? Result<std::shared_ptr<const SlotPolicy>>(std::make_shared<FastPolicy>(false))
+               : make_slot_policy(policy);
   EXPECT_TRUE(p);
   auto made = SlotPool::create({PhysAddr(start), slots, areas}, *p);
   EXPECT_TRUE(made) << made.error().message();
@@ -81,7 +84,7 @@ TEST(FastPolicy, IsRegistered) {
 }
 
 TEST(FastPolicy, FirstFitReusesTheLowestFreeRun) {
-  auto pool = make_pool("fast", 256, 1);
+  auto pool = make_pool("fast-uncached", 256, 1);
   EXPECT_EQ(map_slot(*pool, {4096}), 0);
   EXPECT_EQ(map_slot(*pool, {4096}), 2);
   EXPECT_EQ(map_slot(*pool, {4096}), 4);
@@ -202,13 +205,26 @@ std::uint64_t gen_mask(int max_bits) {
   return (std::uint64_t{1} << *rc::gen::inRange(0, max_bits + 1)) - 1;
 }
 
-SlotRequest gen_request(const SlotPool& pool, std::uint64_t dma_start) {
+// `few_sizes`: sizes from a short list, so that maps often ask for the
+// length of a run just freed and the run cache serves them.
+SlotRequest gen_request(const SlotPool& pool, std::uint64_t dma_start, bool few_sizes) {
   SlotRequest r;
   r.orig = PhysAddr(*rc::gen::element<int>(0, 1, 1, 1) == 0
                         ? 0
                         : *rc::gen::inRange<std::uint64_t>(1, std::uint64_t{1} << 36));
-  r.mapping_size = *rc::gen::oneOf(rc::gen::inRange<std::uint64_t>(1, 4 * kPageSize + 1),
-                                   rc::gen::inRange<std::uint64_t>(1, 2 * kSegmentBytes));
+  r.mapping_size = few_sizes
+                       ? *rc::gen::element<std::uint64_t>(512, 2048, 4096, 8192, 65536)
+                       : *rc::gen::oneOf(rc::gen::inRange<std::uint64_t>(1, 4 * kPageSize + 1),
+                                         rc::gen::inRange<std::uint64_t>(1, 2 * kSegmentBytes));
+  if (few_sizes) {
+    // Usually a device's usual settings, so that cached runs often fit.
+    r.min_align_mask = *rc::gen::element<std::uint64_t>(0, 0, 0, 0xfff, gen_mask(14));
+    r.alloc_align_mask = *rc::gen::element<std::uint64_t>(0, 0, 0, 0xfff);
+    r.seg_boundary_mask = *rc::gen::element<std::uint64_t>(~std::uint64_t{0}, 0xffff);
+    r.pool_dma_start = DmaAddr(dma_start);
+    r.cpu = *rc::gen::inRange(0u, 8u);
+    return r;
+  }
   r.min_align_mask = *rc::gen::element<std::uint64_t>(0, 0, 0x7ff, 0xfff, 0x3fff, gen_mask(20));
   r.alloc_align_mask = *rc::gen::element<std::uint64_t>(0, 0, 0, 0xfff, gen_mask(20));
   r.seg_boundary_mask =
@@ -220,8 +236,8 @@ SlotRequest gen_request(const SlotPool& pool, std::uint64_t dma_start) {
 }
 
 void map_against_oracle(SlotPool& pool, Shadow& shadow, std::vector<LiveRun>& live,
-                        std::uint64_t dma_start) {
-  const SlotRequest r = gen_request(pool, dma_start);
+                        std::uint64_t dma_start, bool few_sizes) {
+  const SlotRequest r = gen_request(pool, dma_start, few_sizes);
   const SearchPlan plan = plan_for(r);
   const std::optional<std::uint32_t> area = shadow.first_area_with_run(plan, r.cpu);
   Result<SlotMapping> m = pool.map(r);
@@ -256,7 +272,9 @@ void unmap_one(SlotPool& pool, Shadow& shadow, std::vector<LiveRun>& live) {
   shadow.mark(run.first, run.nslots, false);
 }
 
-RC_GTEST_PROP(FastPolicyOracle, FindsARunWheneverOneExists, ()) {
+// A pool of the policy named (see make_pool) against the oracle; the oracle
+// knows nothing of the run cache: to it, an unmapped run is free.
+void run_oracle(const std::string& policy, bool few_sizes) {
   Shadow shadow;
   shadow.areas = *rc::gen::element(1u, 2u, 4u);
   shadow.slots = shadow.areas * kSegmentSlots * *rc::gen::inRange<std::uint64_t>(1, 4);
@@ -268,19 +286,36 @@ RC_GTEST_PROP(FastPolicyOracle, FindsARunWheneverOneExists, ()) {
                                       ? start
                                       : start + *rc::gen::inRange<std::uint64_t>(0, 1u << 20) *
                                                     (*rc::gen::arbitrary<bool>() ? kSlotSize : 1);
-  auto pool = make_pool("fast", shadow.slots, shadow.areas, start);
+  auto pool = make_pool(policy, shadow.slots, shadow.areas, start);
   RC_ASSERT(pool != nullptr);
   std::vector<LiveRun> live;
   const auto steps = *rc::gen::inRange(1, 300);
   for (int step = 0; step < steps; ++step) {
-    if (live.empty() || *rc::gen::inRange(0, 10) < 7) {
-      map_against_oracle(*pool, shadow, live, dma_start);
+    if (live.empty() || *rc::gen::inRange(0, 10) < (few_sizes ? 5 : 7)) {
+      map_against_oracle(*pool, shadow, live, dma_start, few_sizes);
     } else {
       unmap_one(*pool, shadow, live);
     }
     const Status ok = pool->check_invariants();
     RC_ASSERT_FALSE(!ok);
   }
+  const PoolStats stats = pool->stats();
+  RC_CLASSIFY(stats.cache_hits * 4 > stats.maps, "run cache served over a quarter of the maps");
+}
+
+RC_GTEST_PROP(FastPolicyOracle, FindsARunWheneverOneExists, ()) {
+  run_oracle("fast", false);
+}
+
+RC_GTEST_PROP(FastPolicyOracle, FindsARunWheneverOneExistsWithoutTheRunCache, ()) {
+  run_oracle("fast-uncached", false);
+}
+
+// Few sizes: most maps are served by the run cache, each checked against
+// the same rules as a search's run (alignment, kept bits, boundary,
+// segment), and the cache is drained whenever a search needs its runs.
+RC_GTEST_PROP(FastPolicyOracle, RunsFromTheCacheKeepEveryRule, ()) {
+  run_oracle("fast", true);
 }
 
 }  // namespace

@@ -533,8 +533,9 @@ class SWIOTLB_API IoTlb {
   // nothing while there is still no room.
   std::optional<Result<PhysAddr>> try_for_waiter(const BounceRequest& request, bool copy);
   Error timeout_error(const BounceRequest& request, WaitQueue::Clock::time_point start) const;
-  std::optional<DmaAddr> dma_start_of(const IoPool& pool, const IoPool& first,
-                                      const BounceRequest& request) const;
+  // Where the device sees a pool other than the configured one it asked
+  // for; nothing when it does not reach it.
+  std::optional<DmaAddr> dma_start_of(const IoPool& pool, const BounceRequest& request) const;
   void after_map(const IoPool& pool, std::span<IoPool* const> order);
   [[gnu::cold]] void refused(const BounceRequest& request, const Error& error);
 

@@ -14,7 +14,8 @@
 // trace names, a live caller passes the CPU it runs on (current_cpu()).
 //
 // Synchronization: each CPU's pair of magazines, per class, has its own
-// mutex (the kernel's per-CPU rcache lock), so callers that pass different
+// spin lock (the kernel's per-CPU rcache lock, held for a push or a pop),
+// so callers that pass different
 // CPUs never contend; several threads may still pass the same CPU. Each
 // class's depot has one mutex. Lock order: CPU lock, then depot lock, then
 // the tree's lock (taken inside IovaTree when a magazine is emptied into it).
@@ -28,6 +29,7 @@
 #include <optional>
 #include <vector>
 
+#include "swiotlb/core/spin_lock.h"
 #include "swiotlb/iova/iova_tree.h"
 
 namespace swiotlb::iova {
@@ -114,9 +116,9 @@ class IovaRcache {
 
   // One CPU's magazines of one class, on a cache line of its own.
   struct alignas(64) CpuCache {
-    mutable std::mutex mutex;
-    std::unique_ptr<Magazine> loaded;  // guarded by mutex
-    std::unique_ptr<Magazine> prev;    // guarded by mutex
+    mutable SpinLock lock;
+    std::unique_ptr<Magazine> loaded;  // guarded by lock
+    std::unique_ptr<Magazine> prev;    // guarded by lock
   };
 
   struct SizeClass {

@@ -62,8 +62,17 @@
 // own; with the pool's per-area statistics, threads working in different
 // areas write no shared cache line. First fit keeps each thread's mappings
 // low in its area, in the same few segments, which stay in its core's
-// cache. No per-thread cache of freed runs: a run parked there is hidden
-// from other threads, which could then fail with slots free.
+// cache.
+//
+// Magazines. A pool under this policy keeps, per area, magazines of
+// recently freed runs of up to 32 slots (src/pool/run_cache.h): a map of
+// n slots first takes the run of n slots its area's threads freed last, if
+// it satisfies the request's alignment, kept bits and boundary, without
+// the area lock or a search; an unmap puts the run back. A run parked there
+// is hidden from the search, so a search that fails in an area first gives
+// that area's cached runs back and searches again: a request fails only
+// when the area has no acceptable run even with every cached run free.
+// FastPolicy(false) is the same policy without magazines (for comparisons).
 //
 // The policy object is stateless and shared by all threads; its per-area
 // state is made by make_area_state() and owned by the pool.
@@ -76,6 +85,7 @@ namespace swiotlb {
 
 class FastPolicy final : public SlotPolicy {
  public:
+  explicit FastPolicy(bool magazines = true) : magazines_(magazines) {}
   std::string_view name() const override { return "fast"; }
   // The mainline kernel's plan for the request.
   Result<SearchPlan> plan(const SlotRequest& request) const override {
@@ -87,9 +97,11 @@ class FastPolicy final : public SlotPolicy {
     return mainline_.coherent_align_mask(bytes);
   }
   std::unique_ptr<AreaState> make_area_state(std::uint32_t nslabs) const override;
+  bool caches_runs() const override { return magazines_; }
 
  private:
   LinuxPolicy mainline_;
+  bool magazines_;
 };
 
 }  // namespace swiotlb

@@ -101,6 +101,10 @@ enum class MappingState : std::uint8_t {
   // Taken over from an earlier holder of the pool: its slots stay reserved
   // until SlotPool::release_adopted, and it is never a copy source or target.
   adopted = 3,
+  // Unmapped, its run parked in a magazine of the pool's run cache
+  // (src/pool/run_cache.h) until a map of the same length takes it again.
+  // Never in an image: pools over an image keep no run cache.
+  cached = 4,
 };
 
 // One slot's fields beside its free-run counter. orig_addr and alloc_size

@@ -108,6 +108,11 @@ class SlotPolicy {
   // The state this policy searches an area of `nslabs` slots with (a whole
   // number of segments, all free), or null when it needs none.
   virtual std::unique_ptr<AreaState> make_area_state(std::uint32_t nslabs) const;
+
+  // True when a pool should keep recently freed runs in per-area magazines
+  // and hand them out again without a search (src/pool/run_cache.h). The
+  // kernel policies never do: their choice of slots is the kernel's.
+  virtual bool caches_runs() const { return false; }
 };
 
 // The policies by name: "linux" (mainline), "linux-6.1" and "fast".

@@ -20,8 +20,19 @@
 // create_in and attach, in a pool image in memory the caller provides
 // (pool_image.h), so that another process can take the pool over.
 //
+// Run cache: under a policy whose caches_runs() is true (`fast`), a pool
+// that keeps its own arrays also keeps per-area magazines of recently freed
+// runs (src/pool/run_cache.h): a map of a small run takes the one its area
+// freed last, and an unmap parks its run there, neither taking the area
+// lock nor searching. Cached runs stay taken in the free-run counters but
+// count neither in used() nor in hiwater(); a search that fails in an area
+// gives the area's cached runs back first (and drain_cache() all of them),
+// so a map never fails for want of slots that a cache holds.
+//
 // Thread safety: every public method may be called from any thread. A slot's
-// fields are guarded by the lock of the area that holds the slot. Each area
+// free-run counter is guarded by the lock of the area that holds the slot,
+// and so are its other fields, except in an area with a run cache, where
+// the cache's lock guards them (taken after the area's lock). Each area
 // counts its slots in use; used() adds them up and hiwater() is kept
 // without a pool-wide counter (see raise_hiwater in slot_pool.cc), so maps
 // and unmaps in different areas write no shared cache line.
@@ -65,6 +76,8 @@ struct PoolStats {
   std::uint64_t maps = 0;          // successful maps
   std::uint64_t failures = 0;      // maps refused for want of slots
   std::uint64_t search_steps = 0;  // candidates looked at by all searches
+  std::uint64_t cached = 0;        // slots parked in the run cache (not in `used`)
+  std::uint64_t cache_hits = 0;    // maps served from the run cache (counted in `maps`)
   std::vector<AreaStats> areas;
 };
 
@@ -134,8 +147,11 @@ class SlotPool {
   // Gives back the mapping handed out at `tlb_addr`. The device's
   // min_align_mask locates the mapping's first slot, as in the kernel.
   // Fails, changing nothing, when no mapping was handed out at that address
-  // (Errc::not_mapped) or it is an adopted one (Errc::mapping_mismatch).
-  Result<MappingInfo> unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask);
+  // (Errc::not_mapped) or it is an adopted one (Errc::mapping_mismatch),
+  // and, given a claim, when the caller's size, direction or owner do not
+  // match the map (Errc::mapping_mismatch).
+  Result<MappingInfo> unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask,
+                            const MappingClaim* claim = nullptr);
 
   // The two halves of unmap, for callers that copy data out in between:
   // begin_unmap checks the address (and, given a claim, that the caller's
@@ -165,9 +181,17 @@ class SlotPool {
   std::uint32_t area_slot_count() const { return area_slots_; }
   const SlotPolicy& policy() const { return *policy_; }
 
-  // Slots in use: the sum of the areas' counts (exact when no map or unmap
-  // is in flight). O(areas).
+  // Slots in use by mappings: the sum of the areas' counts, less the slots
+  // of cached runs (exact when no map or unmap is in flight). O(areas).
   std::uint64_t used() const;
+  // Whether this pool keeps a run cache, and the slots it holds now.
+  bool caches_runs() const { return caches_runs_; }
+  std::uint64_t cached() const;
+  // Gives every cached run back to its area, so that the free-run counters
+  // show every slot not held by a mapping as free (before a pool is grown,
+  // shrunk or inspected). Takes each area's lock in turn; no-op for a pool
+  // without a run cache.
+  void drain_cache();
   std::uint64_t hiwater() const { return hiwater_.load(std::memory_order_relaxed); }
   // The kernel lets debugfs write 0 to io_tlb_used_hiwater and nothing else;
   // the next map sets it to the slots then in use.
@@ -251,6 +275,18 @@ class SlotPool {
   static Status check_claim(const MappingInfo& info, const MappingClaim& claim);
   [[gnu::cold]] static Error adopted_error(PhysAddr addr);
   void release_locked(Area& area, std::uint32_t first, std::uint32_t nslots);
+  void write_records(std::uint32_t first, const SearchPlan& plan, const SlotRequest& request,
+                     SlotMapping& mapping);
+  // The run cache's side of map and unmap (areas with a cache only).
+  static bool run_fits(const SearchPlan& plan, std::uint32_t first);
+  bool take_cached(std::uint32_t area_index, const SearchPlan& plan, const SlotRequest& request,
+                   SlotMapping& mapping);
+  bool put_cached_locked(Area& area, const MappingInfo& info);
+  [[gnu::cold]] void release_past_cache(Area& area, const MappingInfo& info);
+  void drain_locked(Area& area);
+  Result<MappingInfo> take_mapping_cached(Area& area, PhysAddr tlb_addr,
+                                          std::uint64_t min_align_mask, const MappingClaim* claim,
+                                          bool release);
   Area& area_of(std::uint64_t slot) const;
   [[gnu::cold]] void raise_hiwater();
   [[gnu::cold]] Error full_error(const SearchPlan& plan) const;
@@ -259,7 +295,9 @@ class SlotPool {
   const std::uint64_t slot_count_;
   const std::uint32_t area_count_;
   const std::uint32_t area_slots_;
+  const int area_shift_;  // log2(area_slots_), or -1 when it is not a power of two
   const std::shared_ptr<const SlotPolicy> policy_;
+  bool caches_runs_ = false;  // set once, by the constructor
 
   std::unique_ptr<Area[]> areas_;
   // Free-run counters apart from the other slot fields: the search reads
