@@ -65,7 +65,8 @@ class OpSequence {
     o.growth.pool_nslabs = kSegmentSlots * (1 + (b >> 2) % 4);
     // Areas of whole segments: the fast policy's index covers no partial
     // one (the kernel policies take any split; see docs/limits.md).
-    o.growth.pool_nareas = o.growth.pool_nslabs % (2 * kSegmentSlots) == 0 ? 1u << ((b >> 4) % 2) : 1;
+    o.growth.pool_nareas =
+        o.growth.pool_nslabs % (2 * kSegmentSlots) == 0 ? 1u << ((b >> 4) % 2) : 1;
     o.growth.max_nslabs = o.nslabs * 4;
     o.growth.shrink_after = std::chrono::milliseconds((b >> 5) % 4 == 0 ? 0 : 8);
     o.transient = ((a >> 5) & 1) != 0;
