@@ -205,21 +205,17 @@ class OpSequence {
            std::to_string(r.alloc_align_mask) + ", boundary " + std::to_string(r.seg_boundary_mask);
   }
 
-  SlotRequest slot_request(const BounceRequest& r) const {
-    SlotRequest s;
-    s.orig = r.orig;
-    s.mapping_size = r.size;
-    s.alloc_align_mask = r.alloc_align_mask;
-    s.min_align_mask = r.min_align_mask;
-    s.seg_boundary_mask = r.seg_boundary_mask;
+  // What the configured pool is asked for: the library's own conversion,
+  // at the pool's device start.
+  SlotRequest pool_request(const BounceRequest& r) const {
+    SlotRequest s = slot_request(r);
     s.pool_dma_start = r.pool_dma_start;
-    s.cpu = r.cpu.value_or(0);
     return s;
   }
 
   std::string map(ByteReader& in) {
     const BounceRequest r = request_from(in);
-    const std::optional<SearchPlan> plan = oracle::plan_for(*policy_, slot_request(r));
+    const std::optional<SearchPlan> plan = oracle::plan_for(*policy_, pool_request(r));
     std::optional<std::uint32_t> oracle_area;
     if (plan) {
       oracle_area = shadow_.first_area_with_run(*plan, *r.cpu);

@@ -63,10 +63,6 @@ struct IoTlb::Counters {
   std::map<const IoPool*, Idle> idle;
 };
 
-// The slot request of a bounce request (its pool's device start is set per
-// pool by the search).
-SlotRequest slot_request(const BounceRequest& request);
-
 // Fills a new mapping: from the original (whatever the direction: a device
 // that writes only part of the buffer must leave the rest as the original
 // had it), or with zeros for an allocation. Nothing without memory.

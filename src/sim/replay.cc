@@ -107,7 +107,7 @@ class Replayer {
  private:
   void map(const TraceEvent& e);
   void unmap(const TraceEvent& e);
-  SlotRequest request_for(const TraceEvent& e) const;
+  SlotRequest request_for(const TraceEvent& e, const DeviceMasks& masks) const;
   void forget_lost_mapping(std::uint64_t key, std::uint16_t device);
   void map_failed(const TraceEvent& e, Errc code);
   void compare(const TraceEvent& e, bool same);
@@ -128,14 +128,12 @@ class Replayer {
 
 void Replayer::preset() {
   for (const EarlierMapping& m : earlier_) {
-    SlotRequest request;
-    request.orig = PhysAddr(m.tlb);  // the kernel keeps orig's low bits in the bounce address
-    request.mapping_size = m.size;
-    request.min_align_mask = m.min_align_mask;
-    request.seg_boundary_mask = m.seg_boundary_mask;
-    request.pool_dma_start = DmaAddr(pool_.start().value());
-    request.owner = m.device;
-    if (table_.find(m.tlb) == table_.kNone && tracker_.occupy(m, request)) {
+    TraceEvent e;
+    e.orig = m.tlb;  // the kernel keeps orig's low bits in the bounce address
+    e.size = m.size;
+    e.device = m.device;
+    const DeviceMasks masks{m.min_align_mask, m.seg_boundary_mask};
+    if (table_.find(m.tlb) == table_.kNone && tracker_.occupy(m, request_for(e, masks))) {
       table_.insert(m.tlb, m.tlb);
     }
   }
@@ -160,8 +158,7 @@ ReplayReport Replayer::finish() {
   return std::move(report_);
 }
 
-SlotRequest Replayer::request_for(const TraceEvent& e) const {
-  const DeviceMasks& masks = masks_[e.device];
+SlotRequest Replayer::request_for(const TraceEvent& e, const DeviceMasks& masks) const {
   SlotRequest request;
   request.orig = PhysAddr(e.orig);
   request.mapping_size = e.size;
@@ -183,7 +180,7 @@ void Replayer::map(const TraceEvent& e) {
   if (!kernel_failed) {
     forget_lost_mapping(key, e.device);
   }
-  Result<SlotMapping> mapping = pool_.map(request_for(e));
+  Result<SlotMapping> mapping = pool_.map(request_for(e, masks_[e.device]));
   report_.kernel_failed_maps += kernel_failed ? 1 : 0;
   if (!mapping) {
     map_failed(e, mapping.error().code());

@@ -274,6 +274,12 @@ struct BounceRequest {
   SearchObserver* observer = nullptr;
 };
 
+// The slot request a bounce request makes of a pool (SlotPool::map): the
+// CPU is the calling thread's when the request names none; the pool's
+// device start is left for the caller to set, per pool. Thread-safe, no
+// errors.
+SWIOTLB_API SlotRequest slot_request(const BounceRequest& request);
+
 // A pool that came after creation, as the statistics show it.
 struct DynamicPoolStats {
   std::string name;
