@@ -2,6 +2,7 @@
 #include "swiotlb/dma/frame_translator.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "swiotlb/core/constants.h"
 
@@ -136,6 +137,38 @@ Result<std::uint64_t> FrameExchange::exchange(std::uint64_t count, std::uint64_t
   return first;
 }
 
+Status FrameExchange::give_back(std::uint64_t first_mfn, std::uint64_t count) {
+  if (count == 0) {
+    return {};
+  }
+  std::lock_guard guard(lock_);
+  // The free run after it, and the one before it, must not overlap it.
+  auto next = free_.lower_bound(first_mfn);
+  const bool overlaps_next = next != free_.end() && next->first < first_mfn + count;
+  const bool overlaps_prev =
+      next != free_.begin() && std::prev(next)->first + std::prev(next)->second > first_mfn;
+  if (overlaps_next || overlaps_prev) {
+    return make_error(Errc::invalid_argument,
+                      "machine frames [{:#x}, {:#x}) given back, but some of them are free already",
+                      first_mfn, first_mfn + count);
+  }
+  std::uint64_t first = first_mfn;
+  std::uint64_t frames = count;
+  if (next != free_.end() && next->first == first + frames) {
+    frames += next->second;
+    next = free_.erase(next);
+  }
+  if (next != free_.begin()) {
+    if (auto prev = std::prev(next); prev->first + prev->second == first) {
+      first = prev->first;
+      frames += prev->second;
+      free_.erase(prev);
+    }
+  }
+  free_.emplace(first, frames);
+  return {};
+}
+
 bool FrameTranslator::foreign(PhysAddr addr, std::uint64_t size) const {
   if (size == 0 || to_machine_.empty()) {
     return false;
@@ -143,7 +176,8 @@ bool FrameTranslator::foreign(PhysAddr addr, std::uint64_t size) const {
   const std::uint64_t first = addr.value() >> kPageShift;
   const std::uint64_t last = (addr.value() + size - 1) >> kPageShift;
   for (std::uint64_t pfn = first; pfn <= last; ++pfn) {
-    if (const auto it = to_machine_.find(pfn); it != to_machine_.end() && it->second != pfn) {
+    if (const auto it = to_machine_.find(pfn);
+        it != to_machine_.end() && it->second != pfn && !exchanged_.contains(pfn)) {
       return true;
     }
   }
@@ -176,6 +210,8 @@ Result<std::shared_ptr<const FrameTranslator>> FrameTranslator::exchanged(
     const std::uint64_t pfn = first_pfn + i;
     const std::uint64_t mfn = *first_mfn + i;
     if (const auto owner = t->to_pseudo_.find(mfn); owner != t->to_pseudo_.end()) {
+      // The frames are of no use to this guest: the hypervisor has them back.
+      (void)exchange.give_back(*first_mfn, frames);
       return make_error(Errc::invalid_argument,
                         "exchange: machine frame {:#x} came back for pfn {:#x} but pfn {:#x} "
                         "owns it",
@@ -183,6 +219,7 @@ Result<std::shared_ptr<const FrameTranslator>> FrameTranslator::exchanged(
     }
     t->to_machine_.emplace(pfn, mfn);
     t->to_pseudo_.emplace(mfn, pfn);
+    t->exchanged_.insert(pfn);
   }
   return std::shared_ptr<const FrameTranslator>(std::move(t));
 }

@@ -19,7 +19,8 @@
 // overflow), so that no map has to work it out again.
 //
 // Thread safety: all methods may be called from any thread. The
-// configuration is fixed at creation.
+// configuration is fixed at creation; what an ExchangedTranslator or a
+// WindowTable in it answers may change while the device runs.
 #pragma once
 
 #include <atomic>
@@ -36,6 +37,7 @@
 #include "swiotlb/core/export.h"
 #include "swiotlb/dma/dma_debug.h"
 #include "swiotlb/dma/dma_range_map.h"
+#include "swiotlb/dma/frame_translation.h"
 #include "swiotlb/dma/frame_translator.h"
 #include "swiotlb/dma/iommu_domain.h"
 #include "swiotlb/dma/window_table.h"
@@ -69,7 +71,10 @@ struct DeviceConfig {
   // the device reaches exactly these windows, pools added later included,
   // and dma_ranges must be empty. Its owner adds and removes windows.
   std::shared_ptr<const WindowTable> windows;
-  std::shared_ptr<const FrameTranslator> translator;  // null: none
+  // A frame translation before the dma ranges (null: none): a fixed
+  // FrameTranslator, or an ExchangedTranslator that pools exchanged while
+  // the device runs join (xen_exchange_backend.h).
+  std::shared_ptr<const FrameTranslation> translator;
   // With a translator: call the cache hook only for a range that holds a
   // foreign page, as xen-swiotlb issues its cache-flush hypercall only for
   // those; local pages are maintained by the CPU itself (still counted).

@@ -10,7 +10,8 @@
 //
 // Xen's fixup of a bounce pool (exchanging the pool's frames for
 // machine-contiguous frames a device reaches) makes a new translator from
-// an old one and a FrameExchange: see exchanged().
+// an old one and a FrameExchange: see exchanged(). Pools exchanged while
+// devices run are kept apart, in an ExchangedTranslator over this one.
 //
 // Thread safety: immutable after creation; build it with the Builder.
 #pragma once
@@ -20,9 +21,11 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "swiotlb/core/address.h"
 #include "swiotlb/core/error.h"
+#include "swiotlb/dma/frame_translation.h"
 
 namespace swiotlb {
 
@@ -49,6 +52,11 @@ class FrameExchange {
   // system (the exchange stopped part way: every frame it handed out is
   // taken back, and the message says how many there were).
   Result<std::uint64_t> exchange(std::uint64_t count, std::uint64_t limit, std::uint64_t chunk);
+  // Takes back machine frames [first_mfn, first_mfn + count) that an
+  // exchange handed out (a pool given up, or an exchange its guest could
+  // not use). Errors: invalid_argument (some of them are free already;
+  // nothing changes).
+  Status give_back(std::uint64_t first_mfn, std::uint64_t count);
 
  private:
   mutable std::mutex lock_;
@@ -56,7 +64,7 @@ class FrameExchange {
   std::uint64_t fail_after_ = ~std::uint64_t{0};  // guarded by lock_
 };
 
-class FrameTranslator {
+class FrameTranslator final : public FrameTranslation {
  public:
   class Builder {
    public:
@@ -72,19 +80,18 @@ class FrameTranslator {
 
   // The machine address of a CPU address (4 KiB frames), or kInvalidAddress
   // for a local page whose frame a foreign page owns.
-  std::uint64_t to_machine(PhysAddr addr) const;
+  std::uint64_t to_machine(PhysAddr addr) const override;
   // The CPU address of a machine address; kInvalidAddress when the machine
   // frame belongs to no page of this guest (an identity frame shadowed by a
   // foreign mapping).
-  PhysAddr to_pseudo(std::uint64_t machine) const;
-  // True when [addr, addr + size) is contiguous in machine frames (a
-  // mapping that is not must be bounced, as xen-swiotlb's
-  // range_straddles_page_boundary).
-  bool contiguous(PhysAddr addr, std::uint64_t size) const;
-  // True when some page of [addr, addr + size) is foreign: its machine
-  // frame is not its own frame number. Only those need the cache-flush
-  // hypercall; a local page is maintained by the CPU itself.
-  bool foreign(PhysAddr addr, std::uint64_t size) const;
+  PhysAddr to_pseudo(std::uint64_t machine) const override;
+  bool contiguous(PhysAddr addr, std::uint64_t size) const override;
+  // A page is foreign when it was mapped (Builder::map) to a machine frame
+  // other than its own frame number; pages exchanged() are the guest's own.
+  bool foreign(PhysAddr addr, std::uint64_t size) const override;
+  // True when machine frame `mfn` was given to a page by map() or
+  // exchanged() (an identity frame is not: it is claimed by default only).
+  bool maps_machine_frame(std::uint64_t mfn) const { return to_pseudo_.contains(mfn); }
 
   // The kernel's xen_swiotlb_fixup for one pool: a translator in which the
   // pages of [start, start + bytes) (whole pages) sit in one run of machine
@@ -92,8 +99,9 @@ class FrameTranslator {
   // one segment (256 KiB) at a time. The frames given up are not reused.
   // This translator is unchanged (it is immutable); the caller hands the
   // new one to its devices. Errors: invalid_argument (not whole pages, or
-  // an exchanged frame that another page already owns), and those of
-  // FrameExchange::exchange, which leave everything as it was.
+  // an exchanged frame that another page already owns: the frames go back
+  // to `exchange`), and those of FrameExchange::exchange, which leave
+  // everything as it was.
   Result<std::shared_ptr<const FrameTranslator>> exchanged(FrameExchange& exchange, PhysAddr start,
                                                            std::uint64_t bytes,
                                                            std::uint64_t limit) const;
@@ -101,6 +109,7 @@ class FrameTranslator {
  private:
   std::unordered_map<std::uint64_t, std::uint64_t> to_machine_;
   std::unordered_map<std::uint64_t, std::uint64_t> to_pseudo_;
+  std::unordered_set<std::uint64_t> exchanged_;  // pfns given frames by exchanged()
 };
 
 }  // namespace swiotlb

@@ -21,10 +21,12 @@ class IoTlb;
 // `limit`. Returns the translator that devices of the guest must be given
 // from then on (`translator` itself when no pool needed an exchange). Run
 // it once the IoTlb is made and before a translated device is created: a
-// device works out at creation which pools it reaches. Pools grown later
-// are not exchanged. Errors: those of FrameTranslator::exchanged; pools
-// exchanged before the one that failed stay exchanged only in the
-// translator that is not returned, and the hypervisor keeps their frames.
+// device works out at creation which pools it reaches. Pools grown or made
+// later are not exchanged by this call; an IoTlb whose pools come and go
+// takes XenExchangeBackend (xen_exchange_backend.h) instead, which
+// exchanges every pool as it is made. Errors: those of
+// FrameTranslator::exchanged; the frames of pools exchanged before the one
+// that failed go back to `exchange`, so nothing stays taken.
 Result<std::shared_ptr<const FrameTranslator>> xen_swiotlb_fixup(
     const IoTlb& io_tlb, std::shared_ptr<const FrameTranslator> translator, FrameExchange& exchange,
     std::uint64_t limit);
