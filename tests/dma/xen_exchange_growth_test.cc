@@ -4,8 +4,10 @@
 // every frame back with the hypervisor.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "support/dma_fixture.h"
@@ -34,8 +36,10 @@ struct Guest {
   std::unique_ptr<Device> dev;
 
   // A 128-slot default pool anywhere in this process, grown by the caller
-  // (add_pool), with transient pools when `transient`.
-  explicit Guest(bool transient = false, CacheHook hook = {}, bool foreign_only = false) {
+  // (add_pool) unless `growth` says otherwise, with transient pools when
+  // `transient`.
+  explicit Guest(bool transient = false, CacheHook hook = {}, bool foreign_only = false,
+                 IoTlbOptions::Growth growth = {.enabled = true, .by_caller = true}) {
     auto made = XenExchangeBackend::create(
         {.inner = make_region_backend({.placement = RegionPlacement::anywhere}),
          .hypervisor = hypervisor,
@@ -44,8 +48,7 @@ struct Guest {
     backend = *made;
     IoTlbOptions options{.nslabs = kPoolSlots, .force_bounce = true};
     options.backend = backend;
-    options.growth.enabled = true;
-    options.growth.by_caller = true;
+    options.growth = growth;
     options.transient = transient;
     auto tlb = IoTlb::create(options);
     EXPECT_TRUE(tlb) << tlb.error().message();
@@ -160,6 +163,41 @@ TEST(XenExchangeGrowth, AnExchangeThatStopsPartWayLeavesTheGrownPoolOut) {
   EXPECT_LE(served->value() + buffer.size() - 1, kLimit);
   ASSERT_TRUE(unmap_single(*guest.dev, *served, buffer.size(), Direction::to_device));
   guest.unmap_all(live);
+}
+
+TEST(XenExchangeGrowth, GrowthTriesHalfThePoolWhenItsExchangeStops) {
+  // The worker grows by itself; the first pool it makes is refused by the
+  // exchange, and it tries half the size, as when memory runs short. One
+  // grown pool at most.
+  Guest guest(false, {}, false,
+              {.enabled = true, .pool_nslabs = 2 * kPoolSlots, .max_nslabs = 3 * kPoolSlots});
+  guest.hypervisor->fail_after(kPoolFrames);  // one segment of the two
+  auto live = guest.fill();                   // past the watermark: the worker grows
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (guest.io_tlb->stats().growth.grow_events == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    guest.io_tlb->run_maintenance();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const GrowthStats growth = guest.io_tlb->stats().growth;
+  ASSERT_EQ(growth.grow_events, 1u);
+  EXPECT_EQ(growth.grown_smaller, 1u);
+  EXPECT_EQ(guest.backend->stats().failed, 1u);
+  EXPECT_EQ(guest.backend->stats().exchanged, 2u);
+  EXPECT_EQ(guest.hypervisor->free_frames(), kFrames - 2 * kPoolFrames);
+  ASSERT_EQ(guest.io_tlb->stats().dynamic.size(), 1u);
+  EXPECT_EQ(guest.io_tlb->stats().dynamic[0].nslabs, kPoolSlots);
+
+  std::vector<std::byte> buffer = pattern(kMapBytes, 17);
+  auto dma = map_single(*guest.dev, buffer.data(), buffer.size(), Direction::to_device);
+  ASSERT_TRUE(dma) << dma.error().message();
+  EXPECT_LE(dma->value() + buffer.size() - 1, kLimit);
+  const PhysAddr slot = guest.dev->dma_to_phys(*dma);
+  EXPECT_GE(slot.value(), guest.io_tlb->stats().dynamic[0].start);
+  EXPECT_TRUE(same_bytes(guest.io_tlb->bounce_pointer(slot), buffer.data(), buffer.size()));
+  ASSERT_TRUE(unmap_single(*guest.dev, *dma, buffer.size(), Direction::to_device));
+  guest.unmap_all(live);
+  ASSERT_TRUE(guest.io_tlb->check_invariants());
 }
 
 TEST(XenExchangeGrowth, NoFramesBelowTheLimitLeavesTheGrownPoolOut) {

@@ -25,6 +25,7 @@
 
 #include "swiotlb/core/address.h"
 #include "swiotlb/core/error.h"
+#include "swiotlb/core/export.h"
 #include "swiotlb/dma/frame_translation.h"
 
 namespace swiotlb {
@@ -36,7 +37,7 @@ namespace swiotlb {
 // real exchange may (the hypercall reports how many frames it exchanged).
 //
 // Thread safety: every method may be called from any thread.
-class FrameExchange {
+class SWIOTLB_API FrameExchange {
  public:
   // Machine frames [first_mfn, first_mfn + count) are free to hand out.
   FrameExchange(std::uint64_t first_mfn, std::uint64_t count);
@@ -64,7 +65,7 @@ class FrameExchange {
   std::uint64_t fail_after_ = ~std::uint64_t{0};  // guarded by lock_
 };
 
-class FrameTranslator final : public FrameTranslation {
+class SWIOTLB_API FrameTranslator final : public FrameTranslation {
  public:
   class Builder {
    public:

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "swiotlb/core/error.h"
+#include "swiotlb/core/export.h"
 #include "swiotlb/dma/frame_translator.h"
 
 namespace swiotlb {
@@ -27,7 +28,7 @@ class IoTlb;
 // exchanges every pool as it is made. Errors: those of
 // FrameTranslator::exchanged; the frames of pools exchanged before the one
 // that failed go back to `exchange`, so nothing stays taken.
-Result<std::shared_ptr<const FrameTranslator>> xen_swiotlb_fixup(
+SWIOTLB_API Result<std::shared_ptr<const FrameTranslator>> xen_swiotlb_fixup(
     const IoTlb& io_tlb, std::shared_ptr<const FrameTranslator> translator, FrameExchange& exchange,
     std::uint64_t limit);
 
