@@ -21,6 +21,10 @@
 // and frames the translator could not use go back too. A device is never
 // given an address in a pool it does not reach.
 //
+// Pools are not re-attached through this backend (reattach() keeps the
+// default refusal): the machine frames a pool held in an earlier process
+// are not recorded, and in-flight DMA would still target them.
+//
 // The kernel runs xen_swiotlb_fixup on the pool it makes at boot, and in
 // its dynamic swiotlb (6.6 on) does not grow a pool that needed such a
 // remap; this backend does what a growing Xen guest would need instead.
