@@ -92,10 +92,10 @@ std::optional<DmaAddr> Device::Reach::pool_dma_start(PhysAddr start, std::uint64
 DmaAddr Device::phys_to_dma(PhysAddr addr, std::uint64_t size) const {
   std::uint64_t machine = addr.value();
   if (config_.translator) {
-    if (!config_.translator->contiguous(addr, size)) {
+    machine = config_.translator->range_to_machine(addr, size);
+    if (machine == kInvalidAddress) {
       return DmaAddr(kInvalidAddress);
     }
-    machine = config_.translator->to_machine(addr);
   }
   if (config_.windows) {
     return config_.windows->to_dma(PhysAddr(machine), size);

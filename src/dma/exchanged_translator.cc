@@ -46,26 +46,27 @@ PhysAddr ExchangedTranslator::to_pseudo(std::uint64_t machine) const {
   return page;
 }
 
-bool ExchangedTranslator::contiguous(PhysAddr addr, std::uint64_t size) const {
-  if (size == 0) {
-    return true;
-  }
+std::uint64_t ExchangedTranslator::range_to_machine(PhysAddr addr, std::uint64_t size) const {
   // A mapping in a pool lies inside its run: one lookup.
-  if (runs_.find(addr, size).has_value()) {
-    return true;
+  if (const std::optional<WindowMapping> run = runs_.find(addr, size == 0 ? 1 : size)) {
+    return run->dma_start + (addr.value() - run->cpu_start);
   }
   const std::uint64_t first = addr.value() >> kPageShift;
-  const std::uint64_t last = (addr.value() + size - 1) >> kPageShift;
+  const std::uint64_t last = size == 0 ? first : (addr.value() + size - 1) >> kPageShift;
   const std::uint64_t base = machine_frame(first);
   if (base == kInvalidAddress) {
-    return false;
+    return kInvalidAddress;
   }
   for (std::uint64_t pfn = first + 1; pfn <= last; ++pfn) {
     if (machine_frame(pfn) != base + (pfn - first)) {
-      return false;
+      return kInvalidAddress;
     }
   }
-  return true;
+  return (base << kPageShift) | (addr.value() & kPageMask);
+}
+
+bool ExchangedTranslator::contiguous(PhysAddr addr, std::uint64_t size) const {
+  return size == 0 || range_to_machine(addr, size) != kInvalidAddress;
 }
 
 bool ExchangedTranslator::foreign(PhysAddr addr, std::uint64_t size) const {

@@ -59,14 +59,12 @@ Status XenExchangeBackend::fix_up(const PoolMemory& memory, const PoolMemoryRequ
   const std::uint64_t limit = request.tier == 0 ? options_.limit : options_.high_limit;
   // A pool whose pages already lie in one run below the limit is left as
   // it is, as xen_swiotlb_fixup leaves one.
-  if (translator_->contiguous(memory.start, bytes)) {
-    const std::uint64_t machine = translator_->to_machine(memory.start);
-    if (machine != kInvalidAddress && machine + (bytes - 1) >= machine &&
-        machine + (bytes - 1) <= limit) {
-      std::lock_guard guard(lock_);
-      ++stats_.reachable;
-      return {};
-    }
+  const std::uint64_t machine = translator_->range_to_machine(memory.start, bytes);
+  if (machine != kInvalidAddress && machine + (bytes - 1) >= machine &&
+      machine + (bytes - 1) <= limit) {
+    std::lock_guard guard(lock_);
+    ++stats_.reachable;
+    return {};
   }
   const std::uint64_t frames = bytes >> kPageShift;
   Result<std::uint64_t> first_mfn =

@@ -63,6 +63,7 @@ class SWIOTLB_API ExchangedTranslator final : public FrameTranslation {
   std::uint64_t to_machine(PhysAddr addr) const override;
   PhysAddr to_pseudo(std::uint64_t machine) const override;
   bool contiguous(PhysAddr addr, std::uint64_t size) const override;
+  std::uint64_t range_to_machine(PhysAddr addr, std::uint64_t size) const override;
   bool foreign(PhysAddr addr, std::uint64_t size) const override;
 
   // The pages of [start, start + bytes) now sit in machine frames from

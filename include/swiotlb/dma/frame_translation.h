@@ -32,6 +32,12 @@ class SWIOTLB_API FrameTranslation {
   // mapping that is not must be bounced, as xen-swiotlb's
   // range_straddles_page_boundary).
   virtual bool contiguous(PhysAddr addr, std::uint64_t size) const = 0;
+  // The machine address of `addr` when [addr, addr + size) is contiguous in
+  // machine frames, else kInvalidAddress: contiguous() and to_machine() in
+  // one pass, for the map path.
+  virtual std::uint64_t range_to_machine(PhysAddr addr, std::uint64_t size) const {
+    return contiguous(addr, size) ? to_machine(addr) : kInvalidAddress;
+  }
   // True when some page of [addr, addr + size) is foreign: another guest's
   // page mapped here. Only those need the cache-flush hypercall; the
   // guest's own pages, exchanged ones included, are maintained by the CPU.
