@@ -100,6 +100,24 @@ TEST(XenFixup, AnExchangeThatStopsPartWayChangesNothing) {
   EXPECT_EQ(dev->streaming_pools().size(), 1u);
 }
 
+TEST(XenFixup, AFailureHandsBackTheFramesOfThePoolsExchangedBeforeIt) {
+  IoTlbOptions options{.nslabs = kSegmentSlots, .force_bounce = true};
+  options.high_nslabs = 2 * kSegmentSlots;
+  auto made = IoTlb::create(options);
+  ASSERT_TRUE(made) << made.error().message();
+  const IoTlb& io_tlb = **made;
+  ASSERT_EQ(io_tlb.pool_count(), 2u);
+  // Room below 16 MiB for the default pool (64 frames), not the high one.
+  constexpr std::uint64_t k16M = 0xffffff;
+  ASSERT_GT(io_tlb.pool_info(0).start.value(), k16M);
+  ASSERT_GT(io_tlb.pool_info(1).start.value(), k16M);
+  FrameExchange hypervisor(kExchangeFirstMfn, 96);
+  auto fixed = xen_swiotlb_fixup(io_tlb, FrameTranslator::Builder().build(), hypervisor, k16M);
+  ASSERT_FALSE(fixed);
+  EXPECT_EQ(fixed.error().code(), Errc::unreachable) << fixed.error().message();
+  EXPECT_EQ(hypervisor.free_frames(), 96u) << "the default pool's frames are back";
+}
+
 TEST(XenFixup, AReachablePoolIsLeftAlone) {
   auto io_tlb = make_io_tlb(kSegmentSlots, /*force=*/true);
   ASSERT_TRUE(io_tlb);
