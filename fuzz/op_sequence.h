@@ -15,6 +15,7 @@
 // and a long seeded run (tests/iotlb/op_sequence_test.cc).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -160,7 +161,9 @@ class OpSequence {
     std::optional<std::uint64_t> first;  // in the configured pool, for the shadow
   };
 
-  static constexpr std::uint64_t kTickNs = 1'000'000;  // SimulationBackend::kTick
+  // One tick of the simulation clock, in the nanoseconds a Tick op counts.
+  static constexpr auto kTickNs = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(SimulationBackend::kTick).count());
 
   OpSequence() = default;
 
