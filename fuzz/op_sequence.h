@@ -1,7 +1,7 @@
 // The op-sequence check: bytes become an IoTlb configuration and a sequence
-// of operations (map, unmap, sync, time passing, maintenance) on an IoTlb
-// over a simulation backend, so that pools of any size cost nothing. After
-// every operation:
+// of ops of the op vocabulary (ops/op.h: map, unmap, sync, tick) applied
+// with ops::apply to an IoTlb over a simulation backend, so that pools of
+// any size cost nothing. After every op:
 //  - IoTlb::check_invariants() holds (every pool's slot records, the pool
 //    table, the counts over all pools);
 //  - the slots in use equal what the check's own record of live mappings
@@ -15,6 +15,7 @@
 // and a long seeded run (tests/iotlb/op_sequence_test.cc).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -24,8 +25,10 @@
 #include <vector>
 
 #include "support/slot_oracle.h"
+#include "swiotlb/iotlb/apply_op.h"
 #include "swiotlb/iotlb/backend.h"
 #include "swiotlb/iotlb/io_tlb.h"
+#include "swiotlb/ops/op.h"
 #include "swiotlb/pool/slot_policy.h"
 
 namespace swiotlb::fuzz {
@@ -96,7 +99,7 @@ class OpSequence {
     return s;
   }
 
-  // Runs one operation; an empty string when every check held.
+  // Decodes one op and applies it; an empty string when every check held.
   std::string step(ByteReader& in) {
     ++stats_.ops;
     const std::uint8_t op = in.byte();
@@ -105,21 +108,21 @@ class OpSequence {
       case 0:
       case 1:
       case 2:
-        broke = map(in);
+        broke = map(map_from(in));
         break;
       case 3:
       case 4:
-        broke = unmap(in);
+        broke = live_.empty() ? unmap_unknown() : unmap_at(in.byte() % live_.size());
         break;
       case 5:
-        broke = sync(in);
+        broke = live_.empty() ? std::string() : sync(in);
         break;
       case 6:
-        backend_->advance(1 + in.byte() % 16);
-        tlb_->run_maintenance();
+        broke = tick(ops::Tick{(1 + in.byte() % 16) * kTickNs});
         break;
       default:
-        tlb_->run_maintenance();
+        // Maintenance with no time passing.
+        broke = tick(ops::Tick{0});
         break;
     }
     return broke.empty() ? check() : broke;
@@ -132,7 +135,9 @@ class OpSequence {
         return broke;
       }
     }
-    tlb_->run_maintenance();
+    if (std::string broke = tick(ops::Tick{0}); !broke.empty()) {
+      return broke;
+    }
     if (tlb_->used() != 0) {
       return "slots still in use after every mapping was unmapped";
     }
@@ -156,27 +161,30 @@ class OpSequence {
     std::optional<std::uint64_t> first;  // in the configured pool, for the shadow
   };
 
+  // One tick of the simulation clock, in the nanoseconds a Tick op counts.
+  static constexpr auto kTickNs = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(SimulationBackend::kTick).count());
+
   OpSequence() = default;
 
-  BounceRequest request_from(ByteReader& in) const {
+  ops::Map map_from(ByteReader& in) const {
     static constexpr std::uint64_t kMinAlign[] = {0, 0, 0x7ff, 0xfff, 0x3fff};
     static constexpr std::uint64_t kAllocAlign[] = {0, 0, 0, 0xfff};
     static constexpr std::uint64_t kBoundary[] = {~std::uint64_t{0}, ~std::uint64_t{0}, 0xffff};
     const std::uint16_t size = in.u16();
     const std::uint8_t shape = in.byte();
-    BounceRequest r;
+    ops::Map m;
     // Mostly small, sometimes up to two segments: the sizes that fill a
     // small pool in a few maps.
-    r.size = 1 + ((shape & 1) != 0 ? size % (2 * kSegmentBytes) : size % 8192);
-    r.orig = PhysAddr(std::uint64_t{in.u16()} << 4 | 0x100000000);
-    r.min_align_mask = kMinAlign[(shape >> 1) % 5];
-    r.alloc_align_mask = kAllocAlign[(shape >> 4) % 4];
-    r.seg_boundary_mask = kBoundary[(shape >> 6) % 3];
-    r.pool_dma_start = DmaAddr(tlb_->start().value());
-    r.dir = static_cast<Direction>(in.byte() % 3);
-    r.cpu = in.byte() % 8;
-    r.attrs = Attrs(Attr::no_warn);
-    return r;
+    m.size = 1 + ((shape & 1) != 0 ? size % (2 * kSegmentBytes) : size % 8192);
+    m.orig = std::uint64_t{in.u16()} << 4 | 0x100000000;
+    m.min_align_mask = kMinAlign[(shape >> 1) % 5];
+    m.alloc_align_mask = kAllocAlign[(shape >> 4) % 4];
+    m.seg_boundary_mask = kBoundary[(shape >> 6) % 3];
+    m.dir = static_cast<Direction>(in.byte() % 3);
+    m.cpu = in.byte() % 8;
+    m.attrs = static_cast<std::uint32_t>(Attr::no_warn);
+    return m;
   }
 
   // Whether slots from `first` could be taken: free and in one segment
@@ -213,22 +221,23 @@ class OpSequence {
     return s;
   }
 
-  std::string map(ByteReader& in) {
-    const BounceRequest r = request_from(in);
+  std::string map(const ops::Map& m) {
+    // The request apply() makes of the IoTlb, judged by the oracle.
+    const BounceRequest r = ops::bounce_request(m, *tlb_);
     const std::optional<SearchPlan> plan = oracle::plan_for(*policy_, pool_request(r));
     std::optional<std::uint32_t> oracle_area;
     if (plan) {
-      oracle_area = shadow_.first_area_with_run(*plan, *r.cpu);
+      oracle_area = shadow_.first_area_with_run(*plan, m.cpu);
     }
     const std::uint64_t used_before = tlb_->used();
     ++stats_.maps;
-    Result<PhysAddr> got = tlb_->map(r);
-    if (!got) {
+    const ops::Applied applied = ops::apply(m, *tlb_, backend_.get());
+    if (!applied) {
       ++stats_.failed_maps;
       if (exact_oracle_ && plan) {
         ++stats_.oracle_checks;
         if (oracle_area) {
-          return "a map failed (" + std::string(got.error().message()) +
+          return "a map failed (" + std::string(applied.error().message()) +
                  ") although the oracle finds a run in area " + std::to_string(*oracle_area);
         }
       }
@@ -237,14 +246,15 @@ class OpSequence {
     if (!plan) {
       return "a map succeeded that the policy cannot plan";
     }
-    Live live{*got, r.size, r.min_align_mask, r.dir, tlb_->used() - used_before, std::nullopt};
+    const PhysAddr got(*applied);
+    Live live{got, r.size, r.min_align_mask, r.dir, tlb_->used() - used_before, std::nullopt};
     if (live.nslots != plan->nslots) {
       return "a map took " + std::to_string(live.nslots) + " slots where the plan needs " +
              std::to_string(plan->nslots);
     }
     const SlotPool& pool = tlb_->pool();
-    if (pool.contains(*got)) {
-      const std::uint64_t head = (*got - pool.start() - plan->tlb_offset) >> kSlotShift;
+    if (pool.contains(got)) {
+      const std::uint64_t head = (got - pool.start() - plan->tlb_offset) >> kSlotShift;
       const std::uint64_t first = head - plan->pad_slots;
       if (!fits(*plan, first)) {
         return "a map took slots at " + std::to_string(first) + " (" +
@@ -263,36 +273,34 @@ class OpSequence {
       live.first = first;
     } else if (exact_oracle_) {
       return "a map of a pool that cannot grow landed outside it";
-    } else if (!tlb_->contains(*got)) {
+    } else if (!tlb_->contains(got)) {
       return "a map returned an address in no pool";
     }
     live_.push_back(live);
     return {};
   }
 
-  std::string unmap(ByteReader& in) {
-    if (live_.empty()) {
-      // An address nobody mapped must be refused, changing nothing.
-      const std::uint64_t used = tlb_->used();
-      if (tlb_->unmap(tlb_->start() + 8, 0, MappingClaim{8, Direction::to_device, 0}, {})) {
-        return "an unmap of an address never mapped succeeded";
-      }
-      return tlb_->used() == used ? std::string() : "a refused unmap changed the slots in use";
+  // An address nobody mapped must be refused, changing nothing.
+  std::string unmap_unknown() {
+    const std::uint64_t used = tlb_->used();
+    if (ops::apply(ops::Unmap{(tlb_->start() + 8).value(), 8, 0, Direction::to_device, 0}, *tlb_)) {
+      return "an unmap of an address never mapped succeeded";
     }
-    return unmap_at(in.byte() % live_.size());
+    return tlb_->used() == used ? std::string() : "a refused unmap changed the slots in use";
   }
 
   std::string unmap_at(std::size_t at) {
     const Live live = live_[at];
     live_.erase(live_.begin() + static_cast<std::ptrdiff_t>(at));
     const std::uint64_t used_before = tlb_->used();
+    const ops::Unmap unmap{live.tlb.value(), live.size, live.min_align_mask, live.dir, 0};
     // A claim that does not match is refused and the mapping stays.
-    if (tlb_->unmap(live.tlb, live.min_align_mask, MappingClaim{live.size + 1, live.dir, 0}, {})) {
+    ops::Unmap wrong = unmap;
+    wrong.size = live.size + 1;
+    if (ops::apply(wrong, *tlb_)) {
       return "an unmap with the wrong size succeeded";
     }
-    if (Status ok =
-            tlb_->unmap(live.tlb, live.min_align_mask, MappingClaim{live.size, live.dir, 0}, {});
-        !ok) {
+    if (ops::Applied ok = ops::apply(unmap, *tlb_); !ok) {
       return "the unmap of a live mapping failed: " + std::string(ok.error().message());
     }
     if (used_before - tlb_->used() != live.nslots) {
@@ -305,22 +313,29 @@ class OpSequence {
     return {};
   }
 
+  // REQUIRES: a live mapping.
   std::string sync(ByteReader& in) {
-    if (live_.empty()) {
-      return {};
-    }
     const Live& live = live_[in.byte() % live_.size()];
     const std::uint64_t offset = in.u16() % live.size;
     const std::uint64_t size = 1 + in.u16() % (live.size - offset);
-    const bool for_cpu = (in.byte() & 1) != 0;
-    const Status ok = for_cpu ? tlb_->sync_for_cpu(live.tlb + offset, size, live.dir, 0)
-                              : tlb_->sync_for_device(live.tlb + offset, size, live.dir, 0);
-    if (!ok) {
+    const ops::SyncFor to = (in.byte() & 1) != 0 ? ops::SyncFor::cpu : ops::SyncFor::device;
+    if (ops::Applied ok =
+            ops::apply(ops::Sync{(live.tlb + offset).value(), size, live.dir, to}, *tlb_);
+        !ok) {
       return "a sync inside a live mapping failed: " + std::string(ok.error().message());
     }
     // A range over the mapping's last byte and the next is in no one mapping.
-    if (tlb_->sync_for_cpu(live.tlb + (live.size - 1), 2, live.dir, 0)) {
+    if (ops::apply(ops::Sync{(live.tlb + (live.size - 1)).value(), 2, live.dir, ops::SyncFor::cpu},
+                   *tlb_)) {
       return "a sync past a mapping's end succeeded";
+    }
+    return {};
+  }
+
+  // Time passes on the backend's clock and the maintenance due runs.
+  std::string tick(const ops::Tick& t) {
+    if (ops::Applied ok = ops::apply(t, *tlb_, backend_.get()); !ok) {
+      return "a tick failed: " + std::string(ok.error().message());
     }
     return {};
   }

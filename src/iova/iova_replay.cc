@@ -1,11 +1,13 @@
 // Trace replay through kernel-exact domains: one IovaDomain per declared
-// domain, driven on the calling thread in trace order.
+// domain, driven on the calling thread in trace order, each trace line
+// applied as its op (ops/op.h) with the kernel's pfns translated to ours.
 #include "swiotlb/iova/iova_replay.h"
 
 #include <algorithm>
 #include <memory>
 #include <unordered_map>
 
+#include "swiotlb/iova/apply_op.h"
 #include "swiotlb/iova/iova_domain.h"
 
 namespace swiotlb::iova {
@@ -63,7 +65,7 @@ class Replayer {
 
  private:
   Status reserve(DomainReplay& d, const IovaTraceOp& op) {
-    if (Result<IovaRange> r = d.domain->reserve(op.pfn, op.pfn_hi); !r) {
+    if (ops::Applied r = ops::apply(ops::op_from_iova(op), *d.domain); !r) {
       return make_error(Errc::parse, "line {}: {}", op.line, r.error().message());
     }
     ++d.report.reserves;
@@ -76,7 +78,7 @@ class Replayer {
       return make_error(Errc::parse, "line {}: the trace hands out pfn {:#x} while it is live",
                         op.line, *op.result);
     }
-    Result<std::uint64_t> ours = d.domain->alloc_fast(op.cpu, op.size, op.limit_pfn, op.flush);
+    ops::Applied ours = ops::apply(ops::op_from_iova(op), *d.domain);
     if (!ours && ours.error().code() != Errc::pool_full) {
       return make_error(Errc::parse, "line {}: {}", op.line, ours.error().message());
     }
@@ -122,7 +124,7 @@ class Replayer {
       ++d.report.frees_skipped;
       return Status::ok();
     }
-    if (Status st = d.domain->free_fast(op.cpu, *ours, op.size); !st) {
+    if (ops::Applied st = ops::apply(ops::IovaFree{op.cpu, *ours, op.size}, *d.domain); !st) {
       return make_error(Errc::parse, "line {}: {}", op.line, st.error().message());
     }
     return Status::ok();

@@ -1,40 +1,11 @@
-// A whole file's bytes in memory, for parsers that want one buffer: mapped
-// read-only when the file is a regular one, read in full up to
-// kMaxStreamBytes otherwise (pipes, sockets). Directories and devices
-// (/dev/zero, a terminal) are refused. Private to the sim layer.
+// A whole file's bytes in memory, under its sim name, for the replays (the
+// class is the ops layer's: swiotlb/ops/mapped_file.h).
 #pragma once
 
-#include <cstddef>
-#include <memory>
-#include <string>
-#include <string_view>
-
-#include "swiotlb/core/error.h"
+#include "swiotlb/ops/mapped_file.h"
 
 namespace swiotlb::sim {
 
-class MappedFile {
- public:
-  // The most bytes read from a file that cannot be mapped (1 GiB).
-  static constexpr std::size_t kMaxStreamBytes = std::size_t{1} << 30;
-
-  // Fails with Errc::system (and the errno text) when the file cannot be
-  // opened, mapped or read, and with Errc::invalid_argument for a directory,
-  // a device, or a stream longer than kMaxStreamBytes.
-  static Result<std::unique_ptr<MappedFile>> open(const std::string& path);
-  ~MappedFile();
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-
-  std::string_view text() const { return {data_, size_}; }
-
- private:
-  MappedFile() = default;
-
-  const char* data_ = nullptr;
-  std::size_t size_ = 0;
-  bool mapped_ = false;  // munmap on destruction, else data_ points into copy_
-  std::string copy_;
-};
+using ops::MappedFile;
 
 }  // namespace swiotlb::sim

@@ -1,4 +1,5 @@
-// Random map/unmap/sync sequences against a simple reference model. After
+// Random map/unmap/sync sequences, as ops (ops/op.h) applied to a Device
+// through the DMA API, against a simple reference model. After
 // every step: live bounced mappings never overlap, the pool's used count is
 // the sum of the live mappings' slots, hiwater >= used, the pool's own
 // invariants hold; and every byte round-trips as its direction promises.
@@ -11,6 +12,7 @@
 
 #include "support/dma_fixture.h"
 #include "swiotlb/core/constants.h"
+#include "swiotlb/dma/apply_op.h"
 
 namespace swiotlb {
 namespace {
@@ -62,12 +64,18 @@ void map_one(Device& dev, std::vector<LiveMapping>& live) {
   m.dir = *rc::gen::elementOf(kDirections);
   m.storage.resize(m.offset + m.size);
   fill(m.orig(), m.size, static_cast<unsigned>(live.size()));
-  auto dma = map_single(dev, m.orig(), m.size, m.dir, Attr::no_warn);
+  ops::Map map;
+  map.orig = PhysAddr::from_pointer(m.orig()).value();
+  map.size = m.size;
+  map.min_align_mask = dev.config().min_align_mask;
+  map.dir = m.dir;
+  map.attrs = static_cast<std::uint32_t>(Attr::no_warn);
+  ops::Applied dma = ops::apply(map, dev);
   if (!dma) {
     RC_ASSERT(dma.error().code() == Errc::pool_full);
     return;
   }
-  m.dma = *dma;
+  m.dma = DmaAddr(*dma);
   // Whatever the direction, the device first sees the original's bytes.
   RC_ASSERT(std::memcmp(device_view(m.dma), m.orig(), m.size) == 0);
   m.expected.assign(m.orig(), m.orig() + m.size);
@@ -86,11 +94,13 @@ void device_writes(LiveMapping& m) {
 void sync_one(Device& dev, LiveMapping& m) {
   const std::uint64_t from = *rc::gen::inRange<std::uint64_t>(0, m.size);
   const std::uint64_t n = *rc::gen::inRange<std::uint64_t>(1, m.size - from + 1);
-  RC_ASSERT(static_cast<bool>(sync_single_for_cpu(dev, m.dma + from, n, m.dir)));
+  RC_ASSERT(static_cast<bool>(
+      ops::apply(ops::Sync{(m.dma + from).value(), n, m.dir, ops::SyncFor::cpu}, dev)));
   if (copies_from_device(m.dir)) {
     RC_ASSERT(std::memcmp(m.orig() + from, device_view(m.dma) + from, n) == 0);
   }
-  RC_ASSERT(static_cast<bool>(sync_single_for_device(dev, m.dma + from, n, m.dir)));
+  RC_ASSERT(static_cast<bool>(
+      ops::apply(ops::Sync{(m.dma + from).value(), n, m.dir, ops::SyncFor::device}, dev)));
   if (copies_to_device(m.dir)) {
     RC_ASSERT(std::memcmp(device_view(m.dma) + from, m.orig() + from, n) == 0);
   }
@@ -98,7 +108,8 @@ void sync_one(Device& dev, LiveMapping& m) {
 
 void unmap_one(Device& dev, std::vector<LiveMapping>& live, std::size_t i) {
   LiveMapping& m = live[i];
-  RC_ASSERT(static_cast<bool>(unmap_single(dev, m.dma, m.size, m.dir)));
+  RC_ASSERT(static_cast<bool>(
+      ops::apply(ops::Unmap{m.dma.value(), m.size, dev.config().min_align_mask, m.dir, 0}, dev)));
   RC_ASSERT(std::memcmp(m.orig(), m.expected.data(), m.size) == 0);
   live.erase(live.begin() + static_cast<std::ptrdiff_t>(i));
 }

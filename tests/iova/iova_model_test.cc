@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "swiotlb/iova/apply_op.h"
 #include "swiotlb/iova/iova_domain.h"
 
 namespace swiotlb::iova {
@@ -32,7 +33,7 @@ class Model {
   }
 
   void reserve(std::uint64_t lo, std::uint64_t hi) {
-    RC_ASSERT(domain_->reserve(base_ + lo, base_ + hi).has_value());
+    RC_ASSERT(ops::apply(ops::IovaReserve{base_ + lo, base_ + hi}, *domain_).has_value());
     for (std::uint64_t p = lo; p <= hi; ++p) {
       reserved_[base_ + p] = true;
     }
@@ -112,7 +113,7 @@ class Model {
   void alloc_fast(unsigned cpu, std::uint64_t size, std::uint64_t limit, bool flush) {
     const std::uint64_t rounded = fast_alloc_size(size);
     const bool hinted = blocked_by_hint(rounded, limit);
-    Result<std::uint64_t> pfn = domain_->alloc_fast(cpu, size, limit, flush);
+    ops::Applied pfn = ops::apply(ops::IovaAlloc{cpu, size, limit, flush}, *domain_);
     if (pfn) {
       RC_ASSERT(*pfn % std::bit_ceil(rounded) == 0);
       accept(*pfn, rounded, size, limit, true);
@@ -143,9 +144,12 @@ class Model {
       return;
     }
     auto it = std::next(held_.begin(), static_cast<std::ptrdiff_t>(pick % held_.size()));
-    const Status st =
-        fast ? domain_->free_fast(cpu, it->first, it->second.asked) : domain_->free(it->first);
-    RC_ASSERT(st.has_value());
+    // The tree's own free (free_iova) is not an op: the kernel's DMA path
+    // frees with free_iova_fast.
+    const bool freed =
+        fast ? ops::apply(ops::IovaFree{cpu, it->first, it->second.asked}, *domain_).has_value()
+             : domain_->free(it->first).has_value();
+    RC_ASSERT(freed);
     held_.erase(it);
   }
 
@@ -154,7 +158,7 @@ class Model {
       return;
     }
     const auto nodes = domain_->tree().nodes();
-    RC_ASSERT(!domain_->free_fast(cpu, pfn, 1).has_value());
+    RC_ASSERT(!ops::apply(ops::IovaFree{cpu, pfn, 1}, *domain_).has_value());
     RC_ASSERT(!domain_->free(pfn).has_value());
     RC_ASSERT(domain_->tree().nodes() == nodes);
   }
@@ -164,7 +168,8 @@ class Model {
       return;
     }
     auto it = std::next(held_.begin(), static_cast<std::ptrdiff_t>(pick % held_.size()));
-    const Status st = domain_->free_fast(cpu, it->first, it->second.size * 2 + 1);
+    const ops::Applied st =
+        ops::apply(ops::IovaFree{cpu, it->first, it->second.size * 2 + 1}, *domain_);
     RC_ASSERT(!st.has_value());
     RC_ASSERT(st.error().code() == Errc::mapping_mismatch);
   }

@@ -5,22 +5,19 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
-#include <fstream>
-#include <map>
-#include <sstream>
 #include <string>
+#include <variant>
+#include <vector>
 
+#include "swiotlb/ops/trace_ops.h"
+#include "swiotlb/ops/trace_parser.h"
+#include "swiotlb/pool/apply_op.h"
 #include "swiotlb/pool/slot_pool.h"
 
 namespace swiotlb {
 namespace {
 
 constexpr std::uint64_t kPoolStart = 0x79b31000;
-constexpr std::uint64_t kNvmeMinAlign = 0xfff;
-
-std::uint64_t number(const std::string& text) {
-  return std::stoull(text, nullptr, 0);
-}
 
 TEST(Linux61Trace, EveryMapGetsTheKernelsSlot) {
   auto policy = make_slot_policy("linux-6.1");
@@ -28,41 +25,27 @@ TEST(Linux61Trace, EveryMapGetsTheKernelsSlot) {
   auto pool = SlotPool::create({PhysAddr(kPoolStart), 8192, 1}, *policy);
   ASSERT_TRUE(pool) << pool.error().message();
 
-  std::ifstream in(std::string(SWIOTLB_TEST_DATA) + "/linux-6.1-nvme-randrw-256k-qd32.trace");
-  ASSERT_TRUE(in.is_open());
-  std::string line;
-  int line_no = 0;
+  Result<ops::Trace> trace =
+      ops::load_trace(std::string(SWIOTLB_TEST_DATA) + "/linux-6.1-nvme-randrw-256k-qd32.trace");
+  ASSERT_TRUE(trace) << trace.error().message();
+  ASSERT_EQ(trace->devices[0].min_align_mask, 0xfffu);  // NVMe
+  ASSERT_EQ(trace->devices[0].seg_boundary_mask, 0xffffffffu);
+  const std::vector<ops::Op> ops = ops::ops_from_trace(*trace);
+  ASSERT_EQ(ops.size(), trace->events.size());
   int maps = 0;
   int unmaps = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.empty() || line[0] == '#') {
-      continue;
-    }
-    std::istringstream fields(line);
-    std::string op, t_ns, cpu, dev;
-    fields >> op >> t_ns >> cpu >> dev;
-    if (op == "map") {
-      std::string orig, mapping_size, alloc_size, align, dir, attrs, tlb;
-      fields >> orig >> mapping_size >> alloc_size >> align >> dir >> attrs >> tlb;
-      SlotRequest request;
-      request.orig = PhysAddr(number(orig));
-      request.mapping_size = number(mapping_size);
-      request.alloc_size = number(alloc_size);
-      request.alloc_align_mask = number(align);
-      request.min_align_mask = kNvmeMinAlign;
-      request.seg_boundary_mask = 0xffffffff;
-      request.pool_dma_start = DmaAddr(kPoolStart);
-      request.cpu = static_cast<unsigned>(number(cpu));
-      auto mapping = (*pool)->map(request);
-      ASSERT_TRUE(mapping) << "line " << line_no << ": " << mapping.error().message();
-      ASSERT_EQ(mapping->tlb_addr.value(), number(tlb)) << "line " << line_no;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const std::uint32_t line_no = trace->events[i].line;
+    // The kernel's own lines are requests the pool must serve: a map at the
+    // slot the kernel chose, an unmap (with the size and direction of its
+    // map) of a live mapping.
+    ops::Applied done = ops::apply(ops[i], **pool);
+    ASSERT_TRUE(done) << "line " << line_no << ": " << done.error().message();
+    if (const ops::Map* map = std::get_if<ops::Map>(&ops[i])) {
+      ASSERT_TRUE(map->recorded_tlb);
+      ASSERT_EQ(*done, *map->recorded_tlb) << "line " << line_no;
       ++maps;
-    } else if (op == "unmap") {
-      std::string tlb;
-      fields >> tlb;
-      auto info = (*pool)->unmap(PhysAddr(number(tlb)), kNvmeMinAlign);
-      ASSERT_TRUE(info) << "line " << line_no << ": " << info.error().message();
+    } else if (std::holds_alternative<ops::Unmap>(ops[i])) {
       ++unmaps;
     }
     ASSERT_TRUE((*pool)->check_invariants()) << "line " << line_no;

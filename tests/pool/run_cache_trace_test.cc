@@ -16,14 +16,16 @@
 #include <cstdint>
 #include <cstdio>
 #include <deque>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
+#include <variant>
 #include <vector>
 
+#include "swiotlb/ops/trace_ops.h"
+#include "swiotlb/ops/trace_parser.h"
+#include "swiotlb/pool/apply_op.h"
 #include "swiotlb/pool/fast_policy.h"
 #include "swiotlb/pool/slot_pool.h"
 
@@ -31,42 +33,21 @@ namespace swiotlb {
 namespace {
 
 constexpr std::uint64_t kPoolStart = 0x79b31000;
-constexpr std::uint64_t kNvmeMinAlign = 0xfff;
 
-struct Event {
-  bool map = false;
-  std::uint64_t orig = 0;
-  std::uint64_t size = 0;
-  std::uint64_t align = 0;
-  std::uint64_t tlb = 0;  // as the kernel recorded it: names the mapping
-};
-
-std::vector<Event> read_trace() {
-  std::ifstream in(std::string(SWIOTLB_TEST_DATA) + "/linux-6.1-nvme-randrw-256k-qd32.trace");
-  EXPECT_TRUE(in.is_open());
-  std::vector<Event> events;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') {
-      continue;
+// The sample trace's maps and unmaps (it has no syncs). A map's recorded
+// address names the mapping its unmap gives back.
+std::vector<ops::Op> read_trace() {
+  Result<ops::Trace> trace =
+      ops::load_trace(std::string(SWIOTLB_TEST_DATA) + "/linux-6.1-nvme-randrw-256k-qd32.trace");
+  EXPECT_TRUE(trace) << trace.error().message();
+  if (!trace) {
+    return {};
+  }
+  std::vector<ops::Op> events;
+  for (ops::Op& op : ops::ops_from_trace(*trace)) {
+    if (std::holds_alternative<ops::Map>(op) || std::holds_alternative<ops::Unmap>(op)) {
+      events.push_back(std::move(op));
     }
-    std::istringstream fields(line);
-    std::string op, t_ns, cpu, dev;
-    fields >> op >> t_ns >> cpu >> dev;
-    Event e;
-    if (op == "map") {
-      std::string orig, mapping_size, alloc_size, align, dir, attrs, tlb;
-      fields >> orig >> mapping_size >> alloc_size >> align >> dir >> attrs >> tlb;
-      e = {true, std::stoull(orig, nullptr, 0), std::stoull(mapping_size, nullptr, 0),
-           std::stoull(align, nullptr, 0), std::stoull(tlb, nullptr, 0)};
-    } else if (op == "unmap") {
-      std::string tlb;
-      fields >> tlb;
-      e.tlb = std::stoull(tlb, nullptr, 0);
-    } else {
-      continue;
-    }
-    events.push_back(e);
   }
   return events;
 }
@@ -74,62 +55,63 @@ std::vector<Event> read_trace() {
 // The trace's maps with each unmap held back until `depth` more maps have
 // been made: the same requests, more of them live at once. Mappings are
 // named by their position, since recorded addresses repeat.
-std::vector<Event> deepen(const std::vector<Event>& trace, std::size_t depth) {
-  std::vector<Event> out;
-  std::deque<std::uint64_t> live;
+std::vector<ops::Op> deepen(const std::vector<ops::Op>& trace, std::size_t depth) {
+  std::vector<ops::Op> out;
+  std::deque<ops::Map> live;
   std::uint64_t name = 0;
-  for (const Event& e : trace) {
-    if (!e.map) {
+  const auto unmap_of = [](const ops::Map& m) {
+    return ops::Unmap{*m.recorded_tlb, m.size, m.min_align_mask, m.dir, 0};
+  };
+  for (const ops::Op& op : trace) {
+    const ops::Map* map = std::get_if<ops::Map>(&op);
+    if (map == nullptr) {
       continue;
     }
-    Event m = e;
-    m.tlb = ++name;
-    out.push_back(m);
-    live.push_back(m.tlb);
+    ops::Map m = *map;
+    m.recorded_tlb = ++name;
+    out.emplace_back(m);
+    live.push_back(m);
     if (live.size() > depth) {
-      out.push_back({false, 0, 0, 0, live.front()});
+      out.emplace_back(unmap_of(live.front()));
       live.pop_front();
     }
   }
-  for (std::uint64_t tlb : live) {
-    out.push_back({false, 0, 0, 0, tlb});
+  for (const ops::Map& m : live) {
+    out.emplace_back(unmap_of(m));
   }
   return out;
 }
 
 // Replays `events` into a `fast` pool of `slots` slots; for each map,
 // whether it was served.
-std::vector<bool> replay(const std::vector<Event>& events, std::uint64_t slots, bool magazines,
+std::vector<bool> replay(const std::vector<ops::Op>& events, std::uint64_t slots, bool magazines,
                          PoolStats& stats) {
   auto made =
       SlotPool::create({PhysAddr(kPoolStart), slots, 1}, std::make_shared<FastPolicy>(magazines));
   EXPECT_TRUE(made);
   SlotPool& pool = **made;
   std::vector<bool> served;
-  std::map<std::uint64_t, PhysAddr> live;  // recorded name -> our address
-  for (const Event& e : events) {
-    if (e.map) {
-      SlotRequest r;
-      r.orig = PhysAddr(e.orig);
-      r.mapping_size = e.size;
-      r.alloc_align_mask = e.align;
-      r.min_align_mask = kNvmeMinAlign;
-      r.seg_boundary_mask = 0xffffffff;
-      r.pool_dma_start = DmaAddr(kPoolStart);
-      Result<SlotMapping> m = pool.map(r);
+  std::map<std::uint64_t, std::uint64_t> live;  // recorded name -> our address
+  for (const ops::Op& op : events) {
+    if (const ops::Map* map = std::get_if<ops::Map>(&op)) {
+      ops::Applied m = ops::apply(op, pool);
       served.push_back(m.has_value());
       if (!m && pool.cached() != 0) {
         // Runs left in the cache (of areas too full to search): with them
         // all free, the map still finds no room.
         pool.drain_cache();
-        EXPECT_FALSE(pool.map(r)) << "a map failed for want of slots parked in the cache";
+        EXPECT_FALSE(ops::apply(op, pool)) << "a map failed for want of slots parked in the cache";
       }
       if (m) {
-        live[e.tlb] = m->tlb_addr;
+        live[*map->recorded_tlb] = *m;
       }
-    } else if (auto it = live.find(e.tlb); it != live.end()) {
-      EXPECT_TRUE(pool.unmap(it->second, kNvmeMinAlign));
-      live.erase(it);
+    } else if (const ops::Unmap* unmap = std::get_if<ops::Unmap>(&op)) {
+      if (auto it = live.find(unmap->addr); it != live.end()) {
+        ops::Unmap ours = *unmap;
+        ours.addr = it->second;
+        EXPECT_TRUE(ops::apply(ours, pool));
+        live.erase(it);
+      }
     }
   }
   EXPECT_TRUE(pool.check_invariants());
@@ -140,7 +122,7 @@ std::vector<bool> replay(const std::vector<Event>& events, std::uint64_t slots, 
   return served;
 }
 
-void expect_no_map_lost(const std::vector<Event>& events, std::uint64_t slots) {
+void expect_no_map_lost(const std::vector<ops::Op>& events, std::uint64_t slots) {
   PoolStats with{};
   PoolStats without{};
   const std::vector<bool> cached = replay(events, slots, true, with);
@@ -169,7 +151,7 @@ void expect_no_map_lost(const std::vector<Event>& events, std::uint64_t slots) {
 }
 
 TEST(RunCacheTrace, TheSampleTraceFailsNoMoreMaps) {
-  const std::vector<Event> trace = read_trace();
+  const std::vector<ops::Op> trace = read_trace();
   ASSERT_EQ(trace.size(), 564u);
   for (std::uint64_t slots : {8192u, 1024u, 256u, 128u}) {
     expect_no_map_lost(trace, slots);
@@ -177,9 +159,9 @@ TEST(RunCacheTrace, TheSampleTraceFailsNoMoreMaps) {
 }
 
 TEST(RunCacheTrace, DeeperQueuesFailNoMoreMaps) {
-  const std::vector<Event> trace = read_trace();
+  const std::vector<ops::Op> trace = read_trace();
   for (std::size_t depth : {8u, 32u, 128u}) {
-    const std::vector<Event> deep = deepen(trace, depth);
+    const std::vector<ops::Op> deep = deepen(trace, depth);
     for (std::uint64_t slots : {8192u, 2048u, 512u, 256u}) {
       expect_no_map_lost(deep, slots);
     }

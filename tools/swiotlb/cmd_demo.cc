@@ -36,6 +36,7 @@
 #include "commands.h"
 #include "swiotlb/core/config.h"
 #include "swiotlb/core/constants.h"
+#include "swiotlb/dma/apply_op.h"
 #include "swiotlb/dma/dma_api.h"
 #include "swiotlb/dma/shared_window_backend.h"
 #include "swiotlb/iotlb/io_tlb.h"
@@ -146,7 +147,8 @@ Transfer make_transfer(std::mt19937_64& rng, Device* dev, std::uint64_t max_size
 
 void finish(Transfer& t, std::uint64_t tag, Tally& tally) {
   play_device(t, tag, tally);
-  if (!unmap_single(*t.dev, t.dma, t.size, t.dir)) {
+  const DeviceConfig& config = t.dev->config();
+  if (!ops::apply(ops::Unmap{t.dma.value(), t.size, config.min_align_mask, t.dir, 0}, *t.dev)) {
     ++tally.api_errors;
     return;
   }
@@ -160,13 +162,21 @@ void run_workload(const DemoOptions& options, Device& nic, Device& nvme, Tally& 
   for (std::uint64_t n = 0; n < options.transfers; ++n) {
     Device* dev = (rng() & 1) != 0 ? &nic : &nvme;
     Transfer t = make_transfer(rng, dev, max_mapping_size(*dev));
-    Result<DmaAddr> dma = map_single(*dev, t.data(), t.size, t.dir);
+    // Each transfer is a map op and, once the device is done, an unmap op
+    // (ops/op.h), through the DMA API.
+    ops::Map map;
+    map.orig = PhysAddr::from_pointer(t.data()).value();
+    map.size = t.size;
+    map.min_align_mask = dev->config().min_align_mask;
+    map.seg_boundary_mask = dev->config().seg_boundary_mask;
+    map.dir = t.dir;
+    ops::Applied dma = ops::apply(map, *dev);
     if (!dma) {
       ++tally.map_failures;
     } else {
-      t.dma = *dma;
-      tally.lowest_dma = std::min(tally.lowest_dma, dma->value());
-      tally.highest_dma = std::max(tally.highest_dma, dma->value() + t.size - 1);
+      t.dma = DmaAddr(*dma);
+      tally.lowest_dma = std::min(tally.lowest_dma, *dma);
+      tally.highest_dma = std::max(tally.highest_dma, *dma + t.size - 1);
       in_flight.emplace_back(std::move(t), n);
     }
     if (in_flight.size() >= options.queue_depth || n + 1 == options.transfers) {

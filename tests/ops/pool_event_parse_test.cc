@@ -6,10 +6,10 @@
 
 #include <string>
 
-#include "swiotlb/sim/trace_parser.h"
-#include "swiotlb/sim/trace_writer.h"
+#include "swiotlb/ops/trace_parser.h"
+#include "swiotlb/ops/trace_writer.h"
 
-namespace swiotlb::sim {
+namespace swiotlb::ops {
 namespace {
 
 using ::testing::HasSubstr;
@@ -150,4 +150,4 @@ TEST(PoolEvents, OtherWordsAreUnknownOps) {
 }
 
 }  // namespace
-}  // namespace swiotlb::sim
+}  // namespace swiotlb::ops

@@ -1,13 +1,13 @@
 // parse_trace and load_trace: a TraceReader drained into a Trace.
-#include "swiotlb/sim/trace_parser.h"
+#include "swiotlb/ops/trace_parser.h"
 
 #include <limits>
 #include <memory>
 
-#include "mapped_file.h"
-#include "trace_reader.h"
+#include "swiotlb/ops/mapped_file.h"
+#include "swiotlb/ops/trace_reader.h"
 
-namespace swiotlb::sim {
+namespace swiotlb::ops {
 namespace {
 
 // Event lines are rarely shorter than this: the events vector is sized from
@@ -49,4 +49,4 @@ Result<Trace> load_trace(const std::string& path, const ParseOptions& options) {
   return trace;
 }
 
-}  // namespace swiotlb::sim
+}  // namespace swiotlb::ops

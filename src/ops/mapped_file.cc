@@ -1,5 +1,5 @@
 // MappedFile: mmap for regular files, a read loop for everything else.
-#include "mapped_file.h"
+#include "swiotlb/ops/mapped_file.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -8,7 +8,7 @@
 
 #include <cerrno>
 
-namespace swiotlb::sim {
+namespace swiotlb::ops {
 namespace {
 
 Error system_error(std::string_view what, const std::string& path) {
@@ -101,4 +101,4 @@ MappedFile::~MappedFile() {
   }
 }
 
-}  // namespace swiotlb::sim
+}  // namespace swiotlb::ops

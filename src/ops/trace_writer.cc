@@ -1,6 +1,6 @@
 // Trace v1 text from a Trace. The inverse of the parser: what it writes, the
 // parser reads back to the same header and events.
-#include "swiotlb/sim/trace_writer.h"
+#include "swiotlb/ops/trace_writer.h"
 
 #include <fmt/format.h>
 
@@ -10,7 +10,7 @@
 #include <optional>
 #include <string_view>
 
-namespace swiotlb::sim {
+namespace swiotlb::ops {
 namespace {
 
 // Writes `value` in decimal, or `-` when the field was not recorded.
@@ -164,4 +164,4 @@ Status write_trace(const Trace& trace, const std::string& path) {
   return {};
 }
 
-}  // namespace swiotlb::sim
+}  // namespace swiotlb::ops

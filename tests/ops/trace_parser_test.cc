@@ -1,15 +1,15 @@
 // The trace v1 parser: what it reads from good traces, and the message it
 // gives for every kind of bad line (each names the line and the field).
-#include "swiotlb/sim/trace_parser.h"
+#include "swiotlb/ops/trace_parser.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "swiotlb/sim/trace_writer.h"
+#include "swiotlb/ops/trace_writer.h"
 
-namespace swiotlb::sim {
+namespace swiotlb::ops {
 namespace {
 
 using ::testing::HasSubstr;
@@ -309,4 +309,4 @@ TEST(TraceParser, LoadReportsAMissingFile) {
 }
 
 }  // namespace
-}  // namespace swiotlb::sim
+}  // namespace swiotlb::ops

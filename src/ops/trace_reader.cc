@@ -1,6 +1,6 @@
 // TraceReader: header lines through small helpers (they are few), event
 // lines through one fused, table-driven scan (they are millions).
-#include "trace_reader.h"
+#include "swiotlb/ops/trace_reader.h"
 
 #include <algorithm>
 #include <array>
@@ -10,7 +10,7 @@
 #include <optional>
 #include <span>
 
-namespace swiotlb::sim {
+namespace swiotlb::ops {
 namespace {
 
 constexpr std::string_view kMagic = "swiotlb-trace";
@@ -991,4 +991,4 @@ Status TraceReader::state(const std::vector<std::string_view>& words) {
   return {};
 }
 
-}  // namespace swiotlb::sim
+}  // namespace swiotlb::ops

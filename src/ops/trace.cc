@@ -1,7 +1,7 @@
 // The small questions a Trace answers about itself.
-#include "swiotlb/sim/trace.h"
+#include "swiotlb/ops/trace.h"
 
-namespace swiotlb::sim {
+namespace swiotlb::ops {
 
 std::string_view to_string(TraceOp op) {
   switch (op) {
@@ -58,4 +58,4 @@ std::string_view default_policy_for(const Trace& trace) {
   return trace.kernel_is_6_1() ? "linux-6.1" : "linux";
 }
 
-}  // namespace swiotlb::sim
+}  // namespace swiotlb::ops
