@@ -190,6 +190,7 @@ enum class Problem : std::uint8_t {
   unknown_op,
   unknown_device,
   bad_dir,
+  bad_mask,
 };
 
 struct LineError {
@@ -330,6 +331,12 @@ MaybeError read_map(EventFields& f, TraceEvent& e) {
   if (MaybeError err = f.take(7, e.alloc_align_mask, true, was)) {
     return err;
   }
+  // The kernel's masks are 2^n - 1 (a page or IOMMU granule less one).
+  // Another value is no alignment at all, and a replay that took it for
+  // one could plan a pool of gigabytes for a transient mapping.
+  if ((e.alloc_align_mask & (e.alloc_align_mask + 1)) != 0) {
+    return LineError{Problem::bad_mask, 7};
+  }
   if (MaybeError err = f.dir(8, e.dir)) {
     return err;
   }
@@ -436,6 +443,9 @@ std::vector<std::string_view> line_fields(std::string_view line) {
                         "line {}: field 'dev': unknown device '{}' (declare it with a '# device' "
                         "line before its first event)",
                         line, value);
+    case Problem::bad_mask:
+      return make_error(Errc::parse, "line {}: field '{}': '{}' is not a mask of the form 2^n - 1",
+                        line, name, value);
     case Problem::bad_dir:
       return make_error(Errc::parse,
                         "line {}: field '{}': {} is not a direction (0 bidirectional, 1 to_device, "

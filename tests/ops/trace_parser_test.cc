@@ -197,6 +197,18 @@ TEST(TraceParser, BadDirection) {
               HasSubstr("line 6: field 'dir': 3 is not a direction"));
 }
 
+TEST(TraceParser, AllocAlignMaskIsTwoToTheNMinusOne) {
+  // A mask with a hole is no alignment the kernel makes (a fuzzer's mask of
+  // 0x79b410000 once asked a dynamic replay for a 32 GiB transient pool).
+  EXPECT_THAT(
+      parse_error(with_header("map - 0 net 0x1000 64 64 0x79b410000 1 0 0x2000\n")).message(),
+      HasSubstr(
+          "line 6: field 'alloc_align_mask': '0x79b410000' is not a mask of the form 2^n - 1"));
+  Result<Trace> trace = parse_trace(with_header("map - 0 net 0x1000 64 64 0xfff 1 0 0x2000\n"));
+  ASSERT_TRUE(trace) << trace.error().message();
+  EXPECT_EQ(trace->events[0].alloc_align_mask, 0xfffu);
+}
+
 TEST(TraceParser, RequiredFieldNotRecorded) {
   EXPECT_THAT(parse_error(with_header("unmap - 0 net - 64 1 0\n")).message(),
               HasSubstr("line 6: field 'tlb' must be recorded"));
