@@ -561,9 +561,43 @@ Result<MappingInfo> SlotPool::take_mapping(PhysAddr tlb_addr, std::uint64_t min_
 
 // take_mapping in an area with a run cache: the records under the cache's
 // lock alone, and the run parked in the cache when it takes it.
+//
+// The common case (a live mapping unmapped as it was mapped) is checked
+// with plain comparisons under the lock; anything else goes to the full
+// checks, which build the error (take_mapping_checked), with the lock taken
+// again: what they report is what they see then.
 Result<MappingInfo> SlotPool::take_mapping_cached(Area& area, PhysAddr tlb_addr,
                                                   std::uint64_t min_align_mask,
                                                   const MappingClaim* claim, bool release) {
+  const std::uint64_t offset = tlb_addr.value() & min_align_mask & (kSlotSize - 1);
+  const auto head = static_cast<std::uint32_t>((tlb_addr - offset - start_) >> kSlotShift);
+  std::unique_lock records(area.cache->lock);
+  const Slot& h = slots_[head];
+  const bool live = h.role == SlotRole::data && h.part == 0 && h.state == MappingState::live &&
+                    start_ + (std::uint64_t{head} << kSlotShift) + h.tlb_offset == tlb_addr;
+  const bool claimed =
+      claim == nullptr ||
+      (claim->owner == h.owner && claim->mapping_size == h.mapping_size && claim->dir == h.dir);
+  if (!live || !claimed) [[unlikely]] {
+    records.unlock();
+    return take_mapping_checked(area, tlb_addr, min_align_mask, claim, release);
+  }
+  const MappingInfo info = info_locked(head);
+  if (release && put_cached_locked(area, info)) {
+    return info;
+  }
+  slots_[head].state = MappingState::going;
+  records.unlock();
+  if (release) {
+    release_past_cache(area, info);
+  }
+  return info;
+}
+
+// take_mapping_cached with every check spelled out and its error built.
+Result<MappingInfo> SlotPool::take_mapping_checked(Area& area, PhysAddr tlb_addr,
+                                                   std::uint64_t min_align_mask,
+                                                   const MappingClaim* claim, bool release) {
   std::unique_lock records(area.cache->lock);
   Result<std::uint32_t> head = head_of_locked(tlb_addr, min_align_mask);
   if (!head) {

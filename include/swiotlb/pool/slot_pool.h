@@ -287,6 +287,9 @@ class SlotPool {
   Result<MappingInfo> take_mapping_cached(Area& area, PhysAddr tlb_addr,
                                           std::uint64_t min_align_mask, const MappingClaim* claim,
                                           bool release);
+  [[gnu::cold]] Result<MappingInfo> take_mapping_checked(Area& area, PhysAddr tlb_addr,
+                                                         std::uint64_t min_align_mask,
+                                                         const MappingClaim* claim, bool release);
   Area& area_of(std::uint64_t slot) const;
   [[gnu::cold]] void raise_hiwater();
   [[gnu::cold]] Error full_error(const SearchPlan& plan) const;
