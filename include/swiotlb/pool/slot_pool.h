@@ -278,6 +278,8 @@ class SlotPool {
   void write_records(std::uint32_t first, const SearchPlan& plan, const SlotRequest& request,
                      SlotMapping& mapping);
   // The run cache's side of map and unmap (areas with a cache only).
+  bool rewrite_cached_records(std::uint32_t first, const SearchPlan& plan,
+                              const SlotRequest& request, SlotMapping& mapping);
   static bool run_fits(const SearchPlan& plan, std::uint32_t first);
   bool take_cached(std::uint32_t area_index, const SearchPlan& plan, const SlotRequest& request,
                    SlotMapping& mapping);
