@@ -568,15 +568,28 @@ Result<MappingInfo> SlotPool::begin_unmap(PhysAddr tlb_addr, std::uint64_t min_a
 // the area's lock.
 Result<MappingInfo> SlotPool::take_mapping(PhysAddr tlb_addr, std::uint64_t min_align_mask,
                                            const MappingClaim* claim, bool release) {
-  if (!contains(tlb_addr)) {
-    return make_error(Errc::not_mapped, "{:#x} is outside the pool [{:#x}, {:#x})",
-                      tlb_addr.value(), start_.value(), end().value());
+  if (!contains(tlb_addr)) [[unlikely]] {
+    return outside_error(tlb_addr);
   }
   const std::uint64_t offset = tlb_addr.value() & min_align_mask & (kSlotSize - 1);
   Area& area = area_of((tlb_addr - offset - start_) >> kSlotShift);
   if (area.cache) {
     return take_mapping_cached(area, tlb_addr, min_align_mask, claim, release);
   }
+  return take_mapping_locked(area, tlb_addr, min_align_mask, claim, release);
+}
+
+Error SlotPool::outside_error(PhysAddr addr) const {
+  return make_error(Errc::not_mapped, "{:#x} is outside the pool [{:#x}, {:#x})", addr.value(),
+                    start_.value(), end().value());
+}
+
+// take_mapping in an area without a run cache, under the area's lock. Out
+// of line, so that take_mapping stays a few instructions on its way to the
+// run cache.
+Result<MappingInfo> SlotPool::take_mapping_locked(Area& area, PhysAddr tlb_addr,
+                                                  std::uint64_t min_align_mask,
+                                                  const MappingClaim* claim, bool release) {
   std::lock_guard guard(area.lock);
   Result<std::uint32_t> head = head_of_locked(tlb_addr, min_align_mask);
   if (!head) {

@@ -270,6 +270,11 @@ class SlotPool {
                      const SearchPlan& plan, const SlotRequest& request, SlotMapping& mapping);
   Result<MappingInfo> take_mapping(PhysAddr tlb_addr, std::uint64_t min_align_mask,
                                    const MappingClaim* claim, bool release);
+  [[gnu::noinline]] Result<MappingInfo> take_mapping_locked(Area& area, PhysAddr tlb_addr,
+                                                            std::uint64_t min_align_mask,
+                                                            const MappingClaim* claim,
+                                                            bool release);
+  [[gnu::cold]] Error outside_error(PhysAddr addr) const;
   Result<std::uint32_t> head_of_locked(PhysAddr tlb_addr, std::uint64_t min_align_mask) const;
   MappingInfo info_locked(std::uint32_t head) const;
   static Status check_claim(const MappingInfo& info, const MappingClaim& claim);
