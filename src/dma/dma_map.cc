@@ -131,8 +131,11 @@ Result<DmaAddr> map_page(Device& dev, PhysAddr phys, std::uint64_t size, Directi
     return iommu_map_page(dev, phys, size, dir, attrs);
   }
   IoTlb* io_tlb = dev.io_tlb();
+  if (io_tlb != nullptr && io_tlb->force_bounce()) {
+    return bounce_map(dev, *io_tlb, phys, size, dir, attrs, std::nullopt);
+  }
   const DmaAddr dma = dev.phys_to_dma(phys, size);
-  if (io_tlb != nullptr && (io_tlb->force_bounce() || !dev.dma_capable(dma, size))) {
+  if (io_tlb != nullptr && !dev.dma_capable(dma, size)) {
     return bounce_map(dev, *io_tlb, phys, size, dir, attrs, std::nullopt);
   }
   if (!dev.dma_capable(dma, size)) {

@@ -52,18 +52,46 @@ std::optional<DmaAddr> IoTlb::dma_start_of(const IoPool& pool, const BounceReque
   return DmaAddr(pool.start.value());
 }
 
+// The common case first, in plain steps: the configured pool, which heads
+// the oldest-first order, takes the mapping. Everything else (a full
+// configured pool, an observer, the kernel's order) is search_pools().
 Result<PhysAddr> IoTlb::try_map(const BounceRequest& request, bool copy) {
+  IoPool& configured = *configured_[request.pool];
+  const std::span<IoPool* const> order = table_->search_order(request.pool);
+  if (search_order_ != PoolSearchOrder::oldest_first || request.observer != nullptr ||
+      order.empty() || order.front() != &configured || configured.kind != PoolKind::configured ||
+      !configured.accepting.load(std::memory_order_relaxed)) [[unlikely]] {
+    return search_pools(request, copy, std::nullopt);
+  }
+  SlotRequest slots = slot_request(request);
+  slots.pool_dma_start = request.pool_dma_start;  // worked out when the pool was chosen
+  Result<SlotMapping> mapping = configured.slots->map(slots);
+  if (!mapping) [[unlikely]] {
+    if (mapping.error().code() != Errc::pool_full) {
+      return std::move(mapping).error();
+    }
+    return search_pools(request, copy, std::move(mapping).error());
+  }
+  fill_mapping(configured, mapping->tlb_addr, request, copy);
+  counters_->tiers[request.pool].add_used(mapping->nslots.value());
+  after_map(configured, order);
+  return mapping->tlb_addr;
+}
+
+Result<PhysAddr> IoTlb::search_pools(const BounceRequest& request, bool copy,
+                                     std::optional<Error> configured_full) {
   const std::span<IoPool* const> order = table_->search_order(request.pool);
   const IoPool& configured = *configured_[request.pool];
   SlotRequest slots = slot_request(request);
   const unsigned cpu = slots.cpu;
-  std::optional<Error> first_error;
+  // try_map found the configured pool, the first of `order`, full.
+  const std::size_t skip = configured_full ? 1 : 0;
+  std::optional<Error> first_error = std::move(configured_full);
   std::optional<Error> stop_error;
   PhysAddr mapped;
-  bool missed = false;
+  bool missed = skip != 0;
   // One pool (one area of it when `area` is given): true when the search
-  // ends there, with `mapped` or `stop_error` set. Plain values in and out
-  // (no optional or Result copied back), since this runs on every map.
+  // ends there, with `mapped` or `stop_error` set.
   auto attempt = [&](IoPool& pool, std::optional<std::uint32_t> area) -> bool {
     if (!pool.accepting.load(std::memory_order_relaxed)) {
       return false;
@@ -110,7 +138,7 @@ Result<PhysAddr> IoTlb::try_map(const BounceRequest& request, bool copy) {
     return mapped;
   };
   if (search_order_ == PoolSearchOrder::oldest_first && request.observer == nullptr) {
-    for (IoPool* pool : order) {
+    for (IoPool* pool : order.subspan(skip)) {
       if (attempt(*pool, std::nullopt)) {
         return outcome();
       }

@@ -47,17 +47,13 @@ void install_fork_hooks() {
 
 }  // namespace
 
-PoolTable::ReadGuard::ReadGuard(bool active) : active_(active) {
-  if (active_) {
-    urcu_bp_read_lock();
-  }
+void PoolTable::ReadGuard::enter() {
+  urcu_bp_read_lock();
 }
 
-PoolTable::ReadGuard::~ReadGuard() {
-  if (active_) {
-    reader_leaves();
-    urcu_bp_read_unlock();
-  }
+void PoolTable::ReadGuard::leave() {
+  reader_leaves();
+  urcu_bp_read_unlock();
 }
 
 struct PoolTable::Snapshot {

@@ -325,6 +325,41 @@ void SlotPool::write_records(std::uint32_t first, const SearchPlan& plan,
   mapping.nslots = SlotCount(plan.nslots);
 }
 
+// write_records for a run from the cache that holds the same layout as
+// before (pad slots and per-slot alloc_size; its length is its size
+// class): the records of a cached run are those its last mapping wrote, so
+// role, part and alloc_size of every slot are already right, and so are the
+// per-slot original addresses when the original is the same. Only the head
+// slot's mapping fields change then. A 64 KiB run has 32 records over 16
+// cache lines, which the bounce copy that follows has usually pushed out of
+// the first-level cache. False, writing nothing, for another layout.
+// REQUIRES: the cache's lock held; `first` just taken from the cache.
+bool SlotPool::rewrite_cached_records(std::uint32_t first, const SearchPlan& plan,
+                                      const SlotRequest& request, SlotMapping& mapping) {
+  const std::uint32_t head = first + plan.pad_slots;
+  Slot& h = slots_[head];
+  if (h.state != MappingState::cached || h.pad_slots != plan.pad_slots ||
+      slots_[first].alloc_size != plan.search_bytes - plan.slot_alloc_offset) {
+    return false;
+  }
+  const std::uint64_t orig = plan.orig != 0 ? plan.orig : kInvalidAddress;
+  if (h.orig_addr != orig) {
+    for (std::uint32_t k = 0; head + k < first + plan.nslots; ++k) {
+      slots_[head + k].orig_addr =
+          plan.orig != 0 ? plan.orig + (std::uint64_t{k} << kSlotShift) : kInvalidAddress;
+    }
+  }
+  h.state = MappingState::live;
+  h.mapping_size = static_cast<std::uint32_t>(request.mapping_size);
+  h.tlb_offset = static_cast<std::uint16_t>(plan.tlb_offset);
+  h.dir = request.dir;
+  h.owner = request.owner;
+  mapping.tlb_addr = start_ + (std::uint64_t{head} << kSlotShift) + plan.tlb_offset;
+  mapping.index = SlotIndex(first);
+  mapping.nslots = SlotCount(plan.nslots);
+  return true;
+}
+
 // The kernel's three tests on a candidate run, for a run from the cache
 // (which never crosses a segment: it was one mapping).
 bool SlotPool::run_fits(const SearchPlan& plan, std::uint32_t first) {
@@ -348,7 +383,9 @@ bool SlotPool::take_cached(std::uint32_t area_index, const SearchPlan& plan,
     if (first == RunCache::kNone) {
       return false;
     }
-    write_records(first, plan, request, mapping);
+    if (!rewrite_cached_records(first, plan, request, mapping)) {
+      write_records(first, plan, request, mapping);
+    }
   }
   mapping.area = area_index;
   if (mapped_slots(area) > area.gate.load(std::memory_order_relaxed)) {
@@ -531,15 +568,28 @@ Result<MappingInfo> SlotPool::begin_unmap(PhysAddr tlb_addr, std::uint64_t min_a
 // the area's lock.
 Result<MappingInfo> SlotPool::take_mapping(PhysAddr tlb_addr, std::uint64_t min_align_mask,
                                            const MappingClaim* claim, bool release) {
-  if (!contains(tlb_addr)) {
-    return make_error(Errc::not_mapped, "{:#x} is outside the pool [{:#x}, {:#x})",
-                      tlb_addr.value(), start_.value(), end().value());
+  if (!contains(tlb_addr)) [[unlikely]] {
+    return outside_error(tlb_addr);
   }
   const std::uint64_t offset = tlb_addr.value() & min_align_mask & (kSlotSize - 1);
   Area& area = area_of((tlb_addr - offset - start_) >> kSlotShift);
   if (area.cache) {
     return take_mapping_cached(area, tlb_addr, min_align_mask, claim, release);
   }
+  return take_mapping_locked(area, tlb_addr, min_align_mask, claim, release);
+}
+
+Error SlotPool::outside_error(PhysAddr addr) const {
+  return make_error(Errc::not_mapped, "{:#x} is outside the pool [{:#x}, {:#x})", addr.value(),
+                    start_.value(), end().value());
+}
+
+// take_mapping in an area without a run cache, under the area's lock. Out
+// of line, so that take_mapping stays a few instructions on its way to the
+// run cache.
+Result<MappingInfo> SlotPool::take_mapping_locked(Area& area, PhysAddr tlb_addr,
+                                                  std::uint64_t min_align_mask,
+                                                  const MappingClaim* claim, bool release) {
   std::lock_guard guard(area.lock);
   Result<std::uint32_t> head = head_of_locked(tlb_addr, min_align_mask);
   if (!head) {
@@ -561,9 +611,43 @@ Result<MappingInfo> SlotPool::take_mapping(PhysAddr tlb_addr, std::uint64_t min_
 
 // take_mapping in an area with a run cache: the records under the cache's
 // lock alone, and the run parked in the cache when it takes it.
+//
+// The common case (a live mapping unmapped as it was mapped) is checked
+// with plain comparisons under the lock; anything else goes to the full
+// checks, which build the error (take_mapping_checked), with the lock taken
+// again: what they report is what they see then.
 Result<MappingInfo> SlotPool::take_mapping_cached(Area& area, PhysAddr tlb_addr,
                                                   std::uint64_t min_align_mask,
                                                   const MappingClaim* claim, bool release) {
+  const std::uint64_t offset = tlb_addr.value() & min_align_mask & (kSlotSize - 1);
+  const auto head = static_cast<std::uint32_t>((tlb_addr - offset - start_) >> kSlotShift);
+  std::unique_lock records(area.cache->lock);
+  const Slot& h = slots_[head];
+  const bool live = h.role == SlotRole::data && h.part == 0 && h.state == MappingState::live &&
+                    start_ + (std::uint64_t{head} << kSlotShift) + h.tlb_offset == tlb_addr;
+  const bool claimed =
+      claim == nullptr ||
+      (claim->owner == h.owner && claim->mapping_size == h.mapping_size && claim->dir == h.dir);
+  if (!live || !claimed) [[unlikely]] {
+    records.unlock();
+    return take_mapping_checked(area, tlb_addr, min_align_mask, claim, release);
+  }
+  const MappingInfo info = info_locked(head);
+  if (release && put_cached_locked(area, info)) {
+    return info;
+  }
+  slots_[head].state = MappingState::going;
+  records.unlock();
+  if (release) {
+    release_past_cache(area, info);
+  }
+  return info;
+}
+
+// take_mapping_cached with every check spelled out and its error built.
+Result<MappingInfo> SlotPool::take_mapping_checked(Area& area, PhysAddr tlb_addr,
+                                                   std::uint64_t min_align_mask,
+                                                   const MappingClaim* claim, bool release) {
   std::unique_lock records(area.cache->lock);
   Result<std::uint32_t> head = head_of_locked(tlb_addr, min_align_mask);
   if (!head) {

@@ -533,6 +533,11 @@ class SWIOTLB_API IoTlb {
   // request.pool: the mapping (bytes copied in) or the first pool's error.
   // REQUIRES: a PoolTable::ReadGuard.
   Result<PhysAddr> try_map(const BounceRequest& request, bool copy);
+  // try_map's general search; `configured_full`: the error of the
+  // configured pool, which try_map has tried already (the search then
+  // starts at the next pool of the oldest-first order).
+  [[gnu::cold]] Result<PhysAddr> search_pools(const BounceRequest& request, bool copy,
+                                              std::optional<Error> configured_full);
   Result<PhysAddr> map_slots(const BounceRequest& request, bool copy);
   Result<PhysAddr> wait_for_room(const BounceRequest& request, bool copy);
   // One attempt of a waiting or queued request, in its own read section:

@@ -52,12 +52,24 @@ class PoolTable {
   // skip it (there is then nothing to wait for).
   class ReadGuard {
    public:
-    explicit ReadGuard(bool active = true);
-    ~ReadGuard();
+    // Inline, so that an inactive guard (on every map and unmap of an
+    // IoTlb without growth) costs a test of `active`.
+    explicit ReadGuard(bool active = true) : active_(active) {
+      if (active_) {
+        enter();
+      }
+    }
+    ~ReadGuard() {
+      if (active_) {
+        leave();
+      }
+    }
     ReadGuard(const ReadGuard&) = delete;
     ReadGuard& operator=(const ReadGuard&) = delete;
 
    private:
+    static void enter();
+    static void leave();
     const bool active_;
   };
 

@@ -270,6 +270,11 @@ class SlotPool {
                      const SearchPlan& plan, const SlotRequest& request, SlotMapping& mapping);
   Result<MappingInfo> take_mapping(PhysAddr tlb_addr, std::uint64_t min_align_mask,
                                    const MappingClaim* claim, bool release);
+  [[gnu::noinline]] Result<MappingInfo> take_mapping_locked(Area& area, PhysAddr tlb_addr,
+                                                            std::uint64_t min_align_mask,
+                                                            const MappingClaim* claim,
+                                                            bool release);
+  [[gnu::cold]] Error outside_error(PhysAddr addr) const;
   Result<std::uint32_t> head_of_locked(PhysAddr tlb_addr, std::uint64_t min_align_mask) const;
   MappingInfo info_locked(std::uint32_t head) const;
   static Status check_claim(const MappingInfo& info, const MappingClaim& claim);
@@ -278,6 +283,8 @@ class SlotPool {
   void write_records(std::uint32_t first, const SearchPlan& plan, const SlotRequest& request,
                      SlotMapping& mapping);
   // The run cache's side of map and unmap (areas with a cache only).
+  bool rewrite_cached_records(std::uint32_t first, const SearchPlan& plan,
+                              const SlotRequest& request, SlotMapping& mapping);
   static bool run_fits(const SearchPlan& plan, std::uint32_t first);
   bool take_cached(std::uint32_t area_index, const SearchPlan& plan, const SlotRequest& request,
                    SlotMapping& mapping);
@@ -287,6 +294,9 @@ class SlotPool {
   Result<MappingInfo> take_mapping_cached(Area& area, PhysAddr tlb_addr,
                                           std::uint64_t min_align_mask, const MappingClaim* claim,
                                           bool release);
+  [[gnu::cold]] Result<MappingInfo> take_mapping_checked(Area& area, PhysAddr tlb_addr,
+                                                         std::uint64_t min_align_mask,
+                                                         const MappingClaim* claim, bool release);
   Area& area_of(std::uint64_t slot) const;
   [[gnu::cold]] void raise_hiwater();
   [[gnu::cold]] Error full_error(const SearchPlan& plan) const;
