@@ -312,14 +312,20 @@ void SlotPool::write_records(std::uint32_t first, const SearchPlan& plan,
       slot.orig_addr = plan.orig + (std::uint64_t{first + k - head} << kSlotShift);
     }
   }
+  slots_[head].pad_slots = static_cast<std::uint8_t>(plan.pad_slots);
+  write_head(first, plan, request, mapping);
+}
+
+// The mapping's fields on its head slot, and what the caller is told.
+void SlotPool::write_head(std::uint32_t first, const SearchPlan& plan, const SlotRequest& request,
+                          SlotMapping& mapping) {
+  const std::uint32_t head = first + plan.pad_slots;
   Slot& h = slots_[head];
-  h.pad_slots = static_cast<std::uint8_t>(plan.pad_slots);
   h.state = MappingState::live;
   h.mapping_size = static_cast<std::uint32_t>(request.mapping_size);
   h.tlb_offset = static_cast<std::uint16_t>(plan.tlb_offset);
   h.dir = request.dir;
   h.owner = request.owner;
-
   mapping.tlb_addr = start_ + (std::uint64_t{head} << kSlotShift) + plan.tlb_offset;
   mapping.index = SlotIndex(first);
   mapping.nslots = SlotCount(plan.nslots);
@@ -349,14 +355,7 @@ bool SlotPool::rewrite_cached_records(std::uint32_t first, const SearchPlan& pla
           plan.orig != 0 ? plan.orig + (std::uint64_t{k} << kSlotShift) : kInvalidAddress;
     }
   }
-  h.state = MappingState::live;
-  h.mapping_size = static_cast<std::uint32_t>(request.mapping_size);
-  h.tlb_offset = static_cast<std::uint16_t>(plan.tlb_offset);
-  h.dir = request.dir;
-  h.owner = request.owner;
-  mapping.tlb_addr = start_ + (std::uint64_t{head} << kSlotShift) + plan.tlb_offset;
-  mapping.index = SlotIndex(first);
-  mapping.nslots = SlotCount(plan.nslots);
+  write_head(first, plan, request, mapping);
   return true;
 }
 

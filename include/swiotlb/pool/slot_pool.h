@@ -282,6 +282,8 @@ class SlotPool {
   void release_locked(Area& area, std::uint32_t first, std::uint32_t nslots);
   void write_records(std::uint32_t first, const SearchPlan& plan, const SlotRequest& request,
                      SlotMapping& mapping);
+  void write_head(std::uint32_t first, const SearchPlan& plan, const SlotRequest& request,
+                  SlotMapping& mapping);
   // The run cache's side of map and unmap (areas with a cache only).
   bool rewrite_cached_records(std::uint32_t first, const SearchPlan& plan,
                               const SlotRequest& request, SlotMapping& mapping);
