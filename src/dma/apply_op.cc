@@ -36,11 +36,8 @@ Applied apply(const Op& op, Device& device) {
           }
           return got->value();
         } else if constexpr (std::is_same_v<T, Unmap>) {
-          if (o.size == 0) {
-            return make_error(Errc::invalid_argument,
-                              "an unmap of {:#x} without its size: the DMA API unmaps with the "
-                              "size and direction of the map",
-                              o.addr);
+          if (Status claimed = require_claimed_size(o, "the DMA API"); !claimed) {
+            return claimed.error();
           }
           if (Status ok =
                   unmap_page(device, DmaAddr(o.addr), o.size, o.dir, Attrs::from_bits(o.attrs));

@@ -35,11 +35,8 @@ Applied apply(const Op& op, IoTlb& tlb, SimulationBackend* clock) {
           }
           return got->value();
         } else if constexpr (std::is_same_v<T, Unmap>) {
-          if (o.size == 0) {
-            return make_error(Errc::invalid_argument,
-                              "an unmap of {:#x} without its size: an IoTlb unmaps against the "
-                              "size and direction of the map",
-                              o.addr);
+          if (Status claimed = require_claimed_size(o, "an IoTlb"); !claimed) {
+            return claimed.error();
           }
           if (Status ok = tlb.unmap(PhysAddr(o.addr), o.min_align_mask,
                                     MappingClaim{o.size, o.dir, 0}, Attrs::from_bits(o.attrs));

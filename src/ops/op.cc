@@ -29,4 +29,14 @@ Error not_taken(const Op& op, std::string_view target) {
   return make_error(Errc::invalid_argument, "{} takes no {} op", target, op_name(op));
 }
 
+Status require_claimed_size(const Unmap& unmap, std::string_view target) {
+  if (unmap.size != 0) {
+    return {};
+  }
+  return make_error(Errc::invalid_argument,
+                    "an unmap of {:#x} without its size: {} unmaps against the size and "
+                    "direction of the map",
+                    unmap.addr, target);
+}
+
 }  // namespace swiotlb::ops

@@ -116,4 +116,9 @@ using Applied = Result<std::uint64_t>;
 // "<target> takes no <op> op".
 SWIOTLB_API Error not_taken(const Op& op, std::string_view target);
 
+// For a target that unmaps only against the size and direction of the map
+// (an IoTlb, the DMA API): an error (Errc::invalid_argument) when `unmap`
+// claims no size, naming `target`; success otherwise.
+SWIOTLB_API Status require_claimed_size(const Unmap& unmap, std::string_view target);
+
 }  // namespace swiotlb::ops
