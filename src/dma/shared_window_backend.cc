@@ -26,13 +26,10 @@ Result<std::shared_ptr<SharedWindowBackend>> SharedWindowBackend::create(
 }
 
 SharedWindowBackend::SharedWindowBackend(SharedWindowBackendOptions options)
-    : options_(std::move(options)),
+    : WrappingBackend(options.inner),
+      options_(std::move(options)),
       table_(std::make_shared<WindowTable>(options_.max_windows)),
       next_dma_(options_.dma_base) {}
-
-Result<PoolMemory> SharedWindowBackend::allocate(const PoolMemoryRequest& request) {
-  return options_.inner->allocate(request);
-}
 
 Status SharedWindowBackend::announce(const PoolMemory& memory, const PoolMemoryRequest& request) {
   Status published = publish(memory, request);
@@ -43,7 +40,7 @@ Status SharedWindowBackend::announce(const PoolMemory& memory, const PoolMemoryR
 }
 
 Status SharedWindowBackend::publish(const PoolMemory& memory, const PoolMemoryRequest& request) {
-  if (Status inner = options_.inner->announce(memory, request); !inner) {
+  if (Status inner = WrappingBackend::announce(memory, request); !inner) {
     return inner;
   }
   if (memory.region == nullptr || memory.region->kind() != RegionKind::memfd ||
@@ -113,7 +110,7 @@ void SharedWindowBackend::release(PoolMemory memory) noexcept {
       }
     }
   }
-  options_.inner->release(std::move(memory));
+  WrappingBackend::release(std::move(memory));
   if (number) {
     // Counted once the window is gone on both sides.
     std::lock_guard guard(lock_);

@@ -35,15 +35,12 @@ Result<std::shared_ptr<XenExchangeBackend>> XenExchangeBackend::create(
 }
 
 XenExchangeBackend::XenExchangeBackend(XenExchangeBackendOptions options)
-    : options_(std::move(options)),
+    : WrappingBackend(options.inner),
+      options_(std::move(options)),
       translator_(std::make_shared<ExchangedTranslator>(options_.base, options_.max_pools)) {}
 
-Result<PoolMemory> XenExchangeBackend::allocate(const PoolMemoryRequest& request) {
-  return options_.inner->allocate(request);
-}
-
 Status XenExchangeBackend::announce(const PoolMemory& memory, const PoolMemoryRequest& request) {
-  if (Status inner = options_.inner->announce(memory, request); !inner) {
+  if (Status inner = WrappingBackend::announce(memory, request); !inner) {
     return inner;
   }
   Status fixed = fix_up(memory, request);
@@ -101,7 +98,7 @@ void XenExchangeBackend::release(PoolMemory memory) noexcept {
     ++stats_.given_back;
     stats_.live_frames -= frames;
   }
-  options_.inner->release(std::move(memory));
+  WrappingBackend::release(std::move(memory));
 }
 
 XenExchangeStats XenExchangeBackend::stats() const {

@@ -8,16 +8,12 @@
 
 namespace swiotlb::io {
 
-RingBackend::RingBackend(std::shared_ptr<IoTlbBackend> inner) : inner_(std::move(inner)) {
-  SWIOTLB_CHECK(inner_ != nullptr, "a ring backend wraps a real backend");
-}
-
-Result<PoolMemory> RingBackend::allocate(const PoolMemoryRequest& request) {
-  return inner_->allocate(request);
+RingBackend::RingBackend(std::shared_ptr<IoTlbBackend> inner) : WrappingBackend(inner) {
+  SWIOTLB_CHECK(inner != nullptr, "a ring backend wraps a real backend");
 }
 
 Status RingBackend::announce(const PoolMemory& memory, const PoolMemoryRequest& request) {
-  if (Status inner = inner_->announce(memory, request); !inner) {
+  if (Status inner = WrappingBackend::announce(memory, request); !inner) {
     return inner;
   }
   std::lock_guard guard(lock_);
@@ -37,7 +33,7 @@ void RingBackend::release(PoolMemory memory) noexcept {
       registrar_->remove_pool(memory.start);
     }
   }
-  inner_->release(std::move(memory));
+  WrappingBackend::release(std::move(memory));
 }
 
 Status RingBackend::attach(PoolRegistrar* registrar) {

@@ -65,17 +65,14 @@ struct SharedWindowStats {
   std::uint64_t live = 0;       // windows announced and not yet taken back
 };
 
-class SWIOTLB_API SharedWindowBackend final : public IoTlbBackend {
+class SWIOTLB_API SharedWindowBackend final : public WrappingBackend {
  public:
   // Errors: invalid_argument (no inner backend or channel, a DMA base that
   // is not page-aligned, max_windows 0).
   static Result<std::shared_ptr<SharedWindowBackend>> create(SharedWindowBackendOptions options);
 
-  Result<PoolMemory> allocate(const PoolMemoryRequest& request) override;
   Status announce(const PoolMemory& memory, const PoolMemoryRequest& request) override;
   void release(PoolMemory memory) noexcept override;
-  Clock::time_point now() const override { return options_.inner->now(); }
-  Maintenance maintenance() const override { return options_.inner->maintenance(); }
 
   // The host's view of the windows, for the Device's config.
   std::shared_ptr<const WindowTable> windows() const { return table_; }

@@ -72,17 +72,14 @@ struct XenExchangeStats {
   std::uint64_t live_frames = 0;  // machine frames held by live pools now
 };
 
-class SWIOTLB_API XenExchangeBackend final : public IoTlbBackend {
+class SWIOTLB_API XenExchangeBackend final : public WrappingBackend {
  public:
   // Errors: invalid_argument (no inner backend or hypervisor, max_pools 0,
   // a limit of 0).
   static Result<std::shared_ptr<XenExchangeBackend>> create(XenExchangeBackendOptions options);
 
-  Result<PoolMemory> allocate(const PoolMemoryRequest& request) override;
   Status announce(const PoolMemory& memory, const PoolMemoryRequest& request) override;
   void release(PoolMemory memory) noexcept override;
-  Clock::time_point now() const override { return options_.inner->now(); }
-  Maintenance maintenance() const override { return options_.inner->maintenance(); }
 
   // The translation every translated device of the IoTlb is given
   // (DeviceConfig::translator); it changes as pools come and go.

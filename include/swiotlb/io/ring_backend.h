@@ -53,16 +53,13 @@ class PoolRegistrar {
   ~PoolRegistrar() = default;
 };
 
-class RingBackend final : public IoTlbBackend {
+class RingBackend final : public WrappingBackend {
  public:
   // `inner`: the real backend (required).
   explicit RingBackend(std::shared_ptr<IoTlbBackend> inner);
 
-  Result<PoolMemory> allocate(const PoolMemoryRequest& request) override;
   Status announce(const PoolMemory& memory, const PoolMemoryRequest& request) override;
   void release(PoolMemory memory) noexcept override;
-  Clock::time_point now() const override { return inner_->now(); }
-  Maintenance maintenance() const override { return inner_->maintenance(); }
 
   // Registers every pool announced and not yet released with `registrar`
   // and sends it every later one. One registrar at a time. Errors:
@@ -76,7 +73,6 @@ class RingBackend final : public IoTlbBackend {
   std::size_t live_pools() const;
 
  private:
-  const std::shared_ptr<IoTlbBackend> inner_;
   mutable std::mutex lock_;
   // Held across the registrar's calls, so that detach() waits for one
   // in progress and a pool is never added after it.

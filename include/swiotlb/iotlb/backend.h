@@ -50,6 +50,7 @@
 #include <mutex>
 #include <optional>
 #include <string_view>
+#include <utility>
 
 #include "swiotlb/core/address.h"
 #include "swiotlb/core/error.h"
@@ -129,6 +130,30 @@ class SWIOTLB_API IoTlbBackend {
   virtual Clock::time_point now() const = 0;
 
   virtual Maintenance maintenance() const = 0;
+};
+
+// A backend that adds to another: every call goes on to `inner`, so that a
+// wrapper (a shared window, Xen's exchange, an io_uring's registered
+// buffers) overrides what it adds to, announce and release, and calls the
+// wrapped step from its own. reattach is not passed on: a wrapper whose
+// work on a pool does not outlive its process refuses it, as the default
+// does. Thread safety: that of `inner`. REQUIRES: `inner` is not null.
+class SWIOTLB_API WrappingBackend : public IoTlbBackend {
+ public:
+  explicit WrappingBackend(std::shared_ptr<IoTlbBackend> inner) : inner_(std::move(inner)) {}
+
+  Result<PoolMemory> allocate(const PoolMemoryRequest& request) override {
+    return inner_->allocate(request);
+  }
+  Status announce(const PoolMemory& memory, const PoolMemoryRequest& request) override {
+    return inner_->announce(memory, request);
+  }
+  void release(PoolMemory memory) noexcept override { inner_->release(std::move(memory)); }
+  Clock::time_point now() const override { return inner_->now(); }
+  Maintenance maintenance() const override { return inner_->maintenance(); }
+
+ private:
+  const std::shared_ptr<IoTlbBackend> inner_;
 };
 
 // What the real backend makes pools of.
