@@ -2,7 +2,6 @@
 // waiting and queued maps.
 #pragma once
 
-#include <optional>
 
 #include "swiotlb/dma/dma_api.h"
 #include "swiotlb/iotlb/io_tlb.h"
@@ -22,10 +21,12 @@ Result<DmaAddr> finish_bounce(Device& dev, IoTlb& io_tlb, const BounceRequest& r
                               Result<PhysAddr> tlb, Attrs attrs);
 
 // The kernel's swiotlb_map(): bounces through the device's pools in order.
-// With Attr::may_sleep the last pool waits until `deadline` (none: the
-// IoTlb's wait_timeout from now).
+// With Attr::may_sleep the last pool waits until `*deadline` (null: the
+// IoTlb's wait_timeout from now). A pointer, not an optional: map_page
+// passes none on every call, and an optional built just before the call is
+// read back whole, which stalls the store that built it.
 Result<DmaAddr> bounce_map(Device& dev, IoTlb& io_tlb, PhysAddr phys, std::uint64_t size,
                            Direction dir, Attrs attrs,
-                           std::optional<WaitQueue::Clock::time_point> deadline);
+                           const WaitQueue::Clock::time_point* deadline);
 
 }  // namespace swiotlb

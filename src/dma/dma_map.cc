@@ -93,7 +93,7 @@ BounceRequest bounce_request(const Device& dev, PhysAddr phys, std::uint64_t siz
 // that has room, then make sure the device reaches the bounce buffer.
 Result<DmaAddr> bounce_map(Device& dev, IoTlb& io_tlb, PhysAddr phys, std::uint64_t size,
                            Direction dir, Attrs attrs,
-                           std::optional<WaitQueue::Clock::time_point> deadline) {
+                           const WaitQueue::Clock::time_point* deadline) {
   const std::vector<PoolChoice>& pools = dev.streaming_pools();
   if (pools.empty()) {
     dev.count_map_failure();
@@ -118,7 +118,9 @@ Result<DmaAddr> bounce_map(Device& dev, IoTlb& io_tlb, PhysAddr phys, std::uint6
   request.pool_dma_start = pools[i].dma_start;
   request.attrs = attrs;
   request.more_pools = false;
-  request.deadline = deadline;
+  if (deadline != nullptr) {
+    request.deadline = *deadline;
+  }
   return finish_bounce(dev, io_tlb, request, io_tlb.map(request), attrs);
 }
 
@@ -132,11 +134,11 @@ Result<DmaAddr> map_page(Device& dev, PhysAddr phys, std::uint64_t size, Directi
   }
   IoTlb* io_tlb = dev.io_tlb();
   if (io_tlb != nullptr && io_tlb->force_bounce()) {
-    return bounce_map(dev, *io_tlb, phys, size, dir, attrs, std::nullopt);
+    return bounce_map(dev, *io_tlb, phys, size, dir, attrs, nullptr);
   }
   const DmaAddr dma = dev.phys_to_dma(phys, size);
   if (io_tlb != nullptr && !dev.dma_capable(dma, size)) {
-    return bounce_map(dev, *io_tlb, phys, size, dir, attrs, std::nullopt);
+    return bounce_map(dev, *io_tlb, phys, size, dir, attrs, nullptr);
   }
   if (!dev.dma_capable(dma, size)) {
     dev.count_map_failure();

@@ -36,7 +36,7 @@ Result<DmaAddr> map_page_until(Device& dev, PhysAddr phys, std::uint64_t size, D
                                DmaDeadline deadline, Attrs attrs) {
   attrs = attrs | Attr::may_sleep;
   if (IoTlb* io_tlb = waiting_bounce(dev, phys, size, dir); io_tlb != nullptr) {
-    return bounce_map(dev, *io_tlb, phys, size, dir, attrs, deadline);
+    return bounce_map(dev, *io_tlb, phys, size, dir, attrs, &deadline);
   }
   return map_page(dev, phys, size, dir, attrs);
 }

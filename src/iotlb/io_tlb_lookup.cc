@@ -5,6 +5,9 @@
 namespace swiotlb {
 
 bool IoTlb::contains(PhysAddr addr) const {
+  if (configured_holding(addr) != nullptr) {
+    return true;
+  }
   PoolTable::ReadGuard reading(dynamic_);
   return table_->find(addr) != nullptr;
 }

@@ -210,7 +210,39 @@ Error no_such_pool(std::uint32_t pool, std::size_t count) {
 
 }  // namespace
 
+bool IoTlb::map_cached(const BounceRequest& request, bool copy, PhysAddr& tlb) {
+  // try_map's conditions for trying the configured pool first, and
+  // map_slots' for trying at all: a caller that may sleep queues behind
+  // those already waiting.
+  if (request.pool >= configured_.size() || search_order_ != PoolSearchOrder::oldest_first ||
+      request.observer != nullptr || (request.attrs.has(Attr::may_sleep) && waits_.has_waiters())) {
+    return false;
+  }
+  IoPool& configured = *configured_[request.pool];
+  if (configured.kind != PoolKind::configured ||
+      !configured.accepting.load(std::memory_order_relaxed)) {
+    return false;
+  }
+  SlotRequest slots = slot_request(request);
+  slots.pool_dma_start = request.pool_dma_start;  // worked out when the pool was chosen
+  SlotMapping mapping;
+  if (!configured.slots->map_cached(slots, mapping)) {
+    return false;
+  }
+  fill_mapping(configured, mapping.tlb_addr, request, copy);
+  counters_->tiers[request.pool].add_used(mapping.nslots.value());
+  if (grows_by_itself()) {
+    PoolTable::ReadGuard reading(dynamic_);
+    after_map(configured, table_->search_order(request.pool));
+  }
+  tlb = mapping.tlb_addr;
+  return true;
+}
+
 Result<PhysAddr> IoTlb::map_slots(const BounceRequest& request, bool copy) {
+  if (PhysAddr tlb; map_cached(request, copy, tlb)) {
+    return tlb;
+  }
   if (request.pool >= configured_.size()) {
     return no_such_pool(request.pool, configured_.size());
   }

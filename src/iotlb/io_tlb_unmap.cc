@@ -50,17 +50,23 @@ Status IoTlb::unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask, const Mappi
   if (attrs.has(Attr::skip_cpu_sync) || !copies_from_device(claim.dir)) {
     // Nothing to copy back (the claim's direction is checked against the
     // mapping's): check and free in one call to the pool.
+    auto release = [&](IoPool& pool) -> Status {
+      Result<MappingInfo> info = pool.slots->unmap(tlb_addr, min_align_mask, &claim);
+      if (!info) {
+        return std::move(info).error();
+      }
+      finish_release(&pool, info->nslots.value());
+      return {};
+    };
+    if (IoPool* configured = configured_holding(tlb_addr); configured != nullptr) {
+      return release(*configured);  // never given back: no read section
+    }
     PoolTable::ReadGuard reading(dynamic_);
     IoPool* pool = table_->find(tlb_addr);
     if (pool == nullptr) {
       return make_error(Errc::not_mapped, "{:#x} is in no pool", tlb_addr.value());
     }
-    Result<MappingInfo> info = pool->slots->unmap(tlb_addr, min_align_mask, &claim);
-    if (!info) {
-      return std::move(info).error();
-    }
-    finish_release(pool, info->nslots.value());
-    return {};
+    return release(*pool);
   }
   Result<BounceMapping> mapping = begin_unmap(tlb_addr, min_align_mask, claim);
   if (!mapping) {

@@ -1,5 +1,5 @@
-// Policy lookup by name, the boundary test every policy shares, and the
-// default for policies that keep no per-area state.
+// Policy lookup by name, and the default for policies that keep no
+// per-area state.
 #include "swiotlb/pool/slot_policy.h"
 
 #include "swiotlb/core/constants.h"
@@ -7,14 +7,6 @@
 #include "swiotlb/pool/linux_policy.h"
 
 namespace swiotlb {
-
-bool AreaView::crosses_boundary(const SearchPlan& plan, std::uint64_t slot) {
-  // The kernel's iommu_is_span_boundary() with the pool's first slot number
-  // (in boundary terms) as the shift.
-  const std::uint64_t shift = nr_slots(plan.tbl_dma);
-  const std::uint64_t offset = (shift + slot) & (plan.max_slots - 1);
-  return offset + plan.nslots > plan.max_slots;
-}
 
 std::unique_ptr<AreaState> SlotPolicy::make_area_state(std::uint32_t) const {
   return nullptr;

@@ -37,6 +37,7 @@
 #include "slot_records_check.h"
 #include "swiotlb/core/config.h"
 #include "swiotlb/core/constants.h"
+#include "swiotlb/pool/linux_policy.h"
 
 namespace swiotlb {
 
@@ -202,13 +203,20 @@ Error SlotPool::invalid_request(const SlotRequest& request) {
 }
 
 Result<SlotMapping> SlotPool::map(const SlotRequest& request) {
+  SlotMapping mapping;
+  const std::uint32_t first_area = request.cpu & (area_count_ - 1);
+  // A streaming request the run cache may serve is planned inline, and
+  // tried there once; the rest (an alignment, a long run) asks the policy.
+  SearchPlan inline_plan;
+  const bool streaming = cached_plan(request, inline_plan);
+  if (streaming && take_cached(first_area, inline_plan, request, mapping)) {
+    return mapping;
+  }
   Result<SearchPlan> plan = make_plan(request);
   if (!plan) {
     return std::move(plan).error();
   }
-  SlotMapping mapping;
-  const std::uint32_t first_area = request.cpu & (area_count_ - 1);
-  if (caches_runs_ && plan->nslots <= kMaxCachedSlots &&
+  if (caches_runs_ && !streaming && plan->nslots <= kMaxCachedSlots &&
       take_cached(first_area, *plan, request, mapping)) {
     return mapping;
   }
@@ -254,6 +262,27 @@ Result<SlotMapping> SlotPool::map(const SlotRequest& request) {
   }
   failures_.fetch_add(1, std::memory_order_relaxed);
   return full_error(*plan);
+}
+
+// The plan of a request map_cached may serve; false for every other.
+bool SlotPool::cached_plan(const SlotRequest& request, SearchPlan& plan) const {
+  const std::uint64_t boundary = request.seg_boundary_mask;
+  // What make_plan would refuse, or plans with an alignment, goes to map().
+  if (!caches_runs_ || request.alloc_align_mask != 0 || request.mapping_size == 0 ||
+      request.mapping_size > kMaxCachedSlots * kSlotSize || request.alloc_size > kMaxMappingBytes ||
+      (boundary & (boundary + 1)) != 0) {
+    return false;
+  }
+  mainline_plan(request, plan);
+  plan.tbl_dma = request.pool_dma_start.value() & boundary;
+  plan.max_slots = (boundary >> kSlotShift) + 1;
+  return plan.nslots <= kMaxCachedSlots;  // the kept offset may take it past the longest run
+}
+
+bool SlotPool::map_cached(const SlotRequest& request, SlotMapping& mapping) {
+  SearchPlan plan;
+  return cached_plan(request, plan) &&
+         take_cached(request.cpu & (area_count_ - 1), plan, request, mapping);
 }
 
 Error SlotPool::full_error(const SearchPlan& plan) const {

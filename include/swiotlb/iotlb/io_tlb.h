@@ -539,6 +539,22 @@ class SWIOTLB_API IoTlb {
   [[gnu::cold]] Result<PhysAddr> search_pools(const BounceRequest& request, bool copy,
                                               std::optional<Error> configured_full);
   Result<PhysAddr> map_slots(const BounceRequest& request, bool copy);
+  // map_slots' hit path: the request served from the run cache of its
+  // configured pool (SlotPool::map_cached) when that is what the full path
+  // would do first: true with `tlb` set, the bytes filled and the counters
+  // moved. False, changing nothing, otherwise. Reads no pool table:
+  // configured pools live as long as the IoTlb.
+  bool map_cached(const BounceRequest& request, bool copy, PhysAddr& tlb);
+  // The configured pool that holds `addr`, or null (a few comparisons, no
+  // read section: configured pools live as long as the IoTlb).
+  IoPool* configured_holding(PhysAddr addr) const {
+    for (IoPool* pool : configured_) {
+      if (addr >= pool->start && addr < pool->end) {
+        return pool;
+      }
+    }
+    return nullptr;
+  }
   Result<PhysAddr> wait_for_room(const BounceRequest& request, bool copy);
   // One attempt of a waiting or queued request, in its own read section:
   // nothing while there is still no room.

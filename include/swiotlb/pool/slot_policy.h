@@ -18,6 +18,7 @@
 #include <memory>
 #include <string_view>
 
+#include "swiotlb/core/constants.h"
 #include "swiotlb/core/error.h"
 #include "swiotlb/pool/slot_request.h"
 
@@ -59,7 +60,14 @@ struct AreaView {
 
   std::uint32_t wrap(std::uint64_t index) const { return wrap_area_index(index, nslabs); }
   // True when nslots slots from global slot `slot` would cross the boundary.
-  static bool crosses_boundary(const SearchPlan& plan, std::uint64_t slot);
+  // The kernel's iommu_is_span_boundary() with the pool's first slot number
+  // (in boundary terms) as the shift. Inline: every candidate of every
+  // search, and every run taken from a run cache, is tested.
+  static bool crosses_boundary(const SearchPlan& plan, std::uint64_t slot) {
+    const std::uint64_t shift = nr_slots(plan.tbl_dma);
+    const std::uint64_t offset = (shift + slot) & (plan.max_slots - 1);
+    return offset + plan.nslots > plan.max_slots;
+  }
 };
 
 struct AreaSearch {
@@ -111,7 +119,9 @@ class SlotPolicy {
 
   // True when a pool should keep recently freed runs in per-area magazines
   // and hand them out again without a search (src/pool/run_cache.h). The
-  // kernel policies never do: their choice of slots is the kernel's.
+  // kernel policies never do: their choice of slots is the kernel's. A
+  // policy that does must plan as mainline_plan() (linux_policy.h) does:
+  // SlotPool::map_cached plans a hit with it, without asking the policy.
   virtual bool caches_runs() const { return false; }
 };
 

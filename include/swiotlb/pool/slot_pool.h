@@ -144,6 +144,17 @@ class SlotPool {
   // 2^n - 1), Errc::search_would_spin when the modelled kernel would hang.
   Result<SlotMapping> map(const SlotRequest& request);
 
+  // The hit path of map(), which tries the same first: serves a streaming
+  // request (no alloc_align_mask) of at most kMaxCachedSlots slots from the
+  // run cache of request.cpu's area, when that cache holds a run of the
+  // request's length that fits its alignment, kept bits and boundary; then
+  // true, with `mapping` filled as map() would have filled it. False,
+  // changing nothing, for every other case (no run cache, another kind of
+  // request, no fitting run, a request map() would refuse): the caller then
+  // calls map(). Takes the cache's spin lock alone, and plans inline
+  // (mainline_plan: every policy that caches runs plans as mainline does).
+  bool map_cached(const SlotRequest& request, SlotMapping& mapping);
+
   // Gives back the mapping handed out at `tlb_addr`. The device's
   // min_align_mask locates the mapping's first slot, as in the kernel.
   // Fails, changing nothing, when no mapping was handed out at that address
@@ -265,6 +276,7 @@ class SlotPool {
   void record_holder(std::int32_t pid);
 
   Result<SearchPlan> make_plan(const SlotRequest& request) const;
+  bool cached_plan(const SlotRequest& request, SearchPlan& plan) const;
   [[gnu::cold]] static Error invalid_request(const SlotRequest& request);
   void commit_locked(Area& area, std::uint32_t area_index, std::uint32_t found,
                      const SearchPlan& plan, const SlotRequest& request, SlotMapping& mapping);
