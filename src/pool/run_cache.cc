@@ -13,7 +13,7 @@ RunCache::RunCache(std::uint64_t budget) : budget_(budget) {
   }
 }
 
-bool RunCache::put(std::uint32_t first, std::uint32_t nslots) {
+bool RunCache::put_slow(std::uint32_t first, std::uint32_t nslots) {
   if (cached_slots() + nslots > budget_) {
     return false;
   }

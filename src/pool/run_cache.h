@@ -75,7 +75,17 @@ class alignas(64) RunCache {
   // Caches the run [first, first + nslots). False, changing nothing, when
   // it would pass the budget or the depot has no room for a full magazine:
   // the caller then holds the area's lock and calls spill().
-  bool put(std::uint32_t first, std::uint32_t nslots);
+  // The common case inline: room in the budget and in the class's loaded
+  // magazine; the rest (magazine swaps, the depot) is put_slow.
+  bool put(std::uint32_t first, std::uint32_t nslots) {
+    Magazine& loaded = classes_[nslots - 1].loaded;
+    if (cached_slots() + nslots > budget_ || loaded.full()) [[unlikely]] {
+      return put_slow(first, nslots);
+    }
+    loaded.first[loaded.count++] = first;
+    add_cached(nslots);
+    return true;
+  }
 
   // Makes room by giving the oldest depot magazine back through
   // release(first, nslots), then caches the run if it now fits; otherwise
@@ -102,6 +112,9 @@ class alignas(64) RunCache {
     Magazine previous;
   };
 
+  bool put_slow(std::uint32_t first, std::uint32_t nslots);
+  template <class Fits>
+  [[gnu::noinline]] std::uint32_t take_slow(std::uint32_t nslots, Fits& fits);
   template <class Fits>
   static std::uint32_t take_from(Magazine& magazine, Fits& fits);
   std::optional<std::size_t> depot_index(std::uint32_t nslots) const;
@@ -137,8 +150,24 @@ std::uint32_t RunCache::take_from(Magazine& magazine, Fits& fits) {
   return kNone;
 }
 
+// The common case first: the newest run of the loaded magazine fits.
 template <class Fits>
 std::uint32_t RunCache::take(std::uint32_t nslots, Fits&& fits) {
+  Magazine& loaded = classes_[nslots - 1].loaded;
+  if (loaded.count != 0) [[likely]] {
+    const std::uint32_t newest = loaded.first[loaded.count - 1];
+    if (fits(newest)) [[likely]] {
+      --loaded.count;
+      sub_cached(nslots);
+      ++hits_;
+      return newest;
+    }
+  }
+  return take_slow(nslots, fits);
+}
+
+template <class Fits>
+std::uint32_t RunCache::take_slow(std::uint32_t nslots, Fits& fits) {
   SizeClass& size_class = classes_[nslots - 1];
   std::uint32_t run = take_from(size_class.loaded, fits);
   if (run == kNone && !size_class.previous.empty()) {

@@ -265,7 +265,9 @@ Result<SlotMapping> SlotPool::map(const SlotRequest& request) {
 }
 
 // The plan of a request map_cached may serve; false for every other.
-bool SlotPool::cached_plan(const SlotRequest& request, SearchPlan& plan) const {
+// Inline (both callers are here): it is most of a hit's arithmetic.
+[[gnu::always_inline]] inline bool SlotPool::cached_plan(const SlotRequest& request,
+                                                         SearchPlan& plan) const {
   const std::uint64_t boundary = request.seg_boundary_mask;
   // What make_plan would refuse, or plans with an alignment, goes to map().
   if (!caches_runs_ || request.alloc_align_mask != 0 || request.mapping_size == 0 ||
