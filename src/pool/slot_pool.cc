@@ -424,13 +424,13 @@ bool SlotPool::take_cached(std::uint32_t area_index, const SearchPlan& plan,
   return true;
 }
 
-// REQUIRES: the cache's lock held.
-bool SlotPool::put_cached_locked(Area& area, const MappingInfo& info) {
+// REQUIRES: the cache's lock held; `head` is the mapping's head slot.
+bool SlotPool::put_cached_locked(Area& area, std::uint32_t head, const MappingInfo& info) {
   const auto nslots = static_cast<std::uint32_t>(info.nslots.value());
   if (nslots > kMaxCachedSlots || !area.cache->put(info.index.value(), nslots)) {
     return false;
   }
-  slots_[(info.tlb_addr - start_) >> kSlotShift].state = MappingState::cached;
+  slots_[head].state = MappingState::cached;
   return true;
 }
 
@@ -602,9 +602,11 @@ Result<MappingInfo> SlotPool::take_mapping(PhysAddr tlb_addr, std::uint64_t min_
     return outside_error(tlb_addr);
   }
   const std::uint64_t offset = tlb_addr.value() & min_align_mask & (kSlotSize - 1);
-  Area& area = area_of((tlb_addr - offset - start_) >> kSlotShift);
+  // The slot the mapping's data starts in: its head, if tlb_addr is one.
+  const auto head = static_cast<std::uint32_t>((tlb_addr - offset - start_) >> kSlotShift);
+  Area& area = area_of(head);
   if (area.cache) {
-    return take_mapping_cached(area, tlb_addr, min_align_mask, claim, release);
+    return take_mapping_cached(area, head, tlb_addr, min_align_mask, claim, release);
   }
   return take_mapping_locked(area, tlb_addr, min_align_mask, claim, release);
 }
@@ -646,11 +648,9 @@ Result<MappingInfo> SlotPool::take_mapping_locked(Area& area, PhysAddr tlb_addr,
 // with plain comparisons under the lock; anything else goes to the full
 // checks, which build the error (take_mapping_checked), with the lock taken
 // again: what they report is what they see then.
-Result<MappingInfo> SlotPool::take_mapping_cached(Area& area, PhysAddr tlb_addr,
+Result<MappingInfo> SlotPool::take_mapping_cached(Area& area, std::uint32_t head, PhysAddr tlb_addr,
                                                   std::uint64_t min_align_mask,
                                                   const MappingClaim* claim, bool release) {
-  const std::uint64_t offset = tlb_addr.value() & min_align_mask & (kSlotSize - 1);
-  const auto head = static_cast<std::uint32_t>((tlb_addr - offset - start_) >> kSlotShift);
   std::unique_lock records(area.cache->lock);
   const Slot& h = slots_[head];
   const bool live = h.role == SlotRole::data && h.part == 0 && h.state == MappingState::live &&
@@ -663,7 +663,7 @@ Result<MappingInfo> SlotPool::take_mapping_cached(Area& area, PhysAddr tlb_addr,
     return take_mapping_checked(area, tlb_addr, min_align_mask, claim, release);
   }
   const MappingInfo info = info_locked(head);
-  if (release && put_cached_locked(area, info)) {
+  if (release && put_cached_locked(area, head, info)) {
     return info;
   }
   slots_[head].state = MappingState::going;
@@ -689,7 +689,7 @@ Result<MappingInfo> SlotPool::take_mapping_checked(Area& area, PhysAddr tlb_addr
       return match.error();
     }
   }
-  if (release && put_cached_locked(area, info)) {
+  if (release && put_cached_locked(area, *head, info)) {
     return info;
   }
   slots_[*head].state = MappingState::going;
@@ -707,7 +707,8 @@ void SlotPool::finish_unmap(const MappingInfo& mapping) {
   if (area.cache) {
     {
       std::lock_guard records(area.cache->lock);
-      if (put_cached_locked(area, mapping)) {
+      const auto head = static_cast<std::uint32_t>((mapping.tlb_addr - start_) >> kSlotShift);
+      if (put_cached_locked(area, head, mapping)) {
         return;
       }
     }

@@ -4,6 +4,7 @@
 // has to act on it: what was asked, what limit stood in the way, the numbers.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -90,26 +91,26 @@ class [[nodiscard]] Result {
   std::variant<T, Error> state_;
 };
 
-// Success, or an Error.
+// Success, or an Error. A success holds no Error at all (one flag to set
+// and test): every layer of a map and unmap returns one.
 class [[nodiscard]] Status {
  public:
   Status() = default;
-  Status(Error error) : error_(std::move(error)), failed_(true) {}  // NOLINT
+  Status(Error error) : error_(std::move(error)) {}  // NOLINT
 
   static Status ok() { return {}; }
 
-  bool has_value() const { return !failed_; }
-  explicit operator bool() const { return !failed_; }
+  bool has_value() const { return !error_.has_value(); }
+  explicit operator bool() const { return !error_.has_value(); }
 
   // REQUIRES: !has_value().
   const Error& error() const& {
-    SWIOTLB_CHECK(failed_, "error() of a Status that succeeded");
-    return error_;
+    SWIOTLB_CHECK(error_.has_value(), "error() of a Status that succeeded");
+    return *error_;
   }
 
  private:
-  Error error_{Errc::invalid_argument, {}};
-  bool failed_ = false;
+  std::optional<Error> error_;
 };
 
 }  // namespace swiotlb

@@ -302,10 +302,10 @@ class SlotPool {
   static bool run_fits(const SearchPlan& plan, std::uint32_t first);
   bool take_cached(std::uint32_t area_index, const SearchPlan& plan, const SlotRequest& request,
                    SlotMapping& mapping);
-  bool put_cached_locked(Area& area, const MappingInfo& info);
+  bool put_cached_locked(Area& area, std::uint32_t head, const MappingInfo& info);
   [[gnu::cold]] void release_past_cache(Area& area, const MappingInfo& info);
   void drain_locked(Area& area);
-  Result<MappingInfo> take_mapping_cached(Area& area, PhysAddr tlb_addr,
+  Result<MappingInfo> take_mapping_cached(Area& area, std::uint32_t head, PhysAddr tlb_addr,
                                           std::uint64_t min_align_mask, const MappingClaim* claim,
                                           bool release);
   [[gnu::cold]] Result<MappingInfo> take_mapping_checked(Area& area, PhysAddr tlb_addr,
