@@ -202,16 +202,23 @@ Error SlotPool::invalid_request(const SlotRequest& request) {
                     request.seg_boundary_mask);
 }
 
+// A streaming request the run cache may serve is planned inline and tried
+// there once; everything else (a miss, an alignment, a long run, a pool
+// without a cache) is map_searched, out of line, so that this stays short.
 Result<SlotMapping> SlotPool::map(const SlotRequest& request) {
-  SlotMapping mapping;
-  const std::uint32_t first_area = request.cpu & (area_count_ - 1);
-  // A streaming request the run cache may serve is planned inline, and
-  // tried there once; the rest (an alignment, a long run) asks the policy.
   SearchPlan inline_plan;
   const bool streaming = cached_plan(request, inline_plan);
-  if (streaming && take_cached(first_area, inline_plan, request, mapping)) {
+  if (SlotMapping mapping;
+      streaming && take_cached(request.cpu & (area_count_ - 1), inline_plan, request, mapping)) {
     return mapping;
   }
+  return map_searched(request, streaming);
+}
+
+// map() past the run cache; `streaming`: map() tried the cache already.
+Result<SlotMapping> SlotPool::map_searched(const SlotRequest& request, bool streaming) {
+  SlotMapping mapping;
+  const std::uint32_t first_area = request.cpu & (area_count_ - 1);
   Result<SearchPlan> plan = make_plan(request);
   if (!plan) {
     return std::move(plan).error();
@@ -370,9 +377,12 @@ void SlotPool::write_head(std::uint32_t first, const SearchPlan& plan, const Slo
 // slot's mapping fields change then. A 64 KiB run has 32 records over 16
 // cache lines, which the bounce copy that follows has usually pushed out of
 // the first-level cache. False, writing nothing, for another layout.
+// Inline: it is most of a map served from the cache.
 // REQUIRES: the cache's lock held; `first` just taken from the cache.
-bool SlotPool::rewrite_cached_records(std::uint32_t first, const SearchPlan& plan,
-                                      const SlotRequest& request, SlotMapping& mapping) {
+[[gnu::always_inline]] inline bool SlotPool::rewrite_cached_records(std::uint32_t first,
+                                                                    const SearchPlan& plan,
+                                                                    const SlotRequest& request,
+                                                                    SlotMapping& mapping) {
   const std::uint32_t head = first + plan.pad_slots;
   Slot& h = slots_[head];
   if (h.state != MappingState::cached || h.pad_slots != plan.pad_slots ||
@@ -425,7 +435,9 @@ bool SlotPool::take_cached(std::uint32_t area_index, const SearchPlan& plan,
 }
 
 // REQUIRES: the cache's lock held; `head` is the mapping's head slot.
-bool SlotPool::put_cached_locked(Area& area, std::uint32_t head, const MappingInfo& info) {
+// Inline: it is half of an unmap through the run cache.
+[[gnu::always_inline]] inline bool SlotPool::put_cached_locked(Area& area, std::uint32_t head,
+                                                               const MappingInfo& info) {
   const auto nslots = static_cast<std::uint32_t>(info.nslots.value());
   if (nslots > kMaxCachedSlots || !area.cache->put(info.index.value(), nslots)) {
     return false;
@@ -651,7 +663,10 @@ Result<MappingInfo> SlotPool::take_mapping_locked(Area& area, PhysAddr tlb_addr,
 Result<MappingInfo> SlotPool::take_mapping_cached(Area& area, std::uint32_t head, PhysAddr tlb_addr,
                                                   std::uint64_t min_align_mask,
                                                   const MappingClaim* claim, bool release) {
-  std::unique_lock records(area.cache->lock);
+  // The lock by hand: a unique_lock's ownership flag lives in memory and
+  // is written and tested on a path this short.
+  SpinLock& records = area.cache->lock;
+  records.lock();
   const Slot& h = slots_[head];
   const bool live = h.role == SlotRole::data && h.part == 0 && h.state == MappingState::live &&
                     start_ + (std::uint64_t{head} << kSlotShift) + h.tlb_offset == tlb_addr;
@@ -663,12 +678,12 @@ Result<MappingInfo> SlotPool::take_mapping_cached(Area& area, std::uint32_t head
     return take_mapping_checked(area, tlb_addr, min_align_mask, claim, release);
   }
   const MappingInfo info = info_locked(head);
-  if (release && put_cached_locked(area, head, info)) {
-    return info;
+  const bool parked = release && put_cached_locked(area, head, info);
+  if (!parked) {
+    slots_[head].state = MappingState::going;
   }
-  slots_[head].state = MappingState::going;
   records.unlock();
-  if (release) {
+  if (release && !parked) {
     release_past_cache(area, info);
   }
   return info;
