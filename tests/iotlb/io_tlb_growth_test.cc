@@ -881,6 +881,52 @@ TEST(IoTlbWait, ALargeHeadKeepsASmallerWaiterBehindIt) {
   }
 }
 
+// Under the `fast` policy a freed run waits in the run cache, where a map
+// may take it without a search (IoTlb's hit path). A caller that may sleep
+// still queues behind the waiters there before it, as it does when the run
+// went back to the pool; a caller that cannot sleep takes the run at once.
+TEST(IoTlbWait, ACallerThatMaySleepQueuesEvenWhenTheRunCacheHoldsARun) {
+  IoTlbOptions options;
+  options.nslabs = 1024;
+  options.policy = "fast";
+  auto tlb = make(options);
+  ASSERT_TRUE(tlb);
+  Filler filler(*tlb);
+  filler.fill(7);
+  std::vector<std::byte> slot_source(kSlotSize);
+  std::vector<PhysAddr> slots;
+  for (std::uint64_t i = 0; i < kSegmentSlots; ++i) {
+    auto mapped = tlb->map(request(*tlb, slot_source.data(), kSlotSize, Direction::to_device));
+    ASSERT_TRUE(mapped);
+    slots.push_back(*mapped);
+  }
+  std::vector<std::byte> big(kSegment);
+  auto head = start_waiting(*tlb, big.data(), big.size(), 1);
+  ASSERT_TRUE(unmap(*tlb, slots.back(), kSlotSize, Direction::to_device));
+  ASSERT_EQ(tlb->pool().stats().cached, 1u);  // the freed slot sits in the run cache
+  auto sleeper = start_waiting(*tlb, slot_source.data(), kSlotSize, 2);
+  EXPECT_FALSE(sleeper->finished());
+  EXPECT_EQ(tlb->pool().stats().cached, 1u);
+  auto probe = tlb->map(request(*tlb, slot_source.data(), kSlotSize, Direction::to_device));
+  ASSERT_TRUE(probe);
+  EXPECT_EQ(*probe, slots.back());
+  EXPECT_EQ(tlb->pool().stats().cache_hits, 1u);
+  slots.back() = *probe;
+  // A segment free serves the head, then a slot free serves the sleeper.
+  filler.release_one();
+  ASSERT_TRUE(head->result());
+  ASSERT_TRUE(unmap(*tlb, slots.back(), kSlotSize, Direction::to_device));
+  slots.pop_back();
+  const Result<PhysAddr>& got = sleeper->result();
+  ASSERT_TRUE(got) << got.error().message();
+  EXPECT_TRUE(unmap(*tlb, *head->result(), big.size(), Direction::to_device));
+  EXPECT_TRUE(unmap(*tlb, *got, kSlotSize, Direction::to_device));
+  for (PhysAddr a : slots) {
+    EXPECT_TRUE(unmap(*tlb, a, kSlotSize, Direction::to_device));
+  }
+  EXPECT_TRUE(tlb->check_invariants());
+}
+
 TEST(IoTlbWait, ADeadlineThatPassesGivesTimedOut) {
   IoTlbOptions options;
   options.nslabs = 1024;
