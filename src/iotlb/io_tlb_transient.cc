@@ -15,9 +15,19 @@ namespace {
 // The bytes of a transient pool sized with room for any alignment: the
 // data, the offset the device keeps from the original, and an alignment
 // the region's page alignment does not give by itself, in whole pages.
+//
+// The room stops at a segment. A larger alignment no search needs: the
+// mainline plan rounds the run up to it, and a run past a segment is
+// refused before any transient pool; the 6.1 search takes the pool's first
+// slot without testing the address. Kept address bits above a segment,
+// which no device asks for, would need as much room again. Without the
+// bound a mask of 2^35 - 1 (a trace may hold one) made a 32 GiB pool, most
+// of it bookkeeping for one mapping; with it, such a mapping that truly
+// needs the room finds none in its pool and is refused.
 std::uint64_t bytes_with_room(const BounceRequest& request) {
-  const std::uint64_t kept = request.orig.value() & request.min_align_mask;
-  const std::uint64_t slack = std::max<std::uint64_t>(request.alloc_align_mask, kSlotSize - 1);
+  const std::uint64_t kept = request.orig.value() & request.min_align_mask & (kSegmentBytes - 1);
+  const std::uint64_t slack =
+      std::clamp<std::uint64_t>(request.alloc_align_mask, kSlotSize - 1, kSegmentBytes - 1);
   return kernel_align(request.size + kept + slack + 1, kPageSize);
 }
 

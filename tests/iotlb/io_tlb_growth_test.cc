@@ -613,6 +613,29 @@ TEST(IoTlbTransient, KeepsTheOffsetTheDeviceNeeds) {
   EXPECT_EQ(tlb->stats().growth.transient_nslabs, 0u);
 }
 
+// Room for an alignment stops at a segment: the 6.1 search, which never
+// tests the address of the pool's first slot, maps a 2^35 - 1 mask in a
+// pool of a few hundred KiB, not in one of 32 GiB.
+TEST(IoTlbTransient, AHugeAlignmentMaskGetsRoomForASegmentAtMost) {
+  IoTlbOptions options = with_transient();
+  options.policy = "linux-6.1";
+  auto tlb = make(options);
+  ASSERT_TRUE(tlb);
+  Filler filler(*tlb);
+  filler.fill_pool(1024);
+  std::vector<std::byte> buffer = pattern(4096, 3);
+  BounceRequest r = request(*tlb, buffer.data(), buffer.size(), Direction::to_device);
+  r.alloc_align_mask = (std::uint64_t{1} << 35) - 1;
+  auto mapped = tlb->map(r);
+  ASSERT_TRUE(mapped) << mapped.error().message();
+  EXPECT_EQ(std::memcmp(tlb->bounce_pointer(*mapped), buffer.data(), buffer.size()), 0);
+  const std::uint64_t nslabs = tlb->stats().growth.transient_nslabs;
+  EXPECT_GT(nslabs, 0u);
+  EXPECT_LE(nslabs, 2 * kSegmentSlots);
+  EXPECT_TRUE(unmap(*tlb, *mapped, buffer.size(), Direction::to_device));
+  EXPECT_EQ(tlb->stats().growth.transient_nslabs, 0u);
+}
+
 TEST(IoTlbTransient, TransientMaxNslabsRefusesBeyondIt) {
   IoTlbOptions options = with_transient();
   options.transient_max_nslabs = 4;  // one mapping of up to 6 KiB
