@@ -470,7 +470,12 @@ IoTlb::IoTlb(std::unique_ptr<PoolTable> table, std::vector<IoPool*> configured,
   // in configured pools and in grown pools attached again.
   PoolTable::ReadGuard reading;
   for (const IoPool* p : table_->pools()) {
-    counters_->tiers[p->tier].add_used(p->slots->used());
+    if (p->kind != PoolKind::configured) {
+      counters_->tiers[p->tier].count_map(*configured_[p->tier], false, p->slots->used());
+    }
+  }
+  for (std::size_t i = 0; i < configured_.size(); ++i) {
+    counters_->tiers[i].raise_mark(counters_->tiers[i].used(*configured_[i]));
   }
 }
 

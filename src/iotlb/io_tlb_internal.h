@@ -6,6 +6,7 @@
 // work lock).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -16,23 +17,56 @@
 namespace swiotlb {
 
 struct IoTlb::Counters {
-  // Per configured pool, over the pools that serve it: slots in use and
-  // the most at once (the kernel's total_used and used_hiwater, kept the
-  // same way: one atomic each, the mark raised by compare-and-swap), maps
-  // refused and maps that fell through to a later pool. A cache line each.
+  // Per configured pool, over the pools that serve it (a tier): slots in
+  // use and the most at once (the kernel's total_used and used_hiwater),
+  // maps refused and maps that fell through to a later pool. A cache line
+  // each.
+  //
+  // The kernel keeps total_used in one atomic that every map and unmap
+  // writes; a line every CPU writes is what stops a pool from scaling with
+  // its areas. Here the configured pool counts its own slots, per area,
+  // with its own exact high-water mark (SlotPool::hiwater), and the tier
+  // counts only the slots of its other pools (grown, transient, the
+  // reserve). So the tier's total is the configured pool's used() plus
+  // `other_used`, and while the other pools hold nothing the configured
+  // pool's mark is the tier's. `mark` covers the rest: every map into
+  // another pool, and every map into the configured pool while another
+  // holds slots, raises it to the total. A peak is the moment of some map;
+  // either the configured pool's mark or `mark` saw it, so the maximum of
+  // the two is the kernel's used_hiwater (with one thread at a time; under
+  // concurrency the totals are summed as the kernel's mem_used() does).
   struct alignas(64) Tier {
-    std::atomic<std::uint64_t> used{0};
-    std::atomic<std::uint64_t> hiwater{0};
+    std::atomic<std::uint64_t> other_used{0};
+    std::atomic<std::uint64_t> mark{0};
     std::atomic<std::uint64_t> refused{0};
     std::atomic<std::uint64_t> fall_throughs{0};
 
-    void add_used(std::uint64_t nslots) {
-      const std::uint64_t now = used.fetch_add(nslots, std::memory_order_relaxed) + nslots;
-      std::uint64_t mark = hiwater.load(std::memory_order_relaxed);
-      while (now > mark && !hiwater.compare_exchange_weak(mark, now, std::memory_order_relaxed)) {
+    // A map of `nslots` into `configured`, the tier's configured pool, or
+    // (into_configured false) into another of its pools.
+    void count_map(const IoPool& configured, bool into_configured, std::uint64_t nslots) {
+      if (!into_configured) {
+        other_used.fetch_add(nslots, std::memory_order_relaxed);
+      } else if (other_used.load(std::memory_order_relaxed) == 0) {
+        return;  // the configured pool's own mark follows the total
+      }
+      raise_mark(used(configured));
+    }
+    void count_unmap(bool from_configured, std::uint64_t nslots) {
+      if (!from_configured) {
+        other_used.fetch_sub(nslots, std::memory_order_relaxed);
       }
     }
-    void sub_used(std::uint64_t nslots) { used.fetch_sub(nslots, std::memory_order_relaxed); }
+    std::uint64_t used(const IoPool& configured) const {
+      return configured.slots->used() + other_used.load(std::memory_order_relaxed);
+    }
+    std::uint64_t hiwater(const IoPool& configured) const {
+      return std::max(mark.load(std::memory_order_relaxed), configured.slots->hiwater());
+    }
+    void raise_mark(std::uint64_t total) {
+      std::uint64_t seen = mark.load(std::memory_order_relaxed);
+      while (total > seen && !mark.compare_exchange_weak(seen, total, std::memory_order_relaxed)) {
+      }
+    }
   };
 
   explicit Counters(std::size_t count) : tiers(count) {}

@@ -92,12 +92,12 @@ Status IoTlb::check_invariants() const {
       }
     }
     const Counters::Tier& counted = counters_->tiers[tier];
-    const std::uint64_t in_use = counted.used.load(std::memory_order_relaxed);
+    const std::uint64_t in_use = counted.used(*configured_[tier]);
     if (in_use != used[tier]) {
       return broken(fmt::format("pool {} counts {} slots in use, its pools hold {}", tier, in_use,
                                 used[tier]));
     }
-    if (counted.hiwater.load(std::memory_order_relaxed) < in_use) {
+    if (counted.hiwater(*configured_[tier]) < in_use) {
       return broken(fmt::format("pool {}'s high-water mark is below the slots in use", tier));
     }
   }

@@ -55,7 +55,7 @@ Status IoTlb::release_adopted(PhysAddr tlb_addr) {
     if (Status released = pool->slots->release_adopted(tlb_addr); !released) {
       return released;
     }
-    counters_->tiers[pool->tier].sub_used(nslots);
+    counters_->tiers[pool->tier].count_unmap(pool->kind == PoolKind::configured, nslots);
   }
   waits_.notify();
   return {};
@@ -66,20 +66,18 @@ void IoTlb::run_maintenance() {
 }
 
 std::uint64_t IoTlb::used(std::uint32_t pool) const {
-  return pool < configured_.size() ? counters_->tiers[pool].used.load(std::memory_order_relaxed)
-                                   : 0;
+  return pool < configured_.size() ? counters_->tiers[pool].used(*configured_[pool]) : 0;
 }
 
 std::uint64_t IoTlb::hiwater(std::uint32_t pool) const {
-  return pool < configured_.size() ? counters_->tiers[pool].hiwater.load(std::memory_order_relaxed)
-                                   : 0;
+  return pool < configured_.size() ? counters_->tiers[pool].hiwater(*configured_[pool]) : 0;
 }
 
 void IoTlb::reset_hiwater() {
   for (std::size_t i = 0; i < configured_.size(); ++i) {
     Counters::Tier& tier = counters_->tiers[i];
-    tier.hiwater.store(tier.used.load(std::memory_order_relaxed), std::memory_order_relaxed);
     configured_[i]->slots->reset_hiwater();
+    tier.mark.store(tier.used(*configured_[i]), std::memory_order_relaxed);
   }
 }
 

@@ -73,7 +73,7 @@ Result<PhysAddr> IoTlb::try_map(const BounceRequest& request, bool copy) {
     return search_pools(request, copy, std::move(mapping).error());
   }
   fill_mapping(configured, mapping->tlb_addr, request, copy);
-  counters_->tiers[request.pool].add_used(mapping->nslots.value());
+  counters_->tiers[request.pool].count_map(configured, true, mapping->nslots.value());
   after_map(configured, order);
   return mapping->tlb_addr;
 }
@@ -113,7 +113,8 @@ Result<PhysAddr> IoTlb::search_pools(const BounceRequest& request, bool copy,
     if (mapping) {
       mapped = mapping->tlb_addr;
       fill_mapping(pool, mapped, request, copy);
-      counters_->tiers[request.pool].add_used(mapping->nslots.value());
+      counters_->tiers[request.pool].count_map(configured, &pool == &configured,
+                                               mapping->nslots.value());
       if (missed) {
         counters_->tiers[request.pool].fall_throughs.fetch_add(1, std::memory_order_relaxed);
       }
@@ -230,7 +231,7 @@ bool IoTlb::map_cached(const BounceRequest& request, bool copy, PhysAddr& tlb) {
     return false;
   }
   fill_mapping(configured, mapping.tlb_addr, request, copy);
-  counters_->tiers[request.pool].add_used(mapping.nslots.value());
+  counters_->tiers[request.pool].count_map(configured, true, mapping.nslots.value());
   if (grows_by_itself()) {
     PoolTable::ReadGuard reading(dynamic_);
     after_map(configured, table_->search_order(request.pool));

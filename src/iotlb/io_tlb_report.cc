@@ -13,8 +13,8 @@ IoTlbStats IoTlb::stats() const {
     s.pools.push_back(p.slots->stats());
     const Counters::Tier& tier = counters_->tiers[i];
     s.served.push_back({.nslabs = p.nslabs(),
-                        .used = tier.used.load(std::memory_order_relaxed),
-                        .hiwater = tier.hiwater.load(std::memory_order_relaxed),
+                        .used = tier.used(p),
+                        .hiwater = tier.hiwater(p),
                         .refused = tier.refused.load(std::memory_order_relaxed),
                         .fall_throughs = tier.fall_throughs.load(std::memory_order_relaxed)});
   }

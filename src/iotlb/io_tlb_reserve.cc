@@ -52,7 +52,7 @@ Result<PhysAddr> IoTlb::map_reserve(const BounceRequest& request, bool copy) {
     return std::move(mapping).error();
   }
   fill_mapping(pool, mapping->tlb_addr, request, copy);
-  counters_->tiers[0].add_used(mapping->nslots.value());
+  counters_->tiers[0].count_map(*configured_[0], false, mapping->nslots.value());
   counters_->reserve_maps.fetch_add(1, std::memory_order_relaxed);
   return mapping->tlb_addr;
 }

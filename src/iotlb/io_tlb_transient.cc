@@ -108,7 +108,8 @@ Result<PhysAddr> IoTlb::map_transient(const BounceRequest& request, bool copy) {
     refuse();
     return added.error();
   }
-  counters_->tiers[request.pool].add_used(mapping->nslots.value());
+  counters_->tiers[request.pool].count_map(*configured_[request.pool], false,
+                                           mapping->nslots.value());
   counters_->transient_pools.fetch_add(1, std::memory_order_relaxed);
   counters_->transient_pools_total.fetch_add(1, std::memory_order_relaxed);
   counters_->transient_nslabs_total.fetch_add(nslabs, std::memory_order_relaxed);

@@ -33,7 +33,7 @@ void IoTlb::finish_unmap(const BounceMapping& mapping, Attrs attrs) {
 }
 
 void IoTlb::finish_release(IoPool* pool, std::uint64_t nslots) {
-  counters_->tiers[pool->tier].sub_used(nslots);
+  counters_->tiers[pool->tier].count_unmap(pool->kind == PoolKind::configured, nslots);
   if (pool->kind != PoolKind::transient) {
     waits_.notify();
     return;

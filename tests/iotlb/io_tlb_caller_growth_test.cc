@@ -4,7 +4,10 @@
 // backend, where addresses are known in advance.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "swiotlb/core/constants.h"
 #include "swiotlb/iotlb/backend.h"
@@ -161,6 +164,65 @@ TEST(CallerGrowth, ExactTransientPoolThatCannotAlignFailsTheMap) {
   Result<PhysAddr> aligned = sim.tlb->map(request(0x20001000, 32 * kSlotSize, 0xfff));
   ASSERT_TRUE(aligned) << aligned.error().message();
   EXPECT_EQ(sim.tlb->growth_stats().transient_nslabs, 32u);
+}
+
+// The tier's used and high-water mark over a configured pool and a grown
+// one: the configured pool counts its own slots, the tier the others', and
+// the mark is the kernel's used_hiwater of the total at every step.
+TEST(CallerGrowth, TheTiersHighWaterMarkIsTheTotalsOverEveryPool) {
+  auto backend = std::make_shared<SimulationBackend>(kBase);
+  IoTlbOptions options;
+  options.nslabs = 128;
+  options.policy = "linux";
+  options.backend = backend;
+  options.search_order = PoolSearchOrder::oldest_first;  // the configured pool first
+  options.growth.enabled = true;
+  options.growth.by_caller = true;
+  Result<std::unique_ptr<IoTlb>> made = IoTlb::create(options);
+  ASSERT_TRUE(made) << made.error().message();
+  IoTlb& tlb = **made;
+  backend->place_next(0x2000000);
+  ASSERT_TRUE(tlb.add_pool(0, 256, 1));
+  std::uint64_t used = 0;
+  std::uint64_t peak = 0;
+  std::vector<std::pair<PhysAddr, BounceRequest>> live;
+  auto map = [&](std::uint64_t slots) {
+    const BounceRequest r = request(0x10000000 + live.size() * 0x100000, slots * kSlotSize);
+    Result<PhysAddr> mapped = tlb.map(r);
+    ASSERT_TRUE(mapped) << mapped.error().message();
+    live.emplace_back(*mapped, r);
+    used += slots;
+    peak = std::max(peak, used);
+  };
+  auto unmap_at = [&](std::size_t i) {
+    ASSERT_TRUE(unmap(tlb, live[i].first, live[i].second));
+    used -= nr_slots(live[i].second.size);
+    live.erase(live.begin() + static_cast<std::ptrdiff_t>(i));
+  };
+  auto check = [&](const char* when) {
+    EXPECT_EQ(tlb.used(0), used) << when;
+    EXPECT_EQ(tlb.hiwater(0), peak) << when;
+    EXPECT_TRUE(tlb.check_invariants()) << when;
+  };
+  map(100);  // the configured pool (128 slots)
+  check("configured only");
+  map(64);  // no room there: the grown pool
+  check("both pools");
+  unmap_at(0);  // the configured pool empties, the grown one still holds 64
+  map(20);      // back in the configured pool, while the grown one holds slots
+  map(90);      // 20 + 90 + 64 = 174: a new peak made by a configured map
+  check("a peak made in the configured pool while the grown one holds slots");
+  EXPECT_EQ(tlb.pool(0).used(), 110u);  // the maps went where this test says
+  unmap_at(0);
+  unmap_at(0);
+  unmap_at(0);
+  check("all gone");
+  tlb.reset_hiwater();
+  peak = used;
+  map(10);
+  peak = 10;
+  check("after a reset");
+  unmap_at(0);
 }
 
 }  // namespace
