@@ -19,14 +19,30 @@
 
 namespace swiotlb {
 
+namespace {
+
+// A field loaded on its own, which the compiler may not merge with its
+// neighbour's into one 16-byte vector load. The caller has usually just
+// stored the request's fields one by one, and a load that spans two of
+// those stores cannot take its bytes from the store buffer: it waits for
+// both to reach the cache, which cost a map from the run cache about a
+// tenth of its time.
+std::uint64_t load_alone(const std::uint64_t& field) {
+  std::uint64_t value = field;
+  asm("" : "+r"(value));  // the value must pass through a register of its own
+  return value;
+}
+
+}  // namespace
+
 SlotRequest slot_request(const BounceRequest& request) {
   SlotRequest slots;
-  slots.orig = request.orig;
-  slots.mapping_size = request.size;
-  slots.alloc_size = request.alloc_size;
-  slots.alloc_align_mask = request.alloc_align_mask;
-  slots.min_align_mask = request.min_align_mask;
-  slots.seg_boundary_mask = request.seg_boundary_mask;
+  slots.orig = PhysAddr(load_alone(request.orig.value()));
+  slots.mapping_size = load_alone(request.size);
+  slots.alloc_size = load_alone(request.alloc_size);
+  slots.alloc_align_mask = load_alone(request.alloc_align_mask);
+  slots.min_align_mask = load_alone(request.min_align_mask);
+  slots.seg_boundary_mask = load_alone(request.seg_boundary_mask);
   slots.cpu = request.cpu.value_or(current_cpu());
   slots.dir = request.dir;
   slots.owner = request.owner;
