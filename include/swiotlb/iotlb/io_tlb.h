@@ -248,7 +248,7 @@ struct BounceRequest {
   // instruction that clears all 144 bytes before the defaults are set:
   // on some processors that costs more than the rest of a map from the
   // run cache.
-  BounceRequest() {}  // NOLINT(modernize-use-equals-default)
+  BounceRequest() {}
 
   std::uint32_t pool = 0;  // which configured pool (see pool_count()), with its growth
   PhysAddr orig;
