@@ -10,6 +10,8 @@
 #include <optional>
 #include <span>
 
+#include "canonical_event_line.h"
+
 namespace swiotlb::ops {
 namespace {
 
@@ -590,6 +592,9 @@ Result<bool> TraceReader::read_events(std::vector<TraceEvent>& out, std::size_t 
     while (is_blank(*cursor_)) {
       ++cursor_;
     }
+    if (canonical_line(out)) {
+      continue;
+    }
     if (*cursor_ == '\n') {
       ++cursor_;
       continue;
@@ -748,6 +753,28 @@ Status TraceReader::pool_add_fields(const std::vector<std::string_view>& words,
   }
   event.nareas = static_cast<std::uint32_t>(nareas);
   return {};
+}
+
+// Appends the event on the line at the cursor if the line is in the
+// writer's form (canonical_event_line.h) and far enough from the end of the
+// buffer for the fast path's reads; false, with the cursor and `out`
+// unchanged, otherwise.
+bool TraceReader::canonical_line(std::vector<TraceEvent>& out) {
+  if (!swar::kAvailable || static_cast<std::size_t>(end_ - cursor_) < kCanonicalLineReach) {
+    return false;
+  }
+  TraceEvent& e = out.emplace_back();
+  e.line = line_;
+  const char* next = read_canonical_event_line(
+      cursor_, e,
+      [this](std::string_view id, std::uint16_t& index) { return intern_device(id, index); });
+  if (next == nullptr) {
+    out.pop_back();
+    return false;
+  }
+  cursor_ = next;
+  ++events_read_;
+  return true;
 }
 
 Status TraceReader::event_line(const char* start, std::vector<TraceEvent>& out) {

@@ -10,6 +10,9 @@
 // for the end of the buffer. A field is scanned once: numbers are converted
 // as their characters are classified. Character classes and digit values
 // come from tables. Nothing on the path of a well-formed event allocates.
+// Lines exactly as the writer writes them take a faster path still, which
+// knows where each field must be and what ends it; any other line goes to
+// the general path (src/ops/canonical_event_line.h).
 //
 // Not thread-safe: one thread drives one reader.
 #pragma once
@@ -66,6 +69,7 @@ class TraceReader {
   Status device_key(TraceDevice& device, std::string_view key, std::string_view value) const;
   Status state(const std::vector<std::string_view>& words);
   Status header_number(std::string_view what, std::string_view value, std::uint64_t& out) const;
+  bool canonical_line(std::vector<TraceEvent>& out);
   Status event_line(const char* start, std::vector<TraceEvent>& out);
   Status pool_event_line();
   Status pool_add_fields(const std::vector<std::string_view>& words, TracePoolEvent& event);
