@@ -765,9 +765,10 @@ bool TraceReader::canonical_line(std::vector<TraceEvent>& out) {
   }
   TraceEvent& e = out.emplace_back();
   e.line = line_;
-  const char* next = read_canonical_event_line(
-      cursor_, e,
-      [this](std::string_view id, std::uint16_t& index) { return intern_device(id, index); });
+  const char* next =
+      read_canonical_event_line(cursor_, e, [this](std::string_view id, std::uint16_t& index) {
+        return short_ids_.find(id, index) || intern_device(id, index);
+      });
   if (next == nullptr) {
     out.pop_back();
     return false;
@@ -980,6 +981,7 @@ Status TraceReader::device(std::string_view text, const std::vector<std::string_
   }
   const auto index = static_cast<std::uint16_t>(trace_.devices.size());
   device_ids_.emplace(device.id, index);
+  short_ids_.add(device.id, index);
   trace_.devices.push_back(std::move(device));
   return {};
 }

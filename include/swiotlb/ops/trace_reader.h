@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "swiotlb/core/error.h"
+#include "swiotlb/ops/short_device_ids.h"
 #include "swiotlb/ops/trace.h"
 #include "swiotlb/ops/trace_parser.h"
 
@@ -93,6 +94,7 @@ class TraceReader {
   Trace trace_;
   std::unordered_map<std::string, std::uint16_t, StringHash, std::equal_to<>> device_ids_;
   std::uint16_t last_device_ = 0;
+  ShortDeviceIds short_ids_;  // the fast path's first look, before device_ids_
 };
 
 }  // namespace swiotlb::ops
