@@ -2,24 +2,24 @@
 // writer (trace_writer.h) and the capture tools write it. Private to the ops
 // layer.
 //
-// Such a line has its fields in a known order, one space apart, numbers
-// lower-case with `0x` before hex digits, and a '\n' right after its last
-// field. Knowing that, the reader need not classify characters through a
-// table, keep a field count or carry an error per field: it reads each field
-// where it must be, finds the end of the device id eight bytes at a time
-// (swar_bytes.h), and reads the one-digit fields most lines hold in two
-// compares. Anything else (a tab, two spaces, a comment, upper case, a long
-// number, an unknown device, any value the general path would reject) makes
-// it decline: the general path then reads the line from its start and gives
-// the event or the error. So on every line it accepts, the fast path gives
-// exactly the event the general path would; it never makes an error.
+// Such a line has its fields in a known order, one space apart, hex numbers
+// after a lower-case `0x`, and a '\n' right after its last field. Knowing
+// that, the reader need not classify characters through a table, keep a
+// field count or carry an error per field: it reads each field where it must
+// be, finds the end of the device id eight bytes at a time (swar_bytes.h),
+// and reads the one-digit fields most lines hold in two compares. Anything
+// else (a tab, two spaces, a comment, `0X`, a long number, an unknown device,
+// any value the general path would reject) makes it decline: the general
+// path then reads the line from its start and gives the event or the error.
+// So on every line it accepts, the fast path gives exactly the event the
+// general path would; it never makes an error.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <limits>
 #include <string_view>
 
+#include "hex_digit_values.h"
 #include "swar_bytes.h"
 #include "swiotlb/ops/trace.h"
 
@@ -47,21 +47,6 @@ constexpr std::uint64_t kMapWord = prefix_word("map ", 4);
 constexpr std::uint64_t kUnmapWord = prefix_word("unmap ", 6);
 constexpr std::uint64_t kSyncCpuWord = prefix_word("sync_cpu", 8);
 constexpr std::uint64_t kSyncDevWord = prefix_word("sync_dev", 8);
-
-constexpr std::array<std::uint8_t, 256> make_hex_digits() {
-  std::array<std::uint8_t, 256> values{};
-  for (auto& v : values) {
-    v = 16;
-  }
-  for (std::size_t c = 0; c < 10; ++c) {
-    values['0' + c] = static_cast<std::uint8_t>(c);
-  }
-  for (std::size_t c = 0; c < 6; ++c) {
-    values['a' + c] = static_cast<std::uint8_t>(10 + c);
-  }
-  return values;
-}
-inline constexpr std::array<std::uint8_t, 256> kHexDigit = make_hex_digits();
 
 // A device id longer than this is left to the general path.
 constexpr unsigned kMaxIdWords = 8;
@@ -104,11 +89,14 @@ SWIOTLB_CANONICAL_READER const char* read_number(const char* p, std::uint64_t& o
     out = static_cast<unsigned char>(p[2]) - unsigned{'0'};
     return p + 4;
   }
+  // The general path converts digits with the same loops (in
+  // EventFields::number); one function shared by both made GCC stop inlining
+  // the general path's field readers.
   std::uint64_t value = 0;
-  const char* q = hex ? p + 2 : p;
-  const char* digits = q;
+  const char* digits = hex ? p + 2 : p;
+  const char* q = digits;
   if (hex) {
-    for (unsigned d; (d = kHexDigit[static_cast<unsigned char>(*q)]) < 16; ++q) {
+    for (unsigned d; (d = kHexValues[static_cast<unsigned char>(*q)]) < 16; ++q) {
       value = (value << 4) | d;
     }
   } else {

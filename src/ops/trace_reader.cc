@@ -11,6 +11,7 @@
 #include <span>
 
 #include "canonical_event_line.h"
+#include "hex_digit_values.h"
 
 namespace swiotlb::ops {
 namespace {
@@ -83,23 +84,6 @@ constexpr std::array<std::uint8_t, 256> make_classes() {
   return classes;
 }
 constexpr std::array<std::uint8_t, 256> kClasses = make_classes();
-
-// Hex digit values; 16 for characters that are not hex digits.
-constexpr std::array<std::uint8_t, 256> make_hex_values() {
-  std::array<std::uint8_t, 256> values{};
-  for (auto& v : values) {
-    v = 16;
-  }
-  for (std::size_t c = 0; c < 10; ++c) {
-    values['0' + c] = static_cast<std::uint8_t>(c);
-  }
-  for (std::size_t c = 0; c < 6; ++c) {
-    values['a' + c] = static_cast<std::uint8_t>(10 + c);
-    values['A' + c] = static_cast<std::uint8_t>(10 + c);
-  }
-  return values;
-}
-constexpr std::array<std::uint8_t, 256> kHexValues = make_hex_values();
 
 std::uint8_t class_of(const char* p) {
   return kClasses[static_cast<unsigned char>(*p)];
@@ -763,16 +747,16 @@ bool TraceReader::canonical_line(std::vector<TraceEvent>& out) {
   if (!swar::kAvailable || static_cast<std::size_t>(end_ - cursor_) < kCanonicalLineReach) {
     return false;
   }
-  TraceEvent& e = out.emplace_back();
+  TraceEvent e;
   e.line = line_;
   const char* next =
       read_canonical_event_line(cursor_, e, [this](std::string_view id, std::uint16_t& index) {
         return short_ids_.find(id, index) || intern_device(id, index);
       });
   if (next == nullptr) {
-    out.pop_back();
     return false;
   }
+  out.push_back(e);
   cursor_ = next;
   ++events_read_;
   return true;
