@@ -10,6 +10,9 @@
 #include <optional>
 #include <span>
 
+#include "canonical_event_line.h"
+#include "hex_digit_values.h"
+
 namespace swiotlb::ops {
 namespace {
 
@@ -81,23 +84,6 @@ constexpr std::array<std::uint8_t, 256> make_classes() {
   return classes;
 }
 constexpr std::array<std::uint8_t, 256> kClasses = make_classes();
-
-// Hex digit values; 16 for characters that are not hex digits.
-constexpr std::array<std::uint8_t, 256> make_hex_values() {
-  std::array<std::uint8_t, 256> values{};
-  for (auto& v : values) {
-    v = 16;
-  }
-  for (std::size_t c = 0; c < 10; ++c) {
-    values['0' + c] = static_cast<std::uint8_t>(c);
-  }
-  for (std::size_t c = 0; c < 6; ++c) {
-    values['a' + c] = static_cast<std::uint8_t>(10 + c);
-    values['A' + c] = static_cast<std::uint8_t>(10 + c);
-  }
-  return values;
-}
-constexpr std::array<std::uint8_t, 256> kHexValues = make_hex_values();
 
 std::uint8_t class_of(const char* p) {
   return kClasses[static_cast<unsigned char>(*p)];
@@ -590,6 +576,9 @@ Result<bool> TraceReader::read_events(std::vector<TraceEvent>& out, std::size_t 
     while (is_blank(*cursor_)) {
       ++cursor_;
     }
+    if (canonical_line(out)) {
+      continue;
+    }
     if (*cursor_ == '\n') {
       ++cursor_;
       continue;
@@ -748,6 +737,29 @@ Status TraceReader::pool_add_fields(const std::vector<std::string_view>& words,
   }
   event.nareas = static_cast<std::uint32_t>(nareas);
   return {};
+}
+
+// Appends the event on the line at the cursor if the line is in the
+// writer's form (canonical_event_line.h) and far enough from the end of the
+// buffer for the fast path's reads; false, with the cursor and `out`
+// unchanged, otherwise.
+bool TraceReader::canonical_line(std::vector<TraceEvent>& out) {
+  if (!swar::kAvailable || static_cast<std::size_t>(end_ - cursor_) < kCanonicalLineReach) {
+    return false;
+  }
+  TraceEvent e;
+  e.line = line_;
+  const char* next =
+      read_canonical_event_line(cursor_, e, [this](std::string_view id, std::uint16_t& index) {
+        return short_ids_.find(id, index) || intern_device(id, index);
+      });
+  if (next == nullptr) {
+    return false;
+  }
+  out.push_back(e);
+  cursor_ = next;
+  ++events_read_;
+  return true;
 }
 
 Status TraceReader::event_line(const char* start, std::vector<TraceEvent>& out) {
@@ -953,6 +965,7 @@ Status TraceReader::device(std::string_view text, const std::vector<std::string_
   }
   const auto index = static_cast<std::uint16_t>(trace_.devices.size());
   device_ids_.emplace(device.id, index);
+  short_ids_.add(device.id, index);
   trace_.devices.push_back(std::move(device));
   return {};
 }

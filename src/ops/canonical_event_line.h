@@ -1,0 +1,238 @@
+// The fast path of the trace reader: an event line exactly as the trace
+// writer (trace_writer.h) and the capture tools write it. Private to the ops
+// layer.
+//
+// Such a line has its fields in a known order, one space apart, hex numbers
+// after a lower-case `0x`, and a '\n' right after its last field. Knowing
+// that, the reader need not classify characters through a table, keep a
+// field count or carry an error per field: it reads each field where it must
+// be, finds the end of the device id eight bytes at a time (swar_bytes.h),
+// and reads the one-digit fields most lines hold in two compares. Anything
+// else (a tab, two spaces, a comment, `0X`, a long number, an unknown device,
+// any value the general path would reject) makes it decline: the general
+// path then reads the line from its start and gives the event or the error.
+// So on every line it accepts, the fast path gives exactly the event the
+// general path would; it never makes an error.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <string_view>
+
+#include "hex_digit_values.h"
+#include "swar_bytes.h"
+#include "swiotlb/ops/trace.h"
+
+namespace swiotlb::ops {
+
+// How far past the start of a line read_canonical_event_line may read: it
+// declines a number of more than 15 digits and a device id of more than 64
+// bytes as soon as it meets one, so its word loads and its look-aheads stay
+// well inside this many bytes (about 300 at most). The caller gives it a
+// line only where this many bytes follow in its buffer.
+inline constexpr std::size_t kCanonicalLineReach = 512;
+
+namespace canonical {
+
+// The first `n` bytes of `text`, as a little-endian word.
+constexpr std::uint64_t prefix_word(std::string_view text, std::size_t n) {
+  std::uint64_t word = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    word |= std::uint64_t{static_cast<unsigned char>(text[i])} << (8 * i);
+  }
+  return word;
+}
+
+constexpr std::uint64_t kMapWord = prefix_word("map ", 4);
+constexpr std::uint64_t kUnmapWord = prefix_word("unmap ", 6);
+constexpr std::uint64_t kSyncCpuWord = prefix_word("sync_cpu", 8);
+constexpr std::uint64_t kSyncDevWord = prefix_word("sync_dev", 8);
+
+// A device id longer than this is left to the general path.
+constexpr unsigned kMaxIdWords = 8;
+
+// Every reader below takes the position of its field and returns the
+// position after the character that ends it, or nullptr when the field is
+// not in the canonical form. They are forced inline: called once per field,
+// they would otherwise pass the position through memory.
+#define SWIOTLB_CANONICAL_READER [[gnu::always_inline]] inline
+
+// Reads the op and the space after it.
+SWIOTLB_CANONICAL_READER const char* read_op(const char* p, TraceOp& op) {
+  const std::uint64_t word = swar::load8(p);
+  if ((word & 0xffffffff) == kMapWord) {
+    op = TraceOp::map;
+    return p + 4;
+  }
+  if ((word & 0xffffffffffff) == kUnmapWord) {
+    op = TraceOp::unmap;
+    return p + 6;
+  }
+  if ((word == kSyncCpuWord || word == kSyncDevWord) && p[8] == ' ') {
+    op = word == kSyncCpuWord ? TraceOp::sync_cpu : TraceOp::sync_dev;
+    return p + 9;
+  }
+  return nullptr;
+}
+
+// Reads a number, `0x` and hex digits or decimal digits, followed by `end`.
+SWIOTLB_CANONICAL_READER const char* read_number(const char* p, std::uint64_t& out, char end) {
+  // Most fields of a trace are one digit (a cpu, a direction, `0x0`): they
+  // are read in two compares, without a loop. Longer runs take a loop per
+  // character: converting eight at a time (SWAR) measured slower here, its
+  // constants and multiplies costing more than the few digits it saves.
+  const auto first = static_cast<unsigned>(static_cast<unsigned char>(p[0]) - '0');
+  if (first < 10 && p[1] == end) {
+    out = first;
+    return p + 2;
+  }
+  const bool hex = p[0] == '0' && p[1] == 'x';
+  if (hex && static_cast<unsigned>(static_cast<unsigned char>(p[2]) - '0') < 10 && p[3] == end) {
+    out = static_cast<unsigned char>(p[2]) - unsigned{'0'};
+    return p + 4;
+  }
+  // The general path converts digits with the same loops (in
+  // EventFields::number); one function shared by both made GCC stop inlining
+  // the general path's field readers.
+  std::uint64_t value = 0;
+  const char* digits = hex ? p + 2 : p;
+  const char* q = digits;
+  if (hex) {
+    for (unsigned d; (d = kHexValues[static_cast<unsigned char>(*q)]) < 16; ++q) {
+      value = (value << 4) | d;
+    }
+  } else {
+    for (unsigned d; (d = static_cast<unsigned char>(*q) - unsigned{'0'}) < 10; ++q) {
+      value = value * 10 + d;
+    }
+  }
+  if (q == digits || q - digits > 15 || *q != end) {
+    return nullptr;
+  }
+  out = value;
+  return q + 1;
+}
+
+// As read_number, for a field that may be `-` (not recorded): then `out`
+// keeps its value and `recorded` is false.
+SWIOTLB_CANONICAL_READER const char* read_optional(const char* p, std::uint64_t& out, char end,
+                                                   bool& recorded) {
+  recorded = !(p[0] == '-' && p[1] == end);
+  return recorded ? read_number(p, out, end) : p + 2;
+}
+
+SWIOTLB_CANONICAL_READER const char* read_optional_u32(const char* p, std::uint32_t& out, char end,
+                                                       bool& recorded) {
+  std::uint64_t value = 0;
+  p = read_optional(p, value, end, recorded);
+  if (p == nullptr || value > std::numeric_limits<std::uint32_t>::max()) {
+    return nullptr;
+  }
+  out = static_cast<std::uint32_t>(value);
+  return p;
+}
+
+SWIOTLB_CANONICAL_READER const char* read_dir(const char* p, Direction& out, char end) {
+  std::uint64_t value = 0;
+  p = read_number(p, value, end);
+  if (p == nullptr || value > static_cast<std::uint64_t>(Direction::from_device)) {
+    return nullptr;
+  }
+  out = static_cast<Direction>(value);
+  return p;
+}
+
+// Reads the device id, up to the space after it.
+SWIOTLB_CANONICAL_READER const char* read_device_id(const char* p, std::string_view& id) {
+  const char* start = p;
+  for (unsigned i = 0; i < kMaxIdWords; ++i, p += 8) {
+    // What ends a field in the general path: a blank, '\n' or '#'. Other
+    // control characters are flagged too and make the line decline.
+    const std::uint64_t word = swar::load8(p);
+    const std::uint64_t ends =
+        swar::first_byte_below(word, 0x21) | swar::first_byte_equal(word, '#');
+    if (ends != 0) {
+      p += swar::first_flagged(ends);
+      if (p == start || *p != ' ') {
+        return nullptr;
+      }
+      id = std::string_view(start, static_cast<std::size_t>(p - start));
+      return p + 1;
+    }
+  }
+  return nullptr;
+}
+
+SWIOTLB_CANONICAL_READER const char* read_map_fields(const char* p, TraceEvent& e) {
+  bool was = false;
+  if (!(p = read_number(p, e.orig, ' ')) || !(p = read_number(p, e.size, ' ')) ||
+      !(p = read_optional(p, e.alloc_size, ' ', was))) {
+    return nullptr;
+  }
+  e.recorded |= was ? recorded::kAllocSize : 0;
+  if (!(p = read_optional(p, e.alloc_align_mask, ' ', was)) ||
+      (e.alloc_align_mask & (e.alloc_align_mask + 1)) != 0 || !(p = read_dir(p, e.dir, ' ')) ||
+      !(p = read_optional_u32(p, e.attrs, ' ', was)) || !(p = read_optional(p, e.tlb, '\n', was))) {
+    return nullptr;
+  }
+  e.recorded |= was ? recorded::kTlb : 0;
+  return p;
+}
+
+SWIOTLB_CANONICAL_READER const char* read_unmap_fields(const char* p, TraceEvent& e) {
+  bool was = false;
+  if (!(p = read_number(p, e.tlb, ' ')) || !(p = read_optional(p, e.size, ' ', was))) {
+    return nullptr;
+  }
+  e.recorded |= was ? recorded::kSize : 0;
+  if (!(p = read_dir(p, e.dir, ' '))) {
+    return nullptr;
+  }
+  return read_optional_u32(p, e.attrs, '\n', was);
+}
+
+SWIOTLB_CANONICAL_READER const char* read_sync_fields(const char* p, TraceEvent& e) {
+  if (!(p = read_number(p, e.tlb, ' ')) || !(p = read_number(p, e.size, ' '))) {
+    return nullptr;
+  }
+  return read_dir(p, e.dir, '\n');
+}
+
+#undef SWIOTLB_CANONICAL_READER
+
+}  // namespace canonical
+
+// Reads the event line at `p` (its first field) into `e` (fresh but for
+// `line`) if the line is in the canonical form; `intern` turns a device id
+// into its index as for the general path (false: unknown). Returns the start
+// of the next line, or nullptr when the general path must read this one
+// (`e` is then partly written). REQUIRES: kCanonicalLineReach bytes at `p`.
+template <class Intern>
+const char* read_canonical_event_line(const char* p, TraceEvent& e, Intern&& intern) {
+  using namespace canonical;
+  bool was = false;
+  if (!(p = read_op(p, e.op)) || !(p = read_optional(p, e.t_ns, ' ', was))) {
+    return nullptr;
+  }
+  e.recorded |= was ? recorded::kTime : 0;
+  if (!(p = read_optional_u32(p, e.cpu, ' ', was))) {
+    return nullptr;
+  }
+  e.recorded |= was ? recorded::kCpu : 0;
+  std::string_view id;
+  if (!(p = read_device_id(p, id)) || !intern(id, e.device)) {
+    return nullptr;
+  }
+  switch (e.op) {
+    case TraceOp::map:
+      return read_map_fields(p, e);
+    case TraceOp::unmap:
+      return read_unmap_fields(p, e);
+    case TraceOp::sync_cpu:
+    case TraceOp::sync_dev:
+      break;
+  }
+  return read_sync_fields(p, e);
+}
+
+}  // namespace swiotlb::ops

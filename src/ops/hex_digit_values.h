@@ -1,0 +1,29 @@
+// The value of each character as a hex digit, for the trace reader's general
+// path and its fast path alike. Private to the ops layer.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace swiotlb::ops {
+
+// Hex digit values, either case; 16 for characters that are not hex digits
+// (so that `value < 16` tests and converts at once).
+constexpr std::array<std::uint8_t, 256> make_hex_values() {
+  std::array<std::uint8_t, 256> values{};
+  for (auto& v : values) {
+    v = 16;
+  }
+  for (std::size_t c = 0; c < 10; ++c) {
+    values['0' + c] = static_cast<std::uint8_t>(c);
+  }
+  for (std::size_t c = 0; c < 6; ++c) {
+    values['a' + c] = static_cast<std::uint8_t>(10 + c);
+    values['A' + c] = static_cast<std::uint8_t>(10 + c);
+  }
+  return values;
+}
+inline constexpr std::array<std::uint8_t, 256> kHexValues = make_hex_values();
+
+}  // namespace swiotlb::ops
