@@ -859,6 +859,20 @@ TEST(IoTlbWait, WaitersAreServedInArrivalOrder) {
   EXPECT_EQ(tlb->stats().waits.timeouts, 0u);
 }
 
+// Maps single slots from `source` until a segment's worth is held (with
+// seven whole segments held as well, a 1024-slot pool is then full).
+std::vector<PhysAddr> map_a_segment_of_slots(IoTlb& tlb, const std::vector<std::byte>& source) {
+  std::vector<PhysAddr> slots;
+  for (std::uint64_t i = 0; i < kSegmentSlots; ++i) {
+    auto mapped = tlb.map(request(tlb, source.data(), kSlotSize, Direction::to_device));
+    EXPECT_TRUE(mapped) << mapped.error().message();
+    if (mapped) {
+      slots.push_back(*mapped);
+    }
+  }
+  return slots;
+}
+
 TEST(IoTlbWait, ALargeHeadKeepsASmallerWaiterBehindIt) {
   IoTlbOptions options;
   options.nslabs = 1024;
@@ -868,12 +882,8 @@ TEST(IoTlbWait, ALargeHeadKeepsASmallerWaiterBehindIt) {
   Filler filler(*tlb);
   filler.fill(7);
   std::vector<std::byte> slot_source(kSlotSize);
-  std::vector<PhysAddr> slots;
-  for (std::uint64_t i = 0; i < kSegmentSlots; ++i) {
-    auto mapped = tlb->map(request(*tlb, slot_source.data(), kSlotSize, Direction::to_device));
-    ASSERT_TRUE(mapped);
-    slots.push_back(*mapped);
-  }
+  std::vector<PhysAddr> slots = map_a_segment_of_slots(*tlb, slot_source);
+  ASSERT_EQ(slots.size(), kSegmentSlots);
   std::vector<std::byte> big(kSegment);
   std::vector<std::byte> small(512);
   auto first = start_waiting(*tlb, big.data(), big.size(), 1);
@@ -917,12 +927,8 @@ TEST(IoTlbWait, ACallerThatMaySleepQueuesEvenWhenTheRunCacheHoldsARun) {
   Filler filler(*tlb);
   filler.fill(7);
   std::vector<std::byte> slot_source(kSlotSize);
-  std::vector<PhysAddr> slots;
-  for (std::uint64_t i = 0; i < kSegmentSlots; ++i) {
-    auto mapped = tlb->map(request(*tlb, slot_source.data(), kSlotSize, Direction::to_device));
-    ASSERT_TRUE(mapped);
-    slots.push_back(*mapped);
-  }
+  std::vector<PhysAddr> slots = map_a_segment_of_slots(*tlb, slot_source);
+  ASSERT_EQ(slots.size(), kSegmentSlots);
   std::vector<std::byte> big(kSegment);
   auto head = start_waiting(*tlb, big.data(), big.size(), 1);
   ASSERT_TRUE(unmap(*tlb, slots.back(), kSlotSize, Direction::to_device));
