@@ -2,7 +2,6 @@
 // waiting and queued maps.
 #pragma once
 
-
 #include "swiotlb/dma/dma_api.h"
 #include "swiotlb/iotlb/io_tlb.h"
 
