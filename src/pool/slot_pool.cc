@@ -212,18 +212,21 @@ Result<SlotMapping> SlotPool::map(const SlotRequest& request) {
       streaming && take_cached(request.cpu & (area_count_ - 1), inline_plan, request, mapping)) {
     return mapping;
   }
-  return map_searched(request, streaming);
+  return map_searched(request, streaming ? &inline_plan : nullptr);
 }
 
-// map() past the run cache; `streaming`: map() tried the cache already.
-Result<SlotMapping> SlotPool::map_searched(const SlotRequest& request, bool streaming) {
+// map() past the run cache. `planned`: the plan map() made inline when it
+// tried the cache (the policy's own, since a policy that caches runs plans
+// as mainline does), so that a miss does not plan again; null when it did
+// not try.
+Result<SlotMapping> SlotPool::map_searched(const SlotRequest& request, const SearchPlan* planned) {
   SlotMapping mapping;
   const std::uint32_t first_area = request.cpu & (area_count_ - 1);
-  Result<SearchPlan> plan = make_plan(request);
+  Result<SearchPlan> plan = planned != nullptr ? Result<SearchPlan>(*planned) : make_plan(request);
   if (!plan) {
     return std::move(plan).error();
   }
-  if (caches_runs_ && !streaming && plan->nslots <= kMaxCachedSlots &&
+  if (caches_runs_ && planned == nullptr && plan->nslots <= kMaxCachedSlots &&
       take_cached(first_area, *plan, request, mapping)) {
     return mapping;
   }

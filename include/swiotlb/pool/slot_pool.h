@@ -276,7 +276,8 @@ class SlotPool {
   void record_holder(std::int32_t pid);
 
   Result<SearchPlan> make_plan(const SlotRequest& request) const;
-  [[gnu::noinline]] Result<SlotMapping> map_searched(const SlotRequest& request, bool streaming);
+  [[gnu::noinline]] Result<SlotMapping> map_searched(const SlotRequest& request,
+                                                     const SearchPlan* planned);
   bool cached_plan(const SlotRequest& request, SearchPlan& plan) const;
   [[gnu::cold]] static Error invalid_request(const SlotRequest& request);
   void commit_locked(Area& area, std::uint32_t area_index, std::uint32_t found,
