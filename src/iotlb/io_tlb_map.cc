@@ -129,7 +129,7 @@ Result<PhysAddr> IoTlb::search_pools(const BounceRequest& request, bool copy,
     if (mapping) {
       mapped = mapping->tlb_addr;
       fill_mapping(pool, mapped, request, copy);
-      counters_->tiers[request.pool].count_map(configured, &pool == &configured,
+      counters_->tiers[request.pool].count_map(configured, pool.kind == PoolKind::configured,
                                                mapping->nslots.value());
       if (missed) {
         counters_->tiers[request.pool].fall_throughs.fetch_add(1, std::memory_order_relaxed);
