@@ -2,32 +2,71 @@
 #include "swiotlb/pool/linux_policy.h"
 
 #include <algorithm>
+#include <bit>
 
+#include "free_run_scan.h"
 #include "swiotlb/core/constants.h"
 
 namespace swiotlb {
+namespace {
 
+// Whether every candidate the search reaches by striding from an aligned
+// one is aligned too: the stride is a power of two of bytes, above every
+// bit either alignment test looks at. (Odd masks from a trace may not be.)
+bool stride_keeps_alignment(const SearchPlan& plan) {
+  const std::uint64_t stride_bytes = std::uint64_t{plan.stride} << kSlotShift;
+  return std::has_single_bit(stride_bytes) &&
+         (plan.alloc_align_mask | plan.iotlb_align_mask) < stride_bytes;
+}
+
+bool misaligned(const SearchPlan& plan, std::uint64_t addr) {
+  return (addr & plan.alloc_align_mask) != 0 ||
+         (plan.orig != 0 && (addr & plan.iotlb_align_mask) != (plan.orig & plan.iotlb_align_mask));
+}
+
+}  // namespace
+
+// The kernel's loop, one candidate per step: a misaligned candidate moves
+// one slot, to find the aligned grid again; an aligned one that fails moves
+// one stride; an index past the area's end goes back to 0; the search ends
+// once it has moved nslabs slots in all. Where the stride keeps alignment,
+// the aligned candidates from one up to the area's end (or the end of the
+// search) are tested together by first_long_run(), and counted as the
+// kernel's steps would be.
 AreaSearch LinuxPolicy::search_area(const AreaView& area, const SearchPlan& plan) const {
   AreaSearch result;
+  const bool straight = stride_keeps_alignment(plan);
   std::uint32_t index = area.cursor;
   for (std::uint64_t checked = 0; checked < area.nslabs;) {
-    ++result.steps;
     const std::uint64_t slot = area.base + index;
-    const std::uint64_t addr = plan.tbl_dma + (slot << kSlotShift);
-    // A misaligned candidate moves one slot, to find the aligned grid again.
-    if ((addr & plan.alloc_align_mask) != 0 ||
-        (plan.orig != 0 && (addr & plan.iotlb_align_mask) != (plan.orig & plan.iotlb_align_mask))) {
+    if (misaligned(plan, plan.tbl_dma + (slot << kSlotShift))) {
+      ++result.steps;
       index = area.wrap(index + 1ull);
       ++checked;
       continue;
     }
-    if (!AreaView::crosses_boundary(plan, slot) && area.list[slot] >= plan.nslots) {
-      result.outcome = AreaSearch::Outcome::found;
-      result.index = index;
-      return result;
+    // Candidates index + j * stride for j < count: those before the area's
+    // end and before the search has moved nslabs slots.
+    const std::uint64_t stride = plan.stride;
+    const std::uint64_t count = straight ? std::min((area.nslabs - index + stride - 1) / stride,
+                                                    (area.nslabs - checked + stride - 1) / stride)
+                                         : 1;
+    for (std::uint32_t j = 0;; ++j) {
+      j = first_long_run(area.list + slot, j, static_cast<std::uint32_t>(count), plan.stride,
+                         plan.nslots);
+      if (j == count) {
+        break;
+      }
+      if (!AreaView::crosses_boundary(plan, slot + j * stride)) {
+        result.steps += j + 1;
+        result.outcome = AreaSearch::Outcome::found;
+        result.index = static_cast<std::uint32_t>(index + j * stride);
+        return result;
+      }
     }
-    index = area.wrap(std::uint64_t{index} + plan.stride);
-    checked += plan.stride;
+    result.steps += count;
+    index = area.wrap(index + count * stride);
+    checked += count * stride;
   }
   return result;
 }
