@@ -47,6 +47,36 @@ constexpr std::uint32_t segment_offset(std::uint64_t slot) {
   return static_cast<std::uint32_t>(slot & (kSegmentSlots - 1));
 }
 
+// Gives the free run that ends where slot `end` starts (within end's
+// segment) counters that count on from `count`: its last slot gets
+// count + 1, the one before count + 2, and so on back to its first. The
+// walk back only finds where the run starts; the counters are written
+// forward, which the compiler does several at a time.
+void count_on_free_run_before(std::uint16_t* list, std::uint64_t end, std::uint16_t count) {
+  const std::uint64_t segment_start = end - segment_offset(end);
+  std::uint64_t start = end;
+  while (start > segment_start && list[start - 1] != 0) {
+    --start;
+  }
+  auto counter = static_cast<std::uint16_t>(count + (end - start));
+  for (std::uint16_t* p = list + start; p != list + end; ++p) {
+    *p = counter--;
+  }
+}
+
+// One slot's record, every field written (a record may hold an earlier
+// mapping's): `orig` and `alloc_size` are the kernel's per-slot fields.
+// Whole, then field by field: building the record elsewhere and copying it
+// in would read back stores that have not left the store buffer yet.
+void write_slot(SlotRecord& slot, std::uint64_t orig, std::uint32_t alloc_size, SlotRole role,
+                std::uint8_t part) {
+  slot = SlotRecord{};
+  slot.orig_addr = orig;
+  slot.alloc_size = alloc_size;
+  slot.part = part;
+  slot.role = role;
+}
+
 // Runs `read` with the lock that guards an area's slot records held: its
 // run cache's when it has one, else the area's own.
 template <class Read>
@@ -311,11 +341,7 @@ void SlotPool::commit_locked(Area& area, std::uint32_t area_index, std::uint32_t
     list_[first + k] = 0;
   }
   // The free run before the new mapping now ends where it starts.
-  std::uint16_t count = 0;
-  for (std::uint64_t i = first;
-       i-- > 0 && segment_offset(i) != kSegmentSlots - 1 && list_[i] != 0;) {
-    list_[i] = ++count;
-  }
+  count_on_free_run_before(list_, first, 0);
   if (area.state) {
     area.state->on_take(found, plan.nslots);
   }
@@ -337,21 +363,23 @@ void SlotPool::commit_locked(Area& area, std::uint32_t area_index, std::uint32_t
 // written).
 void SlotPool::write_records(std::uint32_t first, const SearchPlan& plan,
                              const SlotRequest& request, SlotMapping& mapping) {
+  // The plan's fields are read once: a byte written to a record may, for
+  // all the compiler knows, have changed them.
+  SlotRecord* const slots = slots_;
   const std::uint32_t head = first + plan.pad_slots;
-  for (std::uint32_t k = 0; k < plan.nslots; ++k) {
-    Slot& slot = slots_[first + k];
-    slot = Slot{};
-    slot.alloc_size = static_cast<std::uint32_t>(
-        plan.search_bytes - (plan.slot_alloc_offset + (std::uint64_t{k} << kSlotShift)));
-    if (first + k < head) {
-      slot.role = SlotRole::pad;
-      continue;
-    }
-    slot.role = SlotRole::data;
-    slot.part = static_cast<std::uint8_t>(first + k - head);
-    if (plan.orig != 0) {
-      slot.orig_addr = plan.orig + (std::uint64_t{first + k - head} << kSlotShift);
-    }
+  const std::uint32_t end = first + plan.nslots;
+  const std::uint64_t orig = plan.orig;
+  // Each slot's alloc_size: the bytes from it to the reservation's end.
+  auto alloc_size = static_cast<std::uint32_t>(plan.search_bytes - plan.slot_alloc_offset);
+  constexpr auto kSlotBytes32 = static_cast<std::uint32_t>(kSlotSize);
+  std::uint32_t i = first;
+  for (; i < head; ++i, alloc_size -= kSlotBytes32) {
+    write_slot(slots[i], kInvalidAddress, alloc_size, SlotRole::pad, 0);
+  }
+  for (; i < end; ++i, alloc_size -= kSlotBytes32) {
+    const std::uint32_t part = i - head;
+    write_slot(slots[i], orig != 0 ? orig + (std::uint64_t{part} << kSlotShift) : kInvalidAddress,
+               alloc_size, SlotRole::data, static_cast<std::uint8_t>(part));
   }
   slots_[head].pad_slots = static_cast<std::uint8_t>(plan.pad_slots);
   write_head(first, plan, request, mapping);
@@ -759,17 +787,16 @@ Result<MappingInfo> SlotPool::unmap(PhysAddr tlb_addr, std::uint64_t min_align_m
 void SlotPool::release_locked(Area& area, std::uint32_t first, std::uint32_t nslots) {
   const std::uint64_t end = std::uint64_t{first} + nslots;
   // Merge with the free run that follows, if it is in the same segment.
-  std::uint16_t count =
+  const std::uint16_t after =
       end < kernel_align(std::uint64_t{first} + 1, kSegmentSlots) ? list_[end] : std::uint16_t{0};
-  for (std::uint64_t i = end; i-- > first;) {
-    list_[i] = ++count;
-    slots_[i] = Slot{};
+  std::uint16_t* const list = list_;  // read once: see write_records
+  SlotRecord* const slots = slots_;
+  for (std::uint32_t k = 0; k < nslots; ++k) {
+    list[first + k] = static_cast<std::uint16_t>(after + nslots - k);
+    slots[first + k] = Slot{};
   }
   // And with the free run before it.
-  for (std::uint64_t i = first;
-       i-- > 0 && segment_offset(i) != kSegmentSlots - 1 && list_[i] != 0;) {
-    list_[i] = ++count;
-  }
+  count_on_free_run_before(list_, first, static_cast<std::uint16_t>(after + nslots));
   if (area.state) {
     area.state->on_release(first % area_slots_, nslots);
   }
