@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <span>
 
 #include "address_table.h"
 #include "event_pipeline.h"
@@ -29,6 +30,10 @@ namespace {
 // The table starts with room for this many live mappings and doubles as
 // needed: sized for the live set rather than the pool, it stays in cache.
 constexpr std::size_t kTableInitialMappings = 1024;
+
+// How many events before an unmap its slot's record is asked for: enough
+// for a line to come from memory while the events between are replayed.
+constexpr std::size_t kRecordsAhead = 8;
 
 // What the pool did with one of the trace's mappings: our bounce address,
 // or kFailedHere (never a bounce address: it is the kernel's error value).
@@ -78,6 +83,25 @@ class Replayer {
   // Unmaps of addresses the replay never mapped, each a mapping made before
   // the trace's first event if the trace is a mid-stream capture.
   std::vector<EarlierMapping> take_unexplained_unmaps() { return std::move(unexplained_); }
+
+  // The events that come next (replay_driver.h). Each unmap's mapping is
+  // looked up a few events before it comes, and its slot's record loaded
+  // meanwhile; the table's line for that lookup was asked for a few events
+  // earlier still. Both are out of the cache more often than not: the
+  // table's keys are random and the records are spread over the pool.
+  void look_ahead(std::span<const TraceEvent> upcoming) const {
+    if (upcoming.size() > 2 * kRecordsAhead) {
+      const TraceEvent& later = upcoming[2 * kRecordsAhead];
+      table_.prefetch(later.op == TraceOp::map ? mapping_key(later) : later.tlb);
+    }
+    if (upcoming.size() > kRecordsAhead && upcoming[kRecordsAhead].op == TraceOp::unmap) {
+      const TraceEvent& unmap = upcoming[kRecordsAhead];
+      const std::size_t position = table_.find(unmap.tlb);
+      if (position != table_.kNone && table_.at(position) != kFailedHere) {
+        pool_.prefetch(PhysAddr(table_.at(position)), unmap.size);
+      }
+    }
+  }
 
   // Replays one event; false once the replay should stop.
   bool replay(const TraceEvent& e) {

@@ -9,11 +9,13 @@
 //   std::uint64_t events() const;          // events replayed so far
 // and may have:
 //   void pool_event(const TracePoolEvent&);  // where the trace has it, among the events
-// (a replayer without it ignores pool events).
+//   void look_ahead(std::span<const TraceEvent>);  // a hint: the events that come next
+// (a replayer without them ignores pool events and replays without hints).
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <span>
 
 #include "event_pipeline.h"
 #include "swiotlb/core/error.h"
@@ -36,6 +38,22 @@ inline void report_progress(const ProgressFn& progress, std::uint64_t done, std:
   }
 }
 
+// Replays events[0, count), each after showing the replayer the events
+// that follow it in the run (look_ahead); false once the replayer asks to
+// stop.
+template <class Replayer>
+bool replay_run(const TraceEvent* events, std::size_t count, Replayer& replayer) {
+  for (std::size_t i = 0; i < count; ++i) {
+    if constexpr (requires { replayer.look_ahead(std::span<const TraceEvent>{}); }) {
+      replayer.look_ahead(std::span<const TraceEvent>(events + i + 1, count - i - 1));
+    }
+    if (!replayer.replay(events[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
 template <class Replayer>
 void pass_pool_event(Replayer& replayer, const TracePoolEvent& event) {
   if constexpr (requires { replayer.pool_event(event); }) {
@@ -53,16 +71,19 @@ void replay_events(const Trace& trace, Replayer& replayer, const ProgressFn& pro
   auto pool_event = trace.pool_events.begin();
   std::uint64_t index = 0;
   bool going = true;
-  for (const TraceEvent& e : trace.events) {
+  while (going && index < total) {
     for (; pool_event != trace.pool_events.end() && pool_event->before_event <= index;
          ++pool_event) {
       pass_pool_event(replayer, *pool_event);
     }
-    ++index;
-    if (!(going = replayer.replay(e))) {
-      break;
+    // A run ends at the next pool event and at the next progress report.
+    std::uint64_t end = std::min(total, (index / kProgressEvery + 1) * kProgressEvery);
+    if (pool_event != trace.pool_events.end()) {
+      end = std::min(end, pool_event->before_event);
     }
-    if (replayer.events() % kProgressEvery == 0) {
+    going = replay_run(trace.events.data() + index, end - index, replayer);
+    index = end;
+    if (going && index % kProgressEvery == 0) {
       report_progress(progress, replayer.events(), total,
                       static_cast<double>(replayer.events()) / static_cast<double>(total));
     }
@@ -90,11 +111,7 @@ Status replay_blocks(EventPipeline& pipeline, Replayer& replayer, const TraceRea
     for (const TracePoolEvent& event : block->new_pool_events) {
       pass_pool_event(replayer, event);
     }
-    for (const TraceEvent& e : block->events) {
-      if (!(going = replayer.replay(e))) {
-        break;
-      }
-    }
+    going = replay_run(block->events.data(), block->events.size(), replayer);
     if (replayer.events() >= next_progress) {
       next_progress = replayer.events() + kProgressEvery;
       report_progress(progress, replayer.events(), 0,

@@ -38,6 +38,7 @@
 // and unmaps in different areas write no shared cache line.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -187,6 +188,29 @@ class SlotPool {
   PhysAddr start() const { return start_; }
   PhysAddr end() const { return start_ + (slot_count_ << 11); }
   bool contains(PhysAddr addr) const { return addr >= start_ && addr < end(); }
+
+  // A hint that the mapping of `bytes` at bounce address `addr` is
+  // unmapped soon: starts loading the records and free-run counters of its
+  // slots (the first kPrefetchSlots at most), so that the unmap does not
+  // wait for memory. Changes nothing, and reads nothing that a map or unmap
+  // writes (any thread may call it at any time); an address outside the
+  // pool is ignored.
+  void prefetch(PhysAddr addr, std::uint64_t bytes) const {
+    if (!contains(addr)) {
+      return;
+    }
+    const std::uint64_t first = (addr - start_) >> kSlotShift;
+    const std::uint64_t slots = std::clamp<std::uint64_t>(nr_slots(bytes), 1, kPrefetchSlots);
+    const std::uint64_t last = std::min(first + slots, slot_count_) - 1;
+    constexpr std::uint64_t kRecordsPerLine = 64 / sizeof(SlotRecord);
+    for (std::uint64_t slot = first; slot < last; slot += kRecordsPerLine) {
+      __builtin_prefetch(slots_ + slot, 1);
+    }
+    __builtin_prefetch(slots_ + last, 1);
+    __builtin_prefetch(list_ + first, 1);
+    __builtin_prefetch(list_ + last, 1);
+  }
+  static constexpr std::uint64_t kPrefetchSlots = 32;
   std::uint64_t slot_count() const { return slot_count_; }
   std::uint32_t area_count() const { return area_count_; }
   std::uint32_t area_slot_count() const { return area_slots_; }
