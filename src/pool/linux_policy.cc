@@ -2,7 +2,6 @@
 #include "swiotlb/pool/linux_policy.h"
 
 #include <algorithm>
-#include <bit>
 
 #include "free_run_scan.h"
 #include "swiotlb/core/constants.h"
@@ -15,7 +14,8 @@ namespace {
 // bit either alignment test looks at. (Odd masks from a trace may not be.)
 bool stride_keeps_alignment(const SearchPlan& plan) {
   const std::uint64_t stride_bytes = std::uint64_t{plan.stride} << kSlotShift;
-  return std::has_single_bit(stride_bytes) &&
+  // A power of two (std::has_single_bit may be a library call).
+  return stride_bytes != 0 && (stride_bytes & (stride_bytes - 1)) == 0 &&
          (plan.alloc_align_mask | plan.iotlb_align_mask) < stride_bytes;
 }
 

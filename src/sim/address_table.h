@@ -49,6 +49,34 @@ class AddressTable {
   Value& at(std::size_t position) { return entries_[position].value; }
   const Value& at(std::size_t position) const { return entries_[position].value; }
 
+  // Where `key` is, or else the free position where insert() would put
+  // it: one probe for "is it there?" and "where does it go?". Valid until
+  // the next insert or erase.
+  std::size_t find_or_free(std::uint64_t key) const {
+    std::size_t i = home(key);
+    while (entries_[i].used && entries_[i].key != key) {
+      i = next(i);
+    }
+    return i;
+  }
+
+  // Whether a position from find_or_free holds its key.
+  bool holds(std::size_t position) const { return entries_[position].used; }
+
+  // Stores `value` under `key` at `position`, from find_or_free(key) with
+  // no insert or erase since: replaces the value held there, or inserts.
+  void put(std::size_t position, std::uint64_t key, const Value& value) {
+    Entry& e = entries_[position];
+    if (e.used) {
+      e.value = value;
+    } else if ((size_ + 1) * 2 > entries_.size()) {
+      insert(key, value);  // grows the table, which moves every position
+    } else {
+      e = Entry{key, value, true};
+      ++size_;
+    }
+  }
+
   // Stores `value` under `key`. REQUIRES: find(key) == kNone.
   void insert(std::uint64_t key, const Value& value) {
     if ((size_ + 1) * 2 > entries_.size()) {

@@ -132,7 +132,7 @@ class Replayer {
   void map(const TraceEvent& e);
   void unmap(const TraceEvent& e);
   SlotRequest request_for(const TraceEvent& e, const DeviceMasks& masks) const;
-  void forget_lost_mapping(std::uint64_t key, std::uint16_t device);
+  void forget_lost_mapping(LiveMapping lost, std::uint16_t device);
   void map_failed(const TraceEvent& e, Errc code);
   void compare(const TraceEvent& e, bool same);
   void note_unmatched(const TraceEvent& e);
@@ -201,8 +201,11 @@ void Replayer::map(const TraceEvent& e) {
   ++report_.maps;
   const bool kernel_failed = is_kernel_failure(e);
   const std::uint64_t key = mapping_key(e);
-  if (!kernel_failed) {
-    forget_lost_mapping(key, e.device);
+  // Where the map's entry goes. A live entry already there means the
+  // kernel freed that address without the trace seeing the unmap.
+  const std::size_t position = kernel_failed ? table_.kNone : table_.find_or_free(key);
+  if (!kernel_failed && table_.holds(position)) {
+    forget_lost_mapping(table_.at(position), e.device);
   }
   Result<SlotMapping> mapping = pool_.map(request_for(e, masks_[e.device]));
   report_.kernel_failed_maps += kernel_failed ? 1 : 0;
@@ -211,7 +214,7 @@ void Replayer::map(const TraceEvent& e) {
     if (kernel_failed) {
       ++report_.kernel_failed_also_here;
     } else {
-      table_.insert(key, kFailedHere);
+      table_.put(position, key, kFailedHere);
     }
     compare(e, kernel_failed);
     return;
@@ -221,20 +224,14 @@ void Replayer::map(const TraceEvent& e) {
     // The kernel's caller saw an error and will never unmap: give it back.
     (void)pool_.unmap(mapping->tlb_addr, masks_[e.device].min_align_mask);
   } else {
-    table_.insert(key, ours);
+    table_.put(position, key, ours);
   }
   compare(e, !kernel_failed && ours == e.tlb);
 }
 
-// A live entry under the key of a new map means the kernel freed that address
-// without the trace seeing the unmap.
-void Replayer::forget_lost_mapping(std::uint64_t key, std::uint16_t device) {
-  const std::size_t position = table_.find(key);
-  if (position == table_.kNone) {
-    return;
-  }
-  const LiveMapping lost = table_.at(position);
-  table_.erase(position);
+// The mapping a new map's key still names, which the kernel freed unseen:
+// its slots go back (its table entry takes the new map).
+void Replayer::forget_lost_mapping(LiveMapping lost, std::uint16_t device) {
   ++report_.lost_unmaps;
   if (lost != kFailedHere) {
     (void)pool_.unmap(PhysAddr(lost), masks_[device].min_align_mask);
