@@ -80,7 +80,7 @@ void write_slot(SlotRecord& slot, std::uint64_t orig, std::uint32_t alloc_size, 
 // Runs `read` with the lock that guards an area's slot records held: its
 // run cache's when it has one, else the area's own.
 template <class Read>
-decltype(auto) with_records(std::mutex& area_lock, RunCache* cache, Read&& read) {
+decltype(auto) with_records(SpinLock& area_lock, RunCache* cache, Read&& read) {
   if (cache != nullptr) {
     std::lock_guard records(cache->lock);
     return read();
@@ -899,7 +899,7 @@ Status SlotPool::check_invariants() const {
   // Every area at once, in order (a map holds one area lock at a time):
   // free runs and mappings are checked by segment, and a segment may span
   // two areas.
-  std::vector<std::unique_lock<std::mutex>> guards;
+  std::vector<std::unique_lock<SpinLock>> guards;
   guards.reserve(area_count_);
   for (std::uint32_t a = 0; a < area_count_; ++a) {
     guards.emplace_back(areas_[a].lock);

@@ -8,12 +8,16 @@
 #include <mutex>
 
 #include "run_cache.h"
+#include "swiotlb/core/spin_lock.h"
 #include "swiotlb/pool/slot_pool.h"
 
 namespace swiotlb {
 
 struct alignas(64) SlotPool::Area {
-  mutable std::mutex lock;
+  // A spin lock, as the kernel's area lock is: a map or unmap holds it for
+  // a search or a release, and std::mutex would cost a second atomic
+  // operation on every one (spin_lock.h).
+  mutable SpinLock lock;
   std::uint32_t cursor = 0;  // where the next search starts (area-relative)
   // Slots taken in this area's counters (runs parked in its run cache
   // included: see mapped_slots in slot_pool.cc): written under `lock`, read
