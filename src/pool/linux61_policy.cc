@@ -3,6 +3,7 @@
 // starting index.
 #include <algorithm>
 
+#include "free_run_scan.h"
 #include "swiotlb/core/constants.h"
 #include "swiotlb/pool/linux_policy.h"
 
@@ -45,30 +46,64 @@ Result<SearchPlan> Linux61Policy::plan(const SlotRequest& request) const {
   return plan;
 }
 
+// The 6.1 loop, one candidate per step: a candidate without the kept bits
+// moves one slot, an aligned one that fails moves one stride, an index past
+// the area's end goes back to 0, and the loop ends when the index comes back
+// to where it started. Where the stride keeps the kept bits (as for
+// LinuxPolicy), the candidates from an aligned one up to the area's end, the
+// start or the step budget are tested together, and counted as the loop
+// would count them.
 AreaSearch Linux61Policy::search_area(const AreaView& area, const SearchPlan& plan) const {
   AreaSearch result;
+  const std::uint64_t stride = plan.stride;
+  const std::uint64_t stride_bytes = stride << kSlotShift;
+  const bool straight =
+      (stride_bytes & (stride_bytes - 1)) == 0 && plan.iotlb_align_mask < stride_bytes;
   const std::uint32_t first = area.wrap(kernel_align(area.cursor, plan.stride));
   std::uint32_t index = first;
   do {
-    // A correct run visits each index at most once before coming back to
-    // `first`; one more step means an index repeated, and the kernel's loop
-    // would go round that cycle for ever.
-    if (++result.steps > area.nslabs) {
-      result.outcome = AreaSearch::Outcome::would_spin;
-      return result;
-    }
     const std::uint64_t slot = area.base + index;
     const std::uint64_t addr = plan.tbl_dma + (slot << kSlotShift);
     if (plan.orig != 0 && (addr & plan.iotlb_align_mask) != (plan.orig & plan.iotlb_align_mask)) {
+      // A correct run visits each index at most once before coming back to
+      // `first`; one more step means an index repeated, and the kernel's
+      // loop would go round that cycle for ever.
+      if (++result.steps > area.nslabs) {
+        result.outcome = AreaSearch::Outcome::would_spin;
+        return result;
+      }
       index = area.wrap(index + 1ull);
       continue;
     }
-    if (!AreaView::crosses_boundary(plan, slot) && area.list[slot] >= plan.nslots) {
-      result.outcome = AreaSearch::Outcome::found;
-      result.index = index;
+    // Candidates index + j * stride for j < count: before the area's end,
+    // before the index comes back to `first`, within the step budget.
+    std::uint64_t count = straight ? (area.nslabs - index + stride - 1) / stride : 1;
+    if (first > index && (first - index) % stride == 0) {
+      count = std::min(count, (first - index) / stride);
+    }
+    const std::uint64_t budget = area.nslabs - result.steps;
+    const bool spins = count > budget;
+    count = std::min(count, budget);
+    for (std::uint32_t j = 0;; ++j) {
+      j = first_long_run(area.list + slot, j, static_cast<std::uint32_t>(count), plan.stride,
+                         plan.nslots);
+      if (j == count) {
+        break;
+      }
+      if (!AreaView::crosses_boundary(plan, slot + j * stride)) {
+        result.steps += j + 1;
+        result.outcome = AreaSearch::Outcome::found;
+        result.index = static_cast<std::uint32_t>(index + j * stride);
+        return result;
+      }
+    }
+    result.steps += count;
+    if (spins) {
+      ++result.steps;
+      result.outcome = AreaSearch::Outcome::would_spin;
       return result;
     }
-    index = area.wrap(std::uint64_t{index} + plan.stride);
+    index = area.wrap(index + count * stride);
   } while (index != first);
   return result;
 }

@@ -39,13 +39,40 @@ AreaSearch kernel_loop(const AreaView& area, const SearchPlan& plan) {
   return result;
 }
 
+// The 6.1 loop as it reads, one candidate per step.
+AreaSearch kernel_61_loop(const AreaView& area, const SearchPlan& plan) {
+  AreaSearch result;
+  const std::uint32_t first = area.wrap(kernel_align(area.cursor, plan.stride));
+  std::uint32_t index = first;
+  do {
+    if (++result.steps > area.nslabs) {
+      result.outcome = AreaSearch::Outcome::would_spin;
+      return result;
+    }
+    const std::uint64_t slot = area.base + index;
+    const std::uint64_t addr = plan.tbl_dma + (slot << kSlotShift);
+    if (plan.orig != 0 && (addr & plan.iotlb_align_mask) != (plan.orig & plan.iotlb_align_mask)) {
+      index = area.wrap(index + 1ull);
+      continue;
+    }
+    if (!AreaView::crosses_boundary(plan, slot) && area.list[slot] >= plan.nslots) {
+      result.outcome = AreaSearch::Outcome::found;
+      result.index = index;
+      return result;
+    }
+    index = area.wrap(std::uint64_t{index} + plan.stride);
+  } while (index != first);
+  return result;
+}
+
 struct Case {
   std::vector<std::uint16_t> list;  // exactly the pool's counters: reading past them is caught
   AreaView area;
   SearchPlan plan;
 };
 
-Case random_case(std::mt19937_64& rng) {
+// `linux61`: plans by the 6.1 policy rather than mainline's.
+Case random_case(std::mt19937_64& rng, bool linux61 = false) {
   auto pick = [&rng](std::uint64_t n) {
     return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng);
   };
@@ -73,7 +100,12 @@ Case random_case(std::mt19937_64& rng) {
   request.mapping_size = 1 + pick(pick(2) == 0 ? 4096 : 300000);
   request.pool_dma_start = DmaAddr(pick(64) << kSlotShift);
   request.seg_boundary_mask = boundaries[pick(5)];
-  mainline_plan(request, c.plan);
+  if (linux61) {
+    Result<SearchPlan> plan = Linux61Policy().plan(request);
+    c.plan = plan ? *plan : SearchPlan{};
+  } else {
+    mainline_plan(request, c.plan);
+  }
   c.plan.tbl_dma = request.pool_dma_start.value() & request.seg_boundary_mask;
   c.plan.max_slots = (request.seg_boundary_mask >> kSlotShift) + 1;
   return c;
@@ -97,6 +129,29 @@ TEST(LinuxSearchScan, FindsWhatTheKernelsLoopFindsInAsManySteps) {
   // Both outcomes are well represented, or the comparison says little.
   EXPECT_GT(found, 2000);
   EXPECT_LT(found, 18000);
+}
+
+TEST(Linux61SearchScan, FindsWhatThe61LoopFindsInAsManySteps) {
+  std::mt19937_64 rng(61);
+  const Linux61Policy policy;
+  int found = 0;
+  int spins = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const Case c = random_case(rng, /*linux61=*/true);
+    const AreaSearch want = kernel_61_loop(c.area, c.plan);
+    const AreaSearch got = policy.search_area(c.area, c.plan);
+    ASSERT_EQ(got.outcome, want.outcome) << "case " << i;
+    ASSERT_EQ(got.steps, want.steps) << "case " << i << " stride " << c.plan.stride;
+    if (want.outcome == AreaSearch::Outcome::found) {
+      ASSERT_EQ(got.index, want.index) << "case " << i;
+      ++found;
+    }
+    spins += want.outcome == AreaSearch::Outcome::would_spin ? 1 : 0;
+  }
+  // Every outcome is represented, the loop that would spin included.
+  EXPECT_GT(found, 2000);
+  EXPECT_LT(found, 18000);
+  EXPECT_GT(spins, 20);
 }
 
 // The candidates a vector load covers, at both ends of the pool: the first
