@@ -567,6 +567,10 @@ Status TraceReader::read_header() {
 
 Result<bool> TraceReader::read_events(std::vector<TraceEvent>& out, std::size_t limit) {
   while (out.size() < limit) {
+    canonical_lines(out, limit);
+    if (out.size() == limit) {
+      break;
+    }
     next_segment();
     if (cursor_ == end_) {
       return false;
@@ -576,7 +580,9 @@ Result<bool> TraceReader::read_events(std::vector<TraceEvent>& out, std::size_t 
     while (is_blank(*cursor_)) {
       ++cursor_;
     }
-    if (canonical_line(out)) {
+    // canonical_lines() stopped at this line: the fast path may still take
+    // it after its leading blanks, never as it stands.
+    if (cursor_ != start && canonical_line(out)) {
       continue;
     }
     if (*cursor_ == '\n') {
@@ -739,6 +745,11 @@ Status TraceReader::pool_add_fields(const std::vector<std::string_view>& words,
   return {};
 }
 
+// The fast path's device lookup: the short ids first, then every id.
+bool TraceReader::find_device(std::string_view id, std::uint16_t& index) {
+  return short_ids_.find(id, index) || intern_device(id, index);
+}
+
 // Appends the event on the line at the cursor if the line is in the
 // writer's form (canonical_event_line.h) and far enough from the end of the
 // buffer for the fast path's reads; false, with the cursor and `out`
@@ -747,19 +758,54 @@ bool TraceReader::canonical_line(std::vector<TraceEvent>& out) {
   if (!swar::kAvailable || static_cast<std::size_t>(end_ - cursor_) < kCanonicalLineReach) {
     return false;
   }
-  TraceEvent e;
+  TraceEvent& e = out.emplace_back();
   e.line = line_;
-  const char* next =
-      read_canonical_event_line(cursor_, e, [this](std::string_view id, std::uint16_t& index) {
-        return short_ids_.find(id, index) || intern_device(id, index);
-      });
+  const char* next = read_canonical_event_line(
+      cursor_, e,
+      [this](std::string_view id, std::uint16_t& index) { return find_device(id, index); });
   if (next == nullptr) {
+    out.pop_back();
     return false;
   }
-  out.push_back(e);
   cursor_ = next;
   ++events_read_;
   return true;
+}
+
+// Reads line after line through the fast path, up to `limit` events in
+// `out`, and stops at the first line it declines (or too near the end of the
+// buffer), the cursor at that line's start and line_ the line before it.
+// Each event is parsed where it is kept: an event built aside and then
+// copied in was read back through 16-byte loads over the narrower stores
+// that had just written it, which the CPU cannot forward, and those stalls
+// cost as much as the copy.
+void TraceReader::canonical_lines(std::vector<TraceEvent>& out, std::size_t limit) {
+  if (!swar::kAvailable || out.size() >= limit) {
+    return;
+  }
+  // Kept in locals through the loop: members, written through `this`, would
+  // go to memory on every line.
+  const char* p = cursor_;
+  std::uint32_t line = line_;
+  std::size_t room = limit - out.size();
+  const auto find = [this](std::string_view id, std::uint16_t& index) {
+    return find_device(id, index);
+  };
+  while (room != 0 && static_cast<std::size_t>(end_ - p) >= kCanonicalLineReach) {
+    TraceEvent& e = out.emplace_back();
+    e.line = line + 1;
+    const char* next = read_canonical_event_line(p, e, find);
+    if (next == nullptr) {
+      out.pop_back();
+      break;
+    }
+    p = next;
+    ++line;
+    --room;
+  }
+  events_read_ += line - line_;
+  cursor_ = p;
+  line_ = line;
 }
 
 Status TraceReader::event_line(const char* start, std::vector<TraceEvent>& out) {
