@@ -51,6 +51,8 @@ constexpr std::uint64_t kSyncDevWord = prefix_word("sync_dev", 8);
 // A device id longer than this is left to the general path.
 constexpr unsigned kMaxIdWords = 8;
 
+constexpr std::uint64_t kPowersOf10[8] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
+
 // Every reader below takes the position of its field and returns the
 // position after the character that ends it, or nullptr when the field is
 // not in the canonical form. They are forced inline: called once per field,
@@ -75,12 +77,63 @@ SWIOTLB_CANONICAL_READER const char* read_op(const char* p, TraceOp& op) {
   return nullptr;
 }
 
+// Reads hex digits followed by `end`, one character at a time: a number of
+// 9 or 10 hex digits (an address) took fewer instructions so than through
+// word-wide range tests for both digits and letters.
+SWIOTLB_CANONICAL_READER const char* read_hex_digits(const char* p, std::uint64_t& out, char end) {
+  // The general path converts digits with the same loop (in
+  // EventFields::number); one function shared by both made GCC stop inlining
+  // the general path's field readers.
+  std::uint64_t value = 0;
+  const char* q = p;
+  for (unsigned d; (d = kHexValues[static_cast<unsigned char>(*q)]) < 16; ++q) {
+    value = (value << 4) | d;
+  }
+  if (q == p || q - p > 15 || *q != end) {
+    return nullptr;
+  }
+  out = value;
+  return q + 1;
+}
+
+// Reads decimal digits followed by `end`, eight at a time (swar_bytes.h):
+// the digits' count comes from one word, their value from three multiplies,
+// where a loop took seven instructions and a branch per digit.
+SWIOTLB_CANONICAL_READER const char* read_decimal_digits(const char* p, std::uint64_t& out,
+                                                         char end) {
+  const std::uint64_t head = swar::load8(p) - swar::kOnes * '0';
+  const std::uint64_t head_ends = swar::first_non_digit(head);
+  if (head_ends != 0) {
+    const unsigned n = swar::first_flagged(head_ends);
+    if (n == 0 || p[n] != end) {
+      return nullptr;
+    }
+    out = swar::decimal_value(head, n);
+    return p + n + 1;
+  }
+  // Eight digits or more: up to seven more from the next word.
+  const std::uint64_t tail = swar::load8(p + 8) - swar::kOnes * '0';
+  const unsigned n = swar::first_flagged(swar::first_non_digit(tail));
+  if (n == 8 || p[8 + n] != end) {
+    return nullptr;  // 16 digits or more: the general path judges overflow
+  }
+  const std::uint64_t high = swar::decimal_value(head, 8);
+  out = n == 0 ? high : high * kPowersOf10[n] + swar::decimal_value(tail, n);
+  return p + 9 + n;
+}
+
 // Reads a number, `0x` and hex digits or decimal digits, followed by `end`.
 SWIOTLB_CANONICAL_READER const char* read_number(const char* p, std::uint64_t& out, char end) {
-  // Most fields of a trace are one digit (a cpu, a direction, `0x0`): they
-  // are read in two compares, without a loop. Longer runs take a loop per
-  // character: converting eight at a time (SWAR) measured slower here, its
-  // constants and multiplies costing more than the few digits it saves.
+  if (p[0] == '0' && p[1] == 'x') {
+    return read_hex_digits(p + 2, out, end);
+  }
+  return read_decimal_digits(p, out, end);
+}
+
+// As read_number, for a field that is mostly one digit (a cpu, a direction,
+// `0x0`): two compares take that before any other reading.
+SWIOTLB_CANONICAL_READER const char* read_small_number(const char* p, std::uint64_t& out,
+                                                       char end) {
   const auto first = static_cast<unsigned>(static_cast<unsigned char>(p[0]) - '0');
   if (first < 10 && p[1] == end) {
     out = first;
@@ -91,40 +144,30 @@ SWIOTLB_CANONICAL_READER const char* read_number(const char* p, std::uint64_t& o
     out = static_cast<unsigned char>(p[2]) - unsigned{'0'};
     return p + 4;
   }
-  // The general path converts digits with the same loops (in
-  // EventFields::number); one function shared by both made GCC stop inlining
-  // the general path's field readers.
-  std::uint64_t value = 0;
-  const char* digits = hex ? p + 2 : p;
-  const char* q = digits;
-  if (hex) {
-    for (unsigned d; (d = kHexValues[static_cast<unsigned char>(*q)]) < 16; ++q) {
-      value = (value << 4) | d;
-    }
-  } else {
-    for (unsigned d; (d = static_cast<unsigned char>(*q) - unsigned{'0'}) < 10; ++q) {
-      value = value * 10 + d;
-    }
-  }
-  if (q == digits || q - digits > 15 || *q != end) {
-    return nullptr;
-  }
-  out = value;
-  return q + 1;
+  return read_number(p, out, end);
 }
 
-// As read_number, for a field that may be `-` (not recorded): then `out`
+// Which reader a field takes: what the field mostly holds decides.
+enum class Width : std::uint8_t { small, wide };
+
+template <Width W>
+SWIOTLB_CANONICAL_READER const char* read_field(const char* p, std::uint64_t& out, char end) {
+  return W == Width::small ? read_small_number(p, out, end) : read_number(p, out, end);
+}
+
+// As read_field, for a field that may be `-` (not recorded): then `out`
 // keeps its value and `recorded` is false.
+template <Width W>
 SWIOTLB_CANONICAL_READER const char* read_optional(const char* p, std::uint64_t& out, char end,
                                                    bool& recorded) {
   recorded = !(p[0] == '-' && p[1] == end);
-  return recorded ? read_number(p, out, end) : p + 2;
+  return recorded ? read_field<W>(p, out, end) : p + 2;
 }
 
 SWIOTLB_CANONICAL_READER const char* read_optional_u32(const char* p, std::uint32_t& out, char end,
                                                        bool& recorded) {
   std::uint64_t value = 0;
-  p = read_optional(p, value, end, recorded);
+  p = read_optional<Width::small>(p, value, end, recorded);
   if (p == nullptr || value > std::numeric_limits<std::uint32_t>::max()) {
     return nullptr;
   }
@@ -134,7 +177,7 @@ SWIOTLB_CANONICAL_READER const char* read_optional_u32(const char* p, std::uint3
 
 SWIOTLB_CANONICAL_READER const char* read_dir(const char* p, Direction& out, char end) {
   std::uint64_t value = 0;
-  p = read_number(p, value, end);
+  p = read_small_number(p, value, end);
   if (p == nullptr || value > static_cast<std::uint64_t>(Direction::from_device)) {
     return nullptr;
   }
@@ -166,13 +209,14 @@ SWIOTLB_CANONICAL_READER const char* read_device_id(const char* p, std::string_v
 SWIOTLB_CANONICAL_READER const char* read_map_fields(const char* p, TraceEvent& e) {
   bool was = false;
   if (!(p = read_number(p, e.orig, ' ')) || !(p = read_number(p, e.size, ' ')) ||
-      !(p = read_optional(p, e.alloc_size, ' ', was))) {
+      !(p = read_optional<Width::wide>(p, e.alloc_size, ' ', was))) {
     return nullptr;
   }
   e.recorded |= was ? recorded::kAllocSize : 0;
-  if (!(p = read_optional(p, e.alloc_align_mask, ' ', was)) ||
+  if (!(p = read_optional<Width::small>(p, e.alloc_align_mask, ' ', was)) ||
       (e.alloc_align_mask & (e.alloc_align_mask + 1)) != 0 || !(p = read_dir(p, e.dir, ' ')) ||
-      !(p = read_optional_u32(p, e.attrs, ' ', was)) || !(p = read_optional(p, e.tlb, '\n', was))) {
+      !(p = read_optional_u32(p, e.attrs, ' ', was)) ||
+      !(p = read_optional<Width::wide>(p, e.tlb, '\n', was))) {
     return nullptr;
   }
   e.recorded |= was ? recorded::kTlb : 0;
@@ -181,7 +225,7 @@ SWIOTLB_CANONICAL_READER const char* read_map_fields(const char* p, TraceEvent& 
 
 SWIOTLB_CANONICAL_READER const char* read_unmap_fields(const char* p, TraceEvent& e) {
   bool was = false;
-  if (!(p = read_number(p, e.tlb, ' ')) || !(p = read_optional(p, e.size, ' ', was))) {
+  if (!(p = read_number(p, e.tlb, ' ')) || !(p = read_optional<Width::wide>(p, e.size, ' ', was))) {
     return nullptr;
   }
   e.recorded |= was ? recorded::kSize : 0;
@@ -211,7 +255,7 @@ template <class Intern>
 const char* read_canonical_event_line(const char* p, TraceEvent& e, Intern&& intern) {
   using namespace canonical;
   bool was = false;
-  if (!(p = read_op(p, e.op)) || !(p = read_optional(p, e.t_ns, ' ', was))) {
+  if (!(p = read_op(p, e.op)) || !(p = read_optional<Width::wide>(p, e.t_ns, ' ', was))) {
     return nullptr;
   }
   e.recorded |= was ? recorded::kTime : 0;
