@@ -2,17 +2,20 @@
 // writer (trace_writer.h) and the capture tools write it. Private to the ops
 // layer.
 //
-// Such a line has its fields in a known order, one space apart, hex numbers
-// after a lower-case `0x`, and a '\n' right after its last field. Knowing
-// that, the reader need not classify characters through a table, keep a
-// field count or carry an error per field: it reads each field where it must
-// be, finds the end of the device id eight bytes at a time (swar_bytes.h),
-// and reads the one-digit fields most lines hold in two compares. Anything
-// else (a tab, two spaces, a comment, `0X`, a long number, an unknown device,
-// any value the general path would reject) makes it decline: the general
-// path then reads the line from its start and gives the event or the error.
-// So on every line it accepts, the fast path gives exactly the event the
-// general path would; it never makes an error.
+// Such a line has its fields in a known order, one space apart, each number
+// in the base the writer gives its field (decimal for times, cpus, sizes and
+// directions; hex after a lower-case `0x` for addresses, masks and
+// attributes), and a '\n' right after its last field. Knowing that, the
+// reader need not classify characters through a table, keep a field count or
+// carry an error per field: it reads each field where it must be, finds the
+// end of the device id and of a decimal number eight bytes at a time
+// (swar_bytes.h), and reads the one-digit fields most lines hold in two
+// compares. Anything else (a tab, two spaces, a comment, `0X`, a number in
+// the other base, a long number, an unknown device, any value the general
+// path would reject) makes it decline: the general path then reads the line
+// from its start and gives the event or the error. So on every line it
+// accepts, the fast path gives exactly the event the general path would; it
+// never makes an error.
 #pragma once
 
 #include <cstdint>
@@ -122,52 +125,48 @@ SWIOTLB_CANONICAL_READER const char* read_decimal_digits(const char* p, std::uin
   return p + 9 + n;
 }
 
-// Reads a number, `0x` and hex digits or decimal digits, followed by `end`.
+// The form of a field as the writer writes it: the base, and whether it is
+// mostly one digit (a cpu, a direction, `0x0`), which two compares take
+// before any other reading. A field in the other base makes the line
+// decline, so that each field's reader holds one conversion, not two.
+enum class Form : std::uint8_t { decimal, small_decimal, hex, small_hex };
+
+template <Form F>
 SWIOTLB_CANONICAL_READER const char* read_number(const char* p, std::uint64_t& out, char end) {
-  if (p[0] == '0' && p[1] == 'x') {
+  if constexpr (F == Form::decimal || F == Form::small_decimal) {
+    const auto first = static_cast<unsigned>(static_cast<unsigned char>(p[0]) - '0');
+    if (F == Form::small_decimal && first < 10 && p[1] == end) {
+      out = first;
+      return p + 2;
+    }
+    return read_decimal_digits(p, out, end);
+  } else {
+    if (p[0] != '0' || p[1] != 'x') {
+      return nullptr;
+    }
+    const auto first = static_cast<unsigned>(static_cast<unsigned char>(p[2]) - '0');
+    if (F == Form::small_hex && first < 10 && p[3] == end) {
+      out = first;
+      return p + 4;
+    }
     return read_hex_digits(p + 2, out, end);
   }
-  return read_decimal_digits(p, out, end);
 }
 
-// As read_number, for a field that is mostly one digit (a cpu, a direction,
-// `0x0`): two compares take that before any other reading.
-SWIOTLB_CANONICAL_READER const char* read_small_number(const char* p, std::uint64_t& out,
-                                                       char end) {
-  const auto first = static_cast<unsigned>(static_cast<unsigned char>(p[0]) - '0');
-  if (first < 10 && p[1] == end) {
-    out = first;
-    return p + 2;
-  }
-  const bool hex = p[0] == '0' && p[1] == 'x';
-  if (hex && static_cast<unsigned>(static_cast<unsigned char>(p[2]) - '0') < 10 && p[3] == end) {
-    out = static_cast<unsigned char>(p[2]) - unsigned{'0'};
-    return p + 4;
-  }
-  return read_number(p, out, end);
-}
-
-// Which reader a field takes: what the field mostly holds decides.
-enum class Width : std::uint8_t { small, wide };
-
-template <Width W>
-SWIOTLB_CANONICAL_READER const char* read_field(const char* p, std::uint64_t& out, char end) {
-  return W == Width::small ? read_small_number(p, out, end) : read_number(p, out, end);
-}
-
-// As read_field, for a field that may be `-` (not recorded): then `out`
+// As read_number, for a field that may be `-` (not recorded): then `out`
 // keeps its value and `recorded` is false.
-template <Width W>
+template <Form F>
 SWIOTLB_CANONICAL_READER const char* read_optional(const char* p, std::uint64_t& out, char end,
                                                    bool& recorded) {
   recorded = !(p[0] == '-' && p[1] == end);
-  return recorded ? read_field<W>(p, out, end) : p + 2;
+  return recorded ? read_number<F>(p, out, end) : p + 2;
 }
 
+template <Form F>
 SWIOTLB_CANONICAL_READER const char* read_optional_u32(const char* p, std::uint32_t& out, char end,
                                                        bool& recorded) {
   std::uint64_t value = 0;
-  p = read_optional<Width::small>(p, value, end, recorded);
+  p = read_optional<F>(p, value, end, recorded);
   if (p == nullptr || value > std::numeric_limits<std::uint32_t>::max()) {
     return nullptr;
   }
@@ -177,7 +176,7 @@ SWIOTLB_CANONICAL_READER const char* read_optional_u32(const char* p, std::uint3
 
 SWIOTLB_CANONICAL_READER const char* read_dir(const char* p, Direction& out, char end) {
   std::uint64_t value = 0;
-  p = read_small_number(p, value, end);
+  p = read_number<Form::small_decimal>(p, value, end);
   if (p == nullptr || value > static_cast<std::uint64_t>(Direction::from_device)) {
     return nullptr;
   }
@@ -208,15 +207,16 @@ SWIOTLB_CANONICAL_READER const char* read_device_id(const char* p, std::string_v
 
 SWIOTLB_CANONICAL_READER const char* read_map_fields(const char* p, TraceEvent& e) {
   bool was = false;
-  if (!(p = read_number(p, e.orig, ' ')) || !(p = read_number(p, e.size, ' ')) ||
-      !(p = read_optional<Width::wide>(p, e.alloc_size, ' ', was))) {
+  if (!(p = read_number<Form::hex>(p, e.orig, ' ')) ||
+      !(p = read_number<Form::decimal>(p, e.size, ' ')) ||
+      !(p = read_optional<Form::decimal>(p, e.alloc_size, ' ', was))) {
     return nullptr;
   }
   e.recorded |= was ? recorded::kAllocSize : 0;
-  if (!(p = read_optional<Width::small>(p, e.alloc_align_mask, ' ', was)) ||
+  if (!(p = read_optional<Form::small_hex>(p, e.alloc_align_mask, ' ', was)) ||
       (e.alloc_align_mask & (e.alloc_align_mask + 1)) != 0 || !(p = read_dir(p, e.dir, ' ')) ||
-      !(p = read_optional_u32(p, e.attrs, ' ', was)) ||
-      !(p = read_optional<Width::wide>(p, e.tlb, '\n', was))) {
+      !(p = read_optional_u32<Form::small_hex>(p, e.attrs, ' ', was)) ||
+      !(p = read_optional<Form::hex>(p, e.tlb, '\n', was))) {
     return nullptr;
   }
   e.recorded |= was ? recorded::kTlb : 0;
@@ -225,18 +225,20 @@ SWIOTLB_CANONICAL_READER const char* read_map_fields(const char* p, TraceEvent& 
 
 SWIOTLB_CANONICAL_READER const char* read_unmap_fields(const char* p, TraceEvent& e) {
   bool was = false;
-  if (!(p = read_number(p, e.tlb, ' ')) || !(p = read_optional<Width::wide>(p, e.size, ' ', was))) {
+  if (!(p = read_number<Form::hex>(p, e.tlb, ' ')) ||
+      !(p = read_optional<Form::decimal>(p, e.size, ' ', was))) {
     return nullptr;
   }
   e.recorded |= was ? recorded::kSize : 0;
   if (!(p = read_dir(p, e.dir, ' '))) {
     return nullptr;
   }
-  return read_optional_u32(p, e.attrs, '\n', was);
+  return read_optional_u32<Form::small_hex>(p, e.attrs, '\n', was);
 }
 
 SWIOTLB_CANONICAL_READER const char* read_sync_fields(const char* p, TraceEvent& e) {
-  if (!(p = read_number(p, e.tlb, ' ')) || !(p = read_number(p, e.size, ' '))) {
+  if (!(p = read_number<Form::hex>(p, e.tlb, ' ')) ||
+      !(p = read_number<Form::decimal>(p, e.size, ' '))) {
     return nullptr;
   }
   return read_dir(p, e.dir, '\n');
@@ -255,11 +257,11 @@ template <class Intern>
 const char* read_canonical_event_line(const char* p, TraceEvent& e, Intern&& intern) {
   using namespace canonical;
   bool was = false;
-  if (!(p = read_op(p, e.op)) || !(p = read_optional<Width::wide>(p, e.t_ns, ' ', was))) {
+  if (!(p = read_op(p, e.op)) || !(p = read_optional<Form::decimal>(p, e.t_ns, ' ', was))) {
     return nullptr;
   }
   e.recorded |= was ? recorded::kTime : 0;
-  if (!(p = read_optional_u32(p, e.cpu, ' ', was))) {
+  if (!(p = read_optional_u32<Form::small_decimal>(p, e.cpu, ' ', was))) {
     return nullptr;
   }
   e.recorded |= was ? recorded::kCpu : 0;

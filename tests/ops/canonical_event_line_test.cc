@@ -189,6 +189,11 @@ TEST(CanonicalEventLine, DeclinesWhatItDoesNotKnow) {
            "map 1 0 0000:00:04.0 0x10 16 - 0x0 0 0x0 - \n",               // a trailing blank
            "map 1 0 0000:00:04.0 0x10 16 - 0x0 0 0x0 -\r\n",              // CRLF
            "map 1 0 0000:00:04.0 0X10 16 - 0x0 0 0x0 -\n",                // an upper-case 0X
+           "map 1 0 0000:00:04.0 16 16 - 0x0 0 0x0 -\n",                  // a decimal address
+           "map 1 0 0000:00:04.0 0x10 0x10 - 0x0 0 0x0 -\n",              // a hex size
+           "map 0x1 0 0000:00:04.0 0x10 16 - 0x0 0 0x0 -\n",              // a hex time
+           "map 1 0 0000:00:04.0 0x10 16 - 0 0 0x0 -\n",                  // a decimal mask
+           "unmap 1 0 net 0x10 16 0 0\n",                                 // decimal attrs
            "map 1 0 0000:00:04.0 0x10 16 - 0x0 3 0x0 -\n",                // not a direction
            "map 1 0 0000:00:04.0 0x10 16 - 0x5 0 0x0 -\n",                // not a mask
            "map 1 0 0000:00:04.0 0x10 1234567890123456 - 0x0 0 0x0 -\n",  // 16 digits
