@@ -205,14 +205,32 @@ SWIOTLB_CANONICAL_READER const char* read_device_id(const char* p, std::string_v
   return nullptr;
 }
 
-SWIOTLB_CANONICAL_READER const char* read_map_fields(const char* p, TraceEvent& e) {
-  bool was = false;
-  if (!(p = read_number<Form::hex>(p, e.orig, ' ')) ||
-      !(p = read_number<Form::decimal>(p, e.size, ' ')) ||
-      !(p = read_optional<Form::decimal>(p, e.alloc_size, ' ', was))) {
+// Reads alloc_size at `p`, after the size read from `size_at`. Most maps
+// allocate what they map: the field is then the size's digits and space
+// again, byte for byte, and takes the size's value without a conversion.
+SWIOTLB_CANONICAL_READER const char* read_alloc_size(const char* p, const char* size_at,
+                                                     TraceEvent& e) {
+  const auto size_bytes = static_cast<unsigned>(p - size_at);  // its digits and a space
+  bool was = true;
+  if (size_bytes <= 8 && ((swar::load8(p) ^ swar::load8(size_at)) << (64 - 8 * size_bytes)) == 0) {
+    e.alloc_size = e.size;
+    p += size_bytes;
+  } else if (!(p = read_optional<Form::decimal>(p, e.alloc_size, ' ', was))) {
     return nullptr;
   }
   e.recorded |= was ? recorded::kAllocSize : 0;
+  return p;
+}
+
+SWIOTLB_CANONICAL_READER const char* read_map_fields(const char* p, TraceEvent& e) {
+  bool was = false;
+  if (!(p = read_number<Form::hex>(p, e.orig, ' '))) {
+    return nullptr;
+  }
+  const char* size_at = p;
+  if (!(p = read_number<Form::decimal>(p, e.size, ' ')) || !(p = read_alloc_size(p, size_at, e))) {
+    return nullptr;
+  }
   if (!(p = read_optional<Form::small_hex>(p, e.alloc_align_mask, ' ', was)) ||
       (e.alloc_align_mask & (e.alloc_align_mask + 1)) != 0 || !(p = read_dir(p, e.dir, ' ')) ||
       !(p = read_optional_u32<Form::small_hex>(p, e.attrs, ' ', was)) ||
