@@ -745,11 +745,6 @@ Status TraceReader::pool_add_fields(const std::vector<std::string_view>& words,
   return {};
 }
 
-// The fast path's device lookup: the short ids first, then every id.
-bool TraceReader::find_device(std::string_view id, std::uint16_t& index) {
-  return short_ids_.find(id, index) || intern_device(id, index);
-}
-
 // Appends the event on the line at the cursor if the line is in the
 // writer's form (canonical_event_line.h) and far enough from the end of the
 // buffer for the fast path's reads; false, with the cursor and `out`
@@ -760,9 +755,10 @@ bool TraceReader::canonical_line(std::vector<TraceEvent>& out) {
   }
   TraceEvent& e = out.emplace_back();
   e.line = line_;
-  const char* next = read_canonical_event_line(
-      cursor_, e,
-      [this](std::string_view id, std::uint16_t& index) { return find_device(id, index); });
+  const char* next =
+      read_canonical_event_line(cursor_, e, [this](std::string_view id, std::uint16_t& index) {
+        return short_ids_.find(id, index) || intern_device(id, index);
+      });
   if (next == nullptr) {
     out.pop_back();
     return false;
@@ -788,8 +784,9 @@ void TraceReader::canonical_lines(std::vector<TraceEvent>& out, std::size_t limi
   const char* p = cursor_;
   std::uint32_t line = line_;
   std::size_t room = limit - out.size();
+  // The short ids first, inline; every id through the map when not there.
   const auto find = [this](std::string_view id, std::uint16_t& index) {
-    return find_device(id, index);
+    return short_ids_.find(id, index) || intern_device(id, index);
   };
   while (room != 0 && static_cast<std::size_t>(end_ - p) >= kCanonicalLineReach) {
     TraceEvent& e = out.emplace_back();

@@ -72,7 +72,6 @@ class TraceReader {
   Status header_number(std::string_view what, std::string_view value, std::uint64_t& out) const;
   bool canonical_line(std::vector<TraceEvent>& out);
   void canonical_lines(std::vector<TraceEvent>& out, std::size_t limit);
-  bool find_device(std::string_view id, std::uint16_t& index);
   Status event_line(const char* start, std::vector<TraceEvent>& out);
   Status pool_event_line();
   Status pool_add_fields(const std::vector<std::string_view>& words, TracePoolEvent& event);
