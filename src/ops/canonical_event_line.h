@@ -121,7 +121,18 @@ SWIOTLB_CANONICAL_READER const char* read_decimal_digits(const char* p, std::uin
     return nullptr;  // 16 digits or more: the general path judges overflow
   }
   const std::uint64_t high = swar::decimal_value(head, 8);
-  out = n == 0 ? high : high * kPowersOf10[n] + swar::decimal_value(tail, n);
+  // A time in nanoseconds has 9 to 11 digits through most traces: its one
+  // to three last digits take a multiply-add each, cheaper than the word's
+  // three multiplies and shift.
+  std::uint64_t low = 0;
+  if (n <= 3) {
+    for (unsigned i = 0; i < n; ++i) {
+      low = low * 10 + ((tail >> (8 * i)) & 0xff);
+    }
+  } else {
+    low = swar::decimal_value(tail, n);
+  }
+  out = high * kPowersOf10[n] + low;
   return p + 9 + n;
 }
 
