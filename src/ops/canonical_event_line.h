@@ -80,17 +80,27 @@ SWIOTLB_CANONICAL_READER const char* read_op(const char* p, TraceOp& op) {
   return nullptr;
 }
 
-// Reads hex digits followed by `end`, one character at a time: a number of
-// 9 or 10 hex digits (an address) took fewer instructions so than through
-// word-wide range tests for both digits and letters.
-SWIOTLB_CANONICAL_READER const char* read_hex_digits(const char* p, std::uint64_t& out, char end) {
-  // The general path converts digits with the same loop (in
-  // EventFields::number); one function shared by both made GCC stop inlining
-  // the general path's field readers.
+// Reads hex digits followed by `end`, two at a time through the pair table
+// (hex_digit_values.h): an address of 9 or 10 digits takes five steps, where
+// a step per digit took ten, and word-wide range tests for digits and
+// letters more instructions still. At most eight steps: a longer run
+// declines like any number of more than 15 digits, and the reads stay
+// inside the line's reach.
+SWIOTLB_CANONICAL_READER const char* read_hex_digits(const char* p, std::uint64_t& out, char end,
+                                                     const HexPairValues& pairs) {
   std::uint64_t value = 0;
   const char* q = p;
-  for (unsigned d; (d = kHexValues[static_cast<unsigned char>(*q)]) < 16; ++q) {
+  for (const char* const last = p + 16; q < last; q += 2) {
+    const unsigned pair =
+        pairs[static_cast<unsigned char>(q[0]) | static_cast<unsigned char>(q[1]) << 8];
+    if (pair == 0) {
+      break;
+    }
+    value = (value << 8) | (pair & 0xff);
+  }
+  if (const unsigned d = kHexValues[static_cast<unsigned char>(*q)]; d < 16) {
     value = (value << 4) | d;
+    ++q;
   }
   if (q == p || q - p > 15 || *q != end) {
     return nullptr;
@@ -143,7 +153,8 @@ SWIOTLB_CANONICAL_READER const char* read_decimal_digits(const char* p, std::uin
 enum class Form : std::uint8_t { decimal, small_decimal, hex, small_hex };
 
 template <Form F>
-SWIOTLB_CANONICAL_READER const char* read_number(const char* p, std::uint64_t& out, char end) {
+SWIOTLB_CANONICAL_READER const char* read_number(const char* p, std::uint64_t& out, char end,
+                                                 [[maybe_unused]] const HexPairValues& pairs) {
   if constexpr (F == Form::decimal || F == Form::small_decimal) {
     const auto first = static_cast<unsigned>(static_cast<unsigned char>(p[0]) - '0');
     if (F == Form::small_decimal && first < 10 && p[1] == end) {
@@ -160,7 +171,7 @@ SWIOTLB_CANONICAL_READER const char* read_number(const char* p, std::uint64_t& o
       out = first;
       return p + 4;
     }
-    return read_hex_digits(p + 2, out, end);
+    return read_hex_digits(p + 2, out, end, pairs);
   }
 }
 
@@ -168,16 +179,16 @@ SWIOTLB_CANONICAL_READER const char* read_number(const char* p, std::uint64_t& o
 // keeps its value and `recorded` is false.
 template <Form F>
 SWIOTLB_CANONICAL_READER const char* read_optional(const char* p, std::uint64_t& out, char end,
-                                                   bool& recorded) {
+                                                   bool& recorded, const HexPairValues& pairs) {
   recorded = !(p[0] == '-' && p[1] == end);
-  return recorded ? read_number<F>(p, out, end) : p + 2;
+  return recorded ? read_number<F>(p, out, end, pairs) : p + 2;
 }
 
 template <Form F>
 SWIOTLB_CANONICAL_READER const char* read_optional_u32(const char* p, std::uint32_t& out, char end,
-                                                       bool& recorded) {
+                                                       bool& recorded, const HexPairValues& pairs) {
   std::uint64_t value = 0;
-  p = read_optional<F>(p, value, end, recorded);
+  p = read_optional<F>(p, value, end, recorded, pairs);
   if (p == nullptr || value > std::numeric_limits<std::uint32_t>::max()) {
     return nullptr;
   }
@@ -185,9 +196,10 @@ SWIOTLB_CANONICAL_READER const char* read_optional_u32(const char* p, std::uint3
   return p;
 }
 
-SWIOTLB_CANONICAL_READER const char* read_dir(const char* p, Direction& out, char end) {
+SWIOTLB_CANONICAL_READER const char* read_dir(const char* p, Direction& out, char end,
+                                              const HexPairValues& pairs) {
   std::uint64_t value = 0;
-  p = read_number<Form::small_decimal>(p, value, end);
+  p = read_number<Form::small_decimal>(p, value, end, pairs);
   if (p == nullptr || value > static_cast<std::uint64_t>(Direction::from_device)) {
     return nullptr;
   }
@@ -220,57 +232,62 @@ SWIOTLB_CANONICAL_READER const char* read_device_id(const char* p, std::string_v
 // allocate what they map: the field is then the size's digits and space
 // again, byte for byte, and takes the size's value without a conversion.
 SWIOTLB_CANONICAL_READER const char* read_alloc_size(const char* p, const char* size_at,
-                                                     TraceEvent& e) {
+                                                     TraceEvent& e, const HexPairValues& pairs) {
   const auto size_bytes = static_cast<unsigned>(p - size_at);  // its digits and a space
   bool was = true;
   if (size_bytes <= 8 && ((swar::load8(p) ^ swar::load8(size_at)) << (64 - 8 * size_bytes)) == 0) {
     e.alloc_size = e.size;
     p += size_bytes;
-  } else if (!(p = read_optional<Form::decimal>(p, e.alloc_size, ' ', was))) {
+  } else if (!(p = read_optional<Form::decimal>(p, e.alloc_size, ' ', was, pairs))) {
     return nullptr;
   }
   e.recorded |= was ? recorded::kAllocSize : 0;
   return p;
 }
 
-SWIOTLB_CANONICAL_READER const char* read_map_fields(const char* p, TraceEvent& e) {
+SWIOTLB_CANONICAL_READER const char* read_map_fields(const char* p, TraceEvent& e,
+                                                     const HexPairValues& pairs) {
   bool was = false;
-  if (!(p = read_number<Form::hex>(p, e.orig, ' '))) {
+  if (!(p = read_number<Form::hex>(p, e.orig, ' ', pairs))) {
     return nullptr;
   }
   const char* size_at = p;
-  if (!(p = read_number<Form::decimal>(p, e.size, ' ')) || !(p = read_alloc_size(p, size_at, e))) {
+  if (!(p = read_number<Form::decimal>(p, e.size, ' ', pairs)) ||
+      !(p = read_alloc_size(p, size_at, e, pairs))) {
     return nullptr;
   }
-  if (!(p = read_optional<Form::small_hex>(p, e.alloc_align_mask, ' ', was)) ||
-      (e.alloc_align_mask & (e.alloc_align_mask + 1)) != 0 || !(p = read_dir(p, e.dir, ' ')) ||
-      !(p = read_optional_u32<Form::small_hex>(p, e.attrs, ' ', was)) ||
-      !(p = read_optional<Form::hex>(p, e.tlb, '\n', was))) {
+  if (!(p = read_optional<Form::small_hex>(p, e.alloc_align_mask, ' ', was, pairs)) ||
+      (e.alloc_align_mask & (e.alloc_align_mask + 1)) != 0 ||
+      !(p = read_dir(p, e.dir, ' ', pairs)) ||
+      !(p = read_optional_u32<Form::small_hex>(p, e.attrs, ' ', was, pairs)) ||
+      !(p = read_optional<Form::hex>(p, e.tlb, '\n', was, pairs))) {
     return nullptr;
   }
   e.recorded |= was ? recorded::kTlb : 0;
   return p;
 }
 
-SWIOTLB_CANONICAL_READER const char* read_unmap_fields(const char* p, TraceEvent& e) {
+SWIOTLB_CANONICAL_READER const char* read_unmap_fields(const char* p, TraceEvent& e,
+                                                       const HexPairValues& pairs) {
   bool was = false;
-  if (!(p = read_number<Form::hex>(p, e.tlb, ' ')) ||
-      !(p = read_optional<Form::decimal>(p, e.size, ' ', was))) {
+  if (!(p = read_number<Form::hex>(p, e.tlb, ' ', pairs)) ||
+      !(p = read_optional<Form::decimal>(p, e.size, ' ', was, pairs))) {
     return nullptr;
   }
   e.recorded |= was ? recorded::kSize : 0;
-  if (!(p = read_dir(p, e.dir, ' '))) {
+  if (!(p = read_dir(p, e.dir, ' ', pairs))) {
     return nullptr;
   }
-  return read_optional_u32<Form::small_hex>(p, e.attrs, '\n', was);
+  return read_optional_u32<Form::small_hex>(p, e.attrs, '\n', was, pairs);
 }
 
-SWIOTLB_CANONICAL_READER const char* read_sync_fields(const char* p, TraceEvent& e) {
-  if (!(p = read_number<Form::hex>(p, e.tlb, ' ')) ||
-      !(p = read_number<Form::decimal>(p, e.size, ' '))) {
+SWIOTLB_CANONICAL_READER const char* read_sync_fields(const char* p, TraceEvent& e,
+                                                      const HexPairValues& pairs) {
+  if (!(p = read_number<Form::hex>(p, e.tlb, ' ', pairs)) ||
+      !(p = read_number<Form::decimal>(p, e.size, ' ', pairs))) {
     return nullptr;
   }
-  return read_dir(p, e.dir, '\n');
+  return read_dir(p, e.dir, '\n', pairs);
 }
 
 #undef SWIOTLB_CANONICAL_READER
@@ -279,18 +296,20 @@ SWIOTLB_CANONICAL_READER const char* read_sync_fields(const char* p, TraceEvent&
 
 // Reads the event line at `p` (its first field) into `e` (fresh but for
 // `line`) if the line is in the canonical form; `intern` turns a device id
-// into its index as for the general path (false: unknown). Returns the start
-// of the next line, or nullptr when the general path must read this one
-// (`e` is then partly written). REQUIRES: kCanonicalLineReach bytes at `p`.
+// into its index as for the general path (false: unknown); `pairs` is
+// hex_pair_values(), fetched once by the caller. Returns the start of the
+// next line, or nullptr when the general path must read this one (`e` is
+// then partly written). REQUIRES: kCanonicalLineReach bytes at `p`.
 template <class Intern>
-const char* read_canonical_event_line(const char* p, TraceEvent& e, Intern&& intern) {
+const char* read_canonical_event_line(const char* p, TraceEvent& e, Intern&& intern,
+                                      const HexPairValues& pairs) {
   using namespace canonical;
   bool was = false;
-  if (!(p = read_op(p, e.op)) || !(p = read_optional<Form::decimal>(p, e.t_ns, ' ', was))) {
+  if (!(p = read_op(p, e.op)) || !(p = read_optional<Form::decimal>(p, e.t_ns, ' ', was, pairs))) {
     return nullptr;
   }
   e.recorded |= was ? recorded::kTime : 0;
-  if (!(p = read_optional_u32<Form::small_decimal>(p, e.cpu, ' ', was))) {
+  if (!(p = read_optional_u32<Form::small_decimal>(p, e.cpu, ' ', was, pairs))) {
     return nullptr;
   }
   e.recorded |= was ? recorded::kCpu : 0;
@@ -300,14 +319,14 @@ const char* read_canonical_event_line(const char* p, TraceEvent& e, Intern&& int
   }
   switch (e.op) {
     case TraceOp::map:
-      return read_map_fields(p, e);
+      return read_map_fields(p, e, pairs);
     case TraceOp::unmap:
-      return read_unmap_fields(p, e);
+      return read_unmap_fields(p, e, pairs);
     case TraceOp::sync_cpu:
     case TraceOp::sync_dev:
       break;
   }
-  return read_sync_fields(p, e);
+  return read_sync_fields(p, e, pairs);
 }
 
 }  // namespace swiotlb::ops

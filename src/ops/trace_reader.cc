@@ -755,10 +755,12 @@ bool TraceReader::canonical_line(std::vector<TraceEvent>& out) {
   }
   TraceEvent& e = out.emplace_back();
   e.line = line_;
-  const char* next =
-      read_canonical_event_line(cursor_, e, [this](std::string_view id, std::uint16_t& index) {
+  const char* next = read_canonical_event_line(
+      cursor_, e,
+      [this](std::string_view id, std::uint16_t& index) {
         return short_ids_.find(id, index) || intern_device(id, index);
-      });
+      },
+      hex_pair_values());
   if (next == nullptr) {
     out.pop_back();
     return false;
@@ -788,10 +790,11 @@ void TraceReader::canonical_lines(std::vector<TraceEvent>& out, std::size_t limi
   const auto find = [this](std::string_view id, std::uint16_t& index) {
     return short_ids_.find(id, index) || intern_device(id, index);
   };
+  const HexPairValues& pairs = hex_pair_values();
   while (room != 0 && static_cast<std::size_t>(end_ - p) >= kCanonicalLineReach) {
     TraceEvent& e = out.emplace_back();
     e.line = line + 1;
-    const char* next = read_canonical_event_line(p, e, find);
+    const char* next = read_canonical_event_line(p, e, find, pairs);
     if (next == nullptr) {
       out.pop_back();
       break;

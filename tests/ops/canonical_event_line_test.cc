@@ -104,7 +104,7 @@ const char* read_fast(const Trace& header, const std::string& line, TraceEvent& 
     }
     return false;
   };
-  const char* next = read_canonical_event_line(buffer.data(), e, intern);
+  const char* next = read_canonical_event_line(buffer.data(), e, intern, hex_pair_values());
   return next == nullptr ? nullptr : line.data() + (next - buffer.data());
 }
 
@@ -227,6 +227,31 @@ TEST(CanonicalEventLine, ReadsAnAllocSizeNextToItsSize) {
     ASSERT_EQ(general->events.size(), 1u);
     fast.line = general->events[0].line;
     EXPECT_EQ(describe(fast), describe(general->events[0])) << line;
+  }
+}
+
+// Addresses of every length, odd and even (hex digits are read in pairs),
+// either case: up to 15 digits the fast path reads them as the general path
+// does, longer ones it declines.
+TEST(CanonicalEventLine, ReadsAddressesOfEveryLength) {
+  const Trace header = header_trace();
+  for (const std::string digits : {"f0e1d2c3b4a59687a", "0123456789abcdefA", "FEDCBA9876543210f"}) {
+    for (std::size_t length = 1; length <= digits.size(); ++length) {
+      const std::string line =
+          fmt::format("unmap 1 0 net 0x{} 16 0 0x0\n", digits.substr(0, length));
+      TraceEvent fast;
+      const char* end = read_fast(header, line, fast);
+      if (length > 15) {
+        EXPECT_EQ(end, nullptr) << line;
+        continue;
+      }
+      ASSERT_EQ(end, line.data() + line.size()) << line;
+      const Result<Trace> general = parse_trace(trace_text(header, {with_tabs(line)}));
+      ASSERT_TRUE(general) << general.error().message();
+      ASSERT_EQ(general->events.size(), 1u);
+      fast.line = general->events[0].line;
+      EXPECT_EQ(describe(fast), describe(general->events[0])) << line;
+    }
   }
 }
 
@@ -363,6 +388,29 @@ RC_GTEST_PROP(CanonicalEventLine, ReadsNothingPastItsReach, ()) {
       }
     } else {
       RC_ASSERT(fast.error().message() == general.error().message());
+    }
+  }
+}
+
+// A line longer than the reach whose last field, a hex number, runs to the
+// '\n' that ends the buffer: the digit reader stops inside the buffer
+// whatever the run's length and parity (AddressSanitizer sees any read past
+// it), and the line fails as the general path fails it.
+TEST(CanonicalEventLine, ReadsNoFurtherThanALongLastField) {
+  const Trace header = header_trace();
+  const std::string head = format_trace_header(header);
+  for (const char* start : {"unmap 1 0 net 0x10 16 0 0x", "map 1 0 net 0x10 16 - 0x0 0 0x0 0x"}) {
+    for (std::size_t run = kCanonicalLineReach; run < kCanonicalLineReach + 4; ++run) {
+      const std::string line = start + std::string(run, 'a') + "\n";
+      const std::unique_ptr<char[]> buffer(new char[head.size() + line.size()]);
+      std::memcpy(buffer.get(), head.data(), head.size());
+      std::memcpy(buffer.get() + head.size(), line.data(), line.size());
+      const Result<Trace> fast =
+          parse_trace(std::string_view(buffer.get(), head.size() + line.size()));
+      const Result<Trace> general = parse_trace(head + with_tabs(line));
+      ASSERT_FALSE(fast);
+      ASSERT_FALSE(general);
+      EXPECT_EQ(fast.error().message(), general.error().message());
     }
   }
 }
