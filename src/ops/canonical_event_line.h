@@ -207,15 +207,15 @@ SWIOTLB_CANONICAL_READER const char* read_dir(const char* p, Direction& out, cha
   return p;
 }
 
-// Reads the device id, up to the space after it.
+// Reads the device id, up to the space after it. What ends a field in the
+// general path is a blank, '\n' or '#': blanks and '\n' end it here too
+// (other control characters as well, making the line decline), but a '#'
+// stays in the id, for `intern` to refuse (read_canonical_event_line).
 SWIOTLB_CANONICAL_READER const char* read_device_id(const char* p, std::string_view& id) {
   const char* start = p;
   for (unsigned i = 0; i < kMaxIdWords; ++i, p += 8) {
-    // What ends a field in the general path: a blank, '\n' or '#'. Other
-    // control characters are flagged too and make the line decline.
     const std::uint64_t word = swar::load8(p);
-    const std::uint64_t ends =
-        swar::first_byte_below(word, 0x21) | swar::first_byte_equal(word, '#');
+    const std::uint64_t ends = swar::first_byte_below(word, 0x21);
     if (ends != 0) {
       p += swar::first_flagged(ends);
       if (p == start || *p != ' ') {
@@ -296,7 +296,8 @@ SWIOTLB_CANONICAL_READER const char* read_sync_fields(const char* p, TraceEvent&
 
 // Reads the event line at `p` (its first field) into `e` (fresh but for
 // `line`) if the line is in the canonical form; `intern` turns a device id
-// into its index as for the general path (false: unknown); `pairs` is
+// into its index as for the general path (false: unknown), and must refuse
+// an id that holds a '#' (the general path ends the field there); `pairs` is
 // hex_pair_values(), fetched once by the caller. Returns the start of the
 // next line, or nullptr when the general path must read this one (`e` is
 // then partly written). REQUIRES: kCanonicalLineReach bytes at `p`.

@@ -758,7 +758,8 @@ bool TraceReader::canonical_line(std::vector<TraceEvent>& out) {
   const char* next = read_canonical_event_line(
       cursor_, e,
       [this](std::string_view id, std::uint16_t& index) {
-        return short_ids_.find(id, index) || intern_device(id, index);
+        return short_ids_.find(id, index) ||
+               (id.find('#') == std::string_view::npos && intern_device(id, index));
       },
       hex_pair_values());
   if (next == nullptr) {
@@ -787,8 +788,11 @@ void TraceReader::canonical_lines(std::vector<TraceEvent>& out, std::size_t limi
   std::uint32_t line = line_;
   std::size_t room = limit - out.size();
   // The short ids first, inline; every id through the map when not there.
+  // The fast path leaves a '#' in an id (the general path ends the field
+  // there): the short ids hold no such id, and the map is not asked.
   const auto find = [this](std::string_view id, std::uint16_t& index) {
-    return short_ids_.find(id, index) || intern_device(id, index);
+    return short_ids_.find(id, index) ||
+           (id.find('#') == std::string_view::npos && intern_device(id, index));
   };
   const HexPairValues& pairs = hex_pair_values();
   while (room != 0 && static_cast<std::size_t>(end_ - p) >= kCanonicalLineReach) {
@@ -1011,7 +1015,9 @@ Status TraceReader::device(std::string_view text, const std::vector<std::string_
   }
   const auto index = static_cast<std::uint16_t>(trace_.devices.size());
   device_ids_.emplace(device.id, index);
-  short_ids_.add(device.id, index);
+  if (device.id.find('#') == std::string::npos) {
+    short_ids_.add(device.id, index);  // the fast path reads no event naming it
+  }
   trace_.devices.push_back(std::move(device));
   return {};
 }

@@ -230,6 +230,29 @@ TEST(CanonicalEventLine, ReadsAnAllocSizeNextToItsSize) {
   }
 }
 
+// A '#' ends a field in the general path, so an event naming a device
+// whose declared id holds one fails there; the fast path, which reads the
+// '#' into the id, must not find that device.
+TEST(CanonicalEventLine, FindsNoDeviceThroughAHash) {
+  Trace header = header_trace();
+  for (const char* id : {"dev#1", "dev", "0000:00:0#.0"}) {
+    TraceDevice device;
+    device.id = id;
+    header.devices.push_back(device);
+  }
+  for (const char* line :
+       {"map 1 0 dev#1 0x10 16 - 0x0 0 0x0 -\n", "unmap 1 0 0000:00:0#.0 0x10 16 0 0x0\n",
+        "sync_cpu 1 0 dev#1 0x10 16 0\n"}) {
+    for (const bool skip_bad : {false, true}) {
+      const Outcome fast = parse(trace_text(header, {line}), skip_bad);
+      const Outcome general = parse(trace_text(header, {with_tabs(line)}), skip_bad);
+      EXPECT_TRUE(fast.events.empty()) << line;
+      EXPECT_EQ(fast.error, general.error) << line;
+      EXPECT_EQ(fast.bad_lines, general.bad_lines) << line;
+    }
+  }
+}
+
 // Addresses of every length, odd and even (hex digits are read in pairs),
 // either case: up to 15 digits the fast path reads them as the general path
 // does, longer ones it declines.
