@@ -245,6 +245,45 @@ SWIOTLB_CANONICAL_READER const char* read_alloc_size(const char* p, const char* 
   return p;
 }
 
+// The fields after a size as most writers' lines hold them: no alignment
+// mask, a direction, no attributes (`0x0 D 0x0 ` in a map, `D 0x0\n` in an
+// unmap). Both are read in a compare or two of words; the field readers
+// take any other form.
+constexpr std::uint64_t kMapTailWord = prefix_word("0x0 0 0x", 8) & ~(std::uint64_t{0xff} << 32);
+constexpr std::uint64_t kUnmapTailWord = prefix_word("0 0x0\n", 6) & ~std::uint64_t{0xff};
+
+// A direction's digit, 0-2, less '0'; above 2 when it is not one.
+SWIOTLB_CANONICAL_READER unsigned dir_digit(std::uint64_t byte) {
+  return static_cast<unsigned>(byte) - unsigned{'0'};
+}
+
+// Reads `0x0 D 0x0 ` at `p` (mask, direction, attributes), or returns
+// nullptr for the field readers to take the fields.
+SWIOTLB_CANONICAL_READER const char* read_plain_map_tail(const char* p, TraceEvent& e) {
+  const std::uint64_t word = swar::load8(p);
+  const unsigned dir = dir_digit((word >> 32) & 0xff);
+  if ((word & ~(std::uint64_t{0xff} << 32)) != kMapTailWord || dir > 2 || p[8] != '0' ||
+      p[9] != ' ') {
+    return nullptr;
+  }
+  e.alloc_align_mask = 0;
+  e.dir = static_cast<Direction>(dir);
+  e.attrs = 0;
+  return p + 10;
+}
+
+// Reads `D 0x0\n` at `p` (direction, attributes), or returns nullptr.
+SWIOTLB_CANONICAL_READER const char* read_plain_unmap_tail(const char* p, TraceEvent& e) {
+  const std::uint64_t word = swar::load8(p);
+  const unsigned dir = dir_digit(word & 0xff);
+  if ((word & 0xffffffffffff & ~std::uint64_t{0xff}) != kUnmapTailWord || dir > 2) {
+    return nullptr;
+  }
+  e.dir = static_cast<Direction>(dir);
+  e.attrs = 0;
+  return p + 6;
+}
+
 SWIOTLB_CANONICAL_READER const char* read_map_fields(const char* p, TraceEvent& e,
                                                      const HexPairValues& pairs) {
   bool was = false;
@@ -256,11 +295,15 @@ SWIOTLB_CANONICAL_READER const char* read_map_fields(const char* p, TraceEvent& 
       !(p = read_alloc_size(p, size_at, e, pairs))) {
     return nullptr;
   }
-  if (!(p = read_optional<Form::small_hex>(p, e.alloc_align_mask, ' ', was, pairs)) ||
-      (e.alloc_align_mask & (e.alloc_align_mask + 1)) != 0 ||
-      !(p = read_dir(p, e.dir, ' ', pairs)) ||
-      !(p = read_optional_u32<Form::small_hex>(p, e.attrs, ' ', was, pairs)) ||
-      !(p = read_optional<Form::hex>(p, e.tlb, '\n', was, pairs))) {
+  if (const char* after = read_plain_map_tail(p, e)) {
+    p = after;
+  } else if (!(p = read_optional<Form::small_hex>(p, e.alloc_align_mask, ' ', was, pairs)) ||
+             (e.alloc_align_mask & (e.alloc_align_mask + 1)) != 0 ||
+             !(p = read_dir(p, e.dir, ' ', pairs)) ||
+             !(p = read_optional_u32<Form::small_hex>(p, e.attrs, ' ', was, pairs))) {
+    return nullptr;
+  }
+  if (!(p = read_optional<Form::hex>(p, e.tlb, '\n', was, pairs))) {
     return nullptr;
   }
   e.recorded |= was ? recorded::kTlb : 0;
@@ -275,6 +318,9 @@ SWIOTLB_CANONICAL_READER const char* read_unmap_fields(const char* p, TraceEvent
     return nullptr;
   }
   e.recorded |= was ? recorded::kSize : 0;
+  if (const char* after = read_plain_unmap_tail(p, e)) {
+    return after;
+  }
   if (!(p = read_dir(p, e.dir, ' ', pairs))) {
     return nullptr;
   }

@@ -230,6 +230,31 @@ TEST(CanonicalEventLine, ReadsAnAllocSizeNextToItsSize) {
   }
 }
 
+// The tails most lines end with (no mask, a direction, no attributes) are
+// read at once; these lines are those tails and their near misses.
+TEST(CanonicalEventLine, ReadsPlainTailsAsTheGeneralPathDoes) {
+  const Trace header = header_trace();
+  std::vector<std::string> lines;
+  for (const char* tail :
+       {"0x0 0 0x0 -", "0x0 2 0x0 0x5", "0x0 3 0x0 -", "0x0 / 0x0 -", "0x1 1 0x0 -", "0x0 1 0x1 -",
+        "0x00 1 0x0 -", "0x0 1 0x00 -", "0x0 1 0x0  -", "0x0 1 0X0 -", "0x0 10 0x0 -", "0x0 1 -"}) {
+    lines.push_back(fmt::format("map 1 0 net 0x10 16 16 {}\n", tail));
+  }
+  for (const char* tail : {"1 0x0", "2 0x0", "3 0x0", ": 0x0", "1 0x00", "1 0x0 ", "1 0x1",
+                           "1 0x0\r", "01 0x0", "1 -"}) {
+    lines.push_back(fmt::format("unmap 1 0 net 0x10 16 {}\n", tail));
+  }
+  for (const std::string& line : lines) {
+    for (const bool skip_bad : {false, true}) {
+      const Outcome fast = parse(trace_text(header, {line}), skip_bad);
+      const Outcome general = parse(trace_text(header, {with_tabs(line)}), skip_bad);
+      EXPECT_EQ(fast.events, general.events) << line;
+      EXPECT_EQ(fast.error, general.error) << line;
+      EXPECT_EQ(fast.bad_lines, general.bad_lines) << line;
+    }
+  }
+}
+
 // A '#' ends a field in the general path, so an event naming a device
 // whose declared id holds one fails there; the fast path, which reads the
 // '#' into the id, must not find that device.
