@@ -93,10 +93,10 @@ SWIOTLB_CANONICAL_READER const char* read_hex_digits(const char* p, std::uint64_
   for (const char* const last = p + 16; q < last; q += 2) {
     const unsigned pair =
         pairs[static_cast<unsigned char>(q[0]) | static_cast<unsigned char>(q[1]) << 8];
-    if (pair == 0) {
+    if (pair == kNotHexPair) {
       break;
     }
-    value = (value << 8) | (pair & 0xff);
+    value = (value << 8) | pair;
   }
   if (const unsigned d = kHexValues[static_cast<unsigned char>(*q)]; d < 16) {
     value = (value << 4) | d;

@@ -9,8 +9,8 @@ const HexPairValues& hex_pair_values() {
     for (std::size_t i = 0; i < pairs.size(); ++i) {
       const unsigned first = kHexValues[i & 0xff];
       const unsigned second = kHexValues[i >> 8];
-      pairs[i] = first < 16 && second < 16 ? static_cast<std::uint16_t>(0x100 | first << 4 | second)
-                                           : std::uint16_t{0};
+      pairs[i] =
+          first < 16 && second < 16 ? static_cast<std::uint16_t>(first << 4 | second) : kNotHexPair;
     }
     return pairs;
   }();
