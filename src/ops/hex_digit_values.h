@@ -26,4 +26,12 @@ constexpr std::array<std::uint8_t, 256> make_hex_values() {
 }
 inline constexpr std::array<std::uint8_t, 256> kHexValues = make_hex_values();
 
+// Two hex digits at a time, for the addresses of the reader's fast path: the
+// entry at `c0 | c1 << 8` is the value of the digits c0 c1, or kNotHexPair
+// (above any pair's value) when either is not a hex digit. 128 KiB, built on
+// the first call (which is thread-safe), not at every program's start.
+using HexPairValues = std::array<std::uint16_t, 65536>;
+inline constexpr std::uint16_t kNotHexPair = 0x100;
+const HexPairValues& hex_pair_values();
+
 }  // namespace swiotlb::ops

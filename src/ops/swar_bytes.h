@@ -42,4 +42,26 @@ constexpr unsigned first_flagged(std::uint64_t flags) {
   return static_cast<unsigned>(std::countr_zero(flags)) / 8;
 }
 
+// Given `digits`, a word less '0' in every byte, the flag of its first byte
+// that is not a decimal digit (0-9 now). As in first_byte_below, bytes after
+// it may be flagged wrongly, never bytes before it: a borrow or a carry runs
+// only from a byte that is not a digit to the bytes after it.
+constexpr std::uint64_t first_non_digit(std::uint64_t digits) {
+  return (digits | (digits + kOnes * (0x80 - 10))) & kHighBits;
+}
+
+// The value of the first `n` digits of `digits` (a word less '0' in every
+// byte), the first the most significant; bytes after them may hold anything.
+// Three multiplies join neighbours, two digits into a byte, two of those
+// into 16 bits, two of those into 32, where a loop takes a multiply per
+// digit. REQUIRES: 1 <= n <= 8 and the first n bytes 0-9.
+constexpr std::uint64_t decimal_value(std::uint64_t digits, unsigned n) {
+  // The n digits to the top of the word: the bytes after them drop out, and
+  // zeros, leading, fill in below.
+  std::uint64_t v = digits << (64 - 8 * n);
+  v = ((v * (10 * 256 + 1)) >> 8) & 0x00ff00ff00ff00ff;
+  v = ((v * (100 * 65536 + 1)) >> 16) & 0x0000ffff0000ffff;
+  return (v * ((std::uint64_t{10000} << 32) + 1)) >> 32;
+}
+
 }  // namespace swiotlb::ops::swar

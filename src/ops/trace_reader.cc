@@ -567,6 +567,10 @@ Status TraceReader::read_header() {
 
 Result<bool> TraceReader::read_events(std::vector<TraceEvent>& out, std::size_t limit) {
   while (out.size() < limit) {
+    canonical_lines(out, limit);
+    if (out.size() == limit) {
+      break;
+    }
     next_segment();
     if (cursor_ == end_) {
       return false;
@@ -576,7 +580,9 @@ Result<bool> TraceReader::read_events(std::vector<TraceEvent>& out, std::size_t 
     while (is_blank(*cursor_)) {
       ++cursor_;
     }
-    if (canonical_line(out)) {
+    // canonical_lines() stopped at this line: the fast path may still take
+    // it after its leading blanks, never as it stands.
+    if (cursor_ != start && canonical_line(out)) {
       continue;
     }
     if (*cursor_ == '\n') {
@@ -747,19 +753,63 @@ bool TraceReader::canonical_line(std::vector<TraceEvent>& out) {
   if (!swar::kAvailable || static_cast<std::size_t>(end_ - cursor_) < kCanonicalLineReach) {
     return false;
   }
-  TraceEvent e;
+  TraceEvent& e = out.emplace_back();
   e.line = line_;
-  const char* next =
-      read_canonical_event_line(cursor_, e, [this](std::string_view id, std::uint16_t& index) {
-        return short_ids_.find(id, index) || intern_device(id, index);
-      });
+  const char* next = read_canonical_event_line(
+      cursor_, e,
+      [this](std::string_view id, std::uint16_t& index) {
+        return short_ids_.find(id, index) ||
+               (id.find('#') == std::string_view::npos && intern_device(id, index));
+      },
+      hex_pair_values());
   if (next == nullptr) {
+    out.pop_back();
     return false;
   }
-  out.push_back(e);
   cursor_ = next;
   ++events_read_;
   return true;
+}
+
+// Reads line after line through the fast path, up to `limit` events in
+// `out`, and stops at the first line it declines (or too near the end of the
+// buffer), the cursor at that line's start and line_ the line before it.
+// Each event is parsed where it is kept: an event built aside and then
+// copied in was read back through 16-byte loads over the narrower stores
+// that had just written it, which the CPU cannot forward, and those stalls
+// cost as much as the copy.
+void TraceReader::canonical_lines(std::vector<TraceEvent>& out, std::size_t limit) {
+  if (!swar::kAvailable || out.size() >= limit) {
+    return;
+  }
+  // Kept in locals through the loop: members, written through `this`, would
+  // go to memory on every line.
+  const char* p = cursor_;
+  std::uint32_t line = line_;
+  std::size_t room = limit - out.size();
+  // The short ids first, inline; every id through the map when not there.
+  // The fast path leaves a '#' in an id (the general path ends the field
+  // there): the short ids hold no such id, and the map is not asked.
+  const auto find = [this](std::string_view id, std::uint16_t& index) {
+    return short_ids_.find(id, index) ||
+           (id.find('#') == std::string_view::npos && intern_device(id, index));
+  };
+  const HexPairValues& pairs = hex_pair_values();
+  while (room != 0 && static_cast<std::size_t>(end_ - p) >= kCanonicalLineReach) {
+    TraceEvent& e = out.emplace_back();
+    e.line = line + 1;
+    const char* next = read_canonical_event_line(p, e, find, pairs);
+    if (next == nullptr) {
+      out.pop_back();
+      break;
+    }
+    p = next;
+    ++line;
+    --room;
+  }
+  events_read_ += line - line_;
+  cursor_ = p;
+  line_ = line;
 }
 
 Status TraceReader::event_line(const char* start, std::vector<TraceEvent>& out) {
@@ -965,7 +1015,9 @@ Status TraceReader::device(std::string_view text, const std::vector<std::string_
   }
   const auto index = static_cast<std::uint16_t>(trace_.devices.size());
   device_ids_.emplace(device.id, index);
-  short_ids_.add(device.id, index);
+  if (device.id.find('#') == std::string::npos) {
+    short_ids_.add(device.id, index);  // the fast path reads no event naming it
+  }
   trace_.devices.push_back(std::move(device));
   return {};
 }

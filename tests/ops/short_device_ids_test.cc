@@ -1,7 +1,9 @@
 // ShortDeviceIds: exact matches only, whatever bytes follow an id in memory.
 #include "swiotlb/ops/short_device_ids.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
 
 #include <string>
 #include <vector>
@@ -54,6 +56,45 @@ TEST(ShortDeviceIds, LeavesLongIdsAndLateIdsToTheCaller) {
   EXPECT_TRUE(kept.find(in_line("dev8").id(), index));
   EXPECT_FALSE(kept.find(in_line("dev9").id(), index));  // past kMaxIds
   EXPECT_FALSE(kept.find(in_line("").id(), index));
+}
+
+// PCI addresses apart in one digit, as a machine's devices are: every one
+// is kept, each in a slot of its own.
+TEST(ShortDeviceIds, KeepsEightNeighbouringPciAddresses) {
+  ShortDeviceIds kept;
+  for (std::uint16_t i = 0; i < ShortDeviceIds::kMaxIds; ++i) {
+    kept.add(fmt::format("0000:00:{:02x}.0", i + 1), i);
+  }
+  for (std::uint16_t i = 0; i < ShortDeviceIds::kMaxIds; ++i) {
+    std::uint16_t index = 99;
+    ASSERT_TRUE(kept.find(in_line(fmt::format("0000:00:{:02x}.0", i + 1)).id(), index)) << i;
+    EXPECT_EQ(index, i);
+  }
+  std::uint16_t index = 99;
+  EXPECT_FALSE(kept.find(in_line("0000:00:09.0").id(), index));
+  EXPECT_FALSE(kept.find(in_line("0000:00:01.1").id(), index));
+}
+
+// Ids alike but for a byte or their length, from a small alphabet: a kept
+// id is found as its own device, an id never added is never found.
+RC_GTEST_PROP(ShortDeviceIds, NeverFindsAWrongDevice, ()) {
+  // Mostly the same first eight bytes, so that ids differ in their tails.
+  const auto id_gen = rc::gen::map(
+      rc::gen::pair(rc::gen::element<std::string>("", "0000:00:"),
+                    rc::gen::resize(
+                        10, rc::gen::container<std::string>(rc::gen::element('0', '1', ':', '.')))),
+      [](const std::pair<std::string, std::string>& parts) { return parts.first + parts.second; });
+  const auto ids = *rc::gen::resize(20, rc::gen::unique<std::vector<std::string>>(id_gen));
+  const std::size_t added = *rc::gen::inRange<std::size_t>(0, ids.size() + 1);
+  ShortDeviceIds kept;
+  for (std::size_t i = 0; i < added; ++i) {
+    kept.add(ids[i], static_cast<std::uint16_t>(i));
+  }
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    std::uint16_t index = 999;
+    const bool found = kept.find(in_line(ids[i]).id(), index);
+    RC_ASSERT(!found || (i < added && index == i));
+  }
 }
 
 }  // namespace

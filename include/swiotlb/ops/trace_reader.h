@@ -71,6 +71,7 @@ class TraceReader {
   Status state(const std::vector<std::string_view>& words);
   Status header_number(std::string_view what, std::string_view value, std::uint64_t& out) const;
   bool canonical_line(std::vector<TraceEvent>& out);
+  void canonical_lines(std::vector<TraceEvent>& out, std::size_t limit);
   Status event_line(const char* start, std::vector<TraceEvent>& out);
   Status pool_event_line();
   Status pool_add_fields(const std::vector<std::string_view>& words, TracePoolEvent& event);
