@@ -9,12 +9,17 @@
 // the same. Wider strides put each candidate in a line of its own and are
 // tested one by one.
 //
-// Pure function on memory the caller owns; nothing to synchronize.
+// first_fitting_candidate() adds the segment boundary test to it; the
+// `linux` and `linux-6.1` searches both use it.
+//
+// Pure functions on memory the caller owns; nothing to synchronize.
 #pragma once
 
 #include <bit>
 #include <cstdint>
 #include <cstring>
+
+#include "swiotlb/pool/slot_policy.h"
 
 namespace swiotlb {
 
@@ -58,6 +63,20 @@ inline std::uint32_t first_long_run(const std::uint16_t* list, std::uint32_t fro
     }
   }
   return count;
+}
+
+// The first candidate j in [0, count), global slot first + j * stride, that
+// the kernel's search takes: its free run long enough and within the
+// segment boundary. `count` when none is. REQUIRES: as first_long_run, for
+// list + first.
+inline std::uint32_t first_fitting_candidate(const std::uint16_t* list, const SearchPlan& plan,
+                                             std::uint64_t first, std::uint32_t count) {
+  for (std::uint32_t j = 0;; ++j) {
+    j = first_long_run(list + first, j, count, plan.stride, plan.nslots);
+    if (j == count || !AreaView::crosses_boundary(plan, first + std::uint64_t{j} * plan.stride)) {
+      return j;
+    }
+  }
 }
 
 }  // namespace swiotlb

@@ -84,18 +84,13 @@ AreaSearch Linux61Policy::search_area(const AreaView& area, const SearchPlan& pl
     const std::uint64_t budget = area.nslabs - result.steps;
     const bool spins = count > budget;
     count = std::min(count, budget);
-    for (std::uint32_t j = 0;; ++j) {
-      j = first_long_run(area.list + slot, j, static_cast<std::uint32_t>(count), plan.stride,
-                         plan.nslots);
-      if (j == count) {
-        break;
-      }
-      if (!AreaView::crosses_boundary(plan, slot + j * stride)) {
-        result.steps += j + 1;
-        result.outcome = AreaSearch::Outcome::found;
-        result.index = static_cast<std::uint32_t>(index + j * stride);
-        return result;
-      }
+    if (const std::uint32_t j =
+            first_fitting_candidate(area.list, plan, slot, static_cast<std::uint32_t>(count));
+        j != count) {
+      result.steps += j + 1;
+      result.outcome = AreaSearch::Outcome::found;
+      result.index = static_cast<std::uint32_t>(index + j * stride);
+      return result;
     }
     result.steps += count;
     if (spins) {

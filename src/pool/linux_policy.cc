@@ -51,18 +51,13 @@ AreaSearch LinuxPolicy::search_area(const AreaView& area, const SearchPlan& plan
     const std::uint64_t count = straight ? std::min((area.nslabs - index + stride - 1) / stride,
                                                     (area.nslabs - checked + stride - 1) / stride)
                                          : 1;
-    for (std::uint32_t j = 0;; ++j) {
-      j = first_long_run(area.list + slot, j, static_cast<std::uint32_t>(count), plan.stride,
-                         plan.nslots);
-      if (j == count) {
-        break;
-      }
-      if (!AreaView::crosses_boundary(plan, slot + j * stride)) {
-        result.steps += j + 1;
-        result.outcome = AreaSearch::Outcome::found;
-        result.index = static_cast<std::uint32_t>(index + j * stride);
-        return result;
-      }
+    if (const std::uint32_t j =
+            first_fitting_candidate(area.list, plan, slot, static_cast<std::uint32_t>(count));
+        j != count) {
+      result.steps += j + 1;
+      result.outcome = AreaSearch::Outcome::found;
+      result.index = static_cast<std::uint32_t>(index + j * stride);
+      return result;
     }
     result.steps += count;
     index = area.wrap(index + count * stride);

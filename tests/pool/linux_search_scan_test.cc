@@ -14,6 +14,14 @@
 namespace swiotlb {
 namespace {
 
+// The two loops' tests on one candidate.
+bool lacks_kept_bits(const SearchPlan& plan, std::uint64_t addr) {
+  return plan.orig != 0 && (addr & plan.iotlb_align_mask) != (plan.orig & plan.iotlb_align_mask);
+}
+bool takes(const AreaView& area, const SearchPlan& plan, std::uint64_t slot) {
+  return !AreaView::crosses_boundary(plan, slot) && area.list[slot] >= plan.nslots;
+}
+
 // The kernel's loop as it reads, one candidate per step.
 AreaSearch kernel_loop(const AreaView& area, const SearchPlan& plan) {
   AreaSearch result;
@@ -22,13 +30,12 @@ AreaSearch kernel_loop(const AreaView& area, const SearchPlan& plan) {
     ++result.steps;
     const std::uint64_t slot = area.base + index;
     const std::uint64_t addr = plan.tbl_dma + (slot << kSlotShift);
-    if ((addr & plan.alloc_align_mask) != 0 ||
-        (plan.orig != 0 && (addr & plan.iotlb_align_mask) != (plan.orig & plan.iotlb_align_mask))) {
+    if ((addr & plan.alloc_align_mask) != 0 || lacks_kept_bits(plan, addr)) {
       index = area.wrap(index + 1ull);
       ++checked;
       continue;
     }
-    if (!AreaView::crosses_boundary(plan, slot) && area.list[slot] >= plan.nslots) {
+    if (takes(area, plan, slot)) {
       result.outcome = AreaSearch::Outcome::found;
       result.index = index;
       return result;
@@ -51,11 +58,11 @@ AreaSearch kernel_61_loop(const AreaView& area, const SearchPlan& plan) {
     }
     const std::uint64_t slot = area.base + index;
     const std::uint64_t addr = plan.tbl_dma + (slot << kSlotShift);
-    if (plan.orig != 0 && (addr & plan.iotlb_align_mask) != (plan.orig & plan.iotlb_align_mask)) {
+    if (lacks_kept_bits(plan, addr)) {
       index = area.wrap(index + 1ull);
       continue;
     }
-    if (!AreaView::crosses_boundary(plan, slot) && area.list[slot] >= plan.nslots) {
+    if (takes(area, plan, slot)) {
       result.outcome = AreaSearch::Outcome::found;
       result.index = index;
       return result;
