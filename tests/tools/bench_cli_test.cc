@@ -237,4 +237,32 @@ TEST(BenchCommand, ScalingRowHasItsSpeedupAndTheCeiling) {
               row.at("speedup").get<double>() / row.at("ceiling_speedup").get<double>(), 1e-9);
 }
 
+// The replay row is timed in as many rounds as asked, each with its
+// baseline, and gives both CPU times beside the wall times.
+TEST(BenchCommand, ReplayRowGivesTheMedianOfItsRoundsWithCpuTimes) {
+  const CliRun run = run_cli("bench --json --filter '^replay' --rounds 1", "2>/dev/null");
+  ASSERT_EQ(run.status, 0) << run.out;
+  const nlohmann::json j = nlohmann::json::parse(run.out, nullptr, false);
+  ASSERT_TRUE(j.is_array()) << run.out;
+  ASSERT_EQ(j.size(), 1u) << run.out;
+  const nlohmann::json& row = j.front();
+  EXPECT_EQ(row.at("name"), "replay/mixed/1000000");
+  EXPECT_EQ(row.at("rounds"), 1);
+  EXPECT_EQ(row.at("baseline"), "replay of the parsed trace");
+  for (const char* key :
+       {"ns_per_op", "cpu_ns_per_op", "baseline_ns_per_op", "baseline_cpu_ns_per_op", "ratio",
+        "cpu_ratio", "events_per_s", "events_per_cpu_s"}) {
+    EXPECT_GT(row.at(key).get<double>(), 0) << key;
+  }
+  EXPECT_NEAR(row.at("events_per_cpu_s").get<double>() * row.at("cpu_ns_per_op").get<double>(), 1e9,
+              1e9 * 1e-3)
+      << row.dump();
+}
+
+TEST(BenchCommand, RoundsBelowOneAreAnError) {
+  const CliRun run = run_cli("bench --filter '^replay' --rounds 0", "2>&1 >/dev/null");
+  EXPECT_NE(run.status, 0);
+  EXPECT_THAT(run.out, HasSubstr("--rounds"));
+}
+
 }  // namespace

@@ -10,7 +10,6 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <iterator>
@@ -39,6 +38,7 @@ struct BenchOptions {
   bool json = false;
   std::string filter;
   double min_time = 0.05;
+  std::uint32_t rounds = 5;
 };
 
 // A list in brace notation: {a,b,c}.
@@ -319,42 +319,35 @@ Status run_cases(const std::vector<bench::BenchCase>& cases, const bench::Timing
 }
 
 // Parse + replay of a 1 M-event synthetic trace, against replaying the same
-// trace already parsed (its baseline, measured in the same run), so the
-// ratio is what reading the text costs on top.
-Result<nlohmann::ordered_json> replay_speed_row() {
+// trace already parsed (its baseline, timed round for round with it), so
+// the ratio is what reading the text costs on top.
+Result<nlohmann::ordered_json> replay_speed_row(std::uint32_t rounds) {
   constexpr std::uint64_t kEvents = 1000000;
-  Result<sim::ReplaySpeed> speed = sim::measure_replay_speed(kEvents, 1);
+  Result<sim::ReplaySpeed> speed = sim::measure_replay_speed(kEvents, 1, rounds);
   if (!speed) {
     return speed.error();
   }
-  sim::WorkloadOptions workload;
-  workload.events = kEvents;
-  Result<sim::Trace> trace = sim::generate_workload(workload);
-  if (!trace) {
-    return trace.error();
-  }
-  sim::ReplayOptions replay;
-  replay.policy = "linux";
-  const auto start = std::chrono::steady_clock::now();
-  Result<sim::ReplayReport> report = sim::replay_trace(*trace, replay);
-  const std::chrono::duration<double> replay_only = std::chrono::steady_clock::now() - start;
-  if (!report) {
-    return report.error();
-  }
   const double events = static_cast<double>(speed->events);
-  const double ns_per_event = speed->seconds * 1e9 / events;
-  const double baseline = replay_only.count() * 1e9 / events;
+  const auto per_event = [events](double seconds) {
+    return events > 0 ? seconds * 1e9 / events : 0;
+  };
+  const double ns_per_event = per_event(speed->seconds);
+  const double cpu_ns_per_event = per_event(speed->cpu_seconds);
+  const double baseline = per_event(speed->baseline_seconds);
+  const double baseline_cpu = per_event(speed->baseline_cpu_seconds);
   nlohmann::ordered_json row;
   row["name"] = kReplayCase;
   row["bytes"] = speed->bytes;
   row["threads"] = 2;  // a parser thread runs ahead of the replay
   row["policy"] = "linux";
+  row["rounds"] = speed->rounds;
   row["ns_per_op"] = ns_per_event;
-  row["cpu_ns_per_op"] =
-      speed->events_per_cpu_second() > 0 ? 1e9 / speed->events_per_cpu_second() : 0;
+  row["cpu_ns_per_op"] = cpu_ns_per_event;
   row["baseline"] = "replay of the parsed trace";
   row["baseline_ns_per_op"] = baseline;
+  row["baseline_cpu_ns_per_op"] = baseline_cpu;
   row["ratio"] = baseline > 0 ? ns_per_event / baseline : 0;
+  row["cpu_ratio"] = baseline_cpu > 0 ? cpu_ns_per_event / baseline_cpu : 0;
   row["copy"] = false;
   row["events_per_s"] = speed->events_per_second();
   row["events_per_cpu_s"] = speed->events_per_cpu_second();
@@ -363,11 +356,12 @@ Result<nlohmann::ordered_json> replay_speed_row() {
 
 void print_replay_row(const nlohmann::ordered_json& row) {
   fmt::print(
-      "{}: {:.0f} ns/event end to end ({:.0f} CPU ns), {:.0f} ns/event replay alone, {:.2f} M "
-      "events/s, {:.2f} M events per CPU second\n",
+      "{}: {:.0f} ns/event end to end ({:.0f} CPU ns), {:.0f} ns/event replay alone ({:.0f} CPU "
+      "ns), {:.2f} M events/s, {:.2f} M events per CPU second (median of {} rounds)\n",
       row["name"].get<std::string>(), row["ns_per_op"].get<double>(),
       row["cpu_ns_per_op"].get<double>(), row["baseline_ns_per_op"].get<double>(),
-      row["events_per_s"].get<double>() / 1e6, row["events_per_cpu_s"].get<double>() / 1e6);
+      row["baseline_cpu_ns_per_op"].get<double>(), row["events_per_s"].get<double>() / 1e6,
+      row["events_per_cpu_s"].get<double>() / 1e6, row["rounds"].get<std::uint32_t>());
 }
 
 int run_bench(const BenchOptions& options) {
@@ -379,6 +373,7 @@ int run_bench(const BenchOptions& options) {
   const std::vector<bench::BenchCase>& selected = chosen->cases;
   bench::TimingOptions timing;
   timing.min_seconds = options.min_time;
+  timing.rounds = options.rounds;
   const Table table(selected);
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   if (!options.json && !selected.empty()) {
@@ -457,7 +452,7 @@ int run_bench(const BenchOptions& options) {
     }
   }
   if (ran && chosen->replay) {
-    Result<nlohmann::ordered_json> row = replay_speed_row();
+    Result<nlohmann::ordered_json> row = replay_speed_row(timing.rounds);
     if (!row) {
       ran = row.error();
     } else if (options.json) {
@@ -494,6 +489,12 @@ void add_bench_command(CLI::App& app, int* exit_code) {
       ->add_option("--min-time", options->min_time,
                    "Seconds that one round of one case (and of its baseline) lasts at least")
       ->check(seconds(false))
+      ->capture_default_str();
+  bench
+      ->add_option("--rounds", options->rounds,
+                   "Rounds of each case and its baseline, timed in turn; the median round of "
+                   "each is reported")
+      ->check(CLI::Range(1, 101))
       ->capture_default_str();
   bench->callback([options, exit_code] { *exit_code = run_bench(*options); });
 }

@@ -12,11 +12,14 @@
 namespace swiotlb::sim {
 
 struct ReplaySpeed {
-  std::uint64_t events = 0;    // events parsed and replayed
-  std::uint64_t bytes = 0;     // size of the trace text
-  std::uint64_t failures = 0;  // maps the replayed pool could not serve
-  double seconds = 0;          // wall time: parse and replay, overlapped as replay_trace_text does
-  double cpu_seconds = 0;      // CPU time of the process meanwhile, all threads
+  std::uint64_t events = 0;     // events parsed and replayed
+  std::uint64_t bytes = 0;      // size of the trace text
+  std::uint64_t failures = 0;   // maps the replayed pool could not serve
+  std::uint32_t rounds = 0;     // rounds timed; each figure below is their median
+  double seconds = 0;           // wall time: parse and replay, overlapped as replay_trace_text does
+  double cpu_seconds = 0;       // CPU time of the process meanwhile, all threads
+  double baseline_seconds = 0;  // wall time of the replay of the trace already parsed
+  double baseline_cpu_seconds = 0;  // its CPU time
 
   double events_per_second() const {
     return seconds > 0 ? static_cast<double>(events) / seconds : 0;
@@ -29,10 +32,13 @@ struct ReplaySpeed {
 };
 
 // Generates a workload of `profile` with about `events` events and `seed`
-// on a 4-CPU pool, then times its parse and its replay under `policy`.
-// Fails when the workload cannot be generated or the replay cannot start.
+// on a 4-CPU pool, then times `rounds` rounds (at least 1) under `policy`:
+// each the parse and replay of its text, then the replay of the trace
+// already parsed (the baseline). The median round of each is kept, so that
+// a burst of noise on a shared machine spoils one round, not the figure.
+// Fails when the workload cannot be generated or a replay fails.
 Result<ReplaySpeed> measure_replay_speed(std::uint64_t events, std::uint64_t seed,
-                                         const std::string& policy = "linux",
+                                         std::uint32_t rounds, const std::string& policy = "linux",
                                          WorkloadProfile profile = WorkloadProfile::mixed);
 
 }  // namespace swiotlb::sim
