@@ -210,6 +210,8 @@ class SlotPool {
     __builtin_prefetch(list_ + first, 1);
     __builtin_prefetch(list_ + last, 1);
   }
+  // The most slots whose records prefetch() loads: a run cache's longest
+  // run, and more than most mappings.
   static constexpr std::uint64_t kPrefetchSlots = 32;
   std::uint64_t slot_count() const { return slot_count_; }
   std::uint32_t area_count() const { return area_count_; }
