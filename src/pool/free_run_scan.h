@@ -9,8 +9,9 @@
 // the same. Wider strides put each candidate in a line of its own and are
 // tested one by one.
 //
-// first_fitting_candidate() adds the segment boundary test to it; the
-// `linux` and `linux-6.1` searches both use it.
+// first_fitting_candidate() adds the segment boundary test to it, and
+// stride_keeps_alignment() says when a search may use it over a stretch of
+// candidates; the `linux` and `linux-6.1` searches both use them.
 //
 // Pure functions on memory the caller owns; nothing to synchronize.
 #pragma once
@@ -63,6 +64,16 @@ inline std::uint32_t first_long_run(const std::uint16_t* list, std::uint32_t fro
     }
   }
   return count;
+}
+
+// Whether every candidate a search reaches by striding from an aligned one
+// is aligned too: the stride is a power of two of bytes, above every bit
+// either alignment test looks at. (Odd masks from a trace may not be.)
+inline bool stride_keeps_alignment(const SearchPlan& plan) {
+  const std::uint64_t stride_bytes = std::uint64_t{plan.stride} << kSlotShift;
+  // A power of two (std::has_single_bit may be a library call).
+  return stride_bytes != 0 && (stride_bytes & (stride_bytes - 1)) == 0 &&
+         (plan.alloc_align_mask | plan.iotlb_align_mask) < stride_bytes;
 }
 
 // The first candidate j in [0, count), global slot first + j * stride, that

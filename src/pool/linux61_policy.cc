@@ -56,9 +56,9 @@ Result<SearchPlan> Linux61Policy::plan(const SlotRequest& request) const {
 AreaSearch Linux61Policy::search_area(const AreaView& area, const SearchPlan& plan) const {
   AreaSearch result;
   const std::uint64_t stride = plan.stride;
-  const std::uint64_t stride_bytes = stride << kSlotShift;
-  const bool straight =
-      (stride_bytes & (stride_bytes - 1)) == 0 && plan.iotlb_align_mask < stride_bytes;
+  // 6.1 tests only the kept bits on a candidate; its stride is always above
+  // alloc_align_mask, which the shared test also looks at.
+  const bool straight = stride_keeps_alignment(plan);
   const std::uint32_t first = area.wrap(kernel_align(area.cursor, plan.stride));
   std::uint32_t index = first;
   do {

@@ -9,16 +9,6 @@
 namespace swiotlb {
 namespace {
 
-// Whether every candidate the search reaches by striding from an aligned
-// one is aligned too: the stride is a power of two of bytes, above every
-// bit either alignment test looks at. (Odd masks from a trace may not be.)
-bool stride_keeps_alignment(const SearchPlan& plan) {
-  const std::uint64_t stride_bytes = std::uint64_t{plan.stride} << kSlotShift;
-  // A power of two (std::has_single_bit may be a library call).
-  return stride_bytes != 0 && (stride_bytes & (stride_bytes - 1)) == 0 &&
-         (plan.alloc_align_mask | plan.iotlb_align_mask) < stride_bytes;
-}
-
 bool misaligned(const SearchPlan& plan, std::uint64_t addr) {
   return (addr & plan.alloc_align_mask) != 0 ||
          (plan.orig != 0 && (addr & plan.iotlb_align_mask) != (plan.orig & plan.iotlb_align_mask));
@@ -31,8 +21,8 @@ bool misaligned(const SearchPlan& plan, std::uint64_t addr) {
 // one stride; an index past the area's end goes back to 0; the search ends
 // once it has moved nslabs slots in all. Where the stride keeps alignment,
 // the aligned candidates from one up to the area's end (or the end of the
-// search) are tested together by first_long_run(), and counted as the
-// kernel's steps would be.
+// search) are tested together by first_fitting_candidate(), and counted as
+// the kernel's steps would be.
 AreaSearch LinuxPolicy::search_area(const AreaView& area, const SearchPlan& plan) const {
   AreaSearch result;
   const bool straight = stride_keeps_alignment(plan);

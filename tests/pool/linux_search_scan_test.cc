@@ -1,6 +1,6 @@
-// The `linux` policy's search tests several candidates at once where the
-// stride allows. Its answer must be the kernel loop's, candidate for
-// candidate: the same slot, the same outcome and the same count of steps.
+// The `linux` and `linux-6.1` searches test several candidates at once
+// where the stride allows. Each answer must be its kernel loop's, candidate
+// for candidate: the same slot, the same outcome and the same count of steps.
 // Each case here runs both on the same counters: random ones, with every
 // kind of plan (odd masks from traces included), cursor, area and boundary.
 #include <gtest/gtest.h>
@@ -118,47 +118,47 @@ Case random_case(std::mt19937_64& rng, bool linux61 = false) {
   return c;
 }
 
-TEST(LinuxSearchScan, FindsWhatTheKernelsLoopFindsInAsManySteps) {
-  std::mt19937_64 rng(20261206);
-  const LinuxPolicy policy;
+// How the outcomes fell over a run of random cases.
+struct Tally {
   int found = 0;
+  int spins = 0;
+};
+
+// Runs `policy` and `loop` (its kernel's loop) on 20000 random cases and
+// expects the same answer from both; stops at the first difference.
+template <class Loop>
+void expect_same_answers(const SlotPolicy& policy, Loop loop, bool linux61, std::uint64_t seed,
+                         Tally& tally) {
+  std::mt19937_64 rng(seed);
   for (int i = 0; i < 20000; ++i) {
-    const Case c = random_case(rng);
-    const AreaSearch want = kernel_loop(c.area, c.plan);
+    const Case c = random_case(rng, linux61);
+    const AreaSearch want = loop(c.area, c.plan);
     const AreaSearch got = policy.search_area(c.area, c.plan);
     ASSERT_EQ(got.outcome, want.outcome) << "case " << i;
     ASSERT_EQ(got.steps, want.steps) << "case " << i << " stride " << c.plan.stride;
     if (want.outcome == AreaSearch::Outcome::found) {
       ASSERT_EQ(got.index, want.index) << "case " << i;
-      ++found;
     }
+    tally.found += want.outcome == AreaSearch::Outcome::found ? 1 : 0;
+    tally.spins += want.outcome == AreaSearch::Outcome::would_spin ? 1 : 0;
   }
+}
+
+TEST(LinuxSearchScan, FindsWhatTheKernelsLoopFindsInAsManySteps) {
+  Tally tally;
+  expect_same_answers(LinuxPolicy(), kernel_loop, /*linux61=*/false, 20261206, tally);
   // Both outcomes are well represented, or the comparison says little.
-  EXPECT_GT(found, 2000);
-  EXPECT_LT(found, 18000);
+  EXPECT_GT(tally.found, 2000);
+  EXPECT_LT(tally.found, 18000);
 }
 
 TEST(Linux61SearchScan, FindsWhatThe61LoopFindsInAsManySteps) {
-  std::mt19937_64 rng(61);
-  const Linux61Policy policy;
-  int found = 0;
-  int spins = 0;
-  for (int i = 0; i < 20000; ++i) {
-    const Case c = random_case(rng, /*linux61=*/true);
-    const AreaSearch want = kernel_61_loop(c.area, c.plan);
-    const AreaSearch got = policy.search_area(c.area, c.plan);
-    ASSERT_EQ(got.outcome, want.outcome) << "case " << i;
-    ASSERT_EQ(got.steps, want.steps) << "case " << i << " stride " << c.plan.stride;
-    if (want.outcome == AreaSearch::Outcome::found) {
-      ASSERT_EQ(got.index, want.index) << "case " << i;
-      ++found;
-    }
-    spins += want.outcome == AreaSearch::Outcome::would_spin ? 1 : 0;
-  }
+  Tally tally;
+  expect_same_answers(Linux61Policy(), kernel_61_loop, /*linux61=*/true, 61, tally);
   // Every outcome is represented, the loop that would spin included.
-  EXPECT_GT(found, 2000);
-  EXPECT_LT(found, 18000);
-  EXPECT_GT(spins, 20);
+  EXPECT_GT(tally.found, 2000);
+  EXPECT_LT(tally.found, 18000);
+  EXPECT_GT(tally.spins, 20);
 }
 
 // The candidates a vector load covers, at both ends of the pool: the first

@@ -494,7 +494,7 @@ void add_bench_command(CLI::App& app, int* exit_code) {
       ->add_option("--rounds", options->rounds,
                    "Rounds of each case and its baseline, timed in turn; the median round of "
                    "each is reported")
-      ->check(CLI::Range(1, 101))
+      ->check(CLI::Range(1, 100))
       ->capture_default_str();
   bench->callback([options, exit_code] { *exit_code = run_bench(*options); });
 }
