@@ -57,6 +57,18 @@ Device::Device(DeviceConfig config, IoTlb* io_tlb, std::uint32_t id)
       debug_(dma_debug_enabled(config_.debug)) {
   streaming_pools_ = choose_pools(dma_limit());
   coherent_pools_ = choose_pools(coherent_limit());
+  one_pool_ = sees_one_pool_directly();
+}
+
+bool Device::sees_one_pool_directly() const {
+  if (io_tlb_ == nullptr || !io_tlb_->force_bounce() || streaming_pools_.size() != 1 ||
+      config_.iommu || config_.translator || config_.windows || !config_.dma_ranges.is_identity()) {
+    return false;
+  }
+  const PoolInfo pool = io_tlb_->pool_info(streaming_pools_[0].pool);
+  const std::uint64_t bytes = pool.end - pool.start;
+  return streaming_pools_[0].dma_start.value() == pool.start.value() &&
+         dma_capable(DmaAddr(pool.start.value()), bytes);
 }
 
 std::vector<PoolChoice> Device::choose_pools(std::uint64_t limit) const {

@@ -124,10 +124,43 @@ Result<DmaAddr> bounce_map(Device& dev, IoTlb& io_tlb, PhysAddr phys, std::uint6
   return finish_bounce(dev, io_tlb, request, io_tlb.map(request), attrs);
 }
 
+namespace {
+
+// The hit path of a device that bounces through one pool (see
+// Device::bounces_through_one_pool): the mapping from its pool's run cache,
+// with what bounce_map and finish_bounce would work out per call (which
+// pool, where the device sees it, that it reaches the bounce buffer)
+// settled when the device was made. False, with nothing changed, when the
+// request needs the full path.
+bool map_one_pool_cached(Device& dev, PhysAddr phys, std::uint64_t size, Direction dir, Attrs attrs,
+                         DmaAddr& dma) {
+  BounceRequest request = bounce_request(dev, phys, size, dir);
+  const PoolChoice& pool = dev.streaming_pools().front();
+  request.pool = pool.pool;
+  request.pool_dma_start = pool.dma_start;
+  request.attrs = attrs;
+  PhysAddr tlb;
+  if (!dev.io_tlb()->map_cached(request, true, tlb)) {
+    return false;
+  }
+  dev.mark_uses_io_tlb();
+  if (!dev.config().coherent && !attrs.has(Attr::skip_cpu_sync)) {
+    dev.cache_sync(CacheOp::for_device, tlb, size, dir);
+  }
+  dma = DmaAddr(tlb.value());  // the device sees the pool at the CPU's addresses
+  return true;
+}
+
+}  // namespace
+
 Result<DmaAddr> map_page(Device& dev, PhysAddr phys, std::uint64_t size, Direction dir,
                          Attrs attrs) {
   if (Status ok = check_request(dev, size, dir); !ok) {
     return dev.debug().record(ok.error());
+  }
+  if (DmaAddr dma;
+      dev.bounces_through_one_pool() && map_one_pool_cached(dev, phys, size, dir, attrs, dma)) {
+    return dma;
   }
   if (dev.config().iommu) {
     return iommu_map_page(dev, phys, size, dir, attrs);
@@ -157,6 +190,23 @@ Result<DmaAddr> map_single(Device& dev, const void* cpu_addr, std::uint64_t size
 }
 
 Status unmap_page(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir, Attrs attrs) {
+  if (dev.bounces_through_one_pool() && dev.uses_io_tlb() &&
+      (dev.config().coherent || attrs.has(Attr::skip_cpu_sync))) {
+    // The path below, for a bounce address of the device's one pool, with
+    // no translation to undo and no other pool to look in.
+    const PhysAddr phys(addr.value());
+    IoTlb& io_tlb = *dev.io_tlb();
+    if (io_tlb.pool(dev.streaming_pools().front().pool).contains(phys)) {
+      const MappingClaim claim{size, dir, dev.id()};
+      if (io_tlb.unmap_cached(phys, dev.config().min_align_mask, claim, attrs)) {
+        return {};
+      }
+      if (Status done = io_tlb.unmap(phys, dev.config().min_align_mask, claim, attrs); !done) {
+        return dev.debug().record(done.error());
+      }
+      return {};
+    }
+  }
   if (dev.config().iommu) {
     return iommu_unmap_page(dev, addr, size, dir, attrs);
   }

@@ -45,6 +45,23 @@ void IoTlb::finish_release(IoPool* pool, std::uint64_t nslots) {
   worker_->wake();
 }
 
+bool IoTlb::unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask, const MappingClaim& claim,
+                         Attrs attrs) {
+  if (!attrs.has(Attr::skip_cpu_sync) && copies_from_device(claim.dir)) {
+    return false;
+  }
+  IoPool* pool = configured_holding(tlb_addr);
+  if (pool == nullptr) {
+    return false;
+  }
+  SlotCount nslots;
+  if (!pool->slots->unmap_cached(tlb_addr, min_align_mask, claim, nslots)) {
+    return false;
+  }
+  finish_release(pool, nslots.value());
+  return true;
+}
+
 Status IoTlb::unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask, const MappingClaim& claim,
                     Attrs attrs) {
   if (attrs.has(Attr::skip_cpu_sync) || !copies_from_device(claim.dir)) {

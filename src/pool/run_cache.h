@@ -77,7 +77,7 @@ class alignas(64) RunCache {
   // the caller then holds the area's lock and calls spill().
   // The common case inline: room in the budget and in the class's loaded
   // magazine; the rest (magazine swaps, the depot) is put_slow.
-  bool put(std::uint32_t first, std::uint32_t nslots) {
+  [[gnu::always_inline]] bool put(std::uint32_t first, std::uint32_t nslots) {
     Magazine& loaded = classes_[nslots - 1].loaded;
     if (cached_slots() + nslots > budget_ || loaded.full()) [[unlikely]] {
       return put_slow(first, nslots);

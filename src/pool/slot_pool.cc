@@ -468,9 +468,9 @@ bool SlotPool::take_cached(std::uint32_t area_index, const SearchPlan& plan,
 // REQUIRES: the cache's lock held; `head` is the mapping's head slot.
 // Inline: it is half of an unmap through the run cache.
 [[gnu::always_inline]] inline bool SlotPool::put_cached_locked(Area& area, std::uint32_t head,
-                                                               const MappingInfo& info) {
-  const auto nslots = static_cast<std::uint32_t>(info.nslots.value());
-  if (nslots > kMaxCachedSlots || !area.cache->put(info.index.value(), nslots)) {
+                                                               std::uint32_t first,
+                                                               std::uint32_t nslots) {
+  if (nslots > kMaxCachedSlots || !area.cache->put(first, nslots)) {
     return false;
   }
   slots_[head].state = MappingState::cached;
@@ -698,18 +698,13 @@ Result<MappingInfo> SlotPool::take_mapping_cached(Area& area, std::uint32_t head
   // is written and tested on a path this short.
   SpinLock& records = area.cache->lock;
   records.lock();
-  const Slot& h = slots_[head];
-  const bool live = h.role == SlotRole::data && h.part == 0 && h.state == MappingState::live &&
-                    start_ + (std::uint64_t{head} << kSlotShift) + h.tlb_offset == tlb_addr;
-  const bool claimed =
-      claim == nullptr ||
-      (claim->owner == h.owner && claim->mapping_size == h.mapping_size && claim->dir == h.dir);
-  if (!live || !claimed) [[unlikely]] {
+  if (!live_at(head, tlb_addr) || !claim_matches(slots_[head], claim)) [[unlikely]] {
     records.unlock();
     return take_mapping_checked(area, tlb_addr, min_align_mask, claim, release);
   }
   const MappingInfo info = info_locked(head);
-  const bool parked = release && put_cached_locked(area, head, info);
+  const bool parked = release && put_cached_locked(area, head, info.index.value(),
+                                                   static_cast<std::uint32_t>(info.nslots.value()));
   if (!parked) {
     slots_[head].state = MappingState::going;
   }
@@ -718,6 +713,48 @@ Result<MappingInfo> SlotPool::take_mapping_cached(Area& area, std::uint32_t head
     release_past_cache(area, info);
   }
   return info;
+}
+
+// Whether `head` is the head slot of a live mapping handed out at
+// `tlb_addr`. REQUIRES: the records' lock held.
+[[gnu::always_inline]] inline bool SlotPool::live_at(std::uint32_t head, PhysAddr tlb_addr) const {
+  const Slot& h = slots_[head];
+  return h.role == SlotRole::data && h.part == 0 && h.state == MappingState::live &&
+         start_ + (std::uint64_t{head} << kSlotShift) + h.tlb_offset == tlb_addr;
+}
+
+// Whether the claim (none: any) matches the mapping whose head slot is `head`.
+[[gnu::always_inline]] inline bool SlotPool::claim_matches(const Slot& head,
+                                                           const MappingClaim* claim) {
+  return claim == nullptr || (claim->owner == head.owner &&
+                              claim->mapping_size == head.mapping_size && claim->dir == head.dir);
+}
+
+bool SlotPool::unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask,
+                            const MappingClaim& claim, SlotCount& nslots) {
+  if (!contains(tlb_addr)) [[unlikely]] {
+    return false;
+  }
+  const std::uint64_t offset = tlb_addr.value() & min_align_mask & (kSlotSize - 1);
+  const auto head = static_cast<std::uint32_t>((tlb_addr - offset - start_) >> kSlotShift);
+  Area& area = area_of(head);
+  if (!area.cache) {
+    return false;
+  }
+  SpinLock& records = area.cache->lock;
+  records.lock();
+  bool parked = false;
+  std::uint32_t count = 0;
+  if (live_at(head, tlb_addr) && claim_matches(slots_[head], &claim)) [[likely]] {
+    // info_locked's first slot and count, alone.
+    const std::uint32_t first = head - slots_[head].pad_slots;
+    count = static_cast<std::uint32_t>(
+        nr_slots(slots_[first].alloc_size + (tlb_addr.value() & (kSlotSize - 1))));
+    parked = put_cached_locked(area, head, first, count);
+  }
+  records.unlock();
+  nslots = SlotCount(count);
+  return parked;
 }
 
 // take_mapping_cached with every check spelled out and its error built.
@@ -735,7 +772,8 @@ Result<MappingInfo> SlotPool::take_mapping_checked(Area& area, PhysAddr tlb_addr
       return match.error();
     }
   }
-  if (release && put_cached_locked(area, *head, info)) {
+  if (release && put_cached_locked(area, *head, info.index.value(),
+                                   static_cast<std::uint32_t>(info.nslots.value()))) {
     return info;
   }
   slots_[*head].state = MappingState::going;
@@ -754,7 +792,7 @@ void SlotPool::finish_unmap(const MappingInfo& mapping) {
     {
       std::lock_guard records(area.cache->lock);
       const auto head = static_cast<std::uint32_t>((mapping.tlb_addr - start_) >> kSlotShift);
-      if (put_cached_locked(area, head, mapping)) {
+      if (put_cached_locked(area, head, first, nslots)) {
         return;
       }
     }

@@ -149,6 +149,16 @@ class SWIOTLB_API Device {
   const DmaReach* streaming_reach() const { return &streaming_reach_; }
   const DmaReach* coherent_reach() const { return &coherent_reach_; }
 
+  // Whether every streaming mapping of this device bounces through one
+  // configured pool that it sees whole, at the CPU's own addresses: its
+  // IoTlb forces bouncing, it has one streaming pool, and no IOMMU, frame
+  // translator, window table or dma ranges. map_page and unmap_page then
+  // take the pool's run cache first (IoTlb::map_cached) without working
+  // out, per call, what creation has already settled: the pool, where the
+  // device sees it, and that it reaches every bounce address in it. Fixed
+  // at creation.
+  bool bounces_through_one_pool() const { return one_pool_; }
+
   // The kernel's dma_supported() for a device that bounces: some pool it
   // would use lies wholly below `mask` as the device sees it.
   bool dma_supported(std::uint64_t mask) const;
@@ -187,6 +197,7 @@ class SWIOTLB_API Device {
   Device(DeviceConfig config, IoTlb* io_tlb, std::uint32_t id);
   std::uint64_t live_bounced() const;
   std::vector<PoolChoice> choose_pools(std::uint64_t limit) const;
+  bool sees_one_pool_directly() const;
 
   const DeviceConfig config_;
   IoTlb* const io_tlb_;
@@ -195,6 +206,7 @@ class SWIOTLB_API Device {
   std::vector<PoolChoice> coherent_pools_;   // fixed after creation
   const Reach streaming_reach_;
   const Reach coherent_reach_;
+  bool one_pool_ = false;  // fixed after creation
   DmaDebug debug_;
   std::atomic<std::uint64_t> map_failures_{0};
   std::atomic<std::uint64_t> cache_syncs_{0};

@@ -381,6 +381,15 @@ class SWIOTLB_API IoTlb {
   //    (rate-limited, unless attrs has no_warn) and Errc::pool_full returned.
   // A growing IoTlb asks its worker for another pool either way.
   Result<PhysAddr> map(const BounceRequest& request);
+  // map()'s hit path on its own: the request served from the run cache of
+  // its configured pool (SlotPool::map_cached) when that is what map()
+  // would do first: true with `tlb` set, the bytes filled in (`copy`; the
+  // slots zeroed otherwise) and the counters moved, exactly as map() would
+  // have left them. False, changing nothing, for anything else (a miss, an
+  // alignment, a waiter queued first, a policy without a run cache): call
+  // map() then. Reads no pool table (configured pools live as long as the
+  // IoTlb); no allocation, no error built. Thread-safe as map().
+  bool map_cached(const BounceRequest& request, bool copy, PhysAddr& tlb);
 
   // The queued form (FreeBSD's deferred busdma load): maps now if there is
   // room and nobody waits, running `done` on this thread; otherwise queues
@@ -394,6 +403,16 @@ class SWIOTLB_API IoTlb {
   // nothing happens and Errc::mapping_mismatch is returned.
   Status unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask, const MappingClaim& claim,
                Attrs attrs);
+  // unmap()'s hit path on its own: a mapping of a configured pool with
+  // nothing to copy back (skip_cpu_sync, or a direction the device does
+  // not write) whose run its area's run cache takes (SlotPool::unmap_cached);
+  // then true, with the mapping gone and the counters moved as unmap()
+  // would have left them. False, changing nothing, for anything else (a
+  // copy back, another pool, an address or claim unmap() would refuse, a
+  // full cache): call unmap() then, which does it or says why not. No
+  // read section, no error built. Thread-safe as unmap().
+  bool unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask, const MappingClaim& claim,
+                    Attrs attrs);
 
   // unmap in two steps, for callers that act between the check and the
   // copy (cache maintenance on a non-coherent device): begin_unmap checks
@@ -546,12 +565,6 @@ class SWIOTLB_API IoTlb {
   [[gnu::cold]] Result<PhysAddr> search_pools(const BounceRequest& request, bool copy,
                                               std::optional<Error> configured_full);
   Result<PhysAddr> map_slots(const BounceRequest& request, bool copy);
-  // map_slots' hit path: the request served from the run cache of its
-  // configured pool (SlotPool::map_cached) when that is what the full path
-  // would do first: true with `tlb` set, the bytes filled and the counters
-  // moved. False, changing nothing, otherwise. Reads no pool table:
-  // configured pools live as long as the IoTlb.
-  bool map_cached(const BounceRequest& request, bool copy, PhysAddr& tlb);
   // The configured pool that holds `addr`, or null (a few comparisons, no
   // read section: configured pools live as long as the IoTlb).
   IoPool* configured_holding(PhysAddr addr) const {

@@ -165,6 +165,17 @@ class SlotPool {
   Result<MappingInfo> unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask,
                             const MappingClaim* claim = nullptr);
 
+  // The hit path of unmap(): gives back the live mapping handed out at
+  // `tlb_addr` when `claim` matches it and its area's run cache takes its
+  // run as it stands; then true, with the slots it held in `nslots`, as
+  // unmap() would have left everything. False, changing nothing, for every
+  // other case (no run cache, no live mapping there, a claim that does not
+  // match, a cache that has no room): the caller then calls unmap(), which
+  // does the work or says why not. Takes the cache's spin lock alone, and
+  // builds no error.
+  bool unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask, const MappingClaim& claim,
+                    SlotCount& nslots);
+
   // The two halves of unmap, for callers that copy data out in between:
   // begin_unmap checks the address (and, given a claim, that the caller's
   // size, direction and owner match the map: Errc::mapping_mismatch
@@ -317,6 +328,8 @@ class SlotPool {
   [[gnu::cold]] Error outside_error(PhysAddr addr) const;
   Result<std::uint32_t> head_of_locked(PhysAddr tlb_addr, std::uint64_t min_align_mask) const;
   MappingInfo info_locked(std::uint32_t head) const;
+  bool live_at(std::uint32_t head, PhysAddr tlb_addr) const;
+  static bool claim_matches(const Slot& head, const MappingClaim* claim);
   static Status check_claim(const MappingInfo& info, const MappingClaim& claim);
   [[gnu::cold]] static Error adopted_error(PhysAddr addr);
   void release_locked(Area& area, std::uint32_t first, std::uint32_t nslots);
@@ -330,7 +343,7 @@ class SlotPool {
   static bool run_fits(const SearchPlan& plan, std::uint32_t first);
   bool take_cached(std::uint32_t area_index, const SearchPlan& plan, const SlotRequest& request,
                    SlotMapping& mapping);
-  bool put_cached_locked(Area& area, std::uint32_t head, const MappingInfo& info);
+  bool put_cached_locked(Area& area, std::uint32_t head, std::uint32_t first, std::uint32_t nslots);
   [[gnu::cold]] void release_past_cache(Area& area, const MappingInfo& info);
   void drain_locked(Area& area);
   Result<MappingInfo> take_mapping_cached(Area& area, std::uint32_t head, PhysAddr tlb_addr,
