@@ -47,18 +47,27 @@ void IoTlb::finish_release(IoPool* pool, std::uint64_t nslots) {
 
 bool IoTlb::unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask, const MappingClaim& claim,
                          Attrs attrs) {
-  if (!attrs.has(Attr::skip_cpu_sync) && copies_from_device(claim.dir)) {
-    return false;
-  }
   IoPool* pool = configured_holding(tlb_addr);
   if (pool == nullptr) {
     return false;
   }
-  SlotCount nslots;
-  if (!pool->slots->unmap_cached(tlb_addr, min_align_mask, claim, nslots)) {
+  if (attrs.has(Attr::skip_cpu_sync) || !copies_from_device(claim.dir)) {
+    SlotCount nslots;
+    if (!pool->slots->unmap_cached(tlb_addr, min_align_mask, claim, nslots)) {
+      return false;
+    }
+    finish_release(pool, nslots.value());
+    return true;
+  }
+  // finish_unmap's steps, without its read section: a configured pool is
+  // never given back.
+  BounceMapping mapping{MappingInfo{}, pool};
+  if (!pool->slots->begin_unmap_cached(tlb_addr, min_align_mask, claim, mapping.info)) {
     return false;
   }
-  finish_release(pool, nslots.value());
+  copy_from_bounce(mapping, mapping.info.tlb_addr, mapping.info.mapping_size);
+  pool->slots->finish_unmap(mapping.info);
+  finish_release(pool, mapping.info.nslots.value());
   return true;
 }
 

@@ -757,6 +757,28 @@ bool SlotPool::unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask,
   return parked;
 }
 
+bool SlotPool::begin_unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask,
+                                  const MappingClaim& claim, MappingInfo& info) {
+  if (!contains(tlb_addr)) [[unlikely]] {
+    return false;
+  }
+  const std::uint64_t offset = tlb_addr.value() & min_align_mask & (kSlotSize - 1);
+  const auto head = static_cast<std::uint32_t>((tlb_addr - offset - start_) >> kSlotShift);
+  Area& area = area_of(head);
+  if (!area.cache) {
+    return false;
+  }
+  SpinLock& records = area.cache->lock;
+  records.lock();
+  const bool live = live_at(head, tlb_addr) && claim_matches(slots_[head], &claim);
+  if (live) [[likely]] {
+    info = info_locked(head);
+    slots_[head].state = MappingState::going;
+  }
+  records.unlock();
+  return live;
+}
+
 // take_mapping_cached with every check spelled out and its error built.
 Result<MappingInfo> SlotPool::take_mapping_checked(Area& area, PhysAddr tlb_addr,
                                                    std::uint64_t min_align_mask,

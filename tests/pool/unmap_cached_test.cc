@@ -1,9 +1,9 @@
-// SlotPool::unmap_cached, the hit path of unmap(): it gives back what unmap()
-// would have given back, leaving the pool as unmap() would have, and on
-// anything else (no live mapping there, a claim that does not match, a run
-// too long for the cache, a full cache, a pool without a cache) it answers
-// false and changes nothing, so that unmap() still does the work or says
-// why not.
+// SlotPool::unmap_cached and begin_unmap_cached, the hit paths of unmap()
+// and begin_unmap(): they leave the pool as the full calls would have, and
+// on anything else (no live mapping there, a claim that does not match, a
+// run too long for the cache, a full cache, a pool without a cache) they
+// answer false and change nothing, so that the full call still does the
+// work or says why not.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -182,6 +182,68 @@ TEST(UnmapCached, AFullCacheIsAMissThatUnmapStillServes) {
   EXPECT_EQ(pool->used(), 0u);
   EXPECT_LE(pool->stats().cached, 32u);
   EXPECT_TRUE(pool->check_invariants());
+}
+
+TEST(BeginUnmapCached, MarksTheMappingGoingAsBeginUnmapWould) {
+  auto hit = fast_pool();
+  auto twin = fast_pool();
+  SlotRequest request = ask(3000, 0x40000100);
+  request.dir = Direction::from_device;
+  PhysAddr addr[2];
+  for (int i = 0; i < 2; ++i) {
+    auto mapped = (i == 0 ? *hit : *twin).map(request);
+    ASSERT_TRUE(mapped);
+    addr[i] = mapped->tlb_addr;
+  }
+  MappingInfo info;
+  ASSERT_TRUE(hit->begin_unmap_cached(addr[0], 0, claim_of(request), info));
+  const MappingClaim claim = claim_of(request);
+  auto expected = twin->begin_unmap(addr[1], 0, &claim);
+  ASSERT_TRUE(expected);
+  EXPECT_EQ(info.tlb_addr, expected->tlb_addr);
+  EXPECT_EQ(info.orig, expected->orig);
+  EXPECT_EQ(info.mapping_size, expected->mapping_size);
+  EXPECT_EQ(info.dir, expected->dir);
+  EXPECT_EQ(info.owner, expected->owner);
+  EXPECT_EQ(info.index, expected->index);
+  EXPECT_EQ(info.nslots, expected->nslots);
+  // Going: neither half of an unmap takes it again until it is finished.
+  MappingInfo again;
+  EXPECT_FALSE(hit->begin_unmap_cached(addr[0], 0, claim, again));
+  EXPECT_EQ(hit->begin_unmap(addr[0], 0, &claim).error().code(), Errc::not_mapped);
+  EXPECT_EQ(seen(*hit), seen(*twin));
+  hit->finish_unmap(info);
+  twin->finish_unmap(*expected);
+  EXPECT_EQ(seen(*hit), seen(*twin));
+  EXPECT_EQ(hit->used(), 0u);
+  EXPECT_TRUE(hit->check_invariants());
+}
+
+TEST(BeginUnmapCached, WhatItDoesNotTakeIsAMissThatChangesNothing) {
+  auto pool = fast_pool();
+  const SlotRequest request = ask(4096);
+  auto mapped = pool->map(request);
+  ASSERT_TRUE(mapped);
+  MappingInfo info;
+  MappingClaim wrong = claim_of(request);
+  wrong.mapping_size = 1;
+  EXPECT_FALSE(pool->begin_unmap_cached(mapped->tlb_addr, 0, wrong, info));
+  EXPECT_FALSE(pool->begin_unmap_cached(mapped->tlb_addr + 8, 0, claim_of(request), info));
+  EXPECT_FALSE(pool->begin_unmap_cached(pool->end(), 0, claim_of(request), info));
+  // Still live: the whole unmap takes it.
+  const MappingClaim claim = claim_of(request);
+  EXPECT_TRUE(pool->unmap(mapped->tlb_addr, 0, &claim));
+  EXPECT_TRUE(pool->check_invariants());
+  for (const char* name : {"linux", "linux-6.1"}) {
+    auto policy = make_slot_policy(name);
+    ASSERT_TRUE(policy);
+    auto made = SlotPool::create({PhysAddr(kStart), 128, 1}, *policy);
+    ASSERT_TRUE(made);
+    auto live = (*made)->map(request);
+    ASSERT_TRUE(live);
+    EXPECT_FALSE((*made)->begin_unmap_cached(live->tlb_addr, 0, claim, info)) << name;
+    EXPECT_TRUE((*made)->unmap(live->tlb_addr, 0, &claim)) << name;
+  }
 }
 
 TEST(UnmapCached, PoolsWithoutACacheNeverHit) {

@@ -199,10 +199,11 @@ TEST(BenchCommand, InvalidFilterIsAnError) {
   EXPECT_THAT(run.out, HasSubstr("is not supported (no groups"));
 }
 
-TEST(BenchCommand, CheckedAndColdRowsSitBesideTheProductionOne) {
+TEST(BenchCommand, CheckedReadAndColdRowsSitBesideTheProductionOne) {
   const CliRun run = run_cli(
       "bench --json --filter "
-      "'^map_unmap/fast/512$|^map_unmap_checked/fast/512$|^map_unmap_cold/fast/512$' "
+      "'^map_unmap/fast/512$|^map_unmap_checked/fast/512$|^map_unmap_cold/fast/512$|"
+      "^map_unmap_read/fast/512$' "
       "--min-time 0.001",
       "2>/dev/null");
   ASSERT_EQ(run.status, 0) << run.out;
@@ -215,8 +216,10 @@ TEST(BenchCommand, CheckedAndColdRowsSitBesideTheProductionOne) {
     EXPECT_GT(row.at("baseline_cpu_ns_per_op").get<double>(), 0);
   }
   EXPECT_THAT(names, ::testing::ElementsAre("map_unmap/fast/512", "map_unmap_checked/fast/512",
-                                            "map_unmap_cold/fast/512"));
-  EXPECT_EQ(j.at(2).at("baseline"), "memcpy, rotating");
+                                            "map_unmap_read/fast/512", "map_unmap_cold/fast/512"));
+  EXPECT_EQ(j.at(0).at("baseline"), "memcpy");
+  EXPECT_EQ(j.at(2).at("baseline"), "memcpy there and back");
+  EXPECT_EQ(j.at(3).at("baseline"), "memcpy, rotating");
 }
 
 TEST(BenchCommand, ScalingRowHasItsSpeedupAndTheCeiling) {

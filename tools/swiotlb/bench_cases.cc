@@ -91,18 +91,23 @@ Result<CaseBody> prepare_map_unmap(const std::string& policy, std::uint64_t byte
 // memcpy of the same bytes from the same source: `map_unmap` with the
 // device's DMA debug checks off (production), `map_unmap_checked` with them
 // on, `map_unmap_cold` (checks off) with sources and the baseline's
-// destinations rotating over kColdSpan; the bounce buffers are wherever
-// the pool puts them, which is the policy's to choose.
+// destinations rotating over kColdSpan; `map_unmap_read` from_device
+// (checks off), copied in at map and back at unmap, against a memcpy there
+// and back. The bounce buffers are wherever the pool puts them, which is
+// the policy's to choose.
 BenchCase map_unmap_case(std::string_view kind, std::string_view policy, std::uint64_t bytes) {
   MapUnmapSetup setup;
   setup.debug = kind == "map_unmap_checked" ? DmaDebugMode::on : DmaDebugMode::off;
   setup.span = kind == "map_unmap_cold" ? kColdSpan : 0;
+  setup.dir = kind == "map_unmap_read" ? Direction::from_device : Direction::to_device;
   BenchCase c;
   c.name = fmt::format("{}/{}/{}", kind, policy, bytes);
   c.bytes = bytes;
   c.policy = std::string(policy);
   c.copy = true;
-  c.baseline = setup.span != 0 ? "memcpy, rotating" : "memcpy";
+  c.baseline = setup.span != 0                       ? "memcpy, rotating"
+               : setup.dir == Direction::from_device ? "memcpy there and back"
+                                                     : "memcpy";
   c.prepare = [policy = c.policy, bytes, setup] { return prepare_map_unmap(policy, bytes, setup); };
   return c;
 }
@@ -249,6 +254,9 @@ std::vector<BenchCase> bench_cases() {
   }
   for (std::uint64_t bytes : kCopySizes) {
     cases.push_back(map_unmap_case("map_unmap_checked", "fast", bytes));
+  }
+  for (std::uint64_t bytes : kColdCopySizes) {
+    cases.push_back(map_unmap_case("map_unmap_read", "fast", bytes));
   }
   for (std::string_view policy : {"fast", "linux"}) {
     for (std::uint64_t bytes : kColdCopySizes) {

@@ -96,6 +96,11 @@ struct MapUnmapSetup {
   // rotate, a page apart, over this many bytes each, so that what an
   // operation touches has left the caches since it was last touched.
   std::uint64_t span = 0;
+  // to_device: a write, copied into the bounce buffer at map. from_device:
+  // a read, copied in at map as well (the kernel fills the bounce buffer
+  // whatever the direction, so that the device cannot see stale data) and
+  // copied back at unmap; its baseline copies there and back.
+  Direction dir = Direction::to_device;
 };
 
 // What a driver has for one streaming to_device transfer on a forced-bounce
@@ -129,8 +134,8 @@ class MapUnmapFixture {
     }
     const std::uint64_t stride = kernel_align(bytes, kPageSize);
     const std::uint64_t span = std::max(setup.span, stride);
-    auto fixture = std::unique_ptr<MapUnmapFixture>(
-        new MapUnmapFixture(std::move(*io_tlb), std::move(*device), bytes, span, stride));
+    auto fixture = std::unique_ptr<MapUnmapFixture>(new MapUnmapFixture(
+        std::move(*io_tlb), std::move(*device), bytes, span, stride, setup.dir));
     if (!fixture->source_.valid() || !fixture->destination_.valid()) {
       return make_error(Errc::system, "cannot allocate two buffers of {} bytes", span);
     }
@@ -140,20 +145,26 @@ class MapUnmapFixture {
   MapUnmapFixture(const MapUnmapFixture&) = delete;
   MapUnmapFixture& operator=(const MapUnmapFixture&) = delete;
 
-  // One map (which fills the bounce buffer) and its unmap.
+  // One map (which fills the bounce buffer) and its unmap (which, for a
+  // read, copies it back).
   Status map_unmap() {
-    const std::byte* source = source_.data() + next_offset();
-    Result<DmaAddr> dma = map_single(*device_, source, bytes_, Direction::to_device);
+    std::byte* source = source_.data() + next_offset();
+    Result<DmaAddr> dma = map_single(*device_, source, bytes_, dir_);
     if (!dma) {
       return std::move(dma).error();
     }
-    return unmap_single(*device_, *dma, bytes_, Direction::to_device);
+    return unmap_single(*device_, *dma, bytes_, dir_);
   }
 
-  // The copy alone, from the same source (or the next one, rotating).
+  // The copies alone, from the same source (or the next one, rotating):
+  // one for a write, there and back for a read.
   void copy() {
     const std::uint64_t offset = next_offset();
     std::memcpy(destination_.data() + offset, source_.data() + offset, bytes_);
+    if (dir_ == Direction::from_device) {
+      clobber_memory();
+      std::memcpy(source_.data() + offset, destination_.data() + offset, bytes_);
+    }
     clobber_memory();
   }
 
@@ -162,14 +173,15 @@ class MapUnmapFixture {
 
  private:
   MapUnmapFixture(std::unique_ptr<IoTlb> io_tlb, std::unique_ptr<Device> device,
-                  std::uint64_t bytes, std::uint64_t span, std::uint64_t stride)
+                  std::uint64_t bytes, std::uint64_t span, std::uint64_t stride, Direction dir)
       : io_tlb_(std::move(io_tlb)),
         device_(std::move(device)),
         source_(span),
         destination_(span),
         bytes_(bytes),
         positions_(span / stride),
-        stride_(stride) {}
+        stride_(stride),
+        dir_(dir) {}
 
   // Where the next operation's source (and destination) starts.
   std::uint64_t next_offset() {
@@ -186,6 +198,7 @@ class MapUnmapFixture {
   std::uint64_t positions_;  // offsets the rotation goes through (1: none)
   std::uint64_t stride_;
   std::uint64_t position_ = 0;
+  Direction dir_;
 };
 
 // A loop of `iterations` operations; fails at the first operation that does.

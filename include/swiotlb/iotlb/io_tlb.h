@@ -403,14 +403,18 @@ class SWIOTLB_API IoTlb {
   // nothing happens and Errc::mapping_mismatch is returned.
   Status unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask, const MappingClaim& claim,
                Attrs attrs);
-  // unmap()'s hit path on its own: a mapping of a configured pool with
-  // nothing to copy back (skip_cpu_sync, or a direction the device does
-  // not write) whose run its area's run cache takes (SlotPool::unmap_cached);
-  // then true, with the mapping gone and the counters moved as unmap()
-  // would have left them. False, changing nothing, for anything else (a
-  // copy back, another pool, an address or claim unmap() would refuse, a
-  // full cache): call unmap() then, which does it or says why not. No
-  // read section, no error built. Thread-safe as unmap().
+  // unmap()'s hit path on its own: a live mapping of a configured pool,
+  // in an area with a run cache, that `claim` matches. With nothing to
+  // copy back (skip_cpu_sync, or a direction the device does not write)
+  // its run is parked in the cache when the cache takes it
+  // (SlotPool::unmap_cached); otherwise it is marked going
+  // (SlotPool::begin_unmap_cached), copied back and freed, as unmap()
+  // does. Then true, with the mapping gone and the counters moved as
+  // unmap() would have left them. False, changing nothing, for anything
+  // else (another pool, an address or claim unmap() would refuse, a full
+  // cache for a run with nothing to copy): call unmap() then, which does
+  // it or says why not. No read section, no error built. Thread-safe as
+  // unmap().
   bool unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask, const MappingClaim& claim,
                     Attrs attrs);
 

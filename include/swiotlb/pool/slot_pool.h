@@ -176,6 +176,16 @@ class SlotPool {
   bool unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask, const MappingClaim& claim,
                     SlotCount& nslots);
 
+  // The hit path of begin_unmap(): marks the live mapping handed out at
+  // `tlb_addr` as going when `claim` matches it, in an area with a run
+  // cache; then true, with `info` filled as begin_unmap() would have filled
+  // it, and finish_unmap() to follow. False, changing nothing, for every
+  // other case (no run cache, no live mapping there, a claim that does not
+  // match): the caller then calls begin_unmap(), which says why not.
+  // Takes the cache's spin lock alone, and builds no error.
+  bool begin_unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask,
+                          const MappingClaim& claim, MappingInfo& info);
+
   // The two halves of unmap, for callers that copy data out in between:
   // begin_unmap checks the address (and, given a claim, that the caller's
   // size, direction and owner match the map: Errc::mapping_mismatch
