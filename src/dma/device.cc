@@ -58,6 +58,11 @@ Device::Device(DeviceConfig config, IoTlb* io_tlb, std::uint32_t id)
   streaming_pools_ = choose_pools(dma_limit());
   coherent_pools_ = choose_pools(coherent_limit());
   one_pool_ = sees_one_pool_directly();
+  if (one_pool_) {
+    const PoolInfo pool = io_tlb_->pool_info(streaming_pools_[0].pool);
+    one_pool_start_ = pool.start;
+    one_pool_end_ = pool.end;
+  }
 }
 
 bool Device::sees_one_pool_directly() const {

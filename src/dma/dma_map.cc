@@ -195,8 +195,8 @@ Status unmap_page(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir, 
     // The path below, for a bounce address of the device's one pool, with
     // no translation to undo and no other pool to look in.
     const PhysAddr phys(addr.value());
-    IoTlb& io_tlb = *dev.io_tlb();
-    if (io_tlb.pool(dev.streaming_pools().front().pool).contains(phys)) {
+    if (dev.one_pool_holds(phys)) {
+      IoTlb& io_tlb = *dev.io_tlb();
       const MappingClaim claim{size, dir, dev.id()};
       if (io_tlb.unmap_cached(phys, dev.config().min_align_mask, claim, attrs)) {
         return {};

@@ -165,7 +165,7 @@ SlotPool::SlotPool(const PoolGeometry& geometry, std::shared_ptr<const SlotPolic
   for (std::uint32_t a = 0; a < area_count_; ++a) {
     areas_[a].state = policy_->make_area_state(area_slots_);
     if (caches_runs_) {
-      areas_[a].cache = std::make_unique<RunCache>(cache_budget(area_slots_));
+      areas_[a].cache.emplace(cache_budget(area_slots_));
     }
   }
 }
@@ -871,7 +871,7 @@ Result<MappingInfo> SlotPool::find_mapping(PhysAddr addr, std::uint64_t size) co
   const std::uint64_t slot = (addr - start_) >> kSlotShift;
   Area& area = area_of(slot);
   Result<MappingInfo> found =
-      with_records(area.lock, area.cache.get(), [&]() -> Result<MappingInfo> {
+      with_records(area.lock, area.run_cache(), [&]() -> Result<MappingInfo> {
         const Slot& s = slots_[slot];
         const std::uint64_t head = slot - s.part;
         if (s.role != SlotRole::data || slots_[head].state != MappingState::live) {
@@ -910,7 +910,7 @@ PoolStats SlotPool::stats() const {
     std::lock_guard guard(areas_[a].lock);
     std::uint64_t cached = 0;
     std::uint64_t hits = 0;
-    if (RunCache* cache = areas_[a].cache.get(); cache != nullptr) {
+    if (RunCache* cache = areas_[a].run_cache(); cache != nullptr) {
       std::lock_guard records(cache->lock);
       cached = cache->cached_slots();
       hits = cache->hits();
@@ -929,7 +929,7 @@ PoolStats SlotPool::stats() const {
 std::uint64_t SlotPool::count_owned(std::uint32_t owner) const {
   std::uint64_t count = 0;
   for (std::uint32_t a = 0; a < area_count_; ++a) {
-    with_records(areas_[a].lock, areas_[a].cache.get(), [&] {
+    with_records(areas_[a].lock, areas_[a].run_cache(), [&] {
       const std::uint64_t base = std::uint64_t{a} * area_slots_;
       for (std::uint64_t i = base; i < base + area_slots_; ++i) {
         if (slots_[i].state != MappingState::none && slots_[i].state != MappingState::cached &&
@@ -969,7 +969,7 @@ Status SlotPool::check_invariants() const {
   std::vector<std::unique_lock<SpinLock>> records;
   records.reserve(area_count_);
   for (std::uint32_t a = 0; a < area_count_; ++a) {
-    if (RunCache* cache = areas_[a].cache.get(); cache != nullptr) {
+    if (RunCache* cache = areas_[a].run_cache(); cache != nullptr) {
       records.emplace_back(cache->lock);
     }
   }
@@ -982,7 +982,7 @@ Status SlotPool::check_invariants() const {
   std::uint64_t total = 0;
   std::uint64_t gates = 0;
   for (std::uint32_t a = 0; a < area_count_; ++a) {
-    const RunCache* cache = areas_[a].cache.get();
+    const RunCache* cache = areas_[a].run_cache();
     gates += areas_[a].gate.load(std::memory_order_relaxed);
     const std::uint64_t base = std::uint64_t{a} * area_slots_;
     const std::uint64_t counted = areas_[a].used.load(std::memory_order_relaxed);

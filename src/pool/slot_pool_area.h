@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "run_cache.h"
 #include "swiotlb/core/spin_lock.h"
@@ -34,9 +35,14 @@ struct alignas(64) SlotPool::Area {
   // The policy's own index of the area, kept in step with `list` (null for
   // the kernel policies, which search the counters alone).
   std::unique_ptr<AreaState> state;
-  // Magazines of freed runs (null unless the pool caches runs); its lock,
+  // Magazines of freed runs (empty unless the pool caches runs); its lock,
   // not `lock`, guards the slot records of this area (see run_cache.h).
-  std::unique_ptr<RunCache> cache;
+  // Held in the area, not behind a pointer: a hit goes from the area to the
+  // cache's lock without another dependent load.
+  std::optional<RunCache> cache;
+
+  RunCache* run_cache() { return cache ? &*cache : nullptr; }
+  const RunCache* run_cache() const { return cache ? &*cache : nullptr; }
 };
 
 }  // namespace swiotlb

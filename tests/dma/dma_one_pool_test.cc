@@ -36,7 +36,13 @@ TEST(DmaOnePool, WhichDevicesTakeIt) {
   auto forced = make_io_tlb(1024, /*force=*/true, "fast");
   auto unforced = make_io_tlb(1024, /*force=*/false, "fast");
   ASSERT_TRUE(forced && unforced);
-  EXPECT_TRUE(make_device(forced.get())->bounces_through_one_pool());
+  auto plain = make_device(forced.get());
+  EXPECT_TRUE(plain->bounces_through_one_pool());
+  EXPECT_TRUE(plain->one_pool_holds(forced->start()));
+  EXPECT_TRUE(plain->one_pool_holds(PhysAddr(forced->end().value() - 1)));
+  EXPECT_FALSE(plain->one_pool_holds(forced->end()));
+  EXPECT_FALSE(plain->one_pool_holds(PhysAddr(forced->start().value() - 1)));
+  EXPECT_FALSE(make_device(unforced.get())->one_pool_holds(unforced->start()));
   // Bounces only when it must: the buffer decides, per map.
   EXPECT_FALSE(make_device(unforced.get())->bounces_through_one_pool());
   EXPECT_FALSE(make_device(nullptr)->bounces_through_one_pool());

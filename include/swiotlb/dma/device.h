@@ -158,6 +158,12 @@ class SWIOTLB_API Device {
   // device sees it, and that it reaches every bounce address in it. Fixed
   // at creation.
   bool bounces_through_one_pool() const { return one_pool_; }
+  // Whether that one pool holds `addr` (false for a device that does not
+  // bounce through one pool). Reads only the device: an unmap asks this
+  // first, and the pool's own fields are further away.
+  bool one_pool_holds(PhysAddr addr) const {
+    return addr >= one_pool_start_ && addr < one_pool_end_;
+  }
 
   // The kernel's dma_supported() for a device that bounces: some pool it
   // would use lies wholly below `mask` as the device sees it.
@@ -206,7 +212,11 @@ class SWIOTLB_API Device {
   std::vector<PoolChoice> coherent_pools_;   // fixed after creation
   const Reach streaming_reach_;
   const Reach coherent_reach_;
-  bool one_pool_ = false;  // fixed after creation
+  // bounces_through_one_pool(), and that pool's extent (empty when not);
+  // fixed after creation.
+  bool one_pool_ = false;
+  PhysAddr one_pool_start_;
+  PhysAddr one_pool_end_;
   DmaDebug debug_;
   std::atomic<std::uint64_t> map_failures_{0};
   std::atomic<std::uint64_t> cache_syncs_{0};
