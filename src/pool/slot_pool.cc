@@ -730,18 +730,29 @@ Result<MappingInfo> SlotPool::take_mapping_cached(Area& area, std::uint32_t head
                               claim->mapping_size == head.mapping_size && claim->dir == head.dir);
 }
 
-bool SlotPool::unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask,
-                            const MappingClaim& claim, SlotCount& nslots) {
+// The area of the mapping handed out at `tlb_addr`, with `head` set to its
+// head slot, when the pool holds the address and the area has a run cache;
+// null otherwise.
+[[gnu::always_inline]] inline SlotPool::Area* SlotPool::cached_area(PhysAddr tlb_addr,
+                                                                    std::uint64_t min_align_mask,
+                                                                    std::uint32_t& head) {
   if (!contains(tlb_addr)) [[unlikely]] {
-    return false;
+    return nullptr;
   }
   const std::uint64_t offset = tlb_addr.value() & min_align_mask & (kSlotSize - 1);
-  const auto head = static_cast<std::uint32_t>((tlb_addr - offset - start_) >> kSlotShift);
+  head = static_cast<std::uint32_t>((tlb_addr - offset - start_) >> kSlotShift);
   Area& area = area_of(head);
-  if (!area.cache) {
+  return area.cache ? &area : nullptr;
+}
+
+bool SlotPool::unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask,
+                            const MappingClaim& claim, SlotCount& nslots) {
+  std::uint32_t head = 0;
+  Area* const area = cached_area(tlb_addr, min_align_mask, head);
+  if (area == nullptr) {
     return false;
   }
-  SpinLock& records = area.cache->lock;
+  SpinLock& records = area->cache->lock;
   records.lock();
   bool parked = false;
   std::uint32_t count = 0;
@@ -750,7 +761,7 @@ bool SlotPool::unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask,
     const std::uint32_t first = head - slots_[head].pad_slots;
     count = static_cast<std::uint32_t>(
         nr_slots(slots_[first].alloc_size + (tlb_addr.value() & (kSlotSize - 1))));
-    parked = put_cached_locked(area, head, first, count);
+    parked = put_cached_locked(*area, head, first, count);
   }
   records.unlock();
   nslots = SlotCount(count);
@@ -759,16 +770,12 @@ bool SlotPool::unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask,
 
 bool SlotPool::begin_unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask,
                                   const MappingClaim& claim, MappingInfo& info) {
-  if (!contains(tlb_addr)) [[unlikely]] {
+  std::uint32_t head = 0;
+  Area* const area = cached_area(tlb_addr, min_align_mask, head);
+  if (area == nullptr) {
     return false;
   }
-  const std::uint64_t offset = tlb_addr.value() & min_align_mask & (kSlotSize - 1);
-  const auto head = static_cast<std::uint32_t>((tlb_addr - offset - start_) >> kSlotShift);
-  Area& area = area_of(head);
-  if (!area.cache) {
-    return false;
-  }
-  SpinLock& records = area.cache->lock;
+  SpinLock& records = area->cache->lock;
   records.lock();
   const bool live = live_at(head, tlb_addr) && claim_matches(slots_[head], &claim);
   if (live) [[likely]] {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "support/cached_pool.h"
 #include "swiotlb/core/constants.h"
 #include "swiotlb/pool/fast_policy.h"
 #include "swiotlb/pool/slot_pool.h"
@@ -15,37 +16,17 @@
 namespace swiotlb {
 namespace {
 
-constexpr std::uint64_t kStart = 0x100000;
+using testing::ask;
+using testing::kCachedPoolStart;
+
+constexpr std::uint64_t kStart = kCachedPoolStart;
 
 std::unique_ptr<SlotPool> fast_pool(std::uint32_t areas = 1) {
-  auto made = SlotPool::create({PhysAddr(kStart), 256, areas}, std::make_shared<FastPolicy>());
-  EXPECT_TRUE(made) << made.error().message();
-  return made ? std::move(*made) : nullptr;
+  return testing::fast_pool(256, areas);
 }
 
-SlotRequest ask(std::uint64_t size, std::uint64_t orig = 0x40000000) {
-  SlotRequest r;
-  r.orig = PhysAddr(orig);
-  r.mapping_size = size;
-  r.pool_dma_start = DmaAddr(kStart);
-  r.dir = Direction::to_device;
-  r.owner = 7;
-  return r;
-}
-
-// What the pool shows of itself, to see that a miss changed nothing.
-struct Seen {
-  std::uint64_t used;
-  std::uint64_t cached;
-  std::uint64_t maps;
-  std::uint64_t hits;
-  bool operator==(const Seen&) const = default;
-};
-
-Seen seen(const SlotPool& pool) {
-  const PoolStats stats = pool.stats();
-  return {stats.used, stats.cached, stats.maps, stats.cache_hits};
-}
+using testing::seen;
+using Seen = testing::PoolSeen;
 
 // Maps and unmaps `request` so that its run is cached; returns the address.
 PhysAddr cache_one(SlotPool& pool, const SlotRequest& request) {

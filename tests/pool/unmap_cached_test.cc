@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "support/cached_pool.h"
 #include "swiotlb/core/constants.h"
 #include "swiotlb/pool/fast_policy.h"
 #include "swiotlb/pool/slot_pool.h"
@@ -17,41 +18,18 @@
 namespace swiotlb {
 namespace {
 
-constexpr std::uint64_t kStart = 0x100000;
-constexpr std::uint32_t kOwner = 7;
+using testing::ask;
+using testing::fast_pool;
 
-std::unique_ptr<SlotPool> fast_pool(std::uint64_t nslabs = 256) {
-  auto made = SlotPool::create({PhysAddr(kStart), nslabs, 1}, std::make_shared<FastPolicy>());
-  EXPECT_TRUE(made) << made.error().message();
-  return made ? std::move(*made) : nullptr;
-}
-
-SlotRequest ask(std::uint64_t size, std::uint64_t orig = 0x40000000) {
-  SlotRequest r;
-  r.orig = PhysAddr(orig);
-  r.mapping_size = size;
-  r.pool_dma_start = DmaAddr(kStart);
-  r.dir = Direction::to_device;
-  r.owner = kOwner;
-  return r;
-}
+constexpr std::uint64_t kStart = testing::kCachedPoolStart;
+constexpr std::uint32_t kOwner = testing::kCachedPoolOwner;
 
 MappingClaim claim_of(const SlotRequest& r) {
   return {r.mapping_size, r.dir, r.owner};
 }
 
-// What the pool shows of itself, to see that a miss changed nothing.
-struct Seen {
-  std::uint64_t used;
-  std::uint64_t cached;
-  std::uint64_t hiwater;
-  bool operator==(const Seen&) const = default;
-};
-
-Seen seen(const SlotPool& pool) {
-  const PoolStats stats = pool.stats();
-  return {stats.used, stats.cached, pool.hiwater()};
-}
+using testing::seen;
+using Seen = testing::PoolSeen;
 
 TEST(UnmapCached, AHitLeavesThePoolAsUnmapWould) {
   // Two pools in the same state: one unmapped by unmap_cached, one by unmap().

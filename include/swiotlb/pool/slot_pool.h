@@ -338,6 +338,7 @@ class SlotPool {
   [[gnu::cold]] Error outside_error(PhysAddr addr) const;
   Result<std::uint32_t> head_of_locked(PhysAddr tlb_addr, std::uint64_t min_align_mask) const;
   MappingInfo info_locked(std::uint32_t head) const;
+  Area* cached_area(PhysAddr tlb_addr, std::uint64_t min_align_mask, std::uint32_t& head);
   bool live_at(std::uint32_t head, PhysAddr tlb_addr) const;
   static bool claim_matches(const Slot& head, const MappingClaim* claim);
   static Status check_claim(const MappingInfo& info, const MappingClaim& claim);
