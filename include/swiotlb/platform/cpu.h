@@ -4,9 +4,11 @@
 
 namespace swiotlb {
 
-// The CPU the calling thread runs on now (sched_getcpu), or 0 when the
-// system cannot tell. The answer can be stale by the time it is used; callers
-// use it only as a hint for spreading load.
+// The CPU the calling thread runs on now, or 0 when the system cannot
+// tell: read from the thread's restartable-sequences area when the C
+// library registered one (one load), from sched_getcpu otherwise. The
+// answer can be stale by the time it is used; callers use it only as a
+// hint for spreading load. Thread-safe; no allocation, no error.
 unsigned current_cpu();
 
 // The number of CPUs that can run this process (sched_getaffinity), at least 1.
