@@ -98,12 +98,13 @@ struct MapUnmapSetup {
   std::uint64_t span = 0;
   // to_device: a write, copied into the bounce buffer at map. from_device:
   // a read, copied in at map as well (the kernel fills the bounce buffer
-  // whatever the direction, so that the device cannot see stale data) and
-  // copied back at unmap; its baseline copies there and back.
+  // whatever the direction, so that a device that writes only part of it
+  // leaves the buffer's own bytes, not a stale slot's, to be copied back)
+  // and copied back at unmap; its baseline copies there and back.
   Direction dir = Direction::to_device;
 };
 
-// What a driver has for one streaming to_device transfer on a forced-bounce
+// What a driver has for one streaming transfer on a forced-bounce
 // system: the kernel's default pool (64 MiB, one area per CPU), a device
 // with a 64-bit mask, and its own page-aligned source buffer; plus a
 // destination of the same size for the memcpy baseline.
