@@ -100,6 +100,13 @@ std::uint64_t mapped_slots(const Area& area) {
   return taken > cached ? taken - cached : 0;
 }
 
+// The slots of the mapping handed out at `tlb_addr` whose first slot is
+// `first`, as the kernel counts them: the first slot's remaining size plus
+// the address's offset in its slot.
+std::uint64_t mapping_slots(const SlotRecord& first, PhysAddr tlb_addr) {
+  return nr_slots(first.alloc_size + (tlb_addr.value() & (kSlotSize - 1)));
+}
+
 // The cache holds at most an eighth of its area, and at least one run of
 // the longest length it caches.
 std::uint64_t cache_budget(std::uint32_t area_slots) {
@@ -626,9 +633,7 @@ MappingInfo SlotPool::info_locked(std::uint32_t head) const {
   info.dir = h.dir;
   info.owner = h.owner;
   info.index = SlotIndex(first);
-  // As the kernel counts them: the first slot's remaining size plus the offset.
-  info.nslots =
-      SlotCount(nr_slots(slots_[first].alloc_size + (info.tlb_addr.value() & (kSlotSize - 1))));
+  info.nslots = SlotCount(mapping_slots(slots_[first], info.tlb_addr));
   return info;
 }
 
@@ -761,8 +766,7 @@ bool SlotPool::unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask,
   if (live_at(head, tlb_addr) && claim_matches(slots_[head], &claim)) [[likely]] {
     // info_locked's first slot and count, alone.
     const std::uint32_t first = head - slots_[head].pad_slots;
-    count = static_cast<std::uint32_t>(
-        nr_slots(slots_[first].alloc_size + (tlb_addr.value() & (kSlotSize - 1))));
+    count = static_cast<std::uint32_t>(mapping_slots(slots_[first], tlb_addr));
     parked = put_cached_locked(*area, head, first, count);
   }
   records.unlock();

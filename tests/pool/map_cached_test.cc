@@ -125,11 +125,9 @@ TEST(MapCached, ItLooksOnlyInTheAreaOfTheRequestsCpu) {
 
 TEST(MapCached, PoolsWithoutACacheNeverHit) {
   for (const char* name : {"linux", "linux-6.1"}) {
-    auto policy = make_slot_policy(name);
-    ASSERT_TRUE(policy);
-    auto made = SlotPool::create({PhysAddr(kStart), 128, 1}, *policy);
+    auto made = testing::kernel_pool(name);
     ASSERT_TRUE(made);
-    SlotPool& pool = **made;
+    SlotPool& pool = *made;
     cache_one(pool, ask(512));
     SlotMapping mapping;
     EXPECT_FALSE(pool.map_cached(ask(512), mapping)) << name;

@@ -213,24 +213,20 @@ TEST(BeginUnmapCached, WhatItDoesNotTakeIsAMissThatChangesNothing) {
   EXPECT_TRUE(pool->unmap(mapped->tlb_addr, 0, &claim));
   EXPECT_TRUE(pool->check_invariants());
   for (const char* name : {"linux", "linux-6.1"}) {
-    auto policy = make_slot_policy(name);
-    ASSERT_TRUE(policy);
-    auto made = SlotPool::create({PhysAddr(kStart), 128, 1}, *policy);
+    auto made = testing::kernel_pool(name);
     ASSERT_TRUE(made);
-    auto live = (*made)->map(request);
+    auto live = made->map(request);
     ASSERT_TRUE(live);
-    EXPECT_FALSE((*made)->begin_unmap_cached(live->tlb_addr, 0, claim, info)) << name;
-    EXPECT_TRUE((*made)->unmap(live->tlb_addr, 0, &claim)) << name;
+    EXPECT_FALSE(made->begin_unmap_cached(live->tlb_addr, 0, claim, info)) << name;
+    EXPECT_TRUE(made->unmap(live->tlb_addr, 0, &claim)) << name;
   }
 }
 
 TEST(UnmapCached, PoolsWithoutACacheNeverHit) {
   for (const char* name : {"linux", "linux-6.1"}) {
-    auto policy = make_slot_policy(name);
-    ASSERT_TRUE(policy);
-    auto made = SlotPool::create({PhysAddr(kStart), 128, 1}, *policy);
+    auto made = testing::kernel_pool(name);
     ASSERT_TRUE(made);
-    SlotPool& pool = **made;
+    SlotPool& pool = *made;
     const SlotRequest request = ask(512);
     auto mapped = pool.map(request);
     ASSERT_TRUE(mapped);

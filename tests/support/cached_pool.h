@@ -23,6 +23,19 @@ inline std::unique_ptr<SlotPool> fast_pool(std::uint64_t nslabs = 256, std::uint
   return made ? std::move(*made) : nullptr;
 }
 
+// A pool of 128 slots in one area under one of the kernel's policies,
+// which cache no runs.
+inline std::unique_ptr<SlotPool> kernel_pool(const char* policy_name) {
+  auto policy = make_slot_policy(policy_name);
+  EXPECT_TRUE(policy) << policy_name;
+  if (!policy) {
+    return nullptr;
+  }
+  auto made = SlotPool::create({PhysAddr(kCachedPoolStart), 128, 1}, *policy);
+  EXPECT_TRUE(made) << made.error().message();
+  return made ? std::move(*made) : nullptr;
+}
+
 inline SlotRequest ask(std::uint64_t size, std::uint64_t orig = 0x40000000) {
   SlotRequest r;
   r.orig = PhysAddr(orig);

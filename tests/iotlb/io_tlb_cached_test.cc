@@ -1,0 +1,136 @@
+// IoTlb::map_cached and IoTlb::unmap_cached, the hit paths of map() and
+// unmap(): a hit leaves the IoTlb, its bytes and its counters as the full
+// call would have; anything else is a miss that changes nothing, and the
+// full call then does the work or says why not.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "swiotlb/core/constants.h"
+#include "swiotlb/iotlb/io_tlb.h"
+
+namespace swiotlb {
+namespace {
+
+constexpr std::uint32_t kOwner = 7;
+
+std::unique_ptr<IoTlb> make(const char* policy) {
+  IoTlbOptions options;
+  options.nslabs = 1024;
+  options.nareas = 1;
+  options.force_bounce = true;
+  options.policy = policy;
+  auto made = IoTlb::create(options);
+  EXPECT_TRUE(made) << made.error().message();
+  return made ? std::move(*made) : nullptr;
+}
+
+BounceRequest request(const void* orig, std::uint64_t size, Direction dir, const IoTlb& tlb) {
+  BounceRequest r;
+  r.orig = PhysAddr::from_pointer(orig);
+  r.size = size;
+  r.pool_dma_start = DmaAddr(tlb.start().value());
+  r.dir = dir;
+  r.owner = kOwner;
+  return r;
+}
+
+TEST(IoTlbCached, AHitMapsAndUnmapsAsTheFullCallsWould) {
+  auto tlb = make("fast");
+  std::vector<std::byte> buffer(3000, std::byte{0x11});
+  const BounceRequest write = request(buffer.data(), buffer.size(), Direction::to_device, *tlb);
+  PhysAddr tlb_addr;
+  EXPECT_FALSE(tlb->map_cached(write, true, tlb_addr));  // an empty cache
+  EXPECT_EQ(tlb->used(), 0u);
+  auto first = tlb->map(write);
+  ASSERT_TRUE(first) << first.error().message();
+  const MappingClaim claim{buffer.size(), Direction::to_device, kOwner};
+  ASSERT_TRUE(tlb->unmap_cached(*first, 0, claim, {}));
+  EXPECT_EQ(tlb->used(), 0u);
+  EXPECT_EQ(tlb->pool().stats().cached, 2u);
+  // The run comes back, filled.
+  ASSERT_TRUE(tlb->map_cached(write, true, tlb_addr));
+  EXPECT_EQ(tlb_addr, *first);
+  EXPECT_EQ(std::memcmp(tlb->bounce_pointer(tlb_addr), buffer.data(), buffer.size()), 0);
+  EXPECT_EQ(tlb->used(), 2u);
+  EXPECT_EQ(tlb->hiwater(), 2u);
+  EXPECT_EQ(tlb->pool().stats().cache_hits, 1u);
+  ASSERT_TRUE(tlb->unmap_cached(tlb_addr, 0, claim, {}));
+  EXPECT_TRUE(tlb->check_invariants());
+}
+
+TEST(IoTlbCached, AReadIsCopiedBack) {
+  auto tlb = make("fast");
+  std::vector<std::byte> buffer(700, std::byte{0});
+  const BounceRequest read = request(buffer.data(), buffer.size(), Direction::from_device, *tlb);
+  auto mapped = tlb->map(read);
+  ASSERT_TRUE(mapped);
+  std::memset(tlb->bounce_pointer(*mapped), 0x42, buffer.size());
+  const MappingClaim claim{buffer.size(), Direction::from_device, kOwner};
+  ASSERT_TRUE(tlb->unmap_cached(*mapped, 0, claim, {}));
+  EXPECT_EQ(buffer.front(), std::byte{0x42});
+  EXPECT_EQ(buffer.back(), std::byte{0x42});
+  EXPECT_EQ(tlb->used(), 0u);
+  // skip_cpu_sync: nothing copied back.
+  auto again = tlb->map(read);
+  ASSERT_TRUE(again);
+  std::memset(tlb->bounce_pointer(*again), 0x24, buffer.size());
+  ASSERT_TRUE(tlb->unmap_cached(*again, 0, claim, Attr::skip_cpu_sync));
+  EXPECT_EQ(buffer.front(), std::byte{0x42});
+  EXPECT_TRUE(tlb->check_invariants());
+}
+
+TEST(IoTlbCached, MissesChangeNothingAndTheFullCallSaysWhy) {
+  auto tlb = make("fast");
+  std::vector<std::byte> buffer(4096, std::byte{1});
+  const BounceRequest write = request(buffer.data(), buffer.size(), Direction::to_device, *tlb);
+  auto mapped = tlb->map(write);
+  ASSERT_TRUE(mapped);
+  const MappingClaim claim{buffer.size(), Direction::to_device, kOwner};
+  MappingClaim wrong = claim;
+  wrong.owner = kOwner + 1;
+  EXPECT_FALSE(tlb->unmap_cached(*mapped, 0, wrong, {}));
+  EXPECT_FALSE(tlb->unmap_cached(*mapped + kSlotSize, 0, claim, {}));
+  EXPECT_FALSE(tlb->unmap_cached(tlb->end(), 0, claim, {}));  // in no pool
+  EXPECT_FALSE(tlb->unmap_cached(PhysAddr(0), 0, claim, {}));
+  EXPECT_EQ(tlb->used(), 2u);
+  EXPECT_EQ(tlb->unmap(*mapped, 0, wrong, {}).error().code(), Errc::mapping_mismatch);
+  EXPECT_EQ(tlb->unmap(tlb->end(), 0, claim, {}).error().code(), Errc::not_mapped);
+  ASSERT_TRUE(tlb->unmap_cached(*mapped, 0, claim, {}));
+  // A second unmap: a miss, and not_mapped from the full call.
+  EXPECT_FALSE(tlb->unmap_cached(*mapped, 0, claim, {}));
+  EXPECT_EQ(tlb->unmap(*mapped, 0, claim, {}).error().code(), Errc::not_mapped);
+  // A request the cache does not serve (an allocation alignment, a pool
+  // that does not exist) is a miss that takes nothing.
+  BounceRequest aligned = write;
+  aligned.alloc_align_mask = kPageSize - 1;
+  PhysAddr tlb_addr;
+  EXPECT_FALSE(tlb->map_cached(aligned, true, tlb_addr));
+  BounceRequest no_pool = write;
+  no_pool.pool = 5;
+  EXPECT_FALSE(tlb->map_cached(no_pool, true, tlb_addr));
+  EXPECT_EQ(tlb->used(), 0u);
+  EXPECT_EQ(tlb->pool().stats().cache_hits, 0u);
+  EXPECT_TRUE(tlb->check_invariants());
+}
+
+TEST(IoTlbCached, PoolsWithoutARunCacheNeverHit) {
+  for (const char* policy : {"linux", "linux-6.1"}) {
+    auto tlb = make(policy);
+    std::vector<std::byte> buffer(512, std::byte{1});
+    const BounceRequest write = request(buffer.data(), buffer.size(), Direction::to_device, *tlb);
+    auto mapped = tlb->map(write);
+    ASSERT_TRUE(mapped) << policy;
+    const MappingClaim claim{buffer.size(), Direction::to_device, kOwner};
+    EXPECT_FALSE(tlb->unmap_cached(*mapped, 0, claim, {})) << policy;
+    ASSERT_TRUE(tlb->unmap(*mapped, 0, claim, {})) << policy;
+    PhysAddr tlb_addr;
+    EXPECT_FALSE(tlb->map_cached(write, true, tlb_addr)) << policy;
+    EXPECT_EQ(tlb->used(), 0u) << policy;
+  }
+}
+
+}  // namespace
+}  // namespace swiotlb
