@@ -310,6 +310,11 @@ Result<PhysAddr> IoTlb::map_slots(const BounceRequest& request, bool copy) {
 }
 
 std::optional<Result<PhysAddr>> IoTlb::try_for_waiter(const BounceRequest& request, bool copy) {
+  // Before looking: unmap_cached counts the waiters under these locks
+  // instead of notifying after a fence (WaitQueue's Ordering).
+  for (const IoPool* configured : configured_) {
+    configured->slots->pass_cache_locks();
+  }
   PoolTable::ReadGuard reading(dynamic_);
   Result<PhysAddr> mapped = try_map(request, copy);
   if (!mapped && mapped.error().code() == Errc::pool_full) {

@@ -53,10 +53,16 @@ bool IoTlb::unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask, const 
   }
   if (attrs.has(Attr::skip_cpu_sync) || !copies_from_device(claim.dir)) {
     SlotCount nslots;
-    if (!pool->slots->unmap_cached(tlb_addr, min_align_mask, claim, nslots)) {
+    std::uint64_t waiting = 0;
+    if (!pool->slots->unmap_cached(tlb_addr, min_align_mask, claim, nslots, &waits_.waiter_count(),
+                                   &waiting)) {
       return false;
     }
-    finish_release(pool, nslots.value());
+    // finish_release for a configured pool, with the waiters counted under
+    // the cache's lock, which every waiter's attempt passes (try_for_waiter):
+    // no fence.
+    counters_->tiers[pool->tier].count_unmap(true, nslots.value());
+    waits_.notify_counted(waiting);
     return true;
   }
   // finish_unmap's steps, without its read section: a configured pool is

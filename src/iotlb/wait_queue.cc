@@ -140,7 +140,7 @@ struct WaitQueue::State {
 };
 
 WaitQueue::WaitQueue(std::function<void()> wake_service)
-    : state_(std::make_unique<State>(std::move(wake_service))) {}
+    : state_(std::make_unique<State>(std::move(wake_service))), waiter_count_(&state_->waiters) {}
 
 WaitQueue::~WaitQueue() {
   SWIOTLB_CHECK(state_->head == nullptr, "a WaitQueue destroyed with waiters");
@@ -203,10 +203,13 @@ void WaitQueue::enqueue(Clock::time_point deadline, std::function<bool()> attemp
 }
 
 void WaitQueue::notify() {
-  State& s = *state_;
-  if (read_after_room_published(s.waiters) == 0) {
-    return;
+  if (read_after_room_published(state_->waiters) != 0) {
+    wake_head();
   }
+}
+
+void WaitQueue::wake_head() {
+  State& s = *state_;
   bool wake = false;
   {
     std::lock_guard lock(s.mu);

@@ -753,7 +753,8 @@ Result<MappingInfo> SlotPool::take_mapping_locked(Area& area, PhysAddr tlb_addr,
 }
 
 bool SlotPool::unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask,
-                            const MappingClaim& claim, SlotCount& nslots) {
+                            const MappingClaim& claim, SlotCount& nslots,
+                            const std::atomic<std::uint64_t>* waiters, std::uint64_t* waiting) {
   std::uint32_t head = 0;
   Area* const area = cached_area(tlb_addr, min_align_mask, head);
   if (area == nullptr) {
@@ -769,9 +770,20 @@ bool SlotPool::unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask,
     count = static_cast<std::uint32_t>(mapping_slots(slots_[first], tlb_addr));
     parked = put_cached_locked(*area, head, first, count);
   }
+  if (parked && waiters != nullptr) {
+    // Under the lock, after the run is parked (see pass_cache_locks).
+    *waiting = waiters->load(std::memory_order_relaxed);
+  }
   records.unlock();
   nslots = SlotCount(count);
   return parked;
+}
+
+void SlotPool::pass_cache_locks() const {
+  for (std::uint32_t a = 0; caches_runs_ && a < area_count_; ++a) {
+    // An empty critical section: the lock's order is what is wanted.
+    const std::lock_guard pass(areas_[a].cache->lock);
+  }
 }
 
 bool SlotPool::begin_unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask,

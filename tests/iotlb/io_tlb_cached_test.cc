@@ -4,10 +4,15 @@
 // full call then does the work or says why not.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <thread>
 #include <vector>
 
+#include "support/eventually.h"
 #include "swiotlb/core/constants.h"
 #include "swiotlb/iotlb/io_tlb.h"
 
@@ -130,6 +135,101 @@ TEST(IoTlbCached, PoolsWithoutARunCacheNeverHit) {
     EXPECT_FALSE(tlb->map_cached(write, true, tlb_addr)) << policy;
     EXPECT_EQ(tlb->used(), 0u) << policy;
   }
+}
+
+// ---- Waiters and unmaps through the run cache ----------------------------------
+//
+// An unmap through the cache announces its room without a fence: it counts
+// the waiters under the cache's lock, which every waiter's attempt passes
+// first (WaitQueue's Ordering).
+
+// The longest run a cache keeps (kMaxCachedSlots, private to the pool).
+constexpr std::uint64_t kLongestRunSlots = 32;
+constexpr std::uint64_t kLongestRun = kLongestRunSlots * kSlotSize;
+
+// The pool of make() (1024 slots) filled with runs of kLongestRun bytes
+// from `buffer`, but for `left` of them.
+std::vector<PhysAddr> fill_but(IoTlb& tlb, const std::vector<std::byte>& buffer, int left) {
+  std::vector<PhysAddr> held;
+  const BounceRequest write = request(buffer.data(), kLongestRun, Direction::to_device, tlb);
+  for (std::uint64_t used = 0; used + kLongestRunSlots * static_cast<std::uint64_t>(left) < 1024;
+       used += kLongestRunSlots) {
+    auto mapped = tlb.map(write);
+    EXPECT_TRUE(mapped) << mapped.error().message();
+    if (mapped) {
+      held.push_back(*mapped);
+    }
+  }
+  return held;
+}
+
+BounceRequest sleepy(const std::vector<std::byte>& buffer, const IoTlb& tlb) {
+  BounceRequest r = request(buffer.data(), kLongestRun, Direction::to_device, tlb);
+  r.attrs = Attr::may_sleep;
+  r.deadline = WaitQueue::Clock::now() + std::chrono::seconds(30);
+  return r;
+}
+
+TEST(IoTlbCached, AWaiterIsServedByAnUnmapThroughTheCache) {
+  auto tlb = make("fast");
+  const std::vector<std::byte> buffer(kLongestRun, std::byte{5});
+  const std::vector<PhysAddr> held = fill_but(*tlb, buffer, 0);
+  ASSERT_EQ(tlb->used(), 1024u);
+  std::optional<Result<PhysAddr>> got;
+  std::thread waiter([&] { got.emplace(tlb->map(sleepy(buffer, *tlb))); });
+  ASSERT_TRUE(testing::eventually([&] { return tlb->stats().waits.waiting_now == 1; }));
+  const MappingClaim claim{kLongestRun, Direction::to_device, kOwner};
+  EXPECT_TRUE(tlb->unmap_cached(held.back(), 0, claim, {}));
+  waiter.join();
+  ASSERT_TRUE(*got) << got->error().message();
+  EXPECT_EQ(**got, held.back());  // the run the unmap parked
+  EXPECT_EQ(tlb->stats().waits.timeouts, 0u);
+  EXPECT_TRUE(tlb->check_invariants());
+}
+
+// Three threads share one free run: each maps (waiting while it is out),
+// holds it for a moment and unmaps through the cache, over and over. A
+// lost wakeup leaves a waiter asleep with the run parked until its
+// deadline: its map then fails.
+TEST(IoTlbCached, WaitersAndUnmapsThroughTheCacheLoseNoWakeup) {
+  constexpr int kThreads = 3;
+  constexpr int kRounds = 500;
+  auto tlb = make("fast");
+  const std::vector<std::byte> buffer(kLongestRun, std::byte{6});
+  const std::vector<PhysAddr> held = fill_but(*tlb, buffer, 1);
+  const MappingClaim claim{kLongestRun, Direction::to_device, kOwner};
+  std::atomic<int> failed{0};
+  std::atomic<int> through_cache{0};
+  std::vector<std::thread> threads;
+  threads.reserve(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kRounds; ++i) {
+        auto mapped = tlb->map(sleepy(buffer, *tlb));
+        if (!mapped) {
+          ++failed;
+          return;
+        }
+        std::this_thread::yield();  // the others find the run out, and wait
+        if (tlb->unmap_cached(*mapped, 0, claim, {})) {
+          ++through_cache;
+        } else if (!tlb->unmap(*mapped, 0, claim, {})) {
+          ++failed;
+          return;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_GT(through_cache.load(), 0);
+  const WaitStats waits = tlb->stats().waits;
+  EXPECT_EQ(waits.timeouts, 0u);
+  EXPECT_GT(waits.waits, 0u);  // the threads did wait for each other
+  EXPECT_EQ(tlb->used(), held.size() * kLongestRunSlots);
+  EXPECT_TRUE(tlb->check_invariants());
 }
 
 }  // namespace

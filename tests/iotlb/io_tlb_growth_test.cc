@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "failing_backend.h"
+#include "support/eventually.h"
 #include "swiotlb/core/constants.h"
 #include "swiotlb/core/log.h"
 #include "swiotlb/iotlb/io_tlb.h"
@@ -34,17 +35,7 @@ using Clock = WaitQueue::Clock;
 constexpr std::uint32_t kOwner = 7;
 constexpr std::uint64_t kSegment = kSegmentSlots * kSlotSize;  // 256 KiB: one whole segment
 
-// Polls `done` until it holds, for at most 30 s; false if it never did.
-bool eventually(const std::function<bool()>& done) {
-  const auto limit = Clock::now() + 30s;
-  while (!done()) {
-    if (Clock::now() > limit) {
-      return false;
-    }
-    std::this_thread::sleep_for(200us);
-  }
-  return true;
-}
+using testing::eventually;
 
 std::vector<std::byte> pattern(std::size_t size, unsigned seed) {
   std::vector<std::byte> bytes(size);

@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/eventually.h"
+
 namespace swiotlb {
 namespace {
 
@@ -28,17 +30,7 @@ Clock::time_point past() {
   return Clock::now() - 1s;
 }
 
-// Polls `done` until it holds, for at most 30 s; false if it never did.
-bool eventually(const std::function<bool()>& done) {
-  const auto limit = Clock::now() + 30s;
-  while (!done()) {
-    if (Clock::now() > limit) {
-      return false;
-    }
-    std::this_thread::sleep_for(100us);
-  }
-  return true;
-}
+using testing::eventually;
 
 // Units of room, and the order in which takers got theirs.
 class Room {
@@ -425,7 +417,10 @@ TEST(WaitQueue, CancelAllTimesOutEveryone) {
 // asleep with a slot free and nobody to notify, until its deadline: wait()
 // then returns false (the worker stops there, so that a loss fails the test
 // in one deadline, not one per round), or a queued entry times out.
-TEST(WaitQueue, StressNoLostWakeups) {
+// `counted`: the notifier announces with notify_counted(), having read the
+// waiter count under the lock that every attempt takes first (take()),
+// instead of with notify().
+void stress_no_lost_wakeups(bool counted) {
   constexpr int kWorkers = 6;
   constexpr int kRounds = 400;
   constexpr int kQueued = 200;
@@ -523,15 +518,19 @@ TEST(WaitQueue, StressNoLostWakeups) {
   std::thread notifier([&] {
     while (!stop_notifier.load()) {
       bool gave = false;
+      std::uint64_t waiting = 0;
       {
         std::lock_guard lock(slots_mu);
         if (in_use > 0) {
           --in_use;
           ++free_slots;
           gave = true;
+          waiting = q.waiter_count().load(std::memory_order_relaxed);
         }
       }
-      if (gave) {
+      if (gave && counted) {
+        q.notify_counted(waiting);
+      } else if (gave) {
         q.notify();
       } else {
         std::this_thread::yield();
@@ -563,6 +562,38 @@ TEST(WaitQueue, StressNoLostWakeups) {
   EXPECT_EQ(stats.waits, static_cast<std::uint64_t>(waited.load() + kQueued));
   std::lock_guard lock(slots_mu);
   EXPECT_EQ(free_slots + in_use, kSlots);
+}
+
+TEST(WaitQueue, StressNoLostWakeups) {
+  stress_no_lost_wakeups(false);
+}
+
+TEST(WaitQueue, StressNoLostWakeupsWithWaitersCountedUnderTheLock) {
+  stress_no_lost_wakeups(true);
+}
+
+// notify_counted() wakes only for a count that is not 0: the service thread
+// is called for the queued head on 1, not on 0.
+TEST(WaitQueue, NotifyCountedWakesOnlyForACountedWaiter) {
+  int wakes = 0;
+  WaitQueue q([&] { ++wakes; });
+  Room room;
+  q.enqueue(far(), room.taker(0, 1), [] {});
+  EXPECT_EQ(wakes, 1);  // joining wakes the service thread
+  EXPECT_EQ(q.waiter_count().load(), 1u);
+  q.service();  // no room: it tried once and waits
+  EXPECT_EQ(room.attempts(0), 1);
+  q.notify_counted(0);
+  EXPECT_EQ(wakes, 1);
+  q.service();
+  EXPECT_EQ(room.attempts(0), 1);  // the epoch did not move: no new attempt
+  room.give(1);
+  q.notify_counted(q.waiter_count().load());
+  EXPECT_EQ(wakes, 2);
+  q.service();
+  EXPECT_EQ(room.attempts(0), 2);
+  EXPECT_EQ(room.served(), 1u);
+  EXPECT_EQ(q.waiter_count().load(), 0u);
 }
 
 }  // namespace

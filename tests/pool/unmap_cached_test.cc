@@ -6,8 +6,10 @@
 // work or says why not.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "support/cached_pool.h"
@@ -219,6 +221,62 @@ TEST(BeginUnmapCached, WhatItDoesNotTakeIsAMissThatChangesNothing) {
     ASSERT_TRUE(live);
     EXPECT_FALSE(made->begin_unmap_cached(live->tlb_addr, 0, claim, info)) << name;
     EXPECT_TRUE(made->unmap(live->tlb_addr, 0, &claim)) << name;
+  }
+}
+
+// A hit reads the caller's waiter count (under the cache's lock, after the
+// run is parked); a miss leaves `waiting` as it was.
+TEST(UnmapCached, AHitReadsTheWaiterCount) {
+  auto pool = fast_pool(256, 2);
+  const SlotRequest request = ask(4096);
+  auto mapped = pool->map(request);
+  ASSERT_TRUE(mapped);
+  const std::atomic<std::uint64_t> waiters{3};
+  std::uint64_t waiting = 99;
+  SlotCount nslots;
+  MappingClaim wrong = claim_of(request);
+  wrong.owner = kOwner + 1;
+  EXPECT_FALSE(pool->unmap_cached(mapped->tlb_addr, 0, wrong, nslots, &waiters, &waiting));
+  EXPECT_EQ(waiting, 99u);
+  ASSERT_TRUE(
+      pool->unmap_cached(mapped->tlb_addr, 0, claim_of(request), nslots, &waiters, &waiting));
+  EXPECT_EQ(waiting, 3u);
+  EXPECT_EQ(pool->stats().cached, 2u);
+  // Passing the locks changes nothing, with runs cached or not.
+  const Seen before = seen(*pool);
+  pool->pass_cache_locks();
+  EXPECT_EQ(seen(*pool), before);
+  testing::kernel_pool("linux")->pass_cache_locks();
+}
+
+// Two threads: an unmap_cached() that parks a run and reads the count,
+// and a waiter that counts itself, passes the cache locks and looks. In
+// every round one of the two sees the other: the unmap reads the waiter,
+// or the waiter finds the run.
+TEST(UnmapCached, AWaiterPassingTheLocksIsSeenOrSeesTheRun) {
+  constexpr int kRounds = 2000;
+  auto pool = fast_pool(256, 2);
+  const SlotRequest request = ask(4096);
+  const MappingClaim claim = claim_of(request);
+  std::atomic<std::uint64_t> waiters{0};
+  for (int round = 0; round < kRounds; ++round) {
+    auto mapped = pool->map(request);
+    ASSERT_TRUE(mapped);
+    std::uint64_t waiting = 0;
+    bool found = false;
+    std::thread unmapper([&] {
+      SlotCount nslots;
+      EXPECT_TRUE(pool->unmap_cached(mapped->tlb_addr, 0, claim, nslots, &waiters, &waiting));
+    });
+    std::thread waiter([&] {
+      waiters.fetch_add(1, std::memory_order_relaxed);
+      pool->pass_cache_locks();
+      found = pool->cached() != 0;
+    });
+    unmapper.join();
+    waiter.join();
+    EXPECT_TRUE(waiting != 0 || found) << "round " << round;
+    waiters.store(0);
   }
 }
 

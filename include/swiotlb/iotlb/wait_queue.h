@@ -29,6 +29,15 @@
 // attempt comes after the free and sees the room. No wakeup is lost, and a
 // notify() with nobody waiting costs one fence and one load.
 //
+// Room can also be published without the fence, under a lock that every
+// attempt takes and releases before it looks for room (IoTlb passes its
+// pools' run cache locks: SlotPool::pass_cache_locks). The caller reads
+// waiter_count() while it holds that lock, after the room is there, and
+// calls notify_counted() with what it read. If the waiter's attempt passed
+// the lock first, the caller's read comes after the waiter's increment and
+// sees it; if the caller held the lock first, the attempt comes after the
+// room and sees it.
+//
 // Callbacks (attempts, on_timeout, wake_service) run with no lock of the
 // queue held, may call notify(), has_waiters() and stats(), and must not
 // throw.
@@ -37,6 +46,7 @@
 // meant for one thread at a time.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -85,6 +95,19 @@ class WaitQueue {
   // Room may have appeared: the head tries again. Cheap with nobody waiting.
   void notify();
 
+  // notify() for room published under a lock that every attempt passes
+  // through first (see Ordering): `count` is what the caller read of
+  // waiter_count() while it held that lock. With 0, nothing; otherwise as
+  // notify(). No fence.
+  void notify_counted(std::uint64_t count) {
+    if (count != 0) [[unlikely]] {
+      wake_head();
+    }
+  }
+  // The number of entries in the queue, for notify_counted(). Read it with
+  // any memory order; the lock it is read under gives the ordering.
+  const std::atomic<std::uint64_t>& waiter_count() const { return *waiter_count_; }
+
   // Run by the service thread: tries the queued entries at the head (in
   // order, until one finds no room or a blocking waiter is at the head) and
   // times out the queued entries whose deadline passed. Returns the
@@ -108,7 +131,10 @@ class WaitQueue {
  private:
   struct Entry;
   struct State;
+  void wake_head();  // moves the epoch on and wakes the head
+
   std::unique_ptr<State> state_;
+  const std::atomic<std::uint64_t>* waiter_count_;  // state_'s, read inline
 };
 
 }  // namespace swiotlb

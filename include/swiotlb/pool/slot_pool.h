@@ -173,8 +173,24 @@ class SlotPool {
   // match, a cache that has no room): the caller then calls unmap(), which
   // does the work or says why not. Takes the cache's spin lock alone, and
   // builds no error.
+  //
+  // `waiters`, when not null, counts the callers waiting for room (an
+  // IoTlb's wait queue). A true return reads it into `waiting` while the
+  // lock is still held, after the run is parked, so that a caller who then
+  // wakes the waiters needs no fence: see pass_cache_locks(). REQUIRES:
+  // `waiting` not null when `waiters` is not.
   bool unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask, const MappingClaim& claim,
-                    SlotCount& nslots);
+                    SlotCount& nslots, const std::atomic<std::uint64_t>* waiters = nullptr,
+                    std::uint64_t* waiting = nullptr);
+
+  // Takes and gives back, in turn, every area's run cache lock (none in a
+  // pool without caches). For a caller that waits for room: having counted
+  // itself in the `waiters` that unmap_cached() reads, and before each look
+  // for room, it calls this. Then for each area, either an unmap_cached()
+  // held that lock first, and the look sees the run it parked, or it took
+  // the lock after, and read this caller in the count. Any thread; each
+  // lock is held for no work at all.
+  void pass_cache_locks() const;
 
   // The hit path of begin_unmap(): marks the live mapping handed out at
   // `tlb_addr` as going when `claim` matches it, in an area with a run
