@@ -413,8 +413,9 @@ class SWIOTLB_API IoTlb {
   // unmap() would have left them. False, changing nothing, for anything
   // else (another pool, an address or claim unmap() would refuse, a full
   // cache for a run with nothing to copy): call unmap() then, which does
-  // it or says why not. No read section, no error built. Thread-safe as
-  // unmap().
+  // it or says why not. No read section, no error built. Callers waiting
+  // for room are woken as unmap() wakes them; a parked run does it without
+  // a fence (WaitQueue's Ordering). Thread-safe as unmap().
   bool unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask, const MappingClaim& claim,
                     Attrs attrs);
 
