@@ -20,10 +20,11 @@ namespace swiotlb {
 namespace {
 
 constexpr std::uint32_t kOwner = 7;
+constexpr std::uint64_t kNslabs = 1024;  // the pool of make(), in one area
 
 std::unique_ptr<IoTlb> make(const char* policy) {
   IoTlbOptions options;
-  options.nslabs = 1024;
+  options.nslabs = kNslabs;
   options.nareas = 1;
   options.force_bounce = true;
   options.policy = policy;
@@ -42,6 +43,11 @@ BounceRequest request(const void* orig, std::uint64_t size, Direction dir, const
   return r;
 }
 
+// The claim an unmap of what `r` mapped makes.
+MappingClaim claim_of(const BounceRequest& r) {
+  return {r.size, r.dir, r.owner};
+}
+
 TEST(IoTlbCached, AHitMapsAndUnmapsAsTheFullCallsWould) {
   auto tlb = make("fast");
   std::vector<std::byte> buffer(3000, std::byte{0x11});
@@ -51,7 +57,7 @@ TEST(IoTlbCached, AHitMapsAndUnmapsAsTheFullCallsWould) {
   EXPECT_EQ(tlb->used(), 0u);
   auto first = tlb->map(write);
   ASSERT_TRUE(first) << first.error().message();
-  const MappingClaim claim{buffer.size(), Direction::to_device, kOwner};
+  const MappingClaim claim = claim_of(write);
   ASSERT_TRUE(tlb->unmap_cached(*first, 0, claim, {}));
   EXPECT_EQ(tlb->used(), 0u);
   EXPECT_EQ(tlb->pool().stats().cached, 2u);
@@ -73,7 +79,7 @@ TEST(IoTlbCached, AReadIsCopiedBack) {
   auto mapped = tlb->map(read);
   ASSERT_TRUE(mapped);
   std::memset(tlb->bounce_pointer(*mapped), 0x42, buffer.size());
-  const MappingClaim claim{buffer.size(), Direction::from_device, kOwner};
+  const MappingClaim claim = claim_of(read);
   ASSERT_TRUE(tlb->unmap_cached(*mapped, 0, claim, {}));
   EXPECT_EQ(buffer.front(), std::byte{0x42});
   EXPECT_EQ(buffer.back(), std::byte{0x42});
@@ -93,7 +99,7 @@ TEST(IoTlbCached, MissesChangeNothingAndTheFullCallSaysWhy) {
   const BounceRequest write = request(buffer.data(), buffer.size(), Direction::to_device, *tlb);
   auto mapped = tlb->map(write);
   ASSERT_TRUE(mapped);
-  const MappingClaim claim{buffer.size(), Direction::to_device, kOwner};
+  const MappingClaim claim = claim_of(write);
   MappingClaim wrong = claim;
   wrong.owner = kOwner + 1;
   EXPECT_FALSE(tlb->unmap_cached(*mapped, 0, wrong, {}));
@@ -128,7 +134,7 @@ TEST(IoTlbCached, PoolsWithoutARunCacheNeverHit) {
     const BounceRequest write = request(buffer.data(), buffer.size(), Direction::to_device, *tlb);
     auto mapped = tlb->map(write);
     ASSERT_TRUE(mapped) << policy;
-    const MappingClaim claim{buffer.size(), Direction::to_device, kOwner};
+    const MappingClaim claim = claim_of(write);
     EXPECT_FALSE(tlb->unmap_cached(*mapped, 0, claim, {})) << policy;
     ASSERT_TRUE(tlb->unmap(*mapped, 0, claim, {})) << policy;
     PhysAddr tlb_addr;
@@ -147,12 +153,12 @@ TEST(IoTlbCached, PoolsWithoutARunCacheNeverHit) {
 constexpr std::uint64_t kLongestRunSlots = 32;
 constexpr std::uint64_t kLongestRun = kLongestRunSlots * kSlotSize;
 
-// The pool of make() (1024 slots) filled with runs of kLongestRun bytes
+// The pool of make() filled with runs of kLongestRun bytes
 // from `buffer`, but for `left` of them.
 std::vector<PhysAddr> fill_but(IoTlb& tlb, const std::vector<std::byte>& buffer, int left) {
   std::vector<PhysAddr> held;
   const BounceRequest write = request(buffer.data(), kLongestRun, Direction::to_device, tlb);
-  for (std::uint64_t used = 0; used + kLongestRunSlots * static_cast<std::uint64_t>(left) < 1024;
+  for (std::uint64_t used = 0; used + kLongestRunSlots * static_cast<std::uint64_t>(left) < kNslabs;
        used += kLongestRunSlots) {
     auto mapped = tlb.map(write);
     EXPECT_TRUE(mapped) << mapped.error().message();
@@ -174,12 +180,11 @@ TEST(IoTlbCached, AWaiterIsServedByAnUnmapThroughTheCache) {
   auto tlb = make("fast");
   const std::vector<std::byte> buffer(kLongestRun, std::byte{5});
   const std::vector<PhysAddr> held = fill_but(*tlb, buffer, 0);
-  ASSERT_EQ(tlb->used(), 1024u);
+  ASSERT_EQ(tlb->used(), kNslabs);
   std::optional<Result<PhysAddr>> got;
   std::thread waiter([&] { got.emplace(tlb->map(sleepy(buffer, *tlb))); });
   ASSERT_TRUE(testing::eventually([&] { return tlb->stats().waits.waiting_now == 1; }));
-  const MappingClaim claim{kLongestRun, Direction::to_device, kOwner};
-  EXPECT_TRUE(tlb->unmap_cached(held.back(), 0, claim, {}));
+  EXPECT_TRUE(tlb->unmap_cached(held.back(), 0, claim_of(sleepy(buffer, *tlb)), {}));
   waiter.join();
   ASSERT_TRUE(*got) << got->error().message();
   EXPECT_EQ(**got, held.back());  // the run the unmap parked
@@ -197,7 +202,7 @@ TEST(IoTlbCached, WaitersAndUnmapsThroughTheCacheLoseNoWakeup) {
   auto tlb = make("fast");
   const std::vector<std::byte> buffer(kLongestRun, std::byte{6});
   const std::vector<PhysAddr> held = fill_but(*tlb, buffer, 1);
-  const MappingClaim claim{kLongestRun, Direction::to_device, kOwner};
+  const MappingClaim claim = claim_of(sleepy(buffer, *tlb));
   std::atomic<int> failed{0};
   std::atomic<int> through_cache{0};
   std::vector<std::thread> threads;
