@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "dma_bounce.h"
 #include "swiotlb/core/log.h"
 #include "swiotlb/iotlb/io_tlb.h"
 
@@ -62,6 +63,10 @@ Device::Device(DeviceConfig config, IoTlb* io_tlb, std::uint32_t id)
     const PoolInfo pool = io_tlb_->pool_info(streaming_pools_[0].pool);
     one_pool_start_ = pool.start;
     one_pool_end_ = pool.end;
+    BounceRequest request = bounce_request(*this, PhysAddr(), 0, Direction::to_device);
+    request.pool = streaming_pools_[0].pool;
+    request.pool_dma_start = streaming_pools_[0].dma_start;
+    has_route_ = io_tlb_->streaming_route(request, route_);
   }
 }
 

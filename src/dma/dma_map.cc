@@ -134,13 +134,9 @@ namespace {
 // request needs the full path.
 bool map_one_pool_cached(Device& dev, PhysAddr phys, std::uint64_t size, Direction dir, Attrs attrs,
                          DmaAddr& dma) {
-  BounceRequest request = bounce_request(dev, phys, size, dir);
-  const PoolChoice& pool = dev.streaming_pools().front();
-  request.pool = pool.pool;
-  request.pool_dma_start = pool.dma_start;
-  request.attrs = attrs;
+  const BounceRoute* route = dev.streaming_route();
   PhysAddr tlb;
-  if (!dev.io_tlb()->map_cached(request, true, tlb)) {
+  if (route == nullptr || !dev.io_tlb()->map_streaming(*route, phys, size, dir, attrs, tlb)) {
     return false;
   }
   dev.mark_uses_io_tlb();
@@ -151,16 +147,13 @@ bool map_one_pool_cached(Device& dev, PhysAddr phys, std::uint64_t size, Directi
   return true;
 }
 
-}  // namespace
-
-Result<DmaAddr> map_page(Device& dev, PhysAddr phys, std::uint64_t size, Direction dir,
-                         Attrs attrs) {
+// map_page past the run cache of a device's one pool: every check, and
+// every other way to map. Out of line, so that map_page's hit needs few
+// registers and no frame.
+[[gnu::noinline]] Result<DmaAddr> map_page_slow(Device& dev, PhysAddr phys, std::uint64_t size,
+                                                Direction dir, Attrs attrs) {
   if (Status ok = check_request(dev, size, dir); !ok) {
     return dev.debug().record(ok.error());
-  }
-  if (DmaAddr dma;
-      dev.bounces_through_one_pool() && map_one_pool_cached(dev, phys, size, dir, attrs, dma)) {
-    return dma;
   }
   if (dev.config().iommu) {
     return iommu_map_page(dev, phys, size, dir, attrs);
@@ -184,28 +177,44 @@ Result<DmaAddr> map_page(Device& dev, PhysAddr phys, std::uint64_t size, Directi
   return dma;
 }
 
+}  // namespace
+
+Result<DmaAddr> map_page(Device& dev, PhysAddr phys, std::uint64_t size, Direction dir,
+                         Attrs attrs) {
+  // A request check_request refuses never reaches the cache.
+  if (DmaAddr dma; dev.bounces_through_one_pool() && dir != Direction::none && size != 0 &&
+                   map_one_pool_cached(dev, phys, size, dir, attrs, dma)) {
+    return dma;
+  }
+  return map_page_slow(dev, phys, size, dir, attrs);
+}
+
 Result<DmaAddr> map_single(Device& dev, const void* cpu_addr, std::uint64_t size, Direction dir,
                            Attrs attrs) {
   return map_page(dev, PhysAddr::from_pointer(cpu_addr), size, dir, attrs);
 }
 
-Status unmap_page(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir, Attrs attrs) {
-  if (dev.bounces_through_one_pool() && dev.uses_io_tlb() &&
-      (dev.config().coherent || attrs.has(Attr::skip_cpu_sync))) {
-    // The path below, for a bounce address of the device's one pool, with
-    // no translation to undo and no other pool to look in.
-    const PhysAddr phys(addr.value());
-    if (dev.one_pool_holds(phys)) {
-      IoTlb& io_tlb = *dev.io_tlb();
-      const MappingClaim claim{size, dir, dev.id()};
-      if (io_tlb.unmap_cached(phys, dev.config().min_align_mask, claim, attrs)) {
-        return {};
-      }
-      if (Status done = io_tlb.unmap(phys, dev.config().min_align_mask, claim, attrs); !done) {
-        return dev.debug().record(done.error());
-      }
-      return {};
+namespace {
+
+// Whether unmap_page may take the path of a device's one pool: a bounce
+// address of that pool, with no translation to undo, no other pool to
+// look in, and no cache maintenance between the checks and the copy back.
+bool unmaps_through_one_pool(const Device& dev, PhysAddr phys, Attrs attrs) {
+  return dev.bounces_through_one_pool() && dev.uses_io_tlb() &&
+         (dev.config().coherent || attrs.has(Attr::skip_cpu_sync)) && dev.one_pool_holds(phys);
+}
+
+// unmap_page past the run cache of a device's one pool (out of line, as
+// map_page_slow).
+[[gnu::noinline]] Status unmap_page_slow(Device& dev, DmaAddr addr, std::uint64_t size,
+                                         Direction dir, Attrs attrs) {
+  if (const PhysAddr bounce(addr.value()); unmaps_through_one_pool(dev, bounce, attrs)) {
+    const MappingClaim claim{size, dir, dev.id()};
+    if (Status done = dev.io_tlb()->unmap(bounce, dev.config().min_align_mask, claim, attrs);
+        !done) {
+      return dev.debug().record(done.error());
     }
+    return {};
   }
   if (dev.config().iommu) {
     return iommu_unmap_page(dev, addr, size, dir, attrs);
@@ -241,6 +250,18 @@ Status unmap_page(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir, 
     dev.cache_sync(CacheOp::for_cpu, phys, size, dir);
   }
   return {};
+}
+
+}  // namespace
+
+Status unmap_page(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir, Attrs attrs) {
+  const PhysAddr phys(addr.value());
+  if (const BounceRoute* route = dev.streaming_route();
+      route != nullptr && unmaps_through_one_pool(dev, phys, attrs) &&
+      dev.io_tlb()->unmap_streaming(*route, phys, size, dir, attrs)) {
+    return {};
+  }
+  return unmap_page_slow(dev, addr, size, dir, attrs);
 }
 
 Status unmap_single(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir, Attrs attrs) {

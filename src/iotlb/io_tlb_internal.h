@@ -100,6 +100,11 @@ struct IoTlb::Counters {
 // Fills a new mapping: from the original (whatever the direction: a device
 // that writes only part of the buffer must leave the rest as the original
 // had it), or with zeros for an allocation. Nothing without memory.
-void fill_mapping(const IoPool& pool, PhysAddr tlb_addr, const BounceRequest& request, bool copy);
+void fill_mapping(const IoPool& pool, PhysAddr tlb_addr, PhysAddr orig, std::uint64_t size,
+                  bool copy);
+inline void fill_mapping(const IoPool& pool, PhysAddr tlb_addr, const BounceRequest& request,
+                         bool copy) {
+  fill_mapping(pool, tlb_addr, request.orig, request.size, copy);
+}
 
 }  // namespace swiotlb

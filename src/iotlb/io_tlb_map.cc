@@ -49,15 +49,16 @@ SlotRequest slot_request(const BounceRequest& request) {
   return slots;
 }
 
-void fill_mapping(const IoPool& pool, PhysAddr tlb_addr, const BounceRequest& request, bool copy) {
+void fill_mapping(const IoPool& pool, PhysAddr tlb_addr, PhysAddr orig, std::uint64_t size,
+                  bool copy) {
   std::byte* bounce = pool.data_at(tlb_addr);
   if (bounce == nullptr) {
     return;  // no memory behind the pool: nothing to copy
   }
   if (copy) {
-    bounce_copy(bounce, request.orig.to_pointer(), request.size);
+    bounce_copy(bounce, orig.to_pointer(), size);
   } else {
-    std::memset(bounce, 0, request.size);
+    std::memset(bounce, 0, size);
   }
 }
 
@@ -227,31 +228,75 @@ Error no_such_pool(std::uint32_t pool, std::size_t count) {
 
 }  // namespace
 
-bool IoTlb::map_cached(const BounceRequest& request, bool copy, PhysAddr& tlb) {
-  // try_map's conditions for trying the configured pool first, and
-  // map_slots' for trying at all: a caller that may sleep queues behind
-  // those already waiting.
-  if (request.pool >= configured_.size() || search_order_ != PoolSearchOrder::oldest_first ||
-      request.observer != nullptr || (request.attrs.has(Attr::may_sleep) && waits_.has_waiters())) {
-    return false;
+// try_map's conditions for trying the configured pool first, and
+// map_slots' for trying at all (a caller that may sleep queues behind
+// those already waiting): the pool when they hold, null otherwise.
+[[gnu::always_inline]] inline IoPool* IoTlb::cached_pool(std::uint32_t pool, Attrs attrs) {
+  if (pool >= configured_.size() || search_order_ != PoolSearchOrder::oldest_first ||
+      (attrs.has(Attr::may_sleep) && waits_.has_waiters())) {
+    return nullptr;
   }
-  IoPool& configured = *configured_[request.pool];
+  IoPool& configured = *configured_[pool];
   if (configured.kind != PoolKind::configured ||
       !configured.accepting.load(std::memory_order_relaxed)) {
+    return nullptr;
+  }
+  return &configured;
+}
+
+// What try_map does after a map into the configured pool.
+[[gnu::always_inline]] inline void IoTlb::finish_cached_map(IoPool& configured, std::uint32_t pool,
+                                                            const SlotMapping& mapping,
+                                                            PhysAddr orig, std::uint64_t size,
+                                                            bool copy) {
+  fill_mapping(configured, mapping.tlb_addr, orig, size, copy);
+  counters_->tiers[pool].count_map(configured, true, mapping.nslots.value());
+  if (grows_by_itself()) {
+    PoolTable::ReadGuard reading(dynamic_);
+    after_map(configured, table_->search_order(pool));
+  }
+}
+
+bool IoTlb::map_cached(const BounceRequest& request, bool copy, PhysAddr& tlb) {
+  IoPool* configured = cached_pool(request.pool, request.attrs);
+  if (configured == nullptr || request.observer != nullptr) {
     return false;
   }
   SlotRequest slots = slot_request(request);
   slots.pool_dma_start = request.pool_dma_start;  // worked out when the pool was chosen
   SlotMapping mapping;
-  if (!configured.slots->map_cached(slots, mapping)) {
+  if (!configured->slots->map_cached(slots, mapping)) {
     return false;
   }
-  fill_mapping(configured, mapping.tlb_addr, request, copy);
-  counters_->tiers[request.pool].count_map(configured, true, mapping.nslots.value());
-  if (grows_by_itself()) {
-    PoolTable::ReadGuard reading(dynamic_);
-    after_map(configured, table_->search_order(request.pool));
+  finish_cached_map(*configured, request.pool, mapping, request.orig, request.size, copy);
+  tlb = mapping.tlb_addr;
+  return true;
+}
+
+bool IoTlb::streaming_route(const BounceRequest& request, BounceRoute& route) const {
+  if (request.pool >= configured_.size()) {
+    return false;
   }
+  SlotRequest slots = slot_request(request);
+  slots.pool_dma_start = request.pool_dma_start;
+  if (!configured_[request.pool]->slots->streaming_route(slots, route.slots)) {
+    return false;
+  }
+  route.pool = request.pool;
+  return true;
+}
+
+bool IoTlb::map_streaming(const BounceRoute& route, PhysAddr orig, std::uint64_t size,
+                          Direction dir, Attrs attrs, PhysAddr& tlb) {
+  IoPool* configured = cached_pool(route.pool, attrs);
+  if (configured == nullptr) {
+    return false;
+  }
+  SlotMapping mapping;
+  if (!configured->slots->map_streaming(route.slots, orig, size, dir, current_cpu(), mapping)) {
+    return false;
+  }
+  finish_cached_map(*configured, route.pool, mapping, orig, size, true);
   tlb = mapping.tlb_addr;
   return true;
 }

@@ -77,6 +77,25 @@ bool IoTlb::unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask, const 
   return true;
 }
 
+bool IoTlb::unmap_streaming(const BounceRoute& route, PhysAddr tlb_addr, std::uint64_t size,
+                            Direction dir, Attrs attrs) {
+  if (!attrs.has(Attr::skip_cpu_sync) && copies_from_device(dir)) {
+    return unmap_cached(tlb_addr, route.slots.min_align_mask, {size, dir, route.slots.owner},
+                        attrs);
+  }
+  IoPool& pool = *configured_[route.pool];
+  std::uint64_t waiting = 0;
+  const std::uint32_t nslots = pool.slots->unmap_streaming(route.slots, tlb_addr, size, dir,
+                                                           &waits_.waiter_count(), &waiting);
+  if (nslots == 0) {
+    return false;
+  }
+  // As unmap_cached.
+  counters_->tiers[pool.tier].count_unmap(true, nslots);
+  waits_.notify_counted(waiting);
+  return true;
+}
+
 Status IoTlb::unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask, const MappingClaim& claim,
                     Attrs attrs) {
   if (attrs.has(Attr::skip_cpu_sync) || !copies_from_device(claim.dir)) {

@@ -239,31 +239,31 @@ Error SlotPool::invalid_request(const SlotRequest& request) {
                     request.seg_boundary_mask);
 }
 
-// A streaming request the run cache may serve is planned inline and tried
-// there once; everything else (a miss, an alignment, a long run, a pool
-// without a cache) is map_searched, out of line, so that this stays short.
+// A streaming request the run cache may serve is tried there first, inline
+// (map_streaming); everything else (a miss, an alignment, a long run, a
+// pool without a cache) is map_searched, out of line, so that this stays
+// short.
 Result<SlotMapping> SlotPool::map(const SlotRequest& request) {
-  SearchPlan inline_plan;
-  const bool streaming = cached_plan(request, inline_plan);
-  if (SlotMapping mapping;
-      streaming && take_cached(request.cpu & (area_count_ - 1), inline_plan, request, mapping)) {
+  StreamingRoute route;
+  const bool streaming = streaming_route(request, route);
+  if (SlotMapping mapping; streaming && map_streaming(route, request.orig, request.mapping_size,
+                                                      request.dir, request.cpu, mapping)) {
     return mapping;
   }
-  return map_searched(request, streaming ? &inline_plan : nullptr);
+  return map_searched(request, streaming);
 }
 
-// map() past the run cache. `planned`: the plan map() made inline when it
-// tried the cache (the policy's own, since a policy that caches runs plans
-// as mainline does), so that a miss does not plan again; null when it did
-// not try.
-Result<SlotMapping> SlotPool::map_searched(const SlotRequest& request, const SearchPlan* planned) {
+// map() past the run cache. `cache_tried`: map() has already tried the
+// run cache for this request (map_streaming), so a miss does not look
+// there twice; an aligned request has not, and is tried here.
+Result<SlotMapping> SlotPool::map_searched(const SlotRequest& request, bool cache_tried) {
   SlotMapping mapping;
   const std::uint32_t first_area = request.cpu & (area_count_ - 1);
-  Result<SearchPlan> plan = planned != nullptr ? Result<SearchPlan>(*planned) : make_plan(request);
+  Result<SearchPlan> plan = make_plan(request);
   if (!plan) {
     return std::move(plan).error();
   }
-  if (caches_runs_ && planned == nullptr && plan->nslots <= kMaxCachedSlots &&
+  if (caches_runs_ && !cache_tried && plan->nslots <= kMaxCachedSlots &&
       take_cached(first_area, *plan, request, mapping)) {
     return mapping;
   }
@@ -311,27 +311,102 @@ Result<SlotMapping> SlotPool::map_searched(const SlotRequest& request, const Sea
   return full_error(*plan);
 }
 
-// The plan of a request map_cached may serve; false for every other.
-// Inline (both callers are here): it is most of a hit's arithmetic.
-[[gnu::always_inline]] inline bool SlotPool::cached_plan(const SlotRequest& request,
-                                                         SearchPlan& plan) const {
+bool SlotPool::streaming_route(const SlotRequest& request, StreamingRoute& route) const {
   const std::uint64_t boundary = request.seg_boundary_mask;
   // What make_plan would refuse, or plans with an alignment, goes to map().
-  if (!caches_runs_ || request.alloc_align_mask != 0 || request.mapping_size == 0 ||
-      request.mapping_size > kMaxCachedSlots * kSlotSize || request.alloc_size > kMaxMappingBytes ||
+  if (!caches_runs_ || request.alloc_align_mask != 0 || request.alloc_size > kMaxMappingBytes ||
       (boundary & (boundary + 1)) != 0) {
     return false;
   }
-  mainline_plan(request, plan);
-  plan.tbl_dma = request.pool_dma_start.value() & boundary;
-  plan.max_slots = (boundary >> kSlotShift) + 1;
-  return plan.nslots <= kMaxCachedSlots;  // the kept offset may take it past the longest run
+  route.min_align_mask = request.min_align_mask;
+  route.tbl_dma = request.pool_dma_start.value() & boundary;
+  route.max_slots = (boundary >> kSlotShift) + 1;
+  route.owner = request.owner;
+  return true;
 }
 
 bool SlotPool::map_cached(const SlotRequest& request, SlotMapping& mapping) {
+  StreamingRoute route;
+  return streaming_route(request, route) && map_streaming(route, request.orig, request.mapping_size,
+                                                          request.dir, request.cpu, mapping);
+}
+
+namespace {
+
+// The request a route and a buffer stand for, as map() would get it.
+SlotRequest streaming_request(const StreamingRoute& route, PhysAddr orig, std::uint64_t size,
+                              Direction dir) {
+  SlotRequest request;
+  request.orig = orig;
+  request.mapping_size = size;
+  request.min_align_mask = route.min_align_mask;
+  request.dir = dir;
+  request.owner = route.owner;
+  return request;
+}
+
+// map()'s plan for that request (mainline_plan: every policy that caches
+// runs plans as mainline does), with the route's boundary.
+void streaming_plan(const StreamingRoute& route, const SlotRequest& request, SearchPlan& plan) {
+  mainline_plan(request, plan);
+  plan.tbl_dma = route.tbl_dma;
+  plan.max_slots = route.max_slots;
+}
+
+}  // namespace
+
+// The request and the plan are locals the compiler keeps in registers, and
+// every call out of here (the slow cases) is handed the route and the
+// buffer, never their address: what no hit reads (the stride, the
+// reported size) is then never computed, nor stored.
+bool SlotPool::map_streaming(const StreamingRoute& route, PhysAddr orig, std::uint64_t size,
+                             Direction dir, unsigned cpu, SlotMapping& mapping) {
+  const SlotRequest request = streaming_request(route, orig, size, dir);
   SearchPlan plan;
-  return cached_plan(request, plan) &&
-         take_cached(request.cpu & (area_count_ - 1), plan, request, mapping);
+  streaming_plan(route, request, plan);
+  // The kept offset may take a request past the longest cached run.
+  if (size == 0 || plan.nslots > kMaxCachedSlots) {
+    return false;
+  }
+  const std::uint32_t area_index = cpu & (area_count_ - 1);
+  Area& area = areas_[area_index];
+  RunCache& cache = *area.cache;
+  if (cache.cached_slots() == 0) {
+    return false;  // the common miss, without touching the lock
+  }
+  // The lock by hand: a lock_guard would be live across the slow call.
+  cache.lock.lock();
+  const std::uint32_t first =
+      cache.take_newest(plan.nslots, [&plan](std::uint32_t run) { return run_fits(plan, run); });
+  if (first == RunCache::kNone) [[unlikely]] {
+    cache.lock.unlock();
+    return take_streaming(route, orig, size, dir, cpu, mapping);
+  }
+  if (!rewrite_cached_records(first, plan, request, mapping)) [[unlikely]] {
+    rewrite_streaming_records(first, route, orig, size, dir, mapping);
+  }
+  cache.lock.unlock();
+  after_cached_take(area, area_index, mapping);
+  return true;
+}
+
+// map_streaming past the newest run of its size: take_cached, with the plan
+// in memory.
+bool SlotPool::take_streaming(const StreamingRoute& route, PhysAddr orig, std::uint64_t size,
+                              Direction dir, unsigned cpu, SlotMapping& mapping) {
+  const SlotRequest request = streaming_request(route, orig, size, dir);
+  SearchPlan plan;
+  streaming_plan(route, request, plan);
+  return take_cached(cpu & (area_count_ - 1), plan, request, mapping);
+}
+
+void SlotPool::rewrite_streaming_records(std::uint32_t first, const StreamingRoute& route,
+                                         PhysAddr orig, std::uint64_t size, Direction dir,
+                                         SlotMapping& mapping) {
+  const SlotRequest request = streaming_request(route, orig, size, dir);
+  SearchPlan plan;
+  streaming_plan(route, request, plan);
+  write_records(first, plan, request, mapping);
 }
 
 Error SlotPool::full_error(const SearchPlan& plan) const {
@@ -393,8 +468,9 @@ void SlotPool::write_records(std::uint32_t first, const SearchPlan& plan,
 }
 
 // The mapping's fields on its head slot, and what the caller is told.
-void SlotPool::write_head(std::uint32_t first, const SearchPlan& plan, const SlotRequest& request,
-                          SlotMapping& mapping) {
+[[gnu::always_inline]] inline void SlotPool::write_head(std::uint32_t first, const SearchPlan& plan,
+                                                        const SlotRequest& request,
+                                                        SlotMapping& mapping) {
   const std::uint32_t head = first + plan.pad_slots;
   Slot& h = slots_[head];
   h.state = MappingState::live;
@@ -440,7 +516,7 @@ void SlotPool::write_head(std::uint32_t first, const SearchPlan& plan, const Slo
 
 // The kernel's three tests on a candidate run, for a run from the cache
 // (which never crosses a segment: it was one mapping).
-bool SlotPool::run_fits(const SearchPlan& plan, std::uint32_t first) {
+[[gnu::always_inline]] inline bool SlotPool::run_fits(const SearchPlan& plan, std::uint32_t first) {
   const std::uint64_t addr = plan.tbl_dma + (std::uint64_t{first} << kSlotShift);
   return (addr & plan.alloc_align_mask) == 0 &&
          (plan.orig == 0 || ((addr ^ plan.orig) & plan.iotlb_align_mask) == 0) &&
@@ -465,11 +541,19 @@ bool SlotPool::take_cached(std::uint32_t area_index, const SearchPlan& plan,
       write_records(first, plan, request, mapping);
     }
   }
+  after_cached_take(area, area_index, mapping);
+  return true;
+}
+
+// What follows a run taken from the cache, once its lock is dropped: the
+// area named, and the high-water mark raised when the area passes its
+// gate.
+[[gnu::always_inline]] inline void SlotPool::after_cached_take(Area& area, std::uint32_t area_index,
+                                                               SlotMapping& mapping) {
   mapping.area = area_index;
   if (mapped_slots(area) > area.gate.load(std::memory_order_relaxed)) {
     raise_hiwater();
   }
-  return true;
 }
 
 // REQUIRES: the cache's lock held; `head` is the mapping's head slot.
@@ -752,31 +836,47 @@ Result<MappingInfo> SlotPool::take_mapping_locked(Area& area, PhysAddr tlb_addr,
   return area.cache ? &area : nullptr;
 }
 
-bool SlotPool::unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask,
-                            const MappingClaim& claim, SlotCount& nslots,
-                            const std::atomic<std::uint64_t>* waiters, std::uint64_t* waiting) {
+// The body of unmap_cached and unmap_streaming: the slots of the mapping
+// whose run it parked, 0 when it parked none.
+[[gnu::always_inline]] inline std::uint32_t SlotPool::park_cached(
+    PhysAddr tlb_addr, std::uint64_t min_align_mask, const MappingClaim& claim,
+    const std::atomic<std::uint64_t>* waiters, std::uint64_t* waiting) {
   std::uint32_t head = 0;
   Area* const area = cached_area(tlb_addr, min_align_mask, head);
   if (area == nullptr) {
-    return false;
+    return 0;
   }
   SpinLock& records = area->cache->lock;
   records.lock();
-  bool parked = false;
-  std::uint32_t count = 0;
+  std::uint32_t parked = 0;
   if (live_at(head, tlb_addr) && claim_matches(slots_[head], &claim)) [[likely]] {
     // info_locked's first slot and count, alone.
     const std::uint32_t first = head - slots_[head].pad_slots;
-    count = static_cast<std::uint32_t>(mapping_slots(slots_[first], tlb_addr));
-    parked = put_cached_locked(*area, head, first, count);
+    const auto count = static_cast<std::uint32_t>(mapping_slots(slots_[first], tlb_addr));
+    parked = put_cached_locked(*area, head, first, count) ? count : 0;
   }
-  if (parked && waiters != nullptr) {
+  if (parked != 0 && waiters != nullptr) {
     // Under the lock, after the run is parked (see pass_cache_locks).
     *waiting = waiters->load(std::memory_order_relaxed);
   }
   records.unlock();
-  nslots = SlotCount(count);
   return parked;
+}
+
+bool SlotPool::unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask,
+                            const MappingClaim& claim, SlotCount& nslots,
+                            const std::atomic<std::uint64_t>* waiters, std::uint64_t* waiting) {
+  const std::uint32_t parked = park_cached(tlb_addr, min_align_mask, claim, waiters, waiting);
+  nslots = SlotCount(parked);
+  return parked != 0;
+}
+
+std::uint32_t SlotPool::unmap_streaming(const StreamingRoute& route, PhysAddr tlb_addr,
+                                        std::uint64_t size, Direction dir,
+                                        const std::atomic<std::uint64_t>* waiters,
+                                        std::uint64_t* waiting) {
+  const MappingClaim claim{size, dir, route.owner};
+  return park_cached(tlb_addr, route.min_align_mask, claim, waiters, waiting);
 }
 
 void SlotPool::pass_cache_locks() const {

@@ -65,6 +65,27 @@ TEST(DmaOnePool, WhichDevicesTakeIt) {
   EXPECT_FALSE(make_device(forced.get(), {.iommu = *domain})->bounces_through_one_pool());
 }
 
+// The route of the run cache's hit (IoTlb::map_streaming) is settled with
+// the device: its id, masks and pool; none where the cache never serves.
+TEST(DmaOnePool, TheRouteIsTheDevicesOwn) {
+  auto forced = make_io_tlb(1024, /*force=*/true, "fast");
+  ASSERT_TRUE(forced);
+  auto device = make_device(forced.get(), {.min_align_mask = 0xfff});
+  const BounceRoute* route = device->streaming_route();
+  ASSERT_NE(route, nullptr);
+  EXPECT_EQ(route->pool, device->streaming_pools().front().pool);
+  EXPECT_EQ(route->slots.owner, device->id());
+  EXPECT_EQ(route->slots.min_align_mask, 0xfffu);
+  auto kernel = make_io_tlb(1024, /*force=*/true, "linux");
+  ASSERT_TRUE(kernel);
+  auto on_kernel = make_device(kernel.get());
+  EXPECT_TRUE(on_kernel->bounces_through_one_pool());
+  EXPECT_EQ(on_kernel->streaming_route(), nullptr);
+  auto unforced = make_io_tlb(1024, /*force=*/false, "fast");
+  ASSERT_TRUE(unforced);
+  EXPECT_EQ(make_device(unforced.get())->streaming_route(), nullptr);
+}
+
 // One side of the comparison: an IoTlb, a device on it, and the mappings
 // it holds (each with its own buffer).
 struct Side {

@@ -143,6 +143,80 @@ TEST(IoTlbCached, PoolsWithoutARunCacheNeverHit) {
   }
 }
 
+// ---- A device's route: map_streaming and unmap_streaming ------------------------
+
+BounceRoute route_of(const IoTlb& tlb, const BounceRequest& request) {
+  BounceRoute route;
+  EXPECT_TRUE(tlb.streaming_route(request, route));
+  return route;
+}
+
+TEST(IoTlbStreaming, AHitMapsAndUnmapsAsTheCachedCallsDo) {
+  auto tlb = make("fast");
+  std::vector<std::byte> buffer(3000, std::byte{0x5a});
+  const BounceRequest write = request(buffer.data(), buffer.size(), Direction::to_device, *tlb);
+  const BounceRoute route = route_of(*tlb, write);
+  PhysAddr tlb_addr;
+  EXPECT_FALSE(tlb->map_streaming(route, write.orig, write.size, write.dir, {}, tlb_addr));
+  auto first = tlb->map(write);
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(tlb->unmap_streaming(route, *first, write.size, write.dir, {}));
+  EXPECT_EQ(tlb->used(), 0u);
+  EXPECT_EQ(tlb->pool().stats().cached, 2u);
+  ASSERT_TRUE(tlb->map_streaming(route, write.orig, write.size, write.dir, {}, tlb_addr));
+  EXPECT_EQ(tlb_addr, *first);
+  EXPECT_EQ(std::memcmp(tlb->bounce_pointer(tlb_addr), buffer.data(), buffer.size()), 0);
+  EXPECT_EQ(tlb->used(), 2u);
+  EXPECT_EQ(tlb->hiwater(), 2u);
+  EXPECT_EQ(tlb->pool().stats().cache_hits, 1u);
+  // The claim is checked: another size or direction is a miss, and the
+  // full call says why.
+  EXPECT_FALSE(tlb->unmap_streaming(route, tlb_addr, write.size - 1, write.dir, {}));
+  EXPECT_FALSE(tlb->unmap_streaming(route, tlb_addr, write.size, Direction::bidirectional, {}));
+  EXPECT_EQ(tlb->unmap(tlb_addr, 0, {write.size - 1, write.dir, kOwner}, {}).error().code(),
+            Errc::mapping_mismatch);
+  EXPECT_EQ(tlb->used(), 2u);
+  ASSERT_TRUE(tlb->unmap_streaming(route, tlb_addr, write.size, write.dir, {}));
+  EXPECT_FALSE(tlb->unmap_streaming(route, tlb_addr, write.size, write.dir, {}));
+  EXPECT_EQ(tlb->used(), 0u);
+  EXPECT_TRUE(tlb->check_invariants());
+}
+
+TEST(IoTlbStreaming, AReadIsCopiedBack) {
+  auto tlb = make("fast");
+  std::vector<std::byte> buffer(700, std::byte{0});
+  const BounceRequest read = request(buffer.data(), buffer.size(), Direction::from_device, *tlb);
+  const BounceRoute route = route_of(*tlb, read);
+  auto mapped = tlb->map(read);
+  ASSERT_TRUE(mapped);
+  std::memset(tlb->bounce_pointer(*mapped), 0x42, buffer.size());
+  ASSERT_TRUE(tlb->unmap_streaming(route, *mapped, read.size, read.dir, {}));
+  EXPECT_EQ(buffer.front(), std::byte{0x42});
+  EXPECT_EQ(buffer.back(), std::byte{0x42});
+  EXPECT_EQ(tlb->used(), 0u);
+  EXPECT_TRUE(tlb->check_invariants());
+}
+
+TEST(IoTlbStreaming, NoRouteWhereTheCacheNeverServes) {
+  for (const char* policy : {"linux", "linux-6.1"}) {
+    auto tlb = make(policy);
+    std::vector<std::byte> buffer(512, std::byte{1});
+    BounceRoute route;
+    EXPECT_FALSE(tlb->streaming_route(
+        request(buffer.data(), buffer.size(), Direction::to_device, *tlb), route))
+        << policy;
+  }
+  auto tlb = make("fast");
+  std::vector<std::byte> buffer(512, std::byte{1});
+  BounceRequest aligned = request(buffer.data(), buffer.size(), Direction::to_device, *tlb);
+  aligned.alloc_align_mask = kPageSize - 1;
+  BounceRoute route;
+  EXPECT_FALSE(tlb->streaming_route(aligned, route));
+  BounceRequest no_pool = request(buffer.data(), buffer.size(), Direction::to_device, *tlb);
+  no_pool.pool = 5;
+  EXPECT_FALSE(tlb->streaming_route(no_pool, route));
+}
+
 // ---- Waiters and unmaps through the run cache ----------------------------------
 //
 // An unmap through the cache announces its room without a fence: it counts
@@ -192,6 +266,27 @@ TEST(IoTlbCached, AWaiterIsServedByAnUnmapThroughTheCache) {
   EXPECT_TRUE(tlb->check_invariants());
 }
 
+TEST(IoTlbCached, AWaiterIsServedByAnUnmapThroughARoute) {
+  auto tlb = make("fast");
+  const std::vector<std::byte> buffer(kLongestRun, std::byte{5});
+  const std::vector<PhysAddr> held = fill_but(*tlb, buffer, 0);
+  const BounceRequest shape = sleepy(buffer, *tlb);
+  const BounceRoute route = route_of(*tlb, shape);
+  std::optional<Result<PhysAddr>> got;
+  std::thread waiter([&] { got.emplace(tlb->map(sleepy(buffer, *tlb))); });
+  ASSERT_TRUE(testing::eventually([&] { return tlb->stats().waits.waiting_now == 1; }));
+  // A map that may sleep queues behind the waiter: no hit for it.
+  PhysAddr tlb_addr;
+  EXPECT_FALSE(
+      tlb->map_streaming(route, shape.orig, shape.size, shape.dir, Attr::may_sleep, tlb_addr));
+  EXPECT_TRUE(tlb->unmap_streaming(route, held.back(), shape.size, shape.dir, {}));
+  waiter.join();
+  ASSERT_TRUE(*got) << got->error().message();
+  EXPECT_EQ(**got, held.back());
+  EXPECT_EQ(tlb->stats().waits.timeouts, 0u);
+  EXPECT_TRUE(tlb->check_invariants());
+}
+
 // Three threads share one free run: each maps (waiting while it is out),
 // holds it for a moment and unmaps through the cache, over and over. A
 // lost wakeup leaves a waiter asleep with the run parked until its
@@ -207,8 +302,10 @@ TEST(IoTlbCached, WaitersAndUnmapsThroughTheCacheLoseNoWakeup) {
   std::atomic<int> through_cache{0};
   std::vector<std::thread> threads;
   threads.reserve(kThreads);
+  const BounceRoute route = route_of(*tlb, sleepy(buffer, *tlb));
   for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&] {
+    // Thread 0 unmaps through its route, the others through unmap_cached.
+    threads.emplace_back([&, t] {
       for (int i = 0; i < kRounds; ++i) {
         auto mapped = tlb->map(sleepy(buffer, *tlb));
         if (!mapped) {
@@ -216,7 +313,10 @@ TEST(IoTlbCached, WaitersAndUnmapsThroughTheCacheLoseNoWakeup) {
           return;
         }
         std::this_thread::yield();  // the others find the run out, and wait
-        if (tlb->unmap_cached(*mapped, 0, claim, {})) {
+        const bool parked =
+            t == 0 ? tlb->unmap_streaming(route, *mapped, claim.mapping_size, claim.dir, {})
+                   : tlb->unmap_cached(*mapped, 0, claim, {});
+        if (parked) {
           ++through_cache;
         } else if (!tlb->unmap(*mapped, 0, claim, {})) {
           ++failed;

@@ -41,6 +41,7 @@
 #include "swiotlb/dma/frame_translator.h"
 #include "swiotlb/dma/iommu_domain.h"
 #include "swiotlb/dma/window_table.h"
+#include "swiotlb/iotlb/bounce_route.h"
 #include "swiotlb/iotlb/dma_reach.h"
 
 namespace swiotlb {
@@ -164,6 +165,10 @@ class SWIOTLB_API Device {
   bool one_pool_holds(PhysAddr addr) const {
     return addr >= one_pool_start_ && addr < one_pool_end_;
   }
+  // The route of this device's streaming maps through that one pool
+  // (IoTlb::streaming_route) when its run cache may serve them, for
+  // IoTlb::map_streaming; null otherwise. Fixed at creation.
+  const BounceRoute* streaming_route() const { return has_route_ ? &route_ : nullptr; }
 
   // The kernel's dma_supported() for a device that bounces: some pool it
   // would use lies wholly below `mask` as the device sees it.
@@ -217,6 +222,8 @@ class SWIOTLB_API Device {
   bool one_pool_ = false;
   PhysAddr one_pool_start_;
   PhysAddr one_pool_end_;
+  bool has_route_ = false;  // streaming_route(); fixed after creation
+  BounceRoute route_;
   DmaDebug debug_;
   std::atomic<std::uint64_t> map_failures_{0};
   std::atomic<std::uint64_t> cache_syncs_{0};

@@ -61,6 +61,7 @@
 #include "swiotlb/core/export.h"
 #include "swiotlb/core/log.h"
 #include "swiotlb/iotlb/backend.h"
+#include "swiotlb/iotlb/bounce_route.h"
 #include "swiotlb/iotlb/dma_reach.h"
 #include "swiotlb/iotlb/io_pool.h"
 #include "swiotlb/iotlb/pool_table.h"
@@ -391,6 +392,23 @@ class SWIOTLB_API IoTlb {
   // IoTlb); no allocation, no error built. Thread-safe as map().
   bool map_cached(const BounceRequest& request, bool copy, PhysAddr& tlb);
 
+  // The route of every request that differs from `request` only in its
+  // buffer, size, direction and attrs: set in `route`, and true, when
+  // map_streaming() may serve such requests at all (a configured pool
+  // whose policy caches runs; no alignment, no alloc_size, a valid
+  // boundary mask). False, leaving `route` alone, otherwise: map() is then
+  // the only way. The request's deadline, cpu and observer are not part of
+  // a route: a request with any of them goes to map_cached() or map().
+  // Thread-safe; reads only what never changes.
+  bool streaming_route(const BounceRequest& request, BounceRoute& route) const;
+  // map_cached() with copy, for a request of `size` bytes at `orig` in
+  // direction `dir` with `attrs`, from the calling thread's CPU, whose
+  // other fields `route` holds: the same outcome, without a request to
+  // build or read. REQUIRES: `route` from this IoTlb's streaming_route().
+  // Thread-safe as map().
+  bool map_streaming(const BounceRoute& route, PhysAddr orig, std::uint64_t size, Direction dir,
+                     Attrs attrs, PhysAddr& tlb);
+
   // The queued form (FreeBSD's deferred busdma load): maps now if there is
   // room and nobody waits, running `done` on this thread; otherwise queues
   // the request behind the waiters, and `done` runs on the worker thread
@@ -418,6 +436,12 @@ class SWIOTLB_API IoTlb {
   // a fence (WaitQueue's Ordering). Thread-safe as unmap().
   bool unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask, const MappingClaim& claim,
                     Attrs attrs);
+  // unmap_cached() for a mapping that map_streaming() made with `route`,
+  // unmapped with `size`, `dir` and `attrs` by the route's owner: the same
+  // outcome, without a claim to build or a pool to look for. REQUIRES:
+  // `route` from this IoTlb's streaming_route(). Thread-safe as unmap().
+  bool unmap_streaming(const BounceRoute& route, PhysAddr tlb_addr, std::uint64_t size,
+                       Direction dir, Attrs attrs);
 
   // unmap in two steps, for callers that act between the check and the
   // copy (cache maintenance on a non-coherent device): begin_unmap checks
@@ -589,6 +613,9 @@ class SWIOTLB_API IoTlb {
   // for; nothing when it does not reach it.
   std::optional<DmaAddr> dma_start_of(const IoPool& pool, const BounceRequest& request) const;
   void after_map(const IoPool& pool, std::span<IoPool* const> order);
+  IoPool* cached_pool(std::uint32_t pool, Attrs attrs);
+  void finish_cached_map(IoPool& configured, std::uint32_t pool, const SlotMapping& mapping,
+                         PhysAddr orig, std::uint64_t size, bool copy);
   [[gnu::cold]] void refused(const BounceRequest& request, const Error& error);
 
   // Transient pools (io_tlb_transient.cc).

@@ -156,6 +156,20 @@ class SlotPool {
   // (mainline_plan: every policy that caches runs plans as mainline does).
   bool map_cached(const SlotRequest& request, SlotMapping& mapping);
 
+  // The part of a streaming request that map_streaming() takes as fixed:
+  // set in `route` and true when map_cached() may serve such requests at
+  // all (a pool with run caches; no alloc_align_mask, no alloc_size; a
+  // segment boundary mask of the form 2^n - 1). False, leaving `route`
+  // alone, otherwise. Any thread; reads only what never changes.
+  bool streaming_route(const SlotRequest& request, StreamingRoute& route) const;
+
+  // map_cached() for a request of `size` bytes at `orig`, direction `dir`,
+  // from `cpu`'s area, whose other fields `route` holds: the same hit, with
+  // the same outcome, planned from the buffer alone. REQUIRES: `route`
+  // from streaming_route() of this pool. Thread-safe as map_cached().
+  bool map_streaming(const StreamingRoute& route, PhysAddr orig, std::uint64_t size, Direction dir,
+                     unsigned cpu, SlotMapping& mapping);
+
   // Gives back the mapping handed out at `tlb_addr`. The device's
   // min_align_mask locates the mapping's first slot, as in the kernel.
   // Fails, changing nothing, when no mapping was handed out at that address
@@ -182,6 +196,14 @@ class SlotPool {
   bool unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask, const MappingClaim& claim,
                     SlotCount& nslots, const std::atomic<std::uint64_t>* waiters = nullptr,
                     std::uint64_t* waiting = nullptr);
+  // unmap_cached() for a mapping of `size` bytes in direction `dir` made
+  // through `route` (whose min_align_mask and owner are those of the
+  // claim): the slots it held when its run was parked; 0, changing
+  // nothing, when unmap_cached() would have returned false. `waiters` and
+  // `waiting` as there. Thread-safe as unmap_cached().
+  std::uint32_t unmap_streaming(const StreamingRoute& route, PhysAddr tlb_addr, std::uint64_t size,
+                                Direction dir, const std::atomic<std::uint64_t>* waiters = nullptr,
+                                std::uint64_t* waiting = nullptr);
 
   // Takes and gives back, in turn, every area's run cache lock (none in a
   // pool without caches). For a caller that waits for room: having counted
@@ -339,9 +361,10 @@ class SlotPool {
   void record_holder(std::int32_t pid);
 
   Result<SearchPlan> make_plan(const SlotRequest& request) const;
-  [[gnu::noinline]] Result<SlotMapping> map_searched(const SlotRequest& request,
-                                                     const SearchPlan* planned);
-  bool cached_plan(const SlotRequest& request, SearchPlan& plan) const;
+  [[gnu::noinline]] Result<SlotMapping> map_searched(const SlotRequest& request, bool cache_tried);
+  [[gnu::noinline]] void rewrite_streaming_records(std::uint32_t first, const StreamingRoute& route,
+                                                   PhysAddr orig, std::uint64_t size, Direction dir,
+                                                   SlotMapping& mapping);
   [[gnu::cold]] static Error invalid_request(const SlotRequest& request);
   void commit_locked(Area& area, std::uint32_t area_index, std::uint32_t found,
                      const SearchPlan& plan, const SlotRequest& request, SlotMapping& mapping);
@@ -370,7 +393,14 @@ class SlotPool {
   static bool run_fits(const SearchPlan& plan, std::uint32_t first);
   bool take_cached(std::uint32_t area_index, const SearchPlan& plan, const SlotRequest& request,
                    SlotMapping& mapping);
+  [[gnu::noinline]] bool take_streaming(const StreamingRoute& route, PhysAddr orig,
+                                        std::uint64_t size, Direction dir, unsigned cpu,
+                                        SlotMapping& mapping);
+  void after_cached_take(Area& area, std::uint32_t area_index, SlotMapping& mapping);
   bool put_cached_locked(Area& area, std::uint32_t head, std::uint32_t first, std::uint32_t nslots);
+  std::uint32_t park_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask,
+                            const MappingClaim& claim, const std::atomic<std::uint64_t>* waiters,
+                            std::uint64_t* waiting);
   [[gnu::cold]] void release_past_cache(Area& area, const MappingInfo& info);
   void drain_locked(Area& area);
   Result<MappingInfo> take_mapping_cached(Area& area, std::uint32_t head, PhysAddr tlb_addr,

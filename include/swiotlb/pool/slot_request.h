@@ -41,6 +41,17 @@ struct SlotRequest {
   std::uint32_t owner = 0;
 };
 
+// What the streaming requests of one caller to one pool share (a device's
+// min_align_mask, segment boundary and id, and where it sees the pool),
+// worked out once by SlotPool::streaming_route(), so that a map from the
+// run cache (SlotPool::map_streaming) plans only what its buffer changes.
+struct StreamingRoute {
+  std::uint64_t min_align_mask = 0;
+  std::uint64_t tbl_dma = 0;    // where the device sees slot 0, cut by the boundary mask
+  std::uint64_t max_slots = 0;  // the segment boundary, in slots (a power of two)
+  std::uint32_t owner = 0;
+};
+
 // A mapping the pool handed out.
 struct SlotMapping {
   PhysAddr tlb_addr;  // the bounce address: slot start plus the kept offset

@@ -1,0 +1,266 @@
+// SlotPool::streaming_route, map_streaming and unmap_streaming: the run
+// cache's hit paths for a caller whose masks, id and view of the pool are
+// fixed (a device). A route exists exactly for the requests map_cached may
+// serve; a map through it serves the run map_cached would, including the
+// slow cases kept out of line (an older run that fits when the newest does
+// not, a run whose records hold another layout); an unmap through it
+// checks the claim as unmap_cached does.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "support/cached_pool.h"
+#include "swiotlb/core/constants.h"
+#include "swiotlb/pool/slot_pool.h"
+
+namespace swiotlb {
+namespace {
+
+using testing::ask;
+using testing::kCachedPoolOwner;
+using testing::kCachedPoolStart;
+using testing::seen;
+using Seen = testing::PoolSeen;
+
+StreamingRoute route_of(const SlotPool& pool, const SlotRequest& request) {
+  StreamingRoute route;
+  EXPECT_TRUE(pool.streaming_route(request, route));
+  return route;
+}
+
+bool map_through(SlotPool& pool, const SlotRequest& request, SlotMapping& mapping) {
+  return pool.map_streaming(route_of(pool, request), request.orig, request.mapping_size,
+                            request.dir, request.cpu, mapping);
+}
+
+TEST(StreamingRoute, HoldsTheFixedPartOfARequest) {
+  auto pool = testing::fast_pool();
+  SlotRequest request = ask(512);
+  request.min_align_mask = 0xfff;
+  request.seg_boundary_mask = 0xffff;
+  request.pool_dma_start = DmaAddr(0x123000);
+  const StreamingRoute route = route_of(*pool, request);
+  EXPECT_EQ(route.min_align_mask, 0xfffu);
+  EXPECT_EQ(route.tbl_dma, 0x3000u);                 // the pool's device start, cut by the boundary
+  EXPECT_EQ(route.max_slots, 0x10000u / kSlotSize);  // a 64 KiB segment
+  EXPECT_EQ(route.owner, kCachedPoolOwner);
+}
+
+TEST(StreamingRoute, NoneForWhatMapCachedNeverServes) {
+  auto pool = testing::fast_pool();
+  StreamingRoute route;
+  route.owner = 99;
+  SlotRequest aligned = ask(512);
+  aligned.alloc_align_mask = kSlotSize - 1;
+  EXPECT_FALSE(pool->streaming_route(aligned, route));
+  SlotRequest bad_boundary = ask(512);
+  bad_boundary.seg_boundary_mask = 0x1000;
+  EXPECT_FALSE(pool->streaming_route(bad_boundary, route));
+  SlotRequest huge_alloc = ask(512);
+  huge_alloc.alloc_size = kMaxSlotCount << (kSlotShift + 1);
+  EXPECT_FALSE(pool->streaming_route(huge_alloc, route));
+  for (const char* name : {"linux", "linux-6.1"}) {
+    auto kernel = testing::kernel_pool(name);
+    ASSERT_TRUE(kernel);
+    EXPECT_FALSE(kernel->streaming_route(ask(512), route)) << name;
+  }
+  EXPECT_EQ(route.owner, 99u);  // left alone
+}
+
+TEST(MapStreaming, AHitIsMapCachedsMapping) {
+  auto hit = testing::fast_pool();
+  auto twin = testing::fast_pool();
+  for (SlotPool* pool : {hit.get(), twin.get()}) {
+    ASSERT_TRUE(pool->map(ask(512)));
+    auto cached = pool->map(ask(3000, 0x40000100));
+    ASSERT_TRUE(cached);
+    ASSERT_TRUE(pool->unmap(cached->tlb_addr, 0));
+  }
+  const SlotRequest request = ask(2500, 0x50000000);
+  SlotMapping got;
+  SlotMapping expected;
+  ASSERT_TRUE(map_through(*hit, request, got));
+  ASSERT_TRUE(twin->map_cached(request, expected));
+  EXPECT_EQ(got.tlb_addr, expected.tlb_addr);
+  EXPECT_EQ(got.index, expected.index);
+  EXPECT_EQ(got.nslots, expected.nslots);
+  EXPECT_EQ(got.area, expected.area);
+  EXPECT_EQ(seen(*hit), seen(*twin));
+  const MappingClaim claim{2500, Direction::to_device, kCachedPoolOwner};
+  auto info = hit->unmap(got.tlb_addr, 0, &claim);
+  ASSERT_TRUE(info) << info.error().message();
+  EXPECT_EQ(info->orig, PhysAddr(0x50000000));
+  EXPECT_TRUE(hit->check_invariants());
+}
+
+TEST(MapStreaming, AnEmptyCacheAndALongRunAreMissesThatChangeNothing) {
+  auto pool = testing::fast_pool();
+  SlotMapping mapping;
+  const Seen before = seen(*pool);
+  EXPECT_FALSE(map_through(*pool, ask(512), mapping));
+  EXPECT_FALSE(map_through(*pool, ask(0), mapping));
+  EXPECT_FALSE(map_through(*pool, ask(32 * kSlotSize + 1), mapping));
+  // 64 KiB from an offset the device keeps needs 33 slots.
+  SlotRequest kept = ask(32 * kSlotSize, 0x40000010);
+  kept.min_align_mask = 0x7ff;
+  EXPECT_FALSE(map_through(*pool, kept, mapping));
+  EXPECT_EQ(seen(*pool), before);
+}
+
+// The newest run of the size does not fit the request's kept bits, an older
+// one does: the out-of-line path takes the older one.
+TEST(MapStreaming, AnOlderRunServesWhenTheNewestDoesNotFit) {
+  auto pool = testing::fast_pool();
+  SlotRequest even = ask(512, 0x40000000);
+  even.min_align_mask = 0xfff;  // keeps bit 11: the slot's parity
+  SlotRequest odd = ask(512, 0x40000800);
+  odd.min_align_mask = 0xfff;
+  auto a = pool->map(even);
+  auto b = pool->map(odd);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(pool->unmap(a->tlb_addr, 0xfff));  // older: even
+  ASSERT_TRUE(pool->unmap(b->tlb_addr, 0xfff));  // newest: odd
+  SlotMapping mapping;
+  ASSERT_TRUE(map_through(*pool, even, mapping));
+  EXPECT_EQ(mapping.tlb_addr, a->tlb_addr);
+  EXPECT_EQ(pool->stats().cache_hits, 1u);
+  EXPECT_EQ(pool->stats().cached, 1u);  // the odd run stays
+  EXPECT_TRUE(pool->check_invariants());
+}
+
+// A cached run of the same length whose records hold another layout (a
+// different size, so other per-slot sizes) is written whole.
+TEST(MapStreaming, ARunOfAnotherLayoutIsRewrittenWhole) {
+  auto pool = testing::fast_pool();
+  auto first = pool->map(ask(4000, 0x40000000));
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(pool->unmap(first->tlb_addr, 0));
+  SlotMapping mapping;
+  const SlotRequest request = ask(2100, 0x60000000);  // two slots as well
+  ASSERT_TRUE(map_through(*pool, request, mapping));
+  EXPECT_EQ(mapping.tlb_addr, first->tlb_addr);
+  EXPECT_TRUE(pool->check_invariants());
+  const MappingClaim claim{2100, Direction::to_device, kCachedPoolOwner};
+  auto info = pool->unmap(mapping.tlb_addr, 0, &claim);
+  ASSERT_TRUE(info) << info.error().message();
+  EXPECT_EQ(info->orig, PhysAddr(0x60000000));
+  EXPECT_EQ(info->nslots, SlotCount(2));
+}
+
+TEST(UnmapStreaming, ParksTheRunAndCountsItsSlots) {
+  auto pool = testing::fast_pool();
+  const SlotRequest request = ask(5000);
+  const StreamingRoute route = route_of(*pool, request);
+  auto mapped = pool->map(request);
+  ASSERT_TRUE(mapped);
+  const std::atomic<std::uint64_t> waiters{3};
+  std::uint64_t waiting = 0;
+  EXPECT_EQ(pool->unmap_streaming(route, mapped->tlb_addr, 5000, Direction::to_device, &waiters,
+                                  &waiting),
+            3u);
+  EXPECT_EQ(waiting, 3u);
+  EXPECT_EQ(pool->stats().cached, 3u);
+  EXPECT_EQ(pool->used(), 0u);
+  EXPECT_TRUE(pool->check_invariants());
+}
+
+TEST(UnmapStreaming, AClaimThatDoesNotMatchChangesNothing) {
+  auto pool = testing::fast_pool();
+  const SlotRequest request = ask(5000);
+  StreamingRoute route = route_of(*pool, request);
+  auto mapped = pool->map(request);
+  ASSERT_TRUE(mapped);
+  const Seen before = seen(*pool);
+  const PhysAddr tlb = mapped->tlb_addr;
+  EXPECT_EQ(pool->unmap_streaming(route, tlb, 4999, Direction::to_device), 0u);
+  EXPECT_EQ(pool->unmap_streaming(route, tlb, 5000, Direction::bidirectional), 0u);
+  EXPECT_EQ(pool->unmap_streaming(route, tlb + kSlotSize, 5000, Direction::to_device), 0u);
+  EXPECT_EQ(pool->unmap_streaming(route, PhysAddr(0x10), 5000, Direction::to_device), 0u);
+  StreamingRoute stranger = route;
+  stranger.owner = kCachedPoolOwner + 1;
+  EXPECT_EQ(pool->unmap_streaming(stranger, tlb, 5000, Direction::to_device), 0u);
+  EXPECT_EQ(seen(*pool), before);
+  EXPECT_EQ(pool->unmap_streaming(route, tlb, 5000, Direction::to_device), 3u);
+}
+
+// Random streaming requests through a route, each against the rules the
+// kernel's search keeps (kept bits, page alignment, the segment boundary),
+// unmapped through the route in random order: every map a hit or a search,
+// never a slot lost.
+TEST(MapStreaming, RandomRequestsKeepEveryRule) {
+  std::mt19937_64 rng(20261207);
+  for (const std::uint64_t mask : {std::uint64_t{0}, std::uint64_t{0x7ff}, std::uint64_t{0xfff}}) {
+    for (const std::uint64_t boundary : {~std::uint64_t{0}, std::uint64_t{0xffff}}) {
+      auto pool = testing::fast_pool(512, 2);
+      SlotRequest shape = ask(1);
+      shape.min_align_mask = mask;
+      shape.seg_boundary_mask = boundary;
+      const StreamingRoute route = route_of(*pool, shape);
+      struct Live {
+        PhysAddr tlb;
+        std::uint64_t size;
+      };
+      std::vector<Live> live;
+      std::uint64_t hits = 0;
+      for (int step = 0; step < 3000; ++step) {
+        if (live.size() < 40 && (live.empty() || rng() % 2 == 0)) {
+          const std::uint64_t size = 1 + rng() % (boundary == 0xffff ? 30000 : 65536);
+          const std::uint64_t orig = 0x40000000 + (rng() % 0x100000);
+          const auto cpu = static_cast<unsigned>(rng() % 2);
+          SlotMapping mapping;
+          const std::uint64_t hits_before = pool->stats().cache_hits;
+          bool mapped =
+              pool->map_streaming(route, PhysAddr(orig), size, Direction::to_device, cpu, mapping);
+          hits += mapped ? 1 : 0;
+          if (mapped) {
+            EXPECT_EQ(pool->stats().cache_hits, hits_before + 1);
+          } else {
+            SlotRequest request = shape;
+            request.orig = PhysAddr(orig);
+            request.mapping_size = size;
+            request.cpu = cpu;
+            auto searched = pool->map(request);
+            if (!searched) {
+              continue;  // full: the cache was drained first
+            }
+            mapping = *searched;
+          }
+          const std::uint64_t tlb = mapping.tlb_addr.value();
+          EXPECT_EQ((tlb ^ orig) & mask, 0u) << step;
+          const std::uint64_t head = tlb - (tlb & mask & (kSlotSize - 1));
+          if (mask == 0 && size >= kPageSize) {
+            EXPECT_EQ(head % kPageSize, 0u) << step;
+          }
+          const std::uint64_t run_end = head + mapping.nslots.value() * kSlotSize - 1;
+          EXPECT_EQ(head & ~boundary, run_end & ~boundary)
+              << "crosses the boundary at step " << step;
+          live.push_back({mapping.tlb_addr, size});
+        } else {
+          const std::size_t k = rng() % live.size();
+          const Live gone = live[k];
+          live[k] = live.back();
+          live.pop_back();
+          if (pool->unmap_streaming(route, gone.tlb, gone.size, Direction::to_device) == 0) {
+            const MappingClaim claim{gone.size, Direction::to_device, kCachedPoolOwner};
+            ASSERT_TRUE(pool->unmap(gone.tlb, mask, &claim)) << step;
+          }
+        }
+        ASSERT_TRUE(pool->check_invariants()) << step;
+      }
+      for (const Live& gone : live) {
+        ASSERT_TRUE(pool->unmap_streaming(route, gone.tlb, gone.size, Direction::to_device) != 0 ||
+                    pool->unmap(gone.tlb, mask));
+      }
+      EXPECT_GT(hits, 20u) << "mask " << mask << " boundary " << boundary;
+      pool->drain_cache();
+      EXPECT_EQ(pool->used(), 0u);
+      EXPECT_EQ(pool->stats().cached, 0u);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace swiotlb
