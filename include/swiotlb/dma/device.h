@@ -154,10 +154,11 @@ class SWIOTLB_API Device {
   // configured pool that it sees whole, at the CPU's own addresses: its
   // IoTlb forces bouncing, it has one streaming pool, and no IOMMU, frame
   // translator, window table or dma ranges. map_page and unmap_page then
-  // take the pool's run cache first (IoTlb::map_cached) without working
-  // out, per call, what creation has already settled: the pool, where the
-  // device sees it, and that it reaches every bounce address in it. Fixed
-  // at creation.
+  // take the pool's run cache first, through the device's route
+  // (streaming_route(), IoTlb::map_streaming), without working out, per
+  // call, what creation has already settled: the pool, where the device
+  // sees it, its masks, and that it reaches every bounce address in the
+  // pool. Fixed at creation.
   bool bounces_through_one_pool() const { return one_pool_; }
   // Whether that one pool holds `addr` (false for a device that does not
   // bounce through one pool). Reads only the device: an unmap asks this

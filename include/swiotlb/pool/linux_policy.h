@@ -24,7 +24,7 @@ namespace swiotlb {
 // The mainline kernel's plan for a request (swiotlb_search_pool_area's
 // arithmetic before its loop), without the pool's fields (tbl_dma,
 // max_slots). Inline: it is also the first step of a map served from a run
-// cache (SlotPool::map_cached), where a virtual call and a Result would cost
+// cache (SlotPool::map_streaming), where a virtual call and a Result would cost
 // as much as the rest of the hit. Never fails; the pool refuses requests it
 // cannot hold before it plans them. Writes every field of `plan` in place:
 // a plan built in a temporary and then copied is read back 16 bytes at a

@@ -121,7 +121,7 @@ class SlotPolicy {
   // and hand them out again without a search (src/pool/run_cache.h). The
   // kernel policies never do: their choice of slots is the kernel's. A
   // policy that does must plan as mainline_plan() (linux_policy.h) does:
-  // SlotPool::map_cached plans a hit with it, without asking the policy.
+  // SlotPool::map_streaming plans a hit with it, without asking the policy.
   virtual bool caches_runs() const { return false; }
 };
 

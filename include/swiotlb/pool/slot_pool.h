@@ -156,11 +156,12 @@ class SlotPool {
   // (mainline_plan: every policy that caches runs plans as mainline does).
   bool map_cached(const SlotRequest& request, SlotMapping& mapping);
 
-  // The part of a streaming request that map_streaming() takes as fixed:
-  // set in `route` and true when map_cached() may serve such requests at
-  // all (a pool with run caches; no alloc_align_mask, no alloc_size; a
-  // segment boundary mask of the form 2^n - 1). False, leaving `route`
-  // alone, otherwise. Any thread; reads only what never changes.
+  // The part of `request` that map_streaming() takes as fixed (all but its
+  // orig, size, direction and CPU): set in `route`, and true, when
+  // map_cached() may serve such requests at all (a pool with run caches;
+  // no alloc_align_mask, an alloc_size map() accepts, a segment boundary
+  // mask of the form 2^n - 1). False, leaving `route` alone, otherwise.
+  // Any thread; reads only what never changes.
   bool streaming_route(const SlotRequest& request, StreamingRoute& route) const;
 
   // map_cached() for a request of `size` bytes at `orig`, direction `dir`,
