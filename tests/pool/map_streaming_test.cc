@@ -7,6 +7,7 @@
 // checks the claim as unmap_cached does.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -21,7 +22,6 @@ namespace {
 
 using testing::ask;
 using testing::kCachedPoolOwner;
-using testing::kCachedPoolStart;
 using testing::seen;
 using Seen = testing::PoolSeen;
 
