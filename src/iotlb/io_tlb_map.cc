@@ -273,30 +273,36 @@ bool IoTlb::map_cached(const BounceRequest& request, bool copy, PhysAddr& tlb) {
   return true;
 }
 
+// cached_pool's conditions that never change are settled here, once.
 bool IoTlb::streaming_route(const BounceRequest& request, BounceRoute& route) const {
-  if (request.pool >= configured_.size()) {
+  if (request.pool >= configured_.size() || search_order_ != PoolSearchOrder::oldest_first) {
     return false;
   }
+  IoPool* configured = configured_[request.pool];
   SlotRequest slots = slot_request(request);
   slots.pool_dma_start = request.pool_dma_start;
-  if (!configured_[request.pool]->slots->streaming_route(slots, route.slots)) {
+  if (configured->kind != PoolKind::configured ||
+      !configured->slots->streaming_route(slots, route.slots)) {
     return false;
   }
+  route.configured = configured;
   route.pool = request.pool;
   return true;
 }
 
 bool IoTlb::map_streaming(const BounceRoute& route, PhysAddr orig, std::uint64_t size,
                           Direction dir, Attrs attrs, PhysAddr& tlb) {
-  IoPool* configured = cached_pool(route.pool, attrs);
-  if (configured == nullptr) {
+  IoPool& configured = *route.configured;
+  // cached_pool's conditions that can change.
+  if ((attrs.has(Attr::may_sleep) && waits_.has_waiters()) ||
+      !configured.accepting.load(std::memory_order_relaxed)) {
     return false;
   }
   SlotMapping mapping;
-  if (!configured->slots->map_streaming(route.slots, orig, size, dir, current_cpu(), mapping)) {
+  if (!configured.slots->map_streaming(route.slots, orig, size, dir, current_cpu(), mapping)) {
     return false;
   }
-  finish_cached_map(*configured, route.pool, mapping, orig, size, true);
+  finish_cached_map(configured, route.pool, mapping, orig, size, true);
   tlb = mapping.tlb_addr;
   return true;
 }

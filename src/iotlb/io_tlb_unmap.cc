@@ -83,7 +83,7 @@ bool IoTlb::unmap_streaming(const BounceRoute& route, PhysAddr tlb_addr, std::ui
     return unmap_cached(tlb_addr, route.slots.min_align_mask, {size, dir, route.slots.owner},
                         attrs);
   }
-  IoPool& pool = *configured_[route.pool];
+  IoPool& pool = *route.configured;
   std::uint64_t waiting = 0;
   const std::uint32_t nslots = pool.slots->unmap_streaming(route.slots, tlb_addr, size, dir,
                                                            &waits_.waiter_count(), &waiting);

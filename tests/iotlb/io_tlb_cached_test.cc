@@ -156,6 +156,8 @@ TEST(IoTlbStreaming, AHitMapsAndUnmapsAsTheCachedCallsDo) {
   std::vector<std::byte> buffer(3000, std::byte{0x5a});
   const BounceRequest write = request(buffer.data(), buffer.size(), Direction::to_device, *tlb);
   const BounceRoute route = route_of(*tlb, write);
+  EXPECT_EQ(route.pool, 0u);
+  EXPECT_NE(route.configured, nullptr);
   PhysAddr tlb_addr;
   EXPECT_FALSE(tlb->map_streaming(route, write.orig, write.size, write.dir, {}, tlb_addr));
   auto first = tlb->map(write);
@@ -215,6 +217,20 @@ TEST(IoTlbStreaming, NoRouteWhereTheCacheNeverServes) {
   BounceRequest no_pool = request(buffer.data(), buffer.size(), Direction::to_device, *tlb);
   no_pool.pool = 5;
   EXPECT_FALSE(tlb->streaming_route(no_pool, route));
+  // The kernel's order of pools searches the areas of all pools in turn:
+  // the configured pool's cache is not what map() tries first.
+  IoTlbOptions options;
+  options.nslabs = kNslabs;
+  options.nareas = 1;
+  options.force_bounce = true;
+  options.policy = "fast";
+  options.search_order = PoolSearchOrder::kernel;
+  auto kernel_order = IoTlb::create(options);
+  ASSERT_TRUE(kernel_order) << kernel_order.error().message();
+  EXPECT_FALSE(
+      (*kernel_order)
+          ->streaming_route(
+              request(buffer.data(), buffer.size(), Direction::to_device, **kernel_order), route));
 }
 
 // ---- Waiters and unmaps through the run cache ----------------------------------

@@ -15,9 +15,16 @@
 
 namespace swiotlb {
 
+struct IoPool;
+
 struct BounceRoute {
-  StreamingRoute slots;    // the pool's part (SlotPool::streaming_route)
-  std::uint32_t pool = 0;  // which configured pool
+  StreamingRoute slots;  // the pool's part (SlotPool::streaming_route)
+  // That configured pool itself (it lives as long as its IoTlb): a map or
+  // unmap goes to it without looking for it in the IoTlb first, a
+  // dependent load fewer while the IoTlb's lines are cold (after a long
+  // copy).
+  IoPool* configured = nullptr;
+  std::uint32_t pool = 0;  // its index among the configured pools
 };
 
 }  // namespace swiotlb
