@@ -1,9 +1,10 @@
 // A device that bounces every streaming mapping through one pool it sees
 // whole (Device::bounces_through_one_pool) maps and unmaps through the run
-// cache first (IoTlb::map_cached, IoTlb::unmap_cached). Which devices take
-// that path, and that it answers exactly as the full path does: the same
-// bounce slots, bytes, errors and counters, for random sequences of maps,
-// unmaps and misuse, against a twin device that the full path serves.
+// cache first, through its route (IoTlb::map_streaming, unmap_streaming).
+// Which devices take that path, and that it answers exactly as the full
+// path does: the same bounce slots, bytes, errors and counters, for random
+// sequences of maps, unmaps and misuse, against a twin device that the
+// full path serves.
 #include <gtest/gtest.h>
 
 #include <cstdint>
