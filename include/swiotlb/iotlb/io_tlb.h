@@ -395,8 +395,9 @@ class SWIOTLB_API IoTlb {
   // The route of every request that differs from `request` only in its
   // buffer, size, direction and attrs: set in `route`, and true, when
   // map_streaming() may serve such requests at all (a configured pool
-  // whose policy caches runs; no alignment, no alloc_size, a valid
-  // boundary mask). False, leaving `route` alone, otherwise: map() is then
+  // whose policy caches runs, searched first in the oldest-first order; no
+  // alloc_align_mask, an alloc_size map() accepts, a boundary mask of the
+  // form 2^n - 1). False, leaving `route` alone, otherwise: map() is then
   // the only way. The request's deadline, cpu and observer are not part of
   // a route: a request with any of them goes to map_cached() or map().
   // Thread-safe; reads only what never changes.
