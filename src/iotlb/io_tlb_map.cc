@@ -286,6 +286,7 @@ bool IoTlb::streaming_route(const BounceRequest& request, BounceRoute& route) co
     return false;
   }
   route.configured = configured;
+  route.slots_pool = configured->slots.get();
   route.pool = request.pool;
   return true;
 }
@@ -299,7 +300,7 @@ bool IoTlb::map_streaming(const BounceRoute& route, PhysAddr orig, std::uint64_t
     return false;
   }
   SlotMapping mapping;
-  if (!configured.slots->map_streaming(route.slots, orig, size, dir, current_cpu(), mapping)) {
+  if (!route.slots_pool->map_streaming(route.slots, orig, size, dir, current_cpu(), mapping)) {
     return false;
   }
   finish_cached_map(configured, route.pool, mapping, orig, size, true);

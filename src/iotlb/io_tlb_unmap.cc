@@ -85,8 +85,8 @@ bool IoTlb::unmap_streaming(const BounceRoute& route, PhysAddr tlb_addr, std::ui
   }
   IoPool& pool = *route.configured;
   std::uint64_t waiting = 0;
-  const std::uint32_t nslots = pool.slots->unmap_streaming(route.slots, tlb_addr, size, dir,
-                                                           &waits_.waiter_count(), &waiting);
+  const std::uint32_t nslots = route.slots_pool->unmap_streaming(route.slots, tlb_addr, size, dir,
+                                                                 &waits_.waiter_count(), &waiting);
   if (nslots == 0) {
     return false;
   }

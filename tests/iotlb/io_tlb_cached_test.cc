@@ -158,6 +158,7 @@ TEST(IoTlbStreaming, AHitMapsAndUnmapsAsTheCachedCallsDo) {
   const BounceRoute route = route_of(*tlb, write);
   EXPECT_EQ(route.pool, 0u);
   EXPECT_NE(route.configured, nullptr);
+  EXPECT_EQ(route.slots_pool, &tlb->pool());
   PhysAddr tlb_addr;
   EXPECT_FALSE(tlb->map_streaming(route, write.orig, write.size, write.dir, {}, tlb_addr));
   auto first = tlb->map(write);

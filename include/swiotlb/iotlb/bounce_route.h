@@ -16,6 +16,7 @@
 namespace swiotlb {
 
 struct IoPool;
+class SlotPool;
 
 struct BounceRoute {
   StreamingRoute slots;  // the pool's part (SlotPool::streaming_route)
@@ -24,6 +25,9 @@ struct BounceRoute {
   // dependent load fewer while the IoTlb's lines are cold (after a long
   // copy).
   IoPool* configured = nullptr;
+  // That pool's slots (its SlotPool, which lives as long as the pool):
+  // the hit reaches them without loading the pool first.
+  SlotPool* slots_pool = nullptr;
   std::uint32_t pool = 0;  // its index among the configured pools
 };
 
