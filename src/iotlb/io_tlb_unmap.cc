@@ -32,6 +32,15 @@ void IoTlb::finish_unmap(const BounceMapping& mapping, Attrs attrs) {
   finish_release(mapping.pool, mapping.info.nslots.value());
 }
 
+// finish_release for a run of a configured pool parked in its run cache,
+// with `waiting` the waiters counted under the cache's lock, which every
+// waiter's attempt passes (try_for_waiter): no fence.
+[[gnu::always_inline]] inline void IoTlb::release_parked(const IoPool& pool, std::uint64_t nslots,
+                                                         std::uint64_t waiting) {
+  counters_->tiers[pool.tier].count_unmap(true, nslots);
+  waits_.notify_counted(waiting);
+}
+
 void IoTlb::finish_release(IoPool* pool, std::uint64_t nslots) {
   counters_->tiers[pool->tier].count_unmap(pool->kind == PoolKind::configured, nslots);
   if (pool->kind != PoolKind::transient) {
@@ -58,11 +67,7 @@ bool IoTlb::unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask, const 
                                    &waiting)) {
       return false;
     }
-    // finish_release for a configured pool, with the waiters counted under
-    // the cache's lock, which every waiter's attempt passes (try_for_waiter):
-    // no fence.
-    counters_->tiers[pool->tier].count_unmap(true, nslots.value());
-    waits_.notify_counted(waiting);
+    release_parked(*pool, nslots.value(), waiting);
     return true;
   }
   // finish_unmap's steps, without its read section: a configured pool is
@@ -90,9 +95,7 @@ bool IoTlb::unmap_streaming(const BounceRoute& route, PhysAddr tlb_addr, std::ui
   if (nslots == 0) {
     return false;
   }
-  // As unmap_cached.
-  counters_->tiers[pool.tier].count_unmap(true, nslots);
-  waits_.notify_counted(waiting);
+  release_parked(pool, nslots, waiting);
   return true;
 }
 

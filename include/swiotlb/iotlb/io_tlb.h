@@ -617,6 +617,7 @@ class SWIOTLB_API IoTlb {
   IoPool* cached_pool(std::uint32_t pool, Attrs attrs);
   void finish_cached_map(IoPool& configured, std::uint32_t pool, const SlotMapping& mapping,
                          PhysAddr orig, std::uint64_t size, bool copy);
+  void release_parked(const IoPool& pool, std::uint64_t nslots, std::uint64_t waiting);
   [[gnu::cold]] void refused(const BounceRequest& request, const Error& error);
 
   // Transient pools (io_tlb_transient.cc).
