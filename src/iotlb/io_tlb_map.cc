@@ -293,6 +293,10 @@ bool IoTlb::streaming_route(const BounceRequest& request, BounceRoute& route) co
 
 bool IoTlb::map_streaming(const BounceRoute& route, PhysAddr orig, std::uint64_t size,
                           Direction dir, Attrs attrs, PhysAddr& tlb) {
+  // A route streaming_route() never set names no pool: a miss.
+  if (route.configured == nullptr) [[unlikely]] {
+    return false;
+  }
   IoPool& configured = *route.configured;
   // cached_pool's conditions that can change.
   if ((attrs.has(Attr::may_sleep) && waits_.has_waiters()) ||

@@ -88,6 +88,9 @@ bool IoTlb::unmap_streaming(const BounceRoute& route, PhysAddr tlb_addr, std::ui
     return unmap_cached(tlb_addr, route.slots.min_align_mask, {size, dir, route.slots.owner},
                         attrs);
   }
+  if (route.configured == nullptr) [[unlikely]] {
+    return false;  // a route streaming_route() never set: a miss
+  }
   IoPool& pool = *route.configured;
   std::uint64_t waiting = 0;
   const std::uint32_t nslots = route.slots_pool->unmap_streaming(route.slots, tlb_addr, size, dir,

@@ -185,6 +185,27 @@ TEST(IoTlbStreaming, AHitMapsAndUnmapsAsTheCachedCallsDo) {
   EXPECT_TRUE(tlb->check_invariants());
 }
 
+// A route that streaming_route() refused (left as made) names no pool:
+// maps and unmaps through it are misses, and the full calls still work.
+TEST(IoTlbStreaming, ARouteNeverSetIsAMiss) {
+  auto tlb = make("fast");
+  std::vector<std::byte> buffer(512, std::byte{3});
+  const BounceRequest write = request(buffer.data(), buffer.size(), Direction::to_device, *tlb);
+  auto mapped = tlb->map(write);
+  ASSERT_TRUE(mapped);
+  ASSERT_TRUE(tlb->unmap(*mapped, 0, claim_of(write), {}));  // its run is parked
+  const BounceRoute unset;
+  PhysAddr tlb_addr;
+  EXPECT_FALSE(tlb->map_streaming(unset, write.orig, write.size, write.dir, {}, tlb_addr));
+  EXPECT_EQ(tlb->pool().stats().cache_hits, 0u);
+  auto again = tlb->map(write);
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(tlb->unmap_streaming(unset, *again, write.size, write.dir, {}));
+  EXPECT_EQ(tlb->used(), 1u);
+  ASSERT_TRUE(tlb->unmap(*again, 0, claim_of(write), {}));
+  EXPECT_TRUE(tlb->check_invariants());
+}
+
 TEST(IoTlbStreaming, AReadIsCopiedBack) {
   auto tlb = make("fast");
   std::vector<std::byte> buffer(700, std::byte{0});

@@ -405,7 +405,8 @@ class SWIOTLB_API IoTlb {
   // map_cached() with copy, for a request of `size` bytes at `orig` in
   // direction `dir` with `attrs`, from the calling thread's CPU, whose
   // other fields `route` holds: the same outcome, without a request to
-  // build or read. REQUIRES: `route` from this IoTlb's streaming_route().
+  // build or read. REQUIRES: `route` from this IoTlb's streaming_route();
+  // a default-made route (one streaming_route() refused) is a miss.
   // Thread-safe as map().
   bool map_streaming(const BounceRoute& route, PhysAddr orig, std::uint64_t size, Direction dir,
                      Attrs attrs, PhysAddr& tlb);
@@ -440,7 +441,8 @@ class SWIOTLB_API IoTlb {
   // unmap_cached() for a mapping that map_streaming() made with `route`,
   // unmapped with `size`, `dir` and `attrs` by the route's owner: the same
   // outcome, without a claim to build or a pool to look for. REQUIRES:
-  // `route` from this IoTlb's streaming_route(). Thread-safe as unmap().
+  // `route` from this IoTlb's streaming_route(); a default-made route is a
+  // miss. Thread-safe as unmap().
   bool unmap_streaming(const BounceRoute& route, PhysAddr tlb_addr, std::uint64_t size,
                        Direction dir, Attrs attrs);
 
