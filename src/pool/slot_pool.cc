@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "slot_pool_area.h"
+#include "slot_record_run.h"
 #include "slot_records_check.h"
 #include "swiotlb/core/config.h"
 #include "swiotlb/core/constants.h"
@@ -65,19 +66,6 @@ void count_on_free_run_before(std::uint16_t* list, std::uint64_t end, std::uint1
   for (std::uint16_t* p = list + start; p != list + end; ++p) {
     *p = counter--;
   }
-}
-
-// One slot's record, every field written (a record may hold an earlier
-// mapping's): `orig` and `alloc_size` are the kernel's per-slot fields.
-// Whole, then field by field: building the record elsewhere and copying it
-// in would read back stores that have not left the store buffer yet.
-void write_slot(SlotRecord& slot, std::uint64_t orig, std::uint32_t alloc_size, SlotRole role,
-                std::uint8_t part) {
-  slot = SlotRecord{};
-  slot.orig_addr = orig;
-  slot.alloc_size = alloc_size;
-  slot.part = part;
-  slot.role = role;
 }
 
 // Runs `read` with the lock that guards an area's slot records held: its
@@ -422,9 +410,8 @@ void SlotPool::commit_locked(Area& area, std::uint32_t area_index, std::uint32_t
                              const SearchPlan& plan, const SlotRequest& request,
                              SlotMapping& mapping) {
   const std::uint32_t first = area_index * area_slots_ + found;
-  for (std::uint32_t k = 0; k < plan.nslots; ++k) {
-    list_[first + k] = 0;
-  }
+  // Through a pointer, which the compiler fills several counters at a time.
+  std::fill_n(list_ + first, plan.nslots, std::uint16_t{0});
   // The free run before the new mapping now ends where it starts.
   count_on_free_run_before(list_, first, 0);
   if (area.state) {
@@ -451,22 +438,16 @@ void SlotPool::write_records(std::uint32_t first, const SearchPlan& plan,
   // The plan's fields are read once: a byte written to a record may, for
   // all the compiler knows, have changed them.
   SlotRecord* const slots = slots_;
-  const std::uint32_t head = first + plan.pad_slots;
-  const std::uint32_t end = first + plan.nslots;
+  const std::uint32_t pad_slots = plan.pad_slots;
   const std::uint64_t orig = plan.orig;
-  // Each slot's alloc_size: the bytes from it to the reservation's end.
-  auto alloc_size = static_cast<std::uint32_t>(plan.search_bytes - plan.slot_alloc_offset);
   constexpr auto kSlotBytes32 = static_cast<std::uint32_t>(kSlotSize);
-  std::uint32_t i = first;
-  for (; i < head; ++i, alloc_size -= kSlotBytes32) {
-    write_slot(slots[i], kInvalidAddress, alloc_size, SlotRole::pad, 0);
-  }
-  for (; i < end; ++i, alloc_size -= kSlotBytes32) {
-    const std::uint32_t part = i - head;
-    write_slot(slots[i], orig != 0 ? orig + (std::uint64_t{part} << kSlotShift) : kInvalidAddress,
-               alloc_size, SlotRole::data, static_cast<std::uint8_t>(part));
-  }
-  slots_[head].pad_slots = static_cast<std::uint8_t>(plan.pad_slots);
+  // Each slot's alloc_size: the bytes from it to the reservation's end.
+  const auto alloc_size = static_cast<std::uint32_t>(plan.search_bytes - plan.slot_alloc_offset);
+  write_record_run(slots + first, pad_slots, kInvalidAddress, alloc_size, SlotRole::pad, 0, 0, 0);
+  write_record_run(slots + first + pad_slots, plan.nslots - pad_slots,
+                   orig != 0 ? orig : kInvalidAddress, alloc_size - pad_slots * kSlotBytes32,
+                   SlotRole::data, 0, orig != 0 ? kSlotSize : 0, 1);
+  slots_[first + pad_slots].pad_slots = static_cast<std::uint8_t>(pad_slots);
   write_head(first, plan, request, mapping);
 }
 
