@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "swiotlb/core/constants.h"
 #include "swiotlb/core/direction.h"
 #include "swiotlb/pool/pool_image.h"
 
