@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "../iotlb/streaming_hit.h"
 #include "dma_bounce.h"
 #include "dma_iommu.h"
 #include "swiotlb/core/constants.h"
@@ -136,7 +137,7 @@ bool map_one_pool_cached(Device& dev, PhysAddr phys, std::uint64_t size, Directi
                          DmaAddr& dma) {
   const BounceRoute* route = dev.streaming_route();
   PhysAddr tlb;
-  if (route == nullptr || !dev.io_tlb()->map_streaming(*route, phys, size, dir, attrs, tlb)) {
+  if (route == nullptr || !StreamingHit::map(*dev.io_tlb(), *route, phys, size, dir, attrs, tlb)) {
     return false;
   }
   dev.mark_uses_io_tlb();
@@ -258,7 +259,7 @@ Status unmap_page(Device& dev, DmaAddr addr, std::uint64_t size, Direction dir, 
   const PhysAddr phys(addr.value());
   if (const BounceRoute* route = dev.streaming_route();
       route != nullptr && unmaps_through_one_pool(dev, phys, attrs) &&
-      dev.io_tlb()->unmap_streaming(*route, phys, size, dir, attrs)) {
+      StreamingHit::unmap(*dev.io_tlb(), *route, phys, size, dir, attrs)) {
     return {};
   }
   return unmap_page_slow(dev, addr, size, dir, attrs);

@@ -8,11 +8,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <vector>
 
+#include "swiotlb/iotlb/io_pool.h"
 #include "swiotlb/iotlb/io_tlb.h"
+#include "swiotlb/platform/bounce_copy.h"
 
 namespace swiotlb {
 
@@ -100,8 +104,20 @@ struct IoTlb::Counters {
 // Fills a new mapping: from the original (whatever the direction: a device
 // that writes only part of the buffer must leave the rest as the original
 // had it), or with zeros for an allocation. Nothing without memory.
-void fill_mapping(const IoPool& pool, PhysAddr tlb_addr, PhysAddr orig, std::uint64_t size,
-                  bool copy);
+// Inline: it is half of the IoTlb's part of a streaming hit
+// (streaming_hit.h), in whichever layer that is inlined.
+inline void fill_mapping(const IoPool& pool, PhysAddr tlb_addr, PhysAddr orig, std::uint64_t size,
+                         bool copy) {
+  std::byte* bounce = pool.data_at(tlb_addr);
+  if (bounce == nullptr) {
+    return;  // no memory behind the pool: nothing to copy
+  }
+  if (copy) {
+    bounce_copy(bounce, orig.to_pointer(), size);
+  } else {
+    std::memset(bounce, 0, size);
+  }
+}
 inline void fill_mapping(const IoPool& pool, PhysAddr tlb_addr, const BounceRequest& request,
                          bool copy) {
   fill_mapping(pool, tlb_addr, request.orig, request.size, copy);

@@ -14,6 +14,7 @@
 
 #include "io_tlb_internal.h"
 #include "io_tlb_worker.h"
+#include "streaming_hit.h"
 #include "swiotlb/platform/bounce_copy.h"
 #include "swiotlb/platform/cpu.h"
 
@@ -47,19 +48,6 @@ SlotRequest slot_request(const BounceRequest& request) {
   slots.dir = request.dir;
   slots.owner = request.owner;
   return slots;
-}
-
-void fill_mapping(const IoPool& pool, PhysAddr tlb_addr, PhysAddr orig, std::uint64_t size,
-                  bool copy) {
-  std::byte* bounce = pool.data_at(tlb_addr);
-  if (bounce == nullptr) {
-    return;  // no memory behind the pool: nothing to copy
-  }
-  if (copy) {
-    bounce_copy(bounce, orig.to_pointer(), size);
-  } else {
-    std::memset(bounce, 0, size);
-  }
 }
 
 std::optional<DmaAddr> IoTlb::dma_start_of(const IoPool& pool, const BounceRequest& request) const {
@@ -244,19 +232,6 @@ Error no_such_pool(std::uint32_t pool, std::size_t count) {
   return &configured;
 }
 
-// What try_map does after a map into the configured pool.
-[[gnu::always_inline]] inline void IoTlb::finish_cached_map(IoPool& configured, std::uint32_t pool,
-                                                            const SlotMapping& mapping,
-                                                            PhysAddr orig, std::uint64_t size,
-                                                            bool copy) {
-  fill_mapping(configured, mapping.tlb_addr, orig, size, copy);
-  counters_->tiers[pool].count_map(configured, true, mapping.nslots.value());
-  if (grows_by_itself()) {
-    PoolTable::ReadGuard reading(dynamic_);
-    after_map(configured, table_->search_order(pool));
-  }
-}
-
 bool IoTlb::map_cached(const BounceRequest& request, bool copy, PhysAddr& tlb) {
   IoPool* configured = cached_pool(request.pool, request.attrs);
   if (configured == nullptr || request.observer != nullptr) {
@@ -268,7 +243,8 @@ bool IoTlb::map_cached(const BounceRequest& request, bool copy, PhysAddr& tlb) {
   if (!configured->slots->map_cached(slots, mapping)) {
     return false;
   }
-  finish_cached_map(*configured, request.pool, mapping, request.orig, request.size, copy);
+  StreamingHit::finish_map(*this, *configured, request.pool, mapping, request.orig, request.size,
+                           copy);
   tlb = mapping.tlb_addr;
   return true;
 }
@@ -293,23 +269,7 @@ bool IoTlb::streaming_route(const BounceRequest& request, BounceRoute& route) co
 
 bool IoTlb::map_streaming(const BounceRoute& route, PhysAddr orig, std::uint64_t size,
                           Direction dir, Attrs attrs, PhysAddr& tlb) {
-  // A route streaming_route() never set names no pool: a miss.
-  if (route.configured == nullptr) [[unlikely]] {
-    return false;
-  }
-  IoPool& configured = *route.configured;
-  // cached_pool's conditions that can change.
-  if ((attrs.has(Attr::may_sleep) && waits_.has_waiters()) ||
-      !configured.accepting.load(std::memory_order_relaxed)) {
-    return false;
-  }
-  SlotMapping mapping;
-  if (!route.slots_pool->map_streaming(route.slots, orig, size, dir, current_cpu(), mapping)) {
-    return false;
-  }
-  finish_cached_map(configured, route.pool, mapping, orig, size, true);
-  tlb = mapping.tlb_addr;
-  return true;
+  return StreamingHit::map(*this, route, orig, size, dir, attrs, tlb);
 }
 
 Result<PhysAddr> IoTlb::map_slots(const BounceRequest& request, bool copy) {

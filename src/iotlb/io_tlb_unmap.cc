@@ -3,6 +3,7 @@
 
 #include "io_tlb_internal.h"
 #include "io_tlb_worker.h"
+#include "streaming_hit.h"
 #include "swiotlb/platform/bounce_copy.h"
 
 namespace swiotlb {
@@ -32,15 +33,6 @@ void IoTlb::finish_unmap(const BounceMapping& mapping, Attrs attrs) {
   finish_release(mapping.pool, mapping.info.nslots.value());
 }
 
-// finish_release for a run of a configured pool parked in its run cache,
-// with `waiting` the waiters counted under the cache's lock, which every
-// waiter's attempt passes (try_for_waiter): no fence.
-[[gnu::always_inline]] inline void IoTlb::release_parked(const IoPool& pool, std::uint64_t nslots,
-                                                         std::uint64_t waiting) {
-  counters_->tiers[pool.tier].count_unmap(true, nslots);
-  waits_.notify_counted(waiting);
-}
-
 void IoTlb::finish_release(IoPool* pool, std::uint64_t nslots) {
   counters_->tiers[pool->tier].count_unmap(pool->kind == PoolKind::configured, nslots);
   if (pool->kind != PoolKind::transient) {
@@ -67,7 +59,7 @@ bool IoTlb::unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask, const 
                                    &waiting)) {
       return false;
     }
-    release_parked(*pool, nslots.value(), waiting);
+    StreamingHit::release_parked(*this, *pool, nslots.value(), waiting);
     return true;
   }
   // finish_unmap's steps, without its read section: a configured pool is
@@ -84,22 +76,7 @@ bool IoTlb::unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask, const 
 
 bool IoTlb::unmap_streaming(const BounceRoute& route, PhysAddr tlb_addr, std::uint64_t size,
                             Direction dir, Attrs attrs) {
-  if (!attrs.has(Attr::skip_cpu_sync) && copies_from_device(dir)) {
-    return unmap_cached(tlb_addr, route.slots.min_align_mask, {size, dir, route.slots.owner},
-                        attrs);
-  }
-  if (route.configured == nullptr) [[unlikely]] {
-    return false;  // a route streaming_route() never set: a miss
-  }
-  IoPool& pool = *route.configured;
-  std::uint64_t waiting = 0;
-  const std::uint32_t nslots = route.slots_pool->unmap_streaming(route.slots, tlb_addr, size, dir,
-                                                                 &waits_.waiter_count(), &waiting);
-  if (nslots == 0) {
-    return false;
-  }
-  release_parked(pool, nslots, waiting);
-  return true;
+  return StreamingHit::unmap(*this, route, tlb_addr, size, dir, attrs);
 }
 
 Status IoTlb::unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask, const MappingClaim& claim,

@@ -582,6 +582,10 @@ class SWIOTLB_API IoTlb {
   class Worker;
   struct Counters;
   friend class IoTlbBuilder;
+  // The hit of map_streaming() and unmap_streaming(), inline
+  // (src/iotlb/streaming_hit.h), so that the DMA layer's map_page and
+  // unmap_page hold it in their own frame.
+  friend struct StreamingHit;
 
   IoTlb(std::unique_ptr<PoolTable> table, std::vector<IoPool*> configured,
         std::shared_ptr<const SlotPolicy> policy, std::shared_ptr<IoTlbBackend> backend,
@@ -617,9 +621,6 @@ class SWIOTLB_API IoTlb {
   std::optional<DmaAddr> dma_start_of(const IoPool& pool, const BounceRequest& request) const;
   void after_map(const IoPool& pool, std::span<IoPool* const> order);
   IoPool* cached_pool(std::uint32_t pool, Attrs attrs);
-  void finish_cached_map(IoPool& configured, std::uint32_t pool, const SlotMapping& mapping,
-                         PhysAddr orig, std::uint64_t size, bool copy);
-  void release_parked(const IoPool& pool, std::uint64_t nslots, std::uint64_t waiting);
   [[gnu::cold]] void refused(const BounceRequest& request, const Error& error);
 
   // Transient pools (io_tlb_transient.cc).
