@@ -692,9 +692,16 @@ Error SlotPool::adopted_error(PhysAddr addr) {
 }
 
 MappingInfo SlotPool::info_locked(std::uint32_t head) const {
+  MappingInfo info;
+  info_locked(head, info);
+  return info;
+}
+
+// Field by field into `info`, which may be the caller's answer in place
+// (take_live_cached).
+void SlotPool::info_locked(std::uint32_t head, MappingInfo& info) const {
   const Slot& h = slots_[head];
   const std::uint32_t first = head - h.pad_slots;
-  MappingInfo info;
   info.tlb_addr = start_ + (std::uint64_t{head} << kSlotShift) + h.tlb_offset;
   info.orig = PhysAddr(h.orig_addr == kInvalidAddress ? 0 : h.orig_addr);
   info.mapping_size = h.mapping_size;
@@ -702,7 +709,6 @@ MappingInfo SlotPool::info_locked(std::uint32_t head) const {
   info.owner = h.owner;
   info.index = SlotIndex(first);
   info.nslots = SlotCount(mapping_slots(slots_[first], info.tlb_addr));
-  return info;
 }
 
 Result<MappingInfo> SlotPool::begin_unmap(PhysAddr tlb_addr, std::uint64_t min_align_mask,
@@ -777,17 +783,34 @@ Result<MappingInfo> SlotPool::take_mapping_locked(Area& area, PhysAddr tlb_addr,
     records.unlock();
     return take_mapping_checked(area, tlb_addr, min_align_mask, claim, release);
   }
-  const MappingInfo info = info_locked(head);
+  return take_live_cached(area, head, release);
+}
+
+// take_mapping_cached once the mapping at `head` is known live and claimed:
+// parks its run (or marks it going) and gives its description. REQUIRES:
+// the cache's lock held; released here.
+//
+// The answer is written where the caller reads it (one return, of one
+// Result, which the compiler then builds in the caller's place): built in
+// a local and copied out, it was read back in 16-byte loads across the
+// 8-byte stores just made, which the store buffer cannot forward.
+[[gnu::always_inline]] inline Result<MappingInfo> SlotPool::take_live_cached(Area& area,
+                                                                             std::uint32_t head,
+                                                                             bool release) {
+  Result<MappingInfo> taken{MappingInfo{}};
+  MappingInfo& info = *taken;
+  info_locked(head, info);
   const bool parked = release && put_cached_locked(area, head, info.index.value(),
                                                    static_cast<std::uint32_t>(info.nslots.value()));
   if (!parked) {
     slots_[head].state = MappingState::going;
   }
+  SpinLock& records = area.cache->lock;
   records.unlock();
   if (release && !parked) {
     release_past_cache(area, info);
   }
-  return info;
+  return taken;
 }
 
 // Whether `head` is the head slot of a live mapping handed out at
@@ -881,7 +904,7 @@ bool SlotPool::begin_unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mas
   records.lock();
   const bool live = live_at(head, tlb_addr) && claim_matches(slots_[head], &claim);
   if (live) [[likely]] {
-    info = info_locked(head);
+    info_locked(head, info);
     slots_[head].state = MappingState::going;
   }
   records.unlock();

@@ -378,6 +378,7 @@ class SlotPool {
   [[gnu::cold]] Error outside_error(PhysAddr addr) const;
   Result<std::uint32_t> head_of_locked(PhysAddr tlb_addr, std::uint64_t min_align_mask) const;
   MappingInfo info_locked(std::uint32_t head) const;
+  void info_locked(std::uint32_t head, MappingInfo& info) const;
   Area* cached_area(PhysAddr tlb_addr, std::uint64_t min_align_mask, std::uint32_t& head);
   bool live_at(std::uint32_t head, PhysAddr tlb_addr) const;
   static bool claim_matches(const Slot& head, const MappingClaim* claim);
@@ -407,6 +408,7 @@ class SlotPool {
   Result<MappingInfo> take_mapping_cached(Area& area, std::uint32_t head, PhysAddr tlb_addr,
                                           std::uint64_t min_align_mask, const MappingClaim* claim,
                                           bool release);
+  Result<MappingInfo> take_live_cached(Area& area, std::uint32_t head, bool release);
   [[gnu::cold]] Result<MappingInfo> take_mapping_checked(Area& area, PhysAddr tlb_addr,
                                                          std::uint64_t min_align_mask,
                                                          const MappingClaim* claim, bool release);
