@@ -10,12 +10,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstring>
 
 #include "io_tlb_internal.h"
 #include "io_tlb_worker.h"
 #include "streaming_hit.h"
-#include "swiotlb/platform/bounce_copy.h"
 #include "swiotlb/platform/cpu.h"
 
 namespace swiotlb {
