@@ -443,10 +443,10 @@ void SlotPool::write_records(std::uint32_t first, const SearchPlan& plan,
   constexpr auto kSlotBytes32 = static_cast<std::uint32_t>(kSlotSize);
   // Each slot's alloc_size: the bytes from it to the reservation's end.
   const auto alloc_size = static_cast<std::uint32_t>(plan.search_bytes - plan.slot_alloc_offset);
-  write_record_run(slots + first, pad_slots, kInvalidAddress, alloc_size, SlotRole::pad, 0, 0, 0);
+  write_record_run(slots + first, pad_slots, kInvalidAddress, alloc_size, SlotRole::pad, 0, 0);
   write_record_run(slots + first + pad_slots, plan.nslots - pad_slots,
                    orig != 0 ? orig : kInvalidAddress, alloc_size - pad_slots * kSlotBytes32,
-                   SlotRole::data, 0, orig != 0 ? kSlotSize : 0, 1);
+                   SlotRole::data, orig != 0 ? kSlotSize : 0, 1);
   slots_[first + pad_slots].pad_slots = static_cast<std::uint8_t>(pad_slots);
   write_head(first, plan, request, mapping);
 }

@@ -40,14 +40,14 @@ static_assert(offsetof(SlotRecord, role) == 24 && offsetof(SlotRecord, state) ==
               offsetof(SlotRecord, dir) == 26);  // the low bytes of lane 3
 
 // The fresh records of `count` slots from `out`: the first with `orig`,
-// `alloc_size`, `role` and part `part`; each next one with alloc_size a slot
+// `alloc_size`, `role` and part 0; each next one with alloc_size a slot
 // less, orig_addr `orig_step` more (a slot for data with an original
 // address, 0 otherwise) and part `part_step` more (1 for data, 0 for pad).
 // Every other field holds its default: no mapping, Direction::none.
 // REQUIRES: the parts stay below 256 (a run is within one segment).
 inline void write_record_run(SlotRecord* out, std::uint32_t count, std::uint64_t orig,
-                             std::uint32_t alloc_size, SlotRole role, std::uint8_t part,
-                             std::uint64_t orig_step, std::uint8_t part_step) {
+                             std::uint32_t alloc_size, SlotRole role, std::uint64_t orig_step,
+                             std::uint8_t part_step) {
   using Lanes = std::uint64_t __attribute__((vector_size(16)));
   constexpr std::uint64_t kAllocSizeBits = 0xffffffff;
   constexpr std::uint64_t kSlotDown = kAllocSizeBits + 1 - kSlotSize;  // -kSlotSize in 32 bits
@@ -55,9 +55,9 @@ inline void write_record_run(SlotRecord* out, std::uint32_t count, std::uint64_t
   const Lanes low_step{orig_step, kSlotDown};
   const Lanes high_step{std::uint64_t{part_step} << 56, 0};
   Lanes low{orig, alloc_size};
-  Lanes high{std::uint64_t{part} << 56, static_cast<std::uint64_t>(role) |
-                                            static_cast<std::uint64_t>(MappingState::none) << 8 |
-                                            static_cast<std::uint64_t>(Direction::none) << 16};
+  Lanes high{0, static_cast<std::uint64_t>(role) |
+                    static_cast<std::uint64_t>(MappingState::none) << 8 |
+                    static_cast<std::uint64_t>(Direction::none) << 16};
   auto* bytes = reinterpret_cast<unsigned char*>(out);
   for (std::uint32_t k = 0; k < count; ++k, bytes += sizeof(SlotRecord)) {
     const Lanes record_low = low & keep;

@@ -18,13 +18,12 @@ namespace {
 
 // The kernel's loop, one field at a time: slot k of the run.
 SlotRecord expected_record(std::uint64_t orig, std::uint32_t alloc_size, SlotRole role,
-                           std::uint8_t part, std::uint64_t orig_step, std::uint8_t part_step,
-                           std::uint32_t k) {
+                           std::uint64_t orig_step, std::uint8_t part_step, std::uint32_t k) {
   SlotRecord r;
   r.orig_addr = orig + orig_step * k;
   r.alloc_size = alloc_size - k * static_cast<std::uint32_t>(kSlotSize);
   r.role = role;
-  r.part = static_cast<std::uint8_t>(part + part_step * k);
+  r.part = static_cast<std::uint8_t>(part_step * k);
   return r;
 }
 
@@ -48,7 +47,7 @@ std::vector<SlotRecord> written(std::uint32_t count, std::uint64_t orig, std::ui
   stale.state = MappingState::live;
   stale.dir = Direction::to_device;
   std::vector<SlotRecord> records(count + 2, stale);
-  write_record_run(records.data() + 1, count, orig, alloc_size, role, 0, orig_step, part_step);
+  write_record_run(records.data() + 1, count, orig, alloc_size, role, orig_step, part_step);
   return records;
 }
 
@@ -81,7 +80,7 @@ TEST(SlotRecordRun, TheLastSlotsCountWrapsWithinItsField) {
   EXPECT_EQ(records[3].alloc_size, static_cast<std::uint32_t>(-43));
   EXPECT_EQ(records[3].mapping_size, 0u);
   EXPECT_TRUE(
-      same_bytes(records[3], expected_record(0x2000, 4096 - 43, SlotRole::data, 0, 2048, 1, 2)));
+      same_bytes(records[3], expected_record(0x2000, 4096 - 43, SlotRole::data, 2048, 1, 2)));
 }
 
 TEST(SlotRecordRun, PadSlotsAndMissingAddressesDoNotStep) {
@@ -113,7 +112,7 @@ RC_GTEST_PROP(SlotRecordRun, EveryRecordIsTheFieldByFieldOne, ()) {
       written(count, orig, alloc_size, role, orig_step, part_step);
   for (std::uint32_t k = 0; k < count; ++k) {
     RC_ASSERT(same_bytes(records[1 + k],
-                         expected_record(orig, alloc_size, role, 0, orig_step, part_step, k)));
+                         expected_record(orig, alloc_size, role, orig_step, part_step, k)));
   }
   RC_ASSERT(records.front().orig_addr == 0x1234u);
   RC_ASSERT(records.back().orig_addr == 0x1234u);
