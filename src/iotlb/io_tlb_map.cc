@@ -241,8 +241,8 @@ bool IoTlb::map_cached(const BounceRequest& request, bool copy, PhysAddr& tlb) {
   if (!configured->slots->map_cached(slots, mapping)) {
     return false;
   }
-  StreamingHit::finish_map(*this, *configured, request.pool, mapping, request.orig, request.size,
-                           copy);
+  StreamingHit::finish_map(*this, *configured, request.pool, {mapping.tlb_addr, mapping.nslots},
+                           request.orig, request.size, copy);
   tlb = mapping.tlb_addr;
   return true;
 }

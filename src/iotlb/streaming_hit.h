@@ -35,12 +35,13 @@ struct StreamingHit {
         !configured.accepting.load(std::memory_order_relaxed)) {
       return false;
     }
-    SlotMapping mapping;
-    if (!route.slots_pool->map_streaming(route.slots, orig, size, dir, current_cpu(), mapping)) {
+    const StreamingMapping hit =
+        route.slots_pool->map_streaming(route.slots, orig, size, dir, current_cpu());
+    if (!hit) {
       return false;
     }
-    finish_map(io_tlb, configured, route.pool, mapping, orig, size, true);
-    tlb = mapping.tlb_addr;
+    finish_map(io_tlb, configured, route.pool, hit, orig, size, true);
+    tlb = hit.tlb_addr;
     return true;
   }
 
@@ -55,23 +56,23 @@ struct StreamingHit {
     if (route.configured == nullptr) [[unlikely]] {
       return false;  // a route streaming_route() never set: a miss
     }
-    std::uint64_t waiting = 0;
-    const std::uint32_t nslots = route.slots_pool->unmap_streaming(
-        route.slots, tlb_addr, size, dir, &io_tlb.waits_.waiter_count(), &waiting);
-    if (nslots == 0) {
+    const ParkedRun parked = route.slots_pool->unmap_streaming(route.slots, tlb_addr, size, dir,
+                                                               &io_tlb.waits_.waiter_count());
+    if (!parked) {
       return false;
     }
-    release_parked(io_tlb, *route.configured, nslots, waiting);
+    release_parked(io_tlb, *route.configured, parked.nslots.value(), parked.waiting);
     return true;
   }
 
   // What try_map does after a map into the configured pool `configured`,
-  // pool number `pool`: the bytes in, the tier's count, growth.
+  // pool number `pool`, served from its run cache: the bytes in, the
+  // tier's count, growth.
   [[gnu::always_inline]] static void finish_map(IoTlb& io_tlb, IoPool& configured,
-                                                std::uint32_t pool, const SlotMapping& mapping,
+                                                std::uint32_t pool, const StreamingMapping& hit,
                                                 PhysAddr orig, std::uint64_t size, bool copy) {
-    fill_mapping(configured, mapping.tlb_addr, orig, size, copy);
-    io_tlb.counters_->tiers[pool].count_map(configured, true, mapping.nslots.value());
+    fill_mapping(configured, hit.tlb_addr, orig, size, copy);
+    io_tlb.counters_->tiers[pool].count_map(configured, true, hit.nslots.value());
     if (io_tlb.grows_by_itself()) {
       PoolTable::ReadGuard reading(io_tlb.dynamic_);
       io_tlb.after_map(configured, io_tlb.table_->search_order(pool));

@@ -237,9 +237,11 @@ Error SlotPool::invalid_request(const SlotRequest& request) {
 Result<SlotMapping> SlotPool::map(const SlotRequest& request) {
   StreamingRoute route;
   const bool streaming = streaming_route(request, route);
-  if (SlotMapping mapping; streaming && map_streaming(route, request.orig, request.mapping_size,
-                                                      request.dir, request.cpu, mapping)) {
-    return mapping;
+  if (streaming) {
+    if (const StreamingMapping hit =
+            map_streaming(route, request.orig, request.mapping_size, request.dir, request.cpu)) {
+      return mapping_of(hit);
+    }
   }
   return map_searched(request, streaming);
 }
@@ -318,8 +320,29 @@ bool SlotPool::streaming_route(const SlotRequest& request, StreamingRoute& route
 
 bool SlotPool::map_cached(const SlotRequest& request, SlotMapping& mapping) {
   StreamingRoute route;
-  return streaming_route(request, route) && map_streaming(route, request.orig, request.mapping_size,
-                                                          request.dir, request.cpu, mapping);
+  if (!streaming_route(request, route)) {
+    return false;
+  }
+  const StreamingMapping hit =
+      map_streaming(route, request.orig, request.mapping_size, request.dir, request.cpu);
+  if (!hit) {
+    return false;
+  }
+  mapping = mapping_of(hit);
+  return true;
+}
+
+// A route's request has no alloc_align_mask, so it keeps less than a slot
+// of its buffer's offset: its run has no pad slots, and starts at the slot
+// its address is in.
+SlotMapping SlotPool::mapping_of(const StreamingMapping& hit) const {
+  const auto first = static_cast<std::uint32_t>((hit.tlb_addr - start_) >> kSlotShift);
+  SlotMapping mapping;
+  mapping.tlb_addr = hit.tlb_addr;
+  mapping.index = SlotIndex(first);
+  mapping.nslots = hit.nslots;
+  mapping.area = first / area_slots_;
+  return mapping;
 }
 
 namespace {
@@ -349,55 +372,64 @@ void streaming_plan(const StreamingRoute& route, const SlotRequest& request, Sea
 // The request and the plan are locals the compiler keeps in registers, and
 // every call out of here (the slow cases) is handed the route and the
 // buffer, never their address: what no hit reads (the stride, the
-// reported size) is then never computed, nor stored.
-bool SlotPool::map_streaming(const StreamingRoute& route, PhysAddr orig, std::uint64_t size,
-                             Direction dir, unsigned cpu, SlotMapping& mapping) {
+// reported size) is then never computed, nor stored. What the caller is
+// told comes back in two registers, not through memory it must first
+// clear.
+StreamingMapping SlotPool::map_streaming(const StreamingRoute& route, PhysAddr orig,
+                                         std::uint64_t size, Direction dir, unsigned cpu) {
   const SlotRequest request = streaming_request(route, orig, size, dir);
   SearchPlan plan;
   streaming_plan(route, request, plan);
   // The kept offset may take a request past the longest cached run.
   if (size == 0 || plan.nslots > kMaxCachedSlots) {
-    return false;
+    return {};
   }
-  const std::uint32_t area_index = cpu & (area_count_ - 1);
-  Area& area = areas_[area_index];
+  Area& area = areas_[cpu & (area_count_ - 1)];
   RunCache& cache = *area.cache;
   if (cache.cached_slots() == 0) {
-    return false;  // the common miss, without touching the lock
+    return {};  // the common miss, without touching the lock
   }
-  // The lock by hand: a lock_guard would be live across the slow call.
-  cache.lock.lock();
+  // The lock by hand: a lock_guard would be live across the slow call. A
+  // lock someone else holds goes the slow way, which waits for it: a wait
+  // here would be a call that the whole plan is kept live across, in
+  // memory.
+  if (!cache.lock.try_lock()) [[unlikely]] {
+    return take_streaming(route, orig, size, dir, cpu);
+  }
   const std::uint32_t first =
       cache.take_newest(plan.nslots, [&plan](std::uint32_t run) { return run_fits(plan, run); });
   if (first == RunCache::kNone) [[unlikely]] {
     cache.lock.unlock();
-    return take_streaming(route, orig, size, dir, cpu, mapping);
+    return take_streaming(route, orig, size, dir, cpu);
   }
-  if (!rewrite_cached_records(first, plan, request, mapping)) [[unlikely]] {
-    rewrite_streaming_records(first, route, orig, size, dir, mapping);
+  if (!rewrite_cached_records(first, plan, request)) [[unlikely]] {
+    rewrite_streaming_records(first, route, orig, size, dir);
   }
   cache.lock.unlock();
-  after_cached_take(area, area_index, mapping);
-  return true;
+  after_cached_take(area);
+  return {run_tlb_addr(first, plan), SlotCount(plan.nslots)};
 }
 
-// map_streaming past the newest run of its size: take_cached, with the plan
-// in memory.
-bool SlotPool::take_streaming(const StreamingRoute& route, PhysAddr orig, std::uint64_t size,
-                              Direction dir, unsigned cpu, SlotMapping& mapping) {
+// map_streaming when another thread holds the cache's lock, or past the
+// newest run of its size: take_cached, which waits for the lock and tries
+// that newest run first, with the plan in memory.
+StreamingMapping SlotPool::take_streaming(const StreamingRoute& route, PhysAddr orig,
+                                          std::uint64_t size, Direction dir, unsigned cpu) {
   const SlotRequest request = streaming_request(route, orig, size, dir);
   SearchPlan plan;
   streaming_plan(route, request, plan);
-  return take_cached(cpu & (area_count_ - 1), plan, request, mapping);
+  if (SlotMapping mapping; take_cached(cpu & (area_count_ - 1), plan, request, mapping)) {
+    return {mapping.tlb_addr, mapping.nslots};
+  }
+  return {};
 }
 
 void SlotPool::rewrite_streaming_records(std::uint32_t first, const StreamingRoute& route,
-                                         PhysAddr orig, std::uint64_t size, Direction dir,
-                                         SlotMapping& mapping) {
+                                         PhysAddr orig, std::uint64_t size, Direction dir) {
   const SlotRequest request = streaming_request(route, orig, size, dir);
   SearchPlan plan;
   streaming_plan(route, request, plan);
-  write_records(first, plan, request, mapping);
+  write_records(first, plan, request);
 }
 
 Error SlotPool::full_error(const SearchPlan& plan) const {
@@ -423,18 +455,18 @@ void SlotPool::commit_locked(Area& area, std::uint32_t area_index, std::uint32_t
   area.maps += 1;
   if (area.cache) {
     std::lock_guard records(area.cache->lock);
-    write_records(first, plan, request, mapping);
+    write_records(first, plan, request);
   } else {
-    write_records(first, plan, request, mapping);
+    write_records(first, plan, request);
   }
-  mapping.area = area_index;
+  describe_run(first, plan, area_index, mapping);
 }
 
 // The records of a run just taken, from the search or from the run cache
 // (whose runs still hold their last mapping's records: every field is
 // written).
 void SlotPool::write_records(std::uint32_t first, const SearchPlan& plan,
-                             const SlotRequest& request, SlotMapping& mapping) {
+                             const SlotRequest& request) {
   // The plan's fields are read once: a byte written to a record may, for
   // all the compiler knows, have changed them.
   SlotRecord* const slots = slots_;
@@ -448,13 +480,12 @@ void SlotPool::write_records(std::uint32_t first, const SearchPlan& plan,
                    orig != 0 ? orig : kInvalidAddress, alloc_size - pad_slots * kSlotBytes32,
                    SlotRole::data, orig != 0 ? kSlotSize : 0, 1);
   slots_[first + pad_slots].pad_slots = static_cast<std::uint8_t>(pad_slots);
-  write_head(first, plan, request, mapping);
+  write_head(first, plan, request);
 }
 
-// The mapping's fields on its head slot, and what the caller is told.
+// The mapping's fields on its head slot.
 [[gnu::always_inline]] inline void SlotPool::write_head(std::uint32_t first, const SearchPlan& plan,
-                                                        const SlotRequest& request,
-                                                        SlotMapping& mapping) {
+                                                        const SlotRequest& request) {
   const std::uint32_t head = first + plan.pad_slots;
   Slot& h = slots_[head];
   h.state = MappingState::live;
@@ -462,9 +493,21 @@ void SlotPool::write_records(std::uint32_t first, const SearchPlan& plan,
   h.tlb_offset = static_cast<std::uint16_t>(plan.tlb_offset);
   h.dir = request.dir;
   h.owner = request.owner;
-  mapping.tlb_addr = start_ + (std::uint64_t{head} << kSlotShift) + plan.tlb_offset;
+}
+
+// The address a run taken at `first` for `plan` is handed out at.
+[[gnu::always_inline]] inline PhysAddr SlotPool::run_tlb_addr(std::uint32_t first,
+                                                              const SearchPlan& plan) const {
+  return start_ + (std::uint64_t{first + plan.pad_slots} << kSlotShift) + plan.tlb_offset;
+}
+
+// What the caller of map() is told about the run taken at `first`.
+void SlotPool::describe_run(std::uint32_t first, const SearchPlan& plan, std::uint32_t area_index,
+                            SlotMapping& mapping) const {
+  mapping.tlb_addr = run_tlb_addr(first, plan);
   mapping.index = SlotIndex(first);
   mapping.nslots = SlotCount(plan.nslots);
+  mapping.area = area_index;
 }
 
 // write_records for a run from the cache that holds the same layout as
@@ -479,8 +522,7 @@ void SlotPool::write_records(std::uint32_t first, const SearchPlan& plan,
 // REQUIRES: the cache's lock held; `first` just taken from the cache.
 [[gnu::always_inline]] inline bool SlotPool::rewrite_cached_records(std::uint32_t first,
                                                                     const SearchPlan& plan,
-                                                                    const SlotRequest& request,
-                                                                    SlotMapping& mapping) {
+                                                                    const SlotRequest& request) {
   const std::uint32_t head = first + plan.pad_slots;
   Slot& h = slots_[head];
   if (h.state != MappingState::cached || h.pad_slots != plan.pad_slots ||
@@ -494,7 +536,7 @@ void SlotPool::write_records(std::uint32_t first, const SearchPlan& plan,
           plan.orig != 0 ? plan.orig + (std::uint64_t{k} << kSlotShift) : kInvalidAddress;
     }
   }
-  write_head(first, plan, request, mapping);
+  write_head(first, plan, request);
   return true;
 }
 
@@ -521,20 +563,18 @@ bool SlotPool::take_cached(std::uint32_t area_index, const SearchPlan& plan,
     if (first == RunCache::kNone) {
       return false;
     }
-    if (!rewrite_cached_records(first, plan, request, mapping)) {
-      write_records(first, plan, request, mapping);
+    if (!rewrite_cached_records(first, plan, request)) {
+      write_records(first, plan, request);
     }
+    describe_run(first, plan, area_index, mapping);
   }
-  after_cached_take(area, area_index, mapping);
+  after_cached_take(area);
   return true;
 }
 
 // What follows a run taken from the cache, once its lock is dropped: the
-// area named, and the high-water mark raised when the area passes its
-// gate.
-[[gnu::always_inline]] inline void SlotPool::after_cached_take(Area& area, std::uint32_t area_index,
-                                                               SlotMapping& mapping) {
-  mapping.area = area_index;
+// high-water mark raised when the area passes its gate.
+[[gnu::always_inline]] inline void SlotPool::after_cached_take(Area& area) {
   if (mapped_slots(area) > area.gate.load(std::memory_order_relaxed)) {
     raise_hiwater();
   }
@@ -844,27 +884,27 @@ Result<MappingInfo> SlotPool::take_mapping_locked(Area& area, PhysAddr tlb_addr,
 }
 
 // The body of unmap_cached and unmap_streaming: the slots of the mapping
-// whose run it parked, 0 when it parked none.
-[[gnu::always_inline]] inline std::uint32_t SlotPool::park_cached(
+// whose run it parked, none when it parked none.
+[[gnu::always_inline]] inline ParkedRun SlotPool::park_cached(
     PhysAddr tlb_addr, std::uint64_t min_align_mask, const MappingClaim& claim,
-    const std::atomic<std::uint64_t>* waiters, std::uint64_t* waiting) {
+    const std::atomic<std::uint64_t>* waiters) {
   std::uint32_t head = 0;
   Area* const area = cached_area(tlb_addr, min_align_mask, head);
   if (area == nullptr) {
-    return 0;
+    return {};
   }
   SpinLock& records = area->cache->lock;
   records.lock();
-  std::uint32_t parked = 0;
+  ParkedRun parked;
   if (live_at(head, tlb_addr) && claim_matches(slots_[head], &claim)) [[likely]] {
     // info_locked's first slot and count, alone.
     const std::uint32_t first = head - slots_[head].pad_slots;
     const auto count = static_cast<std::uint32_t>(mapping_slots(slots_[first], tlb_addr));
-    parked = put_cached_locked(*area, head, first, count) ? count : 0;
+    parked.nslots = SlotCount(put_cached_locked(*area, head, first, count) ? count : 0);
   }
-  if (parked != 0 && waiters != nullptr) {
+  if (parked && waiters != nullptr) {
     // Under the lock, after the run is parked (see pass_cache_locks).
-    *waiting = waiters->load(std::memory_order_relaxed);
+    parked.waiting = waiters->load(std::memory_order_relaxed);
   }
   records.unlock();
   return parked;
@@ -873,17 +913,19 @@ Result<MappingInfo> SlotPool::take_mapping_locked(Area& area, PhysAddr tlb_addr,
 bool SlotPool::unmap_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask,
                             const MappingClaim& claim, SlotCount& nslots,
                             const std::atomic<std::uint64_t>* waiters, std::uint64_t* waiting) {
-  const std::uint32_t parked = park_cached(tlb_addr, min_align_mask, claim, waiters, waiting);
-  nslots = SlotCount(parked);
-  return parked != 0;
+  const ParkedRun parked = park_cached(tlb_addr, min_align_mask, claim, waiters);
+  nslots = parked.nslots;
+  if (parked && waiters != nullptr) {
+    *waiting = parked.waiting;
+  }
+  return static_cast<bool>(parked);
 }
 
-std::uint32_t SlotPool::unmap_streaming(const StreamingRoute& route, PhysAddr tlb_addr,
-                                        std::uint64_t size, Direction dir,
-                                        const std::atomic<std::uint64_t>* waiters,
-                                        std::uint64_t* waiting) {
+ParkedRun SlotPool::unmap_streaming(const StreamingRoute& route, PhysAddr tlb_addr,
+                                    std::uint64_t size, Direction dir,
+                                    const std::atomic<std::uint64_t>* waiters) {
   const MappingClaim claim{size, dir, route.owner};
-  return park_cached(tlb_addr, route.min_align_mask, claim, waiters, waiting);
+  return park_cached(tlb_addr, route.min_align_mask, claim, waiters);
 }
 
 void SlotPool::pass_cache_locks() const {

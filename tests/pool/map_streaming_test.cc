@@ -32,8 +32,16 @@ StreamingRoute route_of(const SlotPool& pool, const SlotRequest& request) {
 }
 
 bool map_through(SlotPool& pool, const SlotRequest& request, SlotMapping& mapping) {
-  return pool.map_streaming(route_of(pool, request), request.orig, request.mapping_size,
-                            request.dir, request.cpu, mapping);
+  const StreamingMapping hit = pool.map_streaming(route_of(pool, request), request.orig,
+                                                  request.mapping_size, request.dir, request.cpu);
+  if (!hit) {
+    EXPECT_EQ(hit.nslots, SlotCount(0));
+    return false;
+  }
+  mapping = pool.mapping_of(hit);
+  EXPECT_EQ(mapping.tlb_addr, hit.tlb_addr);
+  EXPECT_EQ(mapping.nslots, hit.nslots);
+  return true;
 }
 
 TEST(StreamingRoute, HoldsTheFixedPartOfARequest) {
@@ -89,11 +97,38 @@ TEST(MapStreaming, AHitIsMapCachedsMapping) {
   EXPECT_EQ(got.nslots, expected.nslots);
   EXPECT_EQ(got.area, expected.area);
   EXPECT_EQ(seen(*hit), seen(*twin));
+  auto found = hit->find_mapping(got.tlb_addr, 2500);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(got.index, found->index);
+  EXPECT_EQ(got.nslots, found->nslots);
   const MappingClaim claim{2500, Direction::to_device, kCachedPoolOwner};
   auto info = hit->unmap(got.tlb_addr, 0, &claim);
   ASSERT_TRUE(info) << info.error().message();
   EXPECT_EQ(info->orig, PhysAddr(0x50000000));
   EXPECT_TRUE(hit->check_invariants());
+}
+
+// mapping_of() describes a hit from its address alone: a run taken with a
+// kept offset, in the second area, is described as the search that first
+// took it described it.
+TEST(MapStreaming, MappingOfAHitIsTheSearchedMapping) {
+  auto pool = testing::fast_pool(512, 2);
+  SlotRequest request = ask(512, 0x40000a00);
+  request.min_align_mask = 0xfff;  // keeps 0x200 within the slot, and bit 11
+  request.cpu = 1;
+  auto searched = pool->map(request);
+  ASSERT_TRUE(searched);
+  ASSERT_EQ(searched->area, 1u);
+  ASSERT_EQ(searched->tlb_addr.value() & 0xfff, 0xa00u);
+  ASSERT_TRUE(pool->unmap(searched->tlb_addr, 0xfff));
+  SlotMapping mapping;
+  ASSERT_TRUE(map_through(*pool, request, mapping));
+  EXPECT_EQ(mapping.tlb_addr, searched->tlb_addr);
+  EXPECT_EQ(mapping.index, searched->index);
+  EXPECT_EQ(mapping.nslots, searched->nslots);
+  EXPECT_EQ(mapping.area, 1u);
+  EXPECT_EQ(mapping.search_steps, 0u);
+  EXPECT_TRUE(pool->check_invariants());
 }
 
 TEST(MapStreaming, AnEmptyCacheAndALongRunAreMissesThatChangeNothing) {
@@ -157,11 +192,11 @@ TEST(UnmapStreaming, ParksTheRunAndCountsItsSlots) {
   auto mapped = pool->map(request);
   ASSERT_TRUE(mapped);
   const std::atomic<std::uint64_t> waiters{3};
-  std::uint64_t waiting = 0;
-  EXPECT_EQ(pool->unmap_streaming(route, mapped->tlb_addr, 5000, Direction::to_device, &waiters,
-                                  &waiting),
-            3u);
-  EXPECT_EQ(waiting, 3u);
+  const ParkedRun parked =
+      pool->unmap_streaming(route, mapped->tlb_addr, 5000, Direction::to_device, &waiters);
+  EXPECT_TRUE(parked);
+  EXPECT_EQ(parked.nslots, SlotCount(3));
+  EXPECT_EQ(parked.waiting, 3u);
   EXPECT_EQ(pool->stats().cached, 3u);
   EXPECT_EQ(pool->used(), 0u);
   EXPECT_TRUE(pool->check_invariants());
@@ -175,15 +210,22 @@ TEST(UnmapStreaming, AClaimThatDoesNotMatchChangesNothing) {
   ASSERT_TRUE(mapped);
   const Seen before = seen(*pool);
   const PhysAddr tlb = mapped->tlb_addr;
-  EXPECT_EQ(pool->unmap_streaming(route, tlb, 4999, Direction::to_device), 0u);
-  EXPECT_EQ(pool->unmap_streaming(route, tlb, 5000, Direction::bidirectional), 0u);
-  EXPECT_EQ(pool->unmap_streaming(route, tlb + kSlotSize, 5000, Direction::to_device), 0u);
-  EXPECT_EQ(pool->unmap_streaming(route, PhysAddr(0x10), 5000, Direction::to_device), 0u);
+  const std::atomic<std::uint64_t> waiters{2};
+  auto slots_parked = [&](const StreamingRoute& through, PhysAddr addr, std::uint64_t size,
+                          Direction dir) {
+    const ParkedRun parked = pool->unmap_streaming(through, addr, size, dir, &waiters);
+    EXPECT_EQ(parked.waiting, parked ? 2u : 0u);  // counted only for a parked run
+    return parked.nslots.value();
+  };
+  EXPECT_EQ(slots_parked(route, tlb, 4999, Direction::to_device), 0u);
+  EXPECT_EQ(slots_parked(route, tlb, 5000, Direction::bidirectional), 0u);
+  EXPECT_EQ(slots_parked(route, tlb + kSlotSize, 5000, Direction::to_device), 0u);
+  EXPECT_EQ(slots_parked(route, PhysAddr(0x10), 5000, Direction::to_device), 0u);
   StreamingRoute stranger = route;
   stranger.owner = kCachedPoolOwner + 1;
-  EXPECT_EQ(pool->unmap_streaming(stranger, tlb, 5000, Direction::to_device), 0u);
+  EXPECT_EQ(slots_parked(stranger, tlb, 5000, Direction::to_device), 0u);
   EXPECT_EQ(seen(*pool), before);
-  EXPECT_EQ(pool->unmap_streaming(route, tlb, 5000, Direction::to_device), 3u);
+  EXPECT_EQ(slots_parked(route, tlb, 5000, Direction::to_device), 3u);
 }
 
 // Random streaming requests through a route, each against the rules the
@@ -212,11 +254,12 @@ TEST(MapStreaming, RandomRequestsKeepEveryRule) {
           const auto cpu = static_cast<unsigned>(rng() % 2);
           SlotMapping mapping;
           const std::uint64_t hits_before = pool->stats().cache_hits;
-          bool mapped =
-              pool->map_streaming(route, PhysAddr(orig), size, Direction::to_device, cpu, mapping);
-          hits += mapped ? 1 : 0;
-          if (mapped) {
+          const StreamingMapping hit =
+              pool->map_streaming(route, PhysAddr(orig), size, Direction::to_device, cpu);
+          hits += hit ? 1 : 0;
+          if (hit) {
             EXPECT_EQ(pool->stats().cache_hits, hits_before + 1);
+            mapping = pool->mapping_of(hit);
           } else {
             SlotRequest request = shape;
             request.orig = PhysAddr(orig);
@@ -243,7 +286,7 @@ TEST(MapStreaming, RandomRequestsKeepEveryRule) {
           const Live gone = live[k];
           live[k] = live.back();
           live.pop_back();
-          if (pool->unmap_streaming(route, gone.tlb, gone.size, Direction::to_device) == 0) {
+          if (!pool->unmap_streaming(route, gone.tlb, gone.size, Direction::to_device)) {
             const MappingClaim claim{gone.size, Direction::to_device, kCachedPoolOwner};
             ASSERT_TRUE(pool->unmap(gone.tlb, mask, &claim)) << step;
           }
@@ -251,7 +294,7 @@ TEST(MapStreaming, RandomRequestsKeepEveryRule) {
         ASSERT_TRUE(pool->check_invariants()) << step;
       }
       for (const Live& gone : live) {
-        ASSERT_TRUE(pool->unmap_streaming(route, gone.tlb, gone.size, Direction::to_device) != 0 ||
+        ASSERT_TRUE(pool->unmap_streaming(route, gone.tlb, gone.size, Direction::to_device) ||
                     pool->unmap(gone.tlb, mask));
       }
       EXPECT_GT(hits, 20u) << "mask " << mask << " boundary " << boundary;

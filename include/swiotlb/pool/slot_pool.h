@@ -166,10 +166,16 @@ class SlotPool {
 
   // map_cached() for a request of `size` bytes at `orig`, direction `dir`,
   // from `cpu`'s area, whose other fields `route` holds: the same hit, with
-  // the same outcome, planned from the buffer alone. REQUIRES: `route`
-  // from streaming_route() of this pool. Thread-safe as map_cached().
-  bool map_streaming(const StreamingRoute& route, PhysAddr orig, std::uint64_t size, Direction dir,
-                     unsigned cpu, SlotMapping& mapping);
+  // the same outcome, planned from the buffer alone. A hit returns the
+  // mapping's address and slots (mapping_of() gives the rest); a miss, no
+  // slots. REQUIRES: `route` from streaming_route() of this pool.
+  // Thread-safe as map_cached().
+  StreamingMapping map_streaming(const StreamingRoute& route, PhysAddr orig, std::uint64_t size,
+                                 Direction dir, unsigned cpu);
+  // The SlotMapping of a hit map_streaming() returned, as map_cached()
+  // would have filled it (no search steps). Reads nothing but the pool's
+  // bounds: any thread. REQUIRES: `hit` a hit of this pool.
+  SlotMapping mapping_of(const StreamingMapping& hit) const;
 
   // Gives back the mapping handed out at `tlb_addr`. The device's
   // min_align_mask locates the mapping's first slot, as in the kernel.
@@ -199,12 +205,12 @@ class SlotPool {
                     std::uint64_t* waiting = nullptr);
   // unmap_cached() for a mapping of `size` bytes in direction `dir` made
   // through `route` (whose min_align_mask and owner are those of the
-  // claim): the slots it held when its run was parked; 0, changing
-  // nothing, when unmap_cached() would have returned false. `waiters` and
-  // `waiting` as there. Thread-safe as unmap_cached().
-  std::uint32_t unmap_streaming(const StreamingRoute& route, PhysAddr tlb_addr, std::uint64_t size,
-                                Direction dir, const std::atomic<std::uint64_t>* waiters = nullptr,
-                                std::uint64_t* waiting = nullptr);
+  // claim): the slots it held when its run was parked, and what `waiters`
+  // read as unmap_cached() reads it into `waiting` (0 without `waiters`);
+  // no slots, changing nothing, when unmap_cached() would have returned
+  // false. Thread-safe as unmap_cached().
+  ParkedRun unmap_streaming(const StreamingRoute& route, PhysAddr tlb_addr, std::uint64_t size,
+                            Direction dir, const std::atomic<std::uint64_t>* waiters = nullptr);
 
   // Takes and gives back, in turn, every area's run cache lock (none in a
   // pool without caches). For a caller that waits for room: having counted
@@ -364,8 +370,8 @@ class SlotPool {
   Result<SearchPlan> make_plan(const SlotRequest& request) const;
   [[gnu::noinline]] Result<SlotMapping> map_searched(const SlotRequest& request, bool cache_tried);
   [[gnu::noinline]] void rewrite_streaming_records(std::uint32_t first, const StreamingRoute& route,
-                                                   PhysAddr orig, std::uint64_t size, Direction dir,
-                                                   SlotMapping& mapping);
+                                                   PhysAddr orig, std::uint64_t size,
+                                                   Direction dir);
   [[gnu::cold]] static Error invalid_request(const SlotRequest& request);
   void commit_locked(Area& area, std::uint32_t area_index, std::uint32_t found,
                      const SearchPlan& plan, const SlotRequest& request, SlotMapping& mapping);
@@ -385,24 +391,24 @@ class SlotPool {
   static Status check_claim(const MappingInfo& info, const MappingClaim& claim);
   [[gnu::cold]] static Error adopted_error(PhysAddr addr);
   void release_locked(Area& area, std::uint32_t first, std::uint32_t nslots);
-  void write_records(std::uint32_t first, const SearchPlan& plan, const SlotRequest& request,
-                     SlotMapping& mapping);
-  void write_head(std::uint32_t first, const SearchPlan& plan, const SlotRequest& request,
-                  SlotMapping& mapping);
+  void write_records(std::uint32_t first, const SearchPlan& plan, const SlotRequest& request);
+  void write_head(std::uint32_t first, const SearchPlan& plan, const SlotRequest& request);
+  PhysAddr run_tlb_addr(std::uint32_t first, const SearchPlan& plan) const;
+  void describe_run(std::uint32_t first, const SearchPlan& plan, std::uint32_t area_index,
+                    SlotMapping& mapping) const;
   // The run cache's side of map and unmap (areas with a cache only).
   bool rewrite_cached_records(std::uint32_t first, const SearchPlan& plan,
-                              const SlotRequest& request, SlotMapping& mapping);
+                              const SlotRequest& request);
   static bool run_fits(const SearchPlan& plan, std::uint32_t first);
   bool take_cached(std::uint32_t area_index, const SearchPlan& plan, const SlotRequest& request,
                    SlotMapping& mapping);
-  [[gnu::noinline]] bool take_streaming(const StreamingRoute& route, PhysAddr orig,
-                                        std::uint64_t size, Direction dir, unsigned cpu,
-                                        SlotMapping& mapping);
-  void after_cached_take(Area& area, std::uint32_t area_index, SlotMapping& mapping);
+  [[gnu::noinline]] StreamingMapping take_streaming(const StreamingRoute& route, PhysAddr orig,
+                                                    std::uint64_t size, Direction dir,
+                                                    unsigned cpu);
+  void after_cached_take(Area& area);
   bool put_cached_locked(Area& area, std::uint32_t head, std::uint32_t first, std::uint32_t nslots);
-  std::uint32_t park_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask,
-                            const MappingClaim& claim, const std::atomic<std::uint64_t>* waiters,
-                            std::uint64_t* waiting);
+  ParkedRun park_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask, const MappingClaim& claim,
+                        const std::atomic<std::uint64_t>* waiters);
   [[gnu::cold]] void release_past_cache(Area& area, const MappingInfo& info);
   void drain_locked(Area& area);
   Result<MappingInfo> take_mapping_cached(Area& area, std::uint32_t head, PhysAddr tlb_addr,

@@ -61,6 +61,28 @@ struct SlotMapping {
   std::uint64_t search_steps = 0;  // slots the search looked at, all areas
 };
 
+// What a map through a route (SlotPool::map_streaming) hands back: the
+// bounce address and the slots reserved, no more, so that it comes back in
+// two registers. A miss has no slots. SlotPool::mapping_of() gives the
+// rest of a hit's SlotMapping.
+struct StreamingMapping {
+  PhysAddr tlb_addr;
+  SlotCount nslots;  // 0: a miss
+
+  explicit operator bool() const { return nslots.value() != 0; }
+};
+
+// What an unmap through a route (SlotPool::unmap_streaming) reports, in two
+// registers: the slots of the run it parked in the run cache (none for a
+// miss, which changed nothing) and the waiters it counted while the
+// cache's lock was held.
+struct ParkedRun {
+  SlotCount nslots;  // 0: a miss
+  std::uint64_t waiting = 0;
+
+  explicit operator bool() const { return nslots.value() != 0; }
+};
+
 // What unmap and sync learn about a live mapping.
 struct MappingInfo {
   PhysAddr tlb_addr;  // the address the mapping was handed out at
