@@ -36,6 +36,7 @@
 #include "slot_pool_area.h"
 #include "slot_record_run.h"
 #include "slot_records_check.h"
+#include "swiotlb/core/check.h"
 #include "swiotlb/core/config.h"
 #include "swiotlb/core/constants.h"
 #include "swiotlb/pool/linux_policy.h"
@@ -337,6 +338,9 @@ bool SlotPool::map_cached(const SlotRequest& request, SlotMapping& mapping) {
 // its address is in.
 SlotMapping SlotPool::mapping_of(const StreamingMapping& hit) const {
   const auto first = static_cast<std::uint32_t>((hit.tlb_addr - start_) >> kSlotShift);
+  // The caller's own mapping: no other thread writes its head record.
+  SWIOTLB_CHECK(slots_[first].state == MappingState::live && slots_[first].pad_slots == 0,
+                "a route's hit is a live run with no pad slots");
   SlotMapping mapping;
   mapping.tlb_addr = hit.tlb_addr;
   mapping.index = SlotIndex(first);
