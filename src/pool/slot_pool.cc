@@ -181,10 +181,14 @@ void SlotPool::format_free_runs() {
   }
 }
 
-SlotPool::Area& SlotPool::area_of(std::uint64_t slot) const {
+std::uint32_t SlotPool::area_index_of(std::uint64_t slot) const {
   // Areas are usually a power of two slots long: a shift, not a division,
   // on every unmap.
-  return areas_[area_shift_ >= 0 ? slot >> area_shift_ : slot / area_slots_];
+  return static_cast<std::uint32_t>(area_shift_ >= 0 ? slot >> area_shift_ : slot / area_slots_);
+}
+
+SlotPool::Area& SlotPool::area_of(std::uint64_t slot) const {
+  return areas_[area_index_of(slot)];
 }
 
 namespace {
@@ -345,7 +349,7 @@ SlotMapping SlotPool::mapping_of(const StreamingMapping& hit) const {
   mapping.tlb_addr = hit.tlb_addr;
   mapping.index = SlotIndex(first);
   mapping.nslots = hit.nslots;
-  mapping.area = first / area_slots_;
+  mapping.area = area_index_of(first);
   return mapping;
 }
 

@@ -35,7 +35,6 @@ bool map_through(SlotPool& pool, const SlotRequest& request, SlotMapping& mappin
   const StreamingMapping hit = pool.map_streaming(route_of(pool, request), request.orig,
                                                   request.mapping_size, request.dir, request.cpu);
   if (!hit) {
-    EXPECT_EQ(hit.nslots, SlotCount(0));
     return false;
   }
   mapping = pool.mapping_of(hit);

@@ -418,6 +418,7 @@ class SlotPool {
   [[gnu::cold]] Result<MappingInfo> take_mapping_checked(Area& area, PhysAddr tlb_addr,
                                                          std::uint64_t min_align_mask,
                                                          const MappingClaim* claim, bool release);
+  std::uint32_t area_index_of(std::uint64_t slot) const;
   Area& area_of(std::uint64_t slot) const;
   [[gnu::cold]] void raise_hiwater();
   [[gnu::cold]] Error full_error(const SearchPlan& plan) const;
