@@ -20,6 +20,16 @@ using ::testing::HasSubstr;
 using swiotlb::testing::CliRun;
 using swiotlb::testing::run_cli;
 
+// The rows `swiotlb bench --json <args>` prints. A test failure, and no
+// rows, when it exits with an error or prints anything but a JSON array.
+nlohmann::json bench_rows(const std::string& args) {
+  const CliRun run = run_cli("bench --json " + args, "2>/dev/null");
+  EXPECT_EQ(run.status, 0) << run.out;
+  nlohmann::json j = nlohmann::json::parse(run.out, nullptr, false);
+  EXPECT_TRUE(j.is_array()) << run.out;
+  return j.is_array() ? j : nlohmann::json::array();
+}
+
 TEST(BenchCommand, JsonListsFilteredCasesWithTheirBaseline) {
   const CliRun run =
       run_cli("bench --json --filter 'map_unmap.*4096' --min-time 0.01", "2>/dev/null");
@@ -45,11 +55,8 @@ TEST(BenchCommand, JsonListsFilteredCasesWithTheirBaseline) {
 }
 
 TEST(BenchCommand, RunsTheDefaultAndEveryKernelPolicy) {
-  const CliRun run =
-      run_cli("bench --json --filter '^map_unmap/.*/512$' --min-time 0.001", "2>/dev/null");
-  ASSERT_EQ(run.status, 0) << run.out;
-  const nlohmann::json j = nlohmann::json::parse(run.out, nullptr, false);
-  ASSERT_TRUE(j.is_array()) << run.out;
+  const nlohmann::json j = bench_rows("--filter '^map_unmap/.*/512$' --min-time 0.001");
+  ASSERT_FALSE(j.empty());
   std::vector<std::string> policies;
   for (const nlohmann::json& row : j) {
     policies.push_back(row.at("policy").get<std::string>());
@@ -97,12 +104,8 @@ TEST(BenchCommand, SearchRowIsTheSearchAloneAgainstLinux) {
 }
 
 TEST(BenchCommand, SearchRowsMeasureTheOccupancyTheyAskFor) {
-  const CliRun run = run_cli(
-      "bench --json --filter '^search/linux/65536/occ90/t2$' --min-time 0.001", "2>/dev/null");
-  ASSERT_EQ(run.status, 0) << run.out;
-  const nlohmann::json j = nlohmann::json::parse(run.out, nullptr, false);
-  ASSERT_TRUE(j.is_array()) << run.out;
-  ASSERT_EQ(j.size(), 1u) << run.out;
+  const nlohmann::json j = bench_rows("--filter '^search/linux/65536/occ90/t2$' --min-time 0.001");
+  ASSERT_EQ(j.size(), 1u) << j.dump();
   const nlohmann::json& row = j.front();
   EXPECT_EQ(row.at("threads"), 2);
   EXPECT_NEAR(row.at("occupancy").get<double>(), 0.9, 0.01);
@@ -222,13 +225,24 @@ TEST(BenchCommand, CheckedReadAndColdRowsSitBesideTheProductionOne) {
   EXPECT_EQ(j.at(3).at("baseline"), "memcpy, rotating");
 }
 
+TEST(BenchCommand, BounceCopyRowsTimeTheLibrarysCopyAgainstMemcpy) {
+  const nlohmann::json j = bench_rows("--filter '^bounce_copy/' --min-time 0.001");
+  ASSERT_FALSE(j.empty());
+  std::vector<std::string> names;
+  for (const nlohmann::json& row : j) {
+    names.push_back(row.at("name").get<std::string>());
+    EXPECT_EQ(row.at("baseline"), "memcpy");
+    EXPECT_TRUE(row.at("copy").get<bool>());
+    EXPECT_GT(row.at("cpu_ns_per_op").get<double>(), 0);
+    EXPECT_GT(row.at("baseline_cpu_ns_per_op").get<double>(), 0);
+  }
+  EXPECT_THAT(names, ::testing::ElementsAre("bounce_copy/512", "bounce_copy/4096",
+                                            "bounce_copy/65536", "bounce_copy/262144"));
+}
+
 TEST(BenchCommand, ScalingRowHasItsSpeedupAndTheCeiling) {
-  const CliRun run =
-      run_cli("bench --json --filter '^scaling/fast/4096/t2$' --min-time 0.001", "2>/dev/null");
-  ASSERT_EQ(run.status, 0) << run.out;
-  const nlohmann::json j = nlohmann::json::parse(run.out, nullptr, false);
-  ASSERT_TRUE(j.is_array()) << run.out;
-  ASSERT_EQ(j.size(), 1u) << run.out;
+  const nlohmann::json j = bench_rows("--filter '^scaling/fast/4096/t2$' --min-time 0.001");
+  ASSERT_EQ(j.size(), 1u) << j.dump();
   const nlohmann::json& row = j.front();
   EXPECT_EQ(row.at("threads"), 2);
   EXPECT_EQ(row.at("baseline"), "1 thread");
@@ -243,11 +257,8 @@ TEST(BenchCommand, ScalingRowHasItsSpeedupAndTheCeiling) {
 // The replay row is timed in as many rounds as asked, each with its
 // baseline, and gives both CPU times beside the wall times.
 TEST(BenchCommand, ReplayRowGivesTheMedianOfItsRoundsWithCpuTimes) {
-  const CliRun run = run_cli("bench --json --filter '^replay' --rounds 1", "2>/dev/null");
-  ASSERT_EQ(run.status, 0) << run.out;
-  const nlohmann::json j = nlohmann::json::parse(run.out, nullptr, false);
-  ASSERT_TRUE(j.is_array()) << run.out;
-  ASSERT_EQ(j.size(), 1u) << run.out;
+  const nlohmann::json j = bench_rows("--filter '^replay' --rounds 1");
+  ASSERT_EQ(j.size(), 1u) << j.dump();
   const nlohmann::json& row = j.front();
   EXPECT_EQ(row.at("name"), "replay/mixed/1000000");
   EXPECT_EQ(row.at("rounds"), 1);

@@ -112,6 +112,34 @@ BenchCase map_unmap_case(std::string_view kind, std::string_view policy, std::ui
   return c;
 }
 
+// The bounce layer's copy (bounce_copy) against memcpy of the same bytes,
+// between the same buffers: how much of a map_unmap row's ratio is its copy
+// rather than its mapping.
+BenchCase bounce_copy_case(std::uint64_t bytes) {
+  BenchCase c;
+  c.name = fmt::format("bounce_copy/{}", bytes);
+  c.bytes = bytes;
+  c.copy = true;
+  c.prepare = [bytes]() -> Result<CaseBody> {
+    Result<std::unique_ptr<MapUnmapFixture>> made = MapUnmapFixture::create("fast", bytes);
+    if (!made) {
+      return std::move(made).error();
+    }
+    std::shared_ptr<MapUnmapFixture> fixture = std::move(*made);
+    CaseBody body;
+    body.run = repeat([fixture] {
+      fixture->bounce_copy_only();
+      return Status::ok();
+    });
+    body.baseline = repeat([fixture] {
+      fixture->copy();
+      return Status::ok();
+    });
+    return body;
+  };
+  return c;
+}
+
 // Direct mappings (no bounce, nothing copied) with the DMA debug checks on,
 // against the same with them off: what the checks cost where they do work,
 // since a bounced mapping is checked by its pool's record either way.
@@ -262,6 +290,9 @@ std::vector<BenchCase> bench_cases() {
     for (std::uint64_t bytes : kColdCopySizes) {
       cases.push_back(map_unmap_case("map_unmap_cold", policy, bytes));
     }
+  }
+  for (std::uint64_t bytes : kCopySizes) {
+    cases.push_back(bounce_copy_case(bytes));
   }
   cases.push_back(direct_checked_case(4096));
   for (iova::IovaChecks checks : {iova::IovaChecks::off, iova::IovaChecks::on}) {
