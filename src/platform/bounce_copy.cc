@@ -71,6 +71,25 @@ __attribute__((target("avx2"))) void copy_vectors32(std::byte* dst, const std::b
 }
 #endif
 
+// Copies by a path this processor can take (bounce_copy_path's answers are).
+void copy_along(CopyPath path, std::byte* dst, const std::byte* src, std::size_t bytes) {
+  switch (path) {
+    case CopyPath::memcpy:
+      std::memcpy(dst, src, bytes);
+      return;
+    case CopyPath::vectors32:
+#if defined(__x86_64__)
+      copy_vectors32(dst, src, bytes);
+      return;
+#else
+      [[fallthrough]];  // never chosen without AVX2
+#endif
+    case CopyPath::blocks16:
+      break;
+  }
+  copy_blocks16(dst, src, bytes);
+}
+
 }  // namespace
 
 bool vector_copy_available() {
@@ -98,28 +117,15 @@ CopyPath bounce_copy_path(const void* dst, const void* src, std::size_t bytes) {
 }
 
 void copy_by(CopyPath path, void* dst, const void* src, std::size_t bytes) {
-  auto* to = static_cast<std::byte*>(dst);
-  const auto* from = static_cast<const std::byte*>(src);
-  switch (path) {
-    case CopyPath::memcpy:
-      std::memcpy(to, from, bytes);
-      return;
-    case CopyPath::vectors32:
-#if defined(__x86_64__)
-      if (vector_copy_available()) {
-        copy_vectors32(to, from, bytes);
-        return;
-      }
-#endif
-      break;
-    case CopyPath::blocks16:
-      break;
+  if (path == CopyPath::vectors32 && !vector_copy_available()) {
+    path = CopyPath::blocks16;
   }
-  copy_blocks16(to, from, bytes);
+  copy_along(path, static_cast<std::byte*>(dst), static_cast<const std::byte*>(src), bytes);
 }
 
 void copy_large(void* dst, const void* src, std::size_t bytes) {
-  copy_by(bounce_copy_path(dst, src, bytes), dst, src, bytes);
+  copy_along(bounce_copy_path(dst, src, bytes), static_cast<std::byte*>(dst),
+             static_cast<const std::byte*>(src), bytes);
 }
 
 }  // namespace swiotlb

@@ -71,6 +71,15 @@ Loop repeat(Op op) {
   };
 }
 
+// The baseline of the copy cases: the fixture's memcpy (there and back
+// for a read) alone.
+Loop memcpy_loop(const std::shared_ptr<MapUnmapFixture>& fixture) {
+  return repeat([fixture] {
+    fixture->copy();
+    return Status::ok();
+  });
+}
+
 Result<CaseBody> prepare_map_unmap(const std::string& policy, std::uint64_t bytes,
                                    const MapUnmapSetup& setup) {
   Result<std::unique_ptr<MapUnmapFixture>> made = MapUnmapFixture::create(policy, bytes, setup);
@@ -80,10 +89,7 @@ Result<CaseBody> prepare_map_unmap(const std::string& policy, std::uint64_t byte
   std::shared_ptr<MapUnmapFixture> fixture = std::move(*made);
   CaseBody body;
   body.run = repeat([fixture] { return fixture->map_unmap(); });
-  body.baseline = repeat([fixture] {
-    fixture->copy();
-    return Status::ok();
-  });
+  body.baseline = memcpy_loop(fixture);
   return body;
 }
 
@@ -131,10 +137,7 @@ BenchCase bounce_copy_case(std::uint64_t bytes) {
       fixture->bounce_copy_only();
       return Status::ok();
     });
-    body.baseline = repeat([fixture] {
-      fixture->copy();
-      return Status::ok();
-    });
+    body.baseline = memcpy_loop(fixture);
     return body;
   };
   return c;
