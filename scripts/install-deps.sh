@@ -7,7 +7,7 @@ packages=(
   libfmt-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   liburcu-dev
-  shellcheck
+  shellcheck python3
   liburing-dev
   chromium
   clang-14 libclang-rt-14-dev

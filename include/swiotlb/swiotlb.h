@@ -17,8 +17,10 @@
 // Other entry headers: <swiotlb/iova.h> (IOVA domains), <swiotlb/trace.h>
 // (kernel DMA traces, workloads and replay; installed when the trace tools
 // are built). The C API is <swiotlb.h>. The headers named above are the
-// public interface; the others under swiotlb/<layer>/ are the library's
-// parts, usable but free to change between minor versions.
+// public interface: a shared libswiotlb exports every function they declare
+// (scripts/check-exports.py checks it). The others under swiotlb/<layer>/
+// are the library's parts, free to change between minor versions; a static
+// library links all of them, a shared one only what they mark SWIOTLB_API.
 //
 // None of these headers needs fmt or nlohmann-json. JSON output is opt-in
 // through the headers whose names end in _json.h.

@@ -105,12 +105,12 @@ using DmaDeadline = std::chrono::steady_clock::time_point;
 // until `deadline`. Errors: those of map_page, and Errc::timed_out. A
 // scatter-gather list waits entry by entry, holding the entries mapped
 // before; when one fails they are unmapped again.
-Result<DmaAddr> map_page_until(Device& dev, PhysAddr phys, std::uint64_t size, Direction dir,
-                               DmaDeadline deadline, Attrs attrs = {});
-Result<DmaAddr> map_single_until(Device& dev, const void* cpu_addr, std::uint64_t size,
-                                 Direction dir, DmaDeadline deadline, Attrs attrs = {});
-Result<std::size_t> map_sg_until(Device& dev, std::span<ScatterEntry> sg, Direction dir,
-                                 DmaDeadline deadline, Attrs attrs = {});
+SWIOTLB_API Result<DmaAddr> map_page_until(Device& dev, PhysAddr phys, std::uint64_t size,
+                                           Direction dir, DmaDeadline deadline, Attrs attrs = {});
+SWIOTLB_API Result<DmaAddr> map_single_until(Device& dev, const void* cpu_addr, std::uint64_t size,
+                                             Direction dir, DmaDeadline deadline, Attrs attrs = {});
+SWIOTLB_API Result<std::size_t> map_sg_until(Device& dev, std::span<ScatterEntry> sg, Direction dir,
+                                             DmaDeadline deadline, Attrs attrs = {});
 
 // What a queued call did with its request.
 enum class DmaQueued : std::uint8_t {
@@ -129,11 +129,12 @@ enum class DmaQueued : std::uint8_t {
 // deadline: none means the IoTlb's wait_timeout from now.
 using DmaMapCallback = std::function<void(Result<DmaAddr>)>;
 using DmaSgCallback = std::function<void(Result<std::size_t>)>;
-DmaQueued map_page_queued(Device& dev, PhysAddr phys, std::uint64_t size, Direction dir,
-                          std::optional<DmaDeadline> deadline, DmaMapCallback done,
-                          Attrs attrs = {});
-DmaQueued map_sg_queued(Device& dev, std::span<ScatterEntry> sg, Direction dir,
-                        std::optional<DmaDeadline> deadline, DmaSgCallback done, Attrs attrs = {});
+SWIOTLB_API DmaQueued map_page_queued(Device& dev, PhysAddr phys, std::uint64_t size, Direction dir,
+                                      std::optional<DmaDeadline> deadline, DmaMapCallback done,
+                                      Attrs attrs = {});
+SWIOTLB_API DmaQueued map_sg_queued(Device& dev, std::span<ScatterEntry> sg, Direction dir,
+                                    std::optional<DmaDeadline> deadline, DmaSgCallback done,
+                                    Attrs attrs = {});
 // ---- End of waiting and queued mappings ---------------------------------------
 
 // ---- Split mappings ---------------------------------------------------------

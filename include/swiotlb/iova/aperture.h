@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "swiotlb/core/error.h"
+#include "swiotlb/core/export.h"
 #include "swiotlb/iova/dma_window.h"
 #include "swiotlb/iova/iova_tree.h"
 #include "swiotlb/iova/reserved_regions.h"
@@ -40,25 +41,24 @@ inline constexpr DmaWindow kX86MsiWindow{0xfee00000, 0xfeefffff};
 // The highest address a device reaches: DMA_BIT_MASK(mask_bits), lowered to
 // bus_dma_limit when that is non-zero (0 means "no bus limit").
 // Fails (invalid_argument) when mask_bits is not in [1, 64].
-Result<std::uint64_t> device_dma_limit(unsigned mask_bits, std::uint64_t bus_dma_limit);
+SWIOTLB_API Result<std::uint64_t> device_dma_limit(unsigned mask_bits, std::uint64_t bus_dma_limit);
 
 // Sorts inbound windows by start (as the kernel's list_sort does) and checks
 // them. Fails (invalid_argument), naming both windows, when two overlap.
-Result<std::vector<DmaWindow>> sort_inbound_windows(std::vector<DmaWindow> windows);
+SWIOTLB_API Result<std::vector<DmaWindow>> sort_inbound_windows(std::vector<DmaWindow> windows);
 
 // What iova_reserve_pci_windows reserves, as pfn ranges for a granule of
 // 1 << shift, in call order: each outbound window, then the holes around
 // the sorted inbound windows. REQUIRES: `inbound` is sorted and
 // non-overlapping (sort_inbound_windows), shift < 64. An empty `inbound`
 // reserves no holes, as in the kernel.
-std::vector<IovaRange> kernel_pci_window_reserves(const std::vector<DmaWindow>& outbound,
-                                                  const std::vector<DmaWindow>& inbound,
-                                                  unsigned shift);
+SWIOTLB_API std::vector<IovaRange> kernel_pci_window_reserves(
+    const std::vector<DmaWindow>& outbound, const std::vector<DmaWindow>& inbound, unsigned shift);
 
 // The addresses in [0, top] that no inbound window covers, as `reserved`
 // regions in address order. REQUIRES: `inbound` sorted and non-overlapping.
 // An empty `inbound` means no holes.
-std::vector<ReservedRegion> inbound_window_holes(const std::vector<DmaWindow>& inbound,
-                                                 std::uint64_t top);
+SWIOTLB_API std::vector<ReservedRegion> inbound_window_holes(const std::vector<DmaWindow>& inbound,
+                                                             std::uint64_t top);
 
 }  // namespace swiotlb::iova

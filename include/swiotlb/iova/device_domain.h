@@ -25,6 +25,7 @@
 
 #include "swiotlb/core/address.h"
 #include "swiotlb/core/error.h"
+#include "swiotlb/core/export.h"
 #include "swiotlb/iova/aperture.h"
 #include "swiotlb/iova/dma_window.h"
 #include "swiotlb/iova/iova_domain.h"
@@ -52,12 +53,12 @@ struct DeviceIovaSpec {
 // The spec's reserved regions as sysfs would list them (merged and sorted;
 // reserved_regions.h), holes cut at the aperture's top. Fails as
 // device_dma_limit and sort_inbound_windows do.
-Result<std::vector<ReservedRegion>> device_reserved_regions(const DeviceIovaSpec& spec);
+SWIOTLB_API Result<std::vector<ReservedRegion>> device_reserved_regions(const DeviceIovaSpec& spec);
 
 // The valid IOVA ranges within [0, device limit], as VFIO reports them.
-Result<std::vector<DmaWindow>> device_valid_ranges(const DeviceIovaSpec& spec);
+SWIOTLB_API Result<std::vector<DmaWindow>> device_valid_ranges(const DeviceIovaSpec& spec);
 
-class DeviceIovaDomain {
+class SWIOTLB_API DeviceIovaDomain {
  public:
   // Builds and reserves the domain. Fails (invalid_argument) for a bad
   // granule, CPU count or mask, overlapping inbound windows, and passes on

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "swiotlb/core/error.h"
+#include "swiotlb/core/export.h"
 
 namespace swiotlb::iova {
 
@@ -30,13 +31,13 @@ struct DmaWindow {
 // list of start-end pairs, each number decimal or 0x-prefixed hex.
 // Fails (parse) naming the offending item when a number does not parse or
 // overflows, a pair lacks its '-', or start > end.
-Result<std::vector<DmaWindow>> parse_dma_windows(std::string_view text);
+SWIOTLB_API Result<std::vector<DmaWindow>> parse_dma_windows(std::string_view text);
 
 // Parses one number, decimal or 0x-prefixed hex, the whole of `text`.
 // Fails (parse) naming `what` and the text.
-Result<std::uint64_t> parse_dma_number(std::string_view text, std::string_view what);
+SWIOTLB_API Result<std::uint64_t> parse_dma_number(std::string_view text, std::string_view what);
 
 // "0x0000000080000000-0x00000000ffffffff"
-std::string format_dma_window(const DmaWindow& window);
+SWIOTLB_API std::string format_dma_window(const DmaWindow& window);
 
 }  // namespace swiotlb::iova

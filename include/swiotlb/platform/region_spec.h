@@ -21,6 +21,7 @@
 
 #include "swiotlb/core/address.h"
 #include "swiotlb/core/error.h"
+#include "swiotlb/core/export.h"
 
 namespace swiotlb {
 
@@ -41,7 +42,7 @@ enum class RegionKind : std::uint8_t {
               // docs/device-memory.md
 };
 
-std::string_view to_string(RegionKind kind);
+SWIOTLB_API std::string_view to_string(RegionKind kind);
 
 enum class RegionPlacement : std::uint8_t {
   anywhere,  // wherever the system puts it
@@ -126,6 +127,6 @@ struct AttachSpec {
 // word's name may be left out. Numbers take 0x for hexadecimal and a K, M
 // or G suffix, as the kernel's memparse. Errors (Errc::parse): no path, an
 // unknown key, a key given twice, a number that does not parse or overflows.
-Result<RegionSpec> parse_device_memory(std::string_view text);
+SWIOTLB_API Result<RegionSpec> parse_device_memory(std::string_view text);
 
 }  // namespace swiotlb
