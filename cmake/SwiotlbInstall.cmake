@@ -46,8 +46,15 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/swiotlbConfigVersion.cmak
 install(FILES ${PROJECT_BINARY_DIR}/swiotlbConfig.cmake
   ${PROJECT_BINARY_DIR}/swiotlbConfigVersion.cmake DESTINATION ${SWIOTLB_CMAKE_DIR})
 
-# pkg-config: the packages behind the library go to Requires.private (static
-# linking) and the C++ runtime to Libs.private, since a C program links it.
+# pkg-config: for a static library the packages behind it go to
+# Requires.private and the C++ runtime to Libs.private, since a C program
+# links them. A shared library names neither: it records what it needs
+# itself, and a consumer should not need fmt's or liburing's .pc files.
+if(SWIOTLB_STATIC)
+  set(SWIOTLB_PC_PRIVATE "Requires.private: fmt liburcu-bp liburing\nLibs.private: -lstdc++ -lm -pthread")
+else()
+  set(SWIOTLB_PC_PRIVATE "")
+endif()
 # The prefix is found from the file's own place (${pcfiledir}), so that an
 # install with `cmake --install --prefix` elsewhere still finds itself.
 if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")

@@ -55,11 +55,17 @@ if [ -e "$work/static/include/swiotlb/core/error_format.h" ]; then
 fi
 
 # build_c_examples PREFIX PKG_CONFIG_FLAGS...: every C example, built and run.
+# Linked statically, swiotlb.pc needs the .pc files of the packages behind
+# it (found on the system's path too); linked shared, it must need none, so
+# pkg-config is given the prefix's directory alone.
 build_c_examples() {
   local prefix=$1
   shift
-  local flags
-  flags=$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs "$@" swiotlb)
+  local flags search=PKG_CONFIG_LIBDIR
+  if [ "${1:-}" = "--static" ]; then
+    search=PKG_CONFIG_PATH
+  fi
+  flags=$(env "$search=$prefix/lib/pkgconfig" pkg-config --cflags --libs "$@" swiotlb)
   for source in examples/c/*.c; do
     local name
     name=$(basename "$source" .c)
