@@ -11,7 +11,8 @@
 #     it (scripts/check-exports.py: every function the public headers
 #     declare and do not define);
 #  and checks that no installed header a user must include needs fmt or
-#  nlohmann-json (only the opt-in *_json.h headers may).
+#  nlohmann-json (only the opt-in *_json.h headers may), and that every
+#  installed header compiles on its own.
 #
 # Usage: scripts/test-install.sh [RELEASE_BUILD_DIR]   (default build/release)
 set -euo pipefail
@@ -53,6 +54,21 @@ if [ -e "$work/static/include/swiotlb/core/error_format.h" ]; then
   echo "the internal header core/error_format.h was installed" >&2
   exit 1
 fi
+
+# Every installed header compiles alone, as a user's first include: none
+# leans on another header having been included before it.
+say "every installed header compiles on its own"
+(cd "$work/static/include" && find swiotlb -name '*.h' | sort) >"$work/headers"
+while read -r header; do
+  printf '#include <%s>\n' "$header" >"$work/alone.cc"
+  if ! c++ -std=c++20 -fsyntax-only -I"$work/static/include" "$work/alone.cc"; then
+    echo "installed header $header does not compile on its own" >&2
+    exit 1
+  fi
+done <"$work/headers"
+printf '#include <swiotlb.h>\n' >"$work/alone.c"
+cc -std=c11 -Wall -Werror -fsyntax-only -I"$work/static/include" "$work/alone.c"
+echo "  $(wc -l <"$work/headers") C++ headers and the C header"
 
 # build_c_examples PREFIX PKG_CONFIG_FLAGS...: every C example, built and run.
 # Linked statically, swiotlb.pc needs the .pc files of the packages behind
