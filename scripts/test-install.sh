@@ -162,6 +162,17 @@ echo "  $(wc -l <"$work/exports") symbols, all API"
 # against this one.
 say "libswiotlb.so exports every out-of-line function of the public headers"
 python3 scripts/check-exports.py "$work/shared/include" "$lib"
+# And the check can fail: a declaration planted in a public header, which
+# the library cannot have, must be named.
+cp -r "$work/shared/include" "$work/planted"
+echo 'namespace swiotlb { SWIOTLB_API int planted_for_the_check(); }' \
+  >>"$work/planted/swiotlb/dma/dma_api.h"
+if python3 scripts/check-exports.py "$work/planted" "$lib" 2>"$work/planted.err" ||
+  ! grep -q 'planted_for_the_check' "$work/planted.err"; then
+  echo "check-exports.py did not name a function the library lacks" >&2
+  exit 1
+fi
+echo "  (and names a function planted in dma_api.h)"
 
 say "shared library: C examples with pkg-config"
 build_c_examples "$work/shared"
