@@ -80,6 +80,14 @@ function(swiotlb_add_library)
   get_property(private_packages GLOBAL PROPERTY SWIOTLB_PRIVATE_PACKAGES)
   list(REMOVE_DUPLICATES public_packages)
   list(REMOVE_DUPLICATES private_packages)
+  # nlohmann-json is headers only: the library links nothing of it, and of
+  # the installed headers only the opt-in *_json.h ones include it. So the
+  # installed target does not name it, and a consumer without it can still
+  # find_package(swiotlb); swiotlbConfig.cmake adds it where it is found.
+  list(TRANSFORM public_packages REPLACE "^nlohmann_json::nlohmann_json$"
+       "$<BUILD_INTERFACE:nlohmann_json::nlohmann_json>")
+  list(TRANSFORM private_packages REPLACE "^nlohmann_json::nlohmann_json$"
+       "$<BUILD_INTERFACE:nlohmann_json::nlohmann_json>")
   set(objects "")
   foreach(layer IN LISTS layers)
     list(APPEND objects $<TARGET_OBJECTS:swiotlb_${layer}>)
