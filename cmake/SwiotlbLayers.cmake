@@ -84,10 +84,10 @@ function(swiotlb_add_library)
   # the installed headers only the opt-in *_json.h ones include it. So the
   # installed target does not name it, and a consumer without it can still
   # find_package(swiotlb); swiotlbConfig.cmake adds it where it is found.
-  list(TRANSFORM public_packages REPLACE "^nlohmann_json::nlohmann_json$"
-       "$<BUILD_INTERFACE:nlohmann_json::nlohmann_json>")
-  list(TRANSFORM private_packages REPLACE "^nlohmann_json::nlohmann_json$"
-       "$<BUILD_INTERFACE:nlohmann_json::nlohmann_json>")
+  foreach(packages public_packages private_packages)
+    list(TRANSFORM ${packages} REPLACE "^nlohmann_json::nlohmann_json$"
+         "$<BUILD_INTERFACE:nlohmann_json::nlohmann_json>")
+  endforeach()
   set(objects "")
   foreach(layer IN LISTS layers)
     list(APPEND objects $<TARGET_OBJECTS:swiotlb_${layer}>)

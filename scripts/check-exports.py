@@ -112,7 +112,7 @@ class Walker:
     def __init__(self, headers):
         self.headers = headers
         self.file = None
-        self.declared = {}  # mangled name -> readable name, declared only
+        self.declared = set()  # mangled names declared in a public header only
         self.defined = set()  # mangled names with a body in a header
 
     def note_location(self, location):
@@ -132,7 +132,8 @@ class Walker:
             self.note_location(node["range"].get("begin"))
             self.note_location(node["range"].get("end"))
         inner = node.get("inner", [])
-        if kind in ("CXXRecordDecl", "ClassTemplateSpecializationDecl"):
+        is_record = kind in ("CXXRecordDecl", "ClassTemplateSpecializationDecl")
+        if is_record:
             hidden = hidden or any(
                 child.get("kind") == "VisibilityAttr" and child.get("visibility") == "hidden"
                 for child in inner)
@@ -142,9 +143,8 @@ class Walker:
             self.note_function(node, file, hidden or private, in_template)
         # A class's members are private until an access specifier says
         # otherwise, a struct's public. A private member is the class's own
-        # business: it needs exporting only when inline code of the header
-        # calls it, and the consumer builds (scripts/test-install.sh) catch
-        # that.
+        # business: a consumer can call it only through inline code of the
+        # header, which is a case this check does not look for.
         access = "private" if node.get("tagUsed") == "class" else "public"
         for child in inner:
             if not isinstance(child, dict):
@@ -152,9 +152,7 @@ class Walker:
             if child.get("kind") == "AccessSpecDecl":
                 access = child.get("access", access)
                 continue
-            member_private = kind in ("CXXRecordDecl", "ClassTemplateSpecializationDecl") and \
-                access == "private"
-            self.walk(child, hidden, in_template, member_private)
+            self.walk(child, hidden, in_template, is_record and access == "private")
 
     def note_function(self, node, file, hidden, in_template):
         mangled = node["mangledName"]
@@ -166,7 +164,7 @@ class Walker:
         if (in_template or hidden or node.get("isImplicit") or node.get("pure")
                 or file not in self.headers):
             return
-        self.declared[mangled] = node.get("name", mangled)
+        self.declared.add(mangled)
 
 
 def exported_symbols(library):
@@ -204,7 +202,7 @@ def main():
         walker.file = None
         walker.walk(node)
     exported = exported_symbols(library)
-    required = sorted(set(walker.declared) - walker.defined)
+    required = sorted(walker.declared - walker.defined)
     if not required:
         fail("found no out-of-line function in the public headers (is the dump empty?)")
     missing = [name for name in required if name not in exported]

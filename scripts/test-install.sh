@@ -109,6 +109,38 @@ say "static library: C examples with pkg-config --static"
 build_c_examples "$work/static" --static
 say "static library: C++ consumer with find_package"
 build_cxx_consumer "$work/static"
+# The opt-in JSON headers: where nlohmann-json is installed, find_package
+# hands it on with the target, and IoTlb's JSON links and runs.
+say "static library: a consumer of io_tlb_json.h with find_package"
+mkdir -p "$work/json-consumer"
+cat >"$work/json-consumer/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.25)
+project(json_consumer LANGUAGES CXX)
+find_package(swiotlb CONFIG REQUIRED)
+get_target_property(links swiotlb::swiotlb INTERFACE_LINK_LIBRARIES)
+if(NOT "nlohmann_json::nlohmann_json" IN_LIST links)
+  message(FATAL_ERROR "swiotlb::swiotlb does not carry nlohmann-json: ${links}")
+endif()
+add_executable(json_consumer json_consumer.cc)
+target_link_libraries(json_consumer PRIVATE swiotlb::swiotlb)
+CMAKE
+cat >"$work/json-consumer/json_consumer.cc" <<'CXX'
+#include <swiotlb/iotlb/io_tlb_json.h>
+#include <swiotlb/swiotlb.h>
+
+int main() {
+  auto options = swiotlb::IoTlbOptions::from_config(swiotlb::default_swiotlb_config(1));
+  if (!options) return 1;
+  auto tlb = swiotlb::IoTlb::create(*options);
+  if (!tlb) return 2;
+  return swiotlb::io_tlb_json(**tlb).is_object() ? 0 : 3;
+}
+CXX
+cmake -S "$work/json-consumer" -B "$work/json-consumer/build" -G Ninja \
+  -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$work/static" >/dev/null
+cmake --build "$work/json-consumer/build" >/dev/null
+"$work/json-consumer/build/json_consumer"
+echo "  json_consumer (find_package, nlohmann-json found): built and ran"
 "$work/static/bin/swiotlb" --version
 
 # ---- 2. shared: the library alone ---------------------------------------------
