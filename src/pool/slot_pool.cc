@@ -367,6 +367,14 @@ SlotRequest streaming_request(const StreamingRoute& route, PhysAddr orig, std::u
   return request;
 }
 
+// Whether map_streaming's plan for `size` bytes through `route` is one
+// slot at offset 0 whose every candidate fits (map_one_slot): at most a
+// slot of bytes, no kept address bits, and slot 0 at a slot-aligned device
+// address. A size of 0 wraps to the largest value and is not.
+bool takes_one_slot(const StreamingRoute& route, std::uint64_t size) {
+  return (route.min_align_mask | (route.tbl_dma & (kSlotSize - 1))) == 0 && size - 1 < kSlotSize;
+}
+
 // map()'s plan for that request (mainline_plan: every policy that caches
 // runs plans as mainline does), with the route's boundary.
 void streaming_plan(const StreamingRoute& route, const SlotRequest& request, SearchPlan& plan) {
@@ -385,6 +393,9 @@ void streaming_plan(const StreamingRoute& route, const SlotRequest& request, Sea
 // clear.
 StreamingMapping SlotPool::map_streaming(const StreamingRoute& route, PhysAddr orig,
                                          std::uint64_t size, Direction dir, unsigned cpu) {
+  if (takes_one_slot(route, size)) {
+    return map_one_slot(route, orig, size, dir, cpu);
+  }
   const SlotRequest request = streaming_request(route, orig, size, dir);
   SearchPlan plan;
   streaming_plan(route, request, plan);
@@ -392,30 +403,69 @@ StreamingMapping SlotPool::map_streaming(const StreamingRoute& route, PhysAddr o
   if (size == 0 || plan.nslots > kMaxCachedSlots) {
     return {};
   }
+  return take_newest_streaming(
+      route, orig, size, dir, cpu, plan.nslots,
+      [&plan](std::uint32_t run) { return run_fits(plan, run); },
+      [&](std::uint32_t first) {
+        if (!rewrite_cached_records(first, plan, request)) [[unlikely]] {
+          rewrite_streaming_records(first, route, orig, size, dir);
+        }
+        return run_tlb_addr(first, plan);
+      });
+}
+
+// map_streaming for a buffer of one slot or less through a route that
+// keeps no address bits (takes_one_slot): most small I/O. Its plan would be
+// one slot at offset 0 with no pad slots and no alignment beyond a slot,
+// and a run of one slot crosses no boundary, so the newest cached run of
+// one slot fits as it stands: nothing to plan, nothing to test. Its record
+// is written whole, as write_records and write_head would leave it: a few
+// stores, where testing the old record first costs loads and branches.
+[[gnu::always_inline]] inline StreamingMapping SlotPool::map_one_slot(const StreamingRoute& route,
+                                                                      PhysAddr orig,
+                                                                      std::uint64_t size,
+                                                                      Direction dir, unsigned cpu) {
+  return take_newest_streaming(
+      route, orig, size, dir, cpu, 1, [](std::uint32_t) { return true; },
+      [&](std::uint32_t first) {
+        // A run of one slot has no pad slot: its first slot is its head.
+        SWIOTLB_CHECK(slots_[first].state == MappingState::cached && slots_[first].pad_slots == 0,
+                      "a cached run of one slot is its own head");
+        write_one_slot_record(slots_[first], orig.value() != 0 ? orig.value() : kInvalidAddress,
+                              static_cast<std::uint32_t>(size), dir, route.owner);
+        return start_ + (std::uint64_t{first} << kSlotShift);
+      });
+}
+
+// The cache's side of both: the newest run of `nslots` slots in the cache
+// of `cpu`'s area, taken under the cache's lock when fits(run) holds, with
+// write(run) called while the lock is held to write the run's records and
+// give its address. An empty cache is a miss. A lock someone else holds,
+// or a newest run that does not fit, goes the slow way (take_streaming),
+// which waits for the lock: a wait here would be a call that the whole
+// plan is kept live across, in memory. The lock is taken by hand for the
+// same reason: a lock_guard would be live across the slow call.
+template <class Fits, class Write>
+[[gnu::always_inline]] inline StreamingMapping SlotPool::take_newest_streaming(
+    const StreamingRoute& route, PhysAddr orig, std::uint64_t size, Direction dir, unsigned cpu,
+    std::uint32_t nslots, Fits&& fits, Write&& write) {
   Area& area = areas_[cpu & (area_count_ - 1)];
   RunCache& cache = *area.cache;
   if (cache.cached_slots() == 0) {
     return {};  // the common miss, without touching the lock
   }
-  // The lock by hand: a lock_guard would be live across the slow call. A
-  // lock someone else holds goes the slow way, which waits for it: a wait
-  // here would be a call that the whole plan is kept live across, in
-  // memory.
   if (!cache.lock.try_lock()) [[unlikely]] {
     return take_streaming(route, orig, size, dir, cpu);
   }
-  const std::uint32_t first =
-      cache.take_newest(plan.nslots, [&plan](std::uint32_t run) { return run_fits(plan, run); });
+  const std::uint32_t first = cache.take_newest(nslots, fits);
   if (first == RunCache::kNone) [[unlikely]] {
     cache.lock.unlock();
     return take_streaming(route, orig, size, dir, cpu);
   }
-  if (!rewrite_cached_records(first, plan, request)) [[unlikely]] {
-    rewrite_streaming_records(first, route, orig, size, dir);
-  }
+  const PhysAddr tlb_addr = write(first);
   cache.lock.unlock();
   after_cached_take(area);
-  return {run_tlb_addr(first, plan), SlotCount(plan.nslots)};
+  return {tlb_addr, SlotCount(nslots)};
 }
 
 // map_streaming when another thread holds the cache's lock, or past the

@@ -184,6 +184,179 @@ TEST(MapStreaming, ARunOfAnotherLayoutIsRewrittenWhole) {
   EXPECT_EQ(info->nslots, SlotCount(2));
 }
 
+// What a map wrote, as the pool reports it back: the mapping found at its
+// address, then given back with its claim.
+struct Written {
+  PhysAddr tlb_addr;
+  SlotIndex index;
+  SlotCount nslots;
+  PhysAddr orig;
+  std::uint64_t mapping_size = 0;
+  Direction dir = Direction::none;
+  std::uint32_t owner = 0;
+  bool operator==(const Written&) const = default;
+};
+
+Written written(SlotPool& pool, PhysAddr tlb_addr, std::uint64_t size, Direction dir,
+                std::uint64_t min_align_mask) {
+  auto found = pool.find_mapping(tlb_addr, size);
+  EXPECT_TRUE(found) << found.error().message();
+  const MappingClaim claim{size, dir, kCachedPoolOwner};
+  auto info = pool.unmap(tlb_addr, min_align_mask, &claim);
+  EXPECT_TRUE(info) << info.error().message();
+  if (!found || !info) {
+    return {};
+  }
+  EXPECT_EQ(found->index, info->index);
+  EXPECT_EQ(found->nslots, info->nslots);
+  return {info->tlb_addr,     info->index, info->nslots, info->orig,
+          info->mapping_size, info->dir,   info->owner};
+}
+
+// A buffer of a slot or less through a route that keeps no address bits
+// takes the newest cached run of one slot without planning or testing it,
+// and writes its record whole. The run was last a mapping with a kept
+// offset, another size, direction and original: what the hit leaves is
+// what map_cached leaves, byte for byte as the pool reports it, for every
+// size of one slot and for a buffer with no original.
+TEST(MapStreaming, AOneSlotHitWritesWhatMapCachedWrites) {
+  for (const std::uint64_t size : {std::uint64_t{1}, std::uint64_t{512}, kSlotSize}) {
+    for (const std::uint64_t orig : {std::uint64_t{0x50000000}, std::uint64_t{0}}) {
+      auto hit = testing::fast_pool();
+      auto twin = testing::fast_pool();
+      for (SlotPool* pool : {hit.get(), twin.get()}) {
+        SlotRequest before = ask(1000, 0x40000300);
+        before.min_align_mask = 0x7ff;  // 0x300 into its slot
+        before.dir = Direction::bidirectional;
+        auto old = pool->map(before);
+        ASSERT_TRUE(old);
+        ASSERT_EQ(old->nslots, SlotCount(1));
+        ASSERT_TRUE(pool->unmap(old->tlb_addr, 0x7ff));
+      }
+      SlotRequest request = ask(size, orig);
+      request.dir = Direction::from_device;
+      SlotMapping got;
+      SlotMapping expected;
+      ASSERT_TRUE(map_through(*hit, request, got)) << size;
+      ASSERT_TRUE(twin->map_cached(request, expected)) << size;
+      EXPECT_EQ(got.tlb_addr, expected.tlb_addr);
+      EXPECT_EQ(got.tlb_addr.value() % kSlotSize, 0u);
+      EXPECT_EQ(got.index, expected.index);
+      EXPECT_EQ(got.nslots, SlotCount(1));
+      EXPECT_EQ(got.nslots, expected.nslots);
+      EXPECT_EQ(seen(*hit), seen(*twin));
+      EXPECT_TRUE(hit->check_invariants()) << size;
+      const Written from_hit = written(*hit, got.tlb_addr, size, Direction::from_device, 0);
+      EXPECT_EQ(from_hit, written(*twin, expected.tlb_addr, size, Direction::from_device, 0));
+      EXPECT_EQ(from_hit.orig, PhysAddr(orig));
+      EXPECT_EQ(from_hit.mapping_size, size);
+      EXPECT_TRUE(hit->check_invariants()) << size;
+    }
+  }
+}
+
+// A pool the device sees at an address that is not slot-aligned fits no
+// run of the cache (each would break the slot alignment the plan asks
+// for): the one-slot path misses as map_cached does, changing nothing.
+TEST(MapStreaming, APoolSeenOffASlotBoundaryServesNoOneSlotHit) {
+  auto pool = testing::fast_pool();
+  auto old = pool->map(ask(512));
+  ASSERT_TRUE(old);
+  ASSERT_TRUE(pool->unmap(old->tlb_addr, 0));
+  SlotRequest request = ask(512);
+  request.pool_dma_start = DmaAddr(testing::kCachedPoolStart + 0x200);
+  SlotMapping mapping;
+  const Seen before = seen(*pool);
+  EXPECT_FALSE(pool->map_cached(request, mapping));
+  EXPECT_FALSE(map_through(*pool, request, mapping));
+  EXPECT_EQ(seen(*pool), before);
+}
+
+// A one-slot buffer while the cache holds only longer runs: a miss that
+// changes nothing; and a buffer one byte over a slot is planned as two.
+TEST(MapStreaming, OneSlotMissesAndTheSlotEdge) {
+  auto pool = testing::fast_pool();
+  auto longer = pool->map(ask(3 * kSlotSize));
+  ASSERT_TRUE(longer);
+  ASSERT_TRUE(pool->unmap(longer->tlb_addr, 0));
+  SlotMapping mapping;
+  const Seen before = seen(*pool);
+  EXPECT_FALSE(map_through(*pool, ask(100), mapping));
+  EXPECT_EQ(seen(*pool), before);
+  auto two = pool->map(ask(2 * kSlotSize));
+  ASSERT_TRUE(two);
+  ASSERT_TRUE(pool->unmap(two->tlb_addr, 0));
+  ASSERT_TRUE(map_through(*pool, ask(kSlotSize + 1), mapping));
+  EXPECT_EQ(mapping.nslots, SlotCount(2));
+  EXPECT_EQ(mapping.tlb_addr, two->tlb_addr);
+  EXPECT_TRUE(pool->check_invariants());
+}
+
+// map_streaming against map_cached on twin pools, request by request:
+// small buffers half the time (the one-slot path), with and without kept
+// bits, with and without an original, in every direction, from both areas,
+// unmapped in random order. Every outcome, and every mapping as the pool
+// reports it back at unmap, is the same on both.
+TEST(MapStreaming, RandomRequestsMatchMapCached) {
+  std::mt19937_64 rng(20261208);
+  for (const std::uint64_t mask : {std::uint64_t{0}, std::uint64_t{0x7ff}}) {
+    auto hit = testing::fast_pool(512, 2);
+    auto twin = testing::fast_pool(512, 2);
+    SlotRequest shape = ask(1);
+    shape.min_align_mask = mask;
+    const StreamingRoute route = route_of(*hit, shape);
+    struct Live {
+      PhysAddr tlb;
+      std::uint64_t size;
+      Direction dir;
+    };
+    std::vector<Live> live;
+    std::uint64_t hits = 0;
+    for (int step = 0; step < 4000; ++step) {
+      if (live.size() < 30 && (live.empty() || rng() % 2 == 0)) {
+        SlotRequest request = shape;
+        request.mapping_size = rng() % 2 == 0 ? 1 + rng() % kSlotSize : 1 + rng() % 20000;
+        request.orig = PhysAddr(rng() % 8 == 0 ? 0 : 0x40000000 + rng() % 0x100000);
+        request.dir = static_cast<Direction>(rng() % 3);
+        request.cpu = static_cast<unsigned>(rng() % 2);
+        const StreamingMapping got =
+            hit->map_streaming(route, request.orig, request.mapping_size, request.dir, request.cpu);
+        SlotMapping expected;
+        const bool twin_hit = twin->map_cached(request, expected);
+        ASSERT_EQ(static_cast<bool>(got), twin_hit) << step;
+        SlotMapping mapping;
+        if (got) {
+          ++hits;
+          mapping = hit->mapping_of(got);
+          EXPECT_EQ(mapping.tlb_addr, expected.tlb_addr) << step;
+          EXPECT_EQ(mapping.nslots, expected.nslots) << step;
+        } else {
+          auto searched = hit->map(request);
+          auto twin_searched = twin->map(request);
+          ASSERT_EQ(static_cast<bool>(searched), static_cast<bool>(twin_searched)) << step;
+          if (!searched) {
+            continue;
+          }
+          EXPECT_EQ(searched->tlb_addr, twin_searched->tlb_addr) << step;
+          mapping = *searched;
+        }
+        live.push_back({mapping.tlb_addr, request.mapping_size, request.dir});
+      } else {
+        const std::size_t k = rng() % live.size();
+        const Live gone = live[k];
+        live[k] = live.back();
+        live.pop_back();
+        EXPECT_EQ(written(*hit, gone.tlb, gone.size, gone.dir, mask),
+                  written(*twin, gone.tlb, gone.size, gone.dir, mask))
+            << step;
+      }
+      ASSERT_EQ(seen(*hit), seen(*twin)) << step;
+    }
+    ASSERT_TRUE(hit->check_invariants());
+    EXPECT_GT(hits, 200u) << "mask " << mask;
+  }
+}
+
 TEST(UnmapStreaming, ParksTheRunAndCountsItsSlots) {
   auto pool = testing::fast_pool();
   const SlotRequest request = ask(5000);

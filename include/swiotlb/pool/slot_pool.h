@@ -405,6 +405,12 @@ class SlotPool {
   [[gnu::noinline]] StreamingMapping take_streaming(const StreamingRoute& route, PhysAddr orig,
                                                     std::uint64_t size, Direction dir,
                                                     unsigned cpu);
+  StreamingMapping map_one_slot(const StreamingRoute& route, PhysAddr orig, std::uint64_t size,
+                                Direction dir, unsigned cpu);
+  template <class Fits, class Write>
+  StreamingMapping take_newest_streaming(const StreamingRoute& route, PhysAddr orig,
+                                         std::uint64_t size, Direction dir, unsigned cpu,
+                                         std::uint32_t nslots, Fits&& fits, Write&& write);
   void after_cached_take(Area& area);
   bool put_cached_locked(Area& area, std::uint32_t head, std::uint32_t first, std::uint32_t nslots);
   ParkedRun park_cached(PhysAddr tlb_addr, std::uint64_t min_align_mask, const MappingClaim& claim,
