@@ -419,8 +419,9 @@ StreamingMapping SlotPool::map_streaming(const StreamingRoute& route, PhysAddr o
 // one slot at offset 0 with no pad slots and no alignment beyond a slot,
 // and a run of one slot crosses no boundary, so the newest cached run of
 // one slot fits as it stands: nothing to plan, nothing to test. Its record
-// is written whole, as write_records and write_head would leave it: a few
-// stores, where testing the old record first costs loads and branches.
+// is written afresh and then given the mapping's fields, as write_records
+// and write_head would leave it: a few stores, where testing the old record
+// first costs loads and branches.
 [[gnu::always_inline]] inline StreamingMapping SlotPool::map_one_slot(const StreamingRoute& route,
                                                                       PhysAddr orig,
                                                                       std::uint64_t size,
@@ -431,8 +432,14 @@ StreamingMapping SlotPool::map_streaming(const StreamingRoute& route, PhysAddr o
         // A run of one slot has no pad slot: its first slot is its head.
         SWIOTLB_CHECK(slots_[first].state == MappingState::cached && slots_[first].pad_slots == 0,
                       "a cached run of one slot is its own head");
-        write_one_slot_record(slots_[first], orig.value() != 0 ? orig.value() : kInvalidAddress,
-                              static_cast<std::uint32_t>(size), dir, route.owner);
+        const auto bytes = static_cast<std::uint32_t>(size);
+        write_record_run(slots_ + first, 1, orig.value() != 0 ? orig.value() : kInvalidAddress,
+                         bytes, SlotRole::data, 0, 0);
+        Slot& head = slots_[first];
+        head.state = MappingState::live;
+        head.mapping_size = bytes;
+        head.dir = dir;
+        head.owner = route.owner;
         return start_ + (std::uint64_t{first} << kSlotShift);
       });
 }

@@ -68,26 +68,4 @@ inline void write_record_run(SlotRecord* out, std::uint32_t count, std::uint64_t
   }
 }
 
-// The record of a live mapping of `size` bytes (at most a slot) from
-// `orig` (kInvalidAddress for none) by `owner` in direction `dir` that
-// fills a run of one slot: what write_record_run for its one data slot and
-// then the head's mapping fields leave there (the reserved bytes stay
-// zero, as every record's do). Field by field, each store no wider than
-// the loads of an unmap that reads it back: a record built in memory and
-// copied whole is read back wider than it was written, and the copy waits
-// for the stores to drain.
-inline void write_one_slot_record(SlotRecord& record, std::uint64_t orig, std::uint32_t size,
-                                  Direction dir, std::uint32_t owner) {
-  record.orig_addr = orig;
-  record.alloc_size = size;
-  record.mapping_size = size;
-  record.owner = owner;
-  record.tlb_offset = 0;
-  record.pad_slots = 0;
-  record.part = 0;
-  record.role = SlotRole::data;
-  record.state = MappingState::live;
-  record.dir = dir;
-}
-
 }  // namespace swiotlb
