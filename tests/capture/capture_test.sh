@@ -130,16 +130,30 @@ case_second_signal() {
   check_trace
 }
 
-# -d: the recording ends by itself; the pool's state probe goes off after
-# its first record.
+# -d: the recording ends by itself, no sooner than asked; the pool's state
+# probe goes off after its first record.
 case_duration() {
+  local started ended maps_after bad
   rm -f "$work/out.trace" "$work/raw"
+  started=${EPOCHREALTIME/[.,]/}
   PATH="$work/bin:$PATH" SWIOTLB_CAPTURE_TRACEFS="$work/tracefs" SWIOTLB_CAPTURE_RELEASE=6.6.60 \
     bash "$script" -d 2 -o "$work/out.trace" --raw "$work/raw" 2>"$work/stderr" || fail "status $?"
+  ended=${EPOCHREALTIME/[.,]/}
   STATUS=0
   check_trace
+  ((ended - started >= 2000000)) || fail "-d 2 ended after $((ended - started)) us"
   grep -q ': stlb_state:' "$work/raw" || fail "no state recorded"
-  tail -n 30 "$work/raw" | grep -q ': stlb_state:' && fail "the state probe stayed on"
+  # The fake kernel writes a state record before each map while the probe is
+  # on; maps after the last one show that the script turned it off.
+  maps_after=$(awk '/: stlb_state:/ { n = 0 } /: stlb_map:/ { n++ } END { print n }' "$work/raw")
+  ((maps_after >= 2)) || fail "the state probe stayed on ($maps_after maps after the last state record)"
+  # Bad durations are refused before anything is set up.
+  for bad in 1.5 -1 1234567890 x; do
+    PATH="$work/bin:$PATH" SWIOTLB_CAPTURE_TRACEFS="$work/tracefs" SWIOTLB_CAPTURE_RELEASE=6.6.60 \
+      bash "$script" -d "$bad" -o "$work/out.trace" 2>"$work/stderr" && fail "-d $bad accepted"
+    grep -q -- "--duration takes whole seconds" "$work/stderr" || fail "-d $bad: $(cat "$work/stderr")"
+  done
+  check_clean
   return 0
 }
 
