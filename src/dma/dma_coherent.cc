@@ -6,7 +6,6 @@
 #include <sys/mman.h>
 
 #include <cerrno>
-#include <cstring>
 #include <optional>
 #include <vector>
 
@@ -31,7 +30,7 @@ Result<std::optional<CoherentBuffer>> alloc_normal(Device& dev, std::uint64_t by
   if (mem == MAP_FAILED) {
     const int err = errno;
     return make_error(Errc::system, "device {}: mmap of {} bytes of coherent memory: {}",
-                      dev.name(), bytes, std::strerror(err));
+                      dev.name(), bytes, errno_text(err));
   }
   const DmaAddr dma = dev.phys_to_dma(PhysAddr::from_pointer(mem), bytes);
   if (dma.value() == kInvalidAddress || dma.value() + (bytes - 1) > dev.coherent_limit()) {
@@ -54,11 +53,11 @@ Result<CoherentBuffer> alloc_from_pool(Device& dev, IoTlb& io_tlb, std::uint64_t
     // comes only when the last is full too.
     const bool more_pools = &choice != &pools.back();
     phys = io_tlb.alloc({.pool = choice.pool,
-                          .size = size,
-                          .pool_dma_start = choice.dma_start,
-                          .owner = dev.id(),
-                          .reach = dev.coherent_reach(),
-                          .more_pools = more_pools});
+                         .size = size,
+                         .pool_dma_start = choice.dma_start,
+                         .owner = dev.id(),
+                         .reach = dev.coherent_reach(),
+                         .more_pools = more_pools});
     if (phys || phys.error().code() != Errc::pool_full) {
       break;
     }

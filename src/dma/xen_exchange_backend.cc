@@ -87,16 +87,24 @@ Status XenExchangeBackend::fix_up(const PoolMemory& memory, const PoolMemoryRequ
 
 void XenExchangeBackend::release(PoolMemory memory) noexcept {
   // No reader reaches the pool any more (the IoTlb's protocol): its pages
-  // go back to their own frames, its frames to the hypervisor.
-  if (Result<ExchangedRun> run = translator_->remove_run(memory.start)) {
-    const std::uint64_t frames = run->bytes >> kPageShift;
-    if (Status back = options_.hypervisor->give_back(run->first_mfn, frames); !back) {
-      log_warning(fmt::format("Xen exchange: frames of the pool at {:#x} not handed back: {}",
-                              memory.start.value(), back.error().message()));
+  // go back to their own frames, its frames to the hypervisor. Only an
+  // error's or a warning's text can fail here (no memory for it); a release
+  // cannot fail, so that case loses the warning, not the process.
+  try {
+    if (Result<ExchangedRun> run = translator_->remove_run(memory.start)) {
+      const std::uint64_t frames = run->bytes >> kPageShift;
+      Status back = options_.hypervisor->give_back(run->first_mfn, frames);
+      {
+        std::lock_guard guard(lock_);
+        ++stats_.given_back;
+        stats_.live_frames -= frames;
+      }
+      if (!back) {
+        log_warning(fmt::format("Xen exchange: frames of the pool at {:#x} not handed back: {}",
+                                memory.start.value(), back.error().message()));
+      }
     }
-    std::lock_guard guard(lock_);
-    ++stats_.given_back;
-    stats_.live_frames -= frames;
+  } catch (...) {
   }
   WrappingBackend::release(std::move(memory));
 }

@@ -8,9 +8,17 @@
 
 namespace swiotlb::io {
 
-RingBackend::RingBackend(std::shared_ptr<IoTlbBackend> inner) : WrappingBackend(inner) {
+namespace {
+
+std::shared_ptr<IoTlbBackend> checked_inner(std::shared_ptr<IoTlbBackend> inner) {
   SWIOTLB_CHECK(inner != nullptr, "a ring backend wraps a real backend");
+  return inner;
 }
+
+}  // namespace
+
+RingBackend::RingBackend(std::shared_ptr<IoTlbBackend> inner)
+    : WrappingBackend(checked_inner(std::move(inner))) {}
 
 Status RingBackend::announce(const PoolMemory& memory, const PoolMemoryRequest& request) {
   if (Status inner = WrappingBackend::announce(memory, request); !inner) {

@@ -15,9 +15,9 @@
 #include <set>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "support/eventually.h"
 #include "swiotlb/dma/dma_api.h"
 #include "swiotlb/dma/shared_window_backend.h"
 #include "swiotlb/iotlb/io_tlb.h"
@@ -142,11 +142,7 @@ TEST(SharedWindowGrowth, GrownPoolsAreWindowsOfTheDeviceAndOnlyThey) {
     if (i == 31) {
       // Give the worker the moment it needs to grow, so that later maps
       // find a grown pool.
-      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-      while (host->tlb->stats().growth.grow_events == 0 &&
-             std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      }
+      testing::eventually([&] { return host->tlb->stats().growth.grow_events != 0; });
     }
   }
   const GrowthStats growth = host->tlb->stats().growth;
@@ -190,11 +186,10 @@ TEST(SharedWindowGrowth, GrownPoolsAreWindowsOfTheDeviceAndOnlyThey) {
   // Transient pools go once unmapped (after a grace period): the device is
   // told to unmap them, and then maps only the windows left, the
   // configured and the grown pool.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (host->backend->stats().live > 2 && std::chrono::steady_clock::now() < deadline) {
+  testing::eventually([&] {
     host->tlb->run_maintenance();
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
+    return host->backend->stats().live <= 2;
+  });
   EXPECT_EQ(host->backend->stats().live, 2u);
   EXPECT_GE(host->backend->stats().released, 1u);
   std::set<std::uint64_t> left;

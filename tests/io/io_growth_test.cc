@@ -5,10 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <thread>
 #include <vector>
 
 #include "io_fixture.h"
+#include "support/eventually.h"
 #include "swiotlb/dma/dma_api.h"
 #include "swiotlb/io/ring_backend.h"
 
@@ -44,10 +44,7 @@ class IoGrowth : public IoFixture {
       ASSERT_TRUE(dma) << dma.error().message();
       held_dma_.push_back(*dma);
     }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (tlb_->stats().growth.grown_pools == 0 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    ::swiotlb::testing::eventually([&] { return tlb_->stats().growth.grown_pools != 0; });
     ASSERT_EQ(tlb_->stats().growth.grown_pools, 1U);
   }
 
@@ -128,10 +125,7 @@ TEST_F(IoGrowth, AGrownPoolGivenBackLeavesTheRingAndTheReach) {
   const std::size_t windows = dev_->windows().size();
   // Idle, the grown pool is given back by the worker: unregistered, and
   // the Device no longer reaches it.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (tlb_->stats().growth.grown_pools != 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  ::swiotlb::testing::eventually([&] { return tlb_->stats().growth.grown_pools == 0; });
   ASSERT_EQ(tlb_->stats().growth.grown_pools, 0U);
   EXPECT_FALSE(registered(start));
   EXPECT_LT(dev_->windows().size(), windows);

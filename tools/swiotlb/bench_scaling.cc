@@ -51,7 +51,7 @@ struct alignas(64) Sink {
   std::uint64_t value = 0;
 };
 
-ThreadLoop compute_loop(std::shared_ptr<std::array<Sink, kThreads>> sinks) {
+ThreadLoop compute_loop(const std::shared_ptr<std::array<Sink, kThreads>>& sinks) {
   return [sinks](unsigned t, std::uint64_t iterations) -> Status {
     std::uint64_t x = t + 1;
     for (std::uint64_t i = 0; i < iterations; ++i) {

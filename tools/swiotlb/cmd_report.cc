@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "commands.h"
+#include "progress.h"
 #include "report_data.h"
 #include "report_html.h"
 #include "report_units.h"
-#include "progress.h"
 
 namespace swiotlb::cli {
 namespace {

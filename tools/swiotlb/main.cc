@@ -126,11 +126,12 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const std::bad_alloc&) {
-    std::fputs("swiotlb: error: out of memory\n", stderr);
+    // Nothing is left to tell if stderr fails too: the exit status says it.
+    (void)std::fputs("swiotlb: error: out of memory\n", stderr);
   } catch (const std::exception& e) {
     fmt::print(stderr, "swiotlb: error: unexpected failure: {}\n", e.what());
   } catch (...) {
-    std::fputs("swiotlb: error: unexpected failure (an unknown exception)\n", stderr);
+    (void)std::fputs("swiotlb: error: unexpected failure (an unknown exception)\n", stderr);
   }
   return swiotlb::cli::kExitSystemError;
 }

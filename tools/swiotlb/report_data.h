@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "progress.h"
 #include "swiotlb/core/error.h"
 #include "swiotlb/sim/dynamic_replay.h"
-#include "progress.h"
 #include "swiotlb/sim/replay_series.h"
 #include "swiotlb/sim/sizing.h"
 #include "swiotlb/sim/trace.h"

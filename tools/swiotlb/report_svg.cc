@@ -32,6 +32,22 @@ double nice_step(double range) {
   return 10 * power;
 }
 
+// Calls tick(t) for each multiple t of `step` from `lo` to `hi`. The ticks
+// are counted in integers: adding a step to a double could stop moving it
+// (a step below the value's precision) and never reach `hi`.
+template <class Tick>
+void for_each_tick(double lo, double hi, double step, Tick&& tick) {
+  const double first = std::ceil(lo / step);
+  const double last = std::floor(hi / step + 1e-9);
+  if (!std::isfinite(first) || !std::isfinite(last) || last < first) {
+    return;
+  }
+  const auto count = static_cast<int>(std::min(last - first, 10.0 * kTargetTicks));
+  for (int i = 0; i <= count; ++i) {
+    tick((first + i) * step);
+  }
+}
+
 std::string number(double v) {
   if (std::abs(v) >= 1e6 && std::fmod(v, 1e5) == 0) {
     return fmt::format("{:g}M", v / 1e6);
@@ -87,21 +103,21 @@ void axes(const LineChart& c, const Frame& f, std::string& out) {
       R"(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="#fff" stroke="#888"/>)",
       f.left, f.top, f.right - f.left, f.bottom - f.top);
   const double xs = nice_step(f.x1 - f.x0);
-  for (double t = std::ceil(f.x0 / xs) * xs; t <= f.x1 + xs * 1e-9; t += xs) {
+  for_each_tick(f.x0, f.x1, xs, [&](double t) {
     const double x = f.px(t);
     out +=
         fmt::format(R"(<line x1="{0:.1f}" x2="{0:.1f}" y1="{1:.1f}" y2="{2:.1f}" stroke="#eee"/>)"
                     R"(<text class="tick" x="{0:.1f}" y="{3:.1f}" text-anchor="middle">{4}</text>)",
                     x, f.top, f.bottom, f.bottom + 14, number(t));
-  }
+  });
   const double ys = nice_step(f.y1 - f.y0);
-  for (double t = std::ceil(f.y0 / ys) * ys; t <= f.y1 + ys * 1e-9; t += ys) {
+  for_each_tick(f.y0, f.y1, ys, [&](double t) {
     const double y = f.py(t);
     out +=
         fmt::format(R"(<line x1="{0:.1f}" x2="{1:.1f}" y1="{2:.1f}" y2="{2:.1f}" stroke="#eee"/>)"
                     R"(<text class="tick" x="{3:.1f}" y="{4:.1f}" text-anchor="end">{5}</text>)",
                     f.left, f.right, y, f.left - 4, y + 4, number(t));
-  }
+  });
   out += fmt::format(
       R"(<text class="axis-label" x="{:.1f}" y="{:.1f}" text-anchor="middle">{}</text>)",
       (f.left + f.right) / 2, f.bottom + 34, xml_escape(c.x_label));
