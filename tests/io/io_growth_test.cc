@@ -124,8 +124,13 @@ TEST_F(IoGrowth, AGrownPoolGivenBackLeavesTheRingAndTheReach) {
   ASSERT_TRUE(registered(start));
   const std::size_t windows = dev_->windows().size();
   // Idle, the grown pool is given back by the worker: unregistered, and
-  // the Device no longer reaches it.
-  ::swiotlb::testing::eventually([&] { return tlb_->stats().growth.grown_pools == 0; });
+  // the Device no longer reaches it. The pool leaves the IoTlb's table at
+  // once and its memory (registration and reach) after a grace period, so
+  // the test waits for all three.
+  ::swiotlb::testing::eventually([&] {
+    return tlb_->stats().growth.grown_pools == 0 && !registered(start) &&
+           dev_->device().phys_to_dma(PhysAddr(start)).value() == kInvalidAddress;
+  });
   ASSERT_EQ(tlb_->stats().growth.grown_pools, 0U);
   EXPECT_FALSE(registered(start));
   EXPECT_LT(dev_->windows().size(), windows);
