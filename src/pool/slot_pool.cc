@@ -433,8 +433,7 @@ StreamingMapping SlotPool::map_streaming(const StreamingRoute& route, PhysAddr o
         SWIOTLB_CHECK(slots_[first].state == MappingState::cached && slots_[first].pad_slots == 0,
                       "a cached run of one slot is its own head");
         const auto bytes = static_cast<std::uint32_t>(size);
-        write_record_run(slots_ + first, 1, orig.value() != 0 ? orig.value() : kInvalidAddress,
-                         bytes, SlotRole::data, 0, 0);
+        write_record_run(slots_ + first, 1, record_orig(orig.value()), bytes, SlotRole::data, 0, 0);
         Slot& head = slots_[first];
         head.state = MappingState::live;
         head.mapping_size = bytes;
@@ -541,9 +540,9 @@ void SlotPool::write_records(std::uint32_t first, const SearchPlan& plan,
   // Each slot's alloc_size: the bytes from it to the reservation's end.
   const auto alloc_size = static_cast<std::uint32_t>(plan.search_bytes - plan.slot_alloc_offset);
   write_record_run(slots + first, pad_slots, kInvalidAddress, alloc_size, SlotRole::pad, 0, 0);
-  write_record_run(slots + first + pad_slots, plan.nslots - pad_slots,
-                   orig != 0 ? orig : kInvalidAddress, alloc_size - pad_slots * kSlotBytes32,
-                   SlotRole::data, orig != 0 ? kSlotSize : 0, 1);
+  write_record_run(slots + first + pad_slots, plan.nslots - pad_slots, record_orig(orig),
+                   alloc_size - pad_slots * kSlotBytes32, SlotRole::data, orig != 0 ? kSlotSize : 0,
+                   1);
   slots_[first + pad_slots].pad_slots = static_cast<std::uint8_t>(pad_slots);
   write_head(first, plan, request);
 }
@@ -594,7 +593,7 @@ void SlotPool::describe_run(std::uint32_t first, const SearchPlan& plan, std::ui
       slots_[first].alloc_size != plan.search_bytes - plan.slot_alloc_offset) {
     return false;
   }
-  const std::uint64_t orig = plan.orig != 0 ? plan.orig : kInvalidAddress;
+  const std::uint64_t orig = record_orig(plan.orig);
   if (h.orig_addr != orig) {
     for (std::uint32_t k = 0; head + k < first + plan.nslots; ++k) {
       slots_[head + k].orig_addr =

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "swiotlb/core/address.h"
 #include "swiotlb/core/constants.h"
 #include "swiotlb/core/direction.h"
 #include "swiotlb/pool/pool_image.h"
@@ -38,6 +39,12 @@ static_assert(offsetof(SlotRecord, alloc_size) == 8 && offsetof(SlotRecord, mapp
 static_assert(offsetof(SlotRecord, part) == 23);  // the top byte of lane 2
 static_assert(offsetof(SlotRecord, role) == 24 && offsetof(SlotRecord, state) == 25 &&
               offsetof(SlotRecord, dir) == 26);  // the low bytes of lane 3
+
+// What a record keeps in orig_addr for a mapping from `orig`, where 0 means
+// a mapping with no original buffer: kInvalidAddress.
+constexpr std::uint64_t record_orig(std::uint64_t orig) {
+  return orig != 0 ? orig : kInvalidAddress;
+}
 
 // The fresh records of `count` slots from `out`: the first with `orig`,
 // `alloc_size`, `role` and part 0; each next one with alloc_size a slot
